@@ -1,0 +1,78 @@
+#include "stem-error.h"
+
+#include <errno.h>
+#include <string.h>
+
+G_DEFINE_QUARK (stem - error - quark, stem_error)
+
+gboolean
+stem_throw (GError **error, const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  g_autofree char *message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error_literal (error, STEM_ERROR, STEM_ERROR_FAILED, message);
+  return FALSE;
+}
+
+gboolean
+stem_throw_code (GError **error, StemErrorCode code, const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  g_autofree char *message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error_literal (error, STEM_ERROR, code, message);
+  return FALSE;
+}
+
+static StemErrorCode
+code_from_errno (int errsv)
+{
+  switch (errsv)
+    {
+    case ENOENT:
+    case ESRCH:
+      return STEM_ERROR_NOT_FOUND;
+    case EACCES:
+    case EPERM:
+      return STEM_ERROR_PERMISSION;
+    default:
+      return STEM_ERROR_FAILED;
+    }
+}
+
+gboolean
+stem_throw_errno (GError **error, const char *format, ...)
+{
+  int errsv = errno;
+  va_list args;
+  va_start (args, format);
+  g_autofree char *prefix = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error (error, STEM_ERROR, code_from_errno (errsv), "%s: %s", prefix, g_strerror (errsv));
+  errno = errsv;
+  return FALSE;
+}
+
+void
+stem_error_prefix (GError **error, const char *format, ...)
+{
+  if (error == NULL || *error == NULL)
+    return;
+  va_list args;
+  va_start (args, format);
+  g_autofree char *prefix = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_prefix_error (error, "%s: ", prefix);
+}
+
+StemExit
+stem_error_exit_code (const GError *error)
+{
+  if (error->domain == STEM_ERROR
+      && (error->code == STEM_ERROR_USAGE || error->code == STEM_ERROR_CONFIG))
+    return STEM_EXIT_USAGE;
+  return STEM_EXIT_FAILURE;
+}
