@@ -1,0 +1,466 @@
+#include "stem-envfile.h"
+
+#include "stem-error.h"
+#include "stem-i18n.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The format is the subset of /bin/sh and systemd's EnvironmentFile= on which
+ * both agree; anything either of them would read differently is an error. */
+
+static gboolean
+is_blank (char c)
+{
+  return c == ' ' || c == '\t';
+}
+
+static gboolean
+is_space (char c)
+{
+  return c == ' ' || c == '\t' || c == '\v' || c == '\f';
+}
+
+static gboolean
+is_name_start (char c)
+{
+  return g_ascii_isalpha (c) || c == '_';
+}
+
+static gboolean
+is_name_char (char c)
+{
+  return g_ascii_isalnum (c) || c == '_';
+}
+
+static gboolean
+rest_is_blank (const char *p, const char *end)
+{
+  for (; p < end; p++)
+    if (!is_space (*p))
+      return FALSE;
+  return TRUE;
+}
+
+/* Whether P starts with NAME= (another assignment on the same line). */
+static gboolean
+looks_like_assignment (const char *p, const char *end)
+{
+  if (p == end || !is_name_start (*p))
+    return FALSE;
+  while (p < end && is_name_char (*p))
+    p++;
+  return p < end && *p == '=';
+}
+
+/* What follows a complete value: only the end of the line. */
+static gboolean
+check_after_value (const char *p, const char *end, gboolean quoted, GError **error)
+{
+  if (p == end)
+    return TRUE;
+  if (is_space (*p))
+    {
+      const char *q = p;
+      while (q < end && is_space (*q))
+        q++;
+      if (q == end)
+        return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                _ ("trailing white space after the value (hint: remove it)"));
+      if (*q == '#')
+        return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                _ ("comments are only allowed on a line of their own (hint: "
+                                   "move the comment to the line above)"));
+      if (looks_like_assignment (q, end))
+        return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                _ ("more than one assignment on a line (hint: put each "
+                                   "NAME=VALUE on a line of its own)"));
+      if (!quoted)
+        return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                _ ("unquoted value contains a space (hint: quote it: "
+                                   "NAME=\"a b\")"));
+    }
+  return stem_throw_code (error, STEM_ERROR_CONFIG,
+                          _ ("text after the closing quote (hint: quote the whole value "
+                             "once: NAME=\"ab\")"));
+}
+
+static gboolean
+parse_single_quoted (const char *p, const char *end, GString *value, GError **error)
+{
+  const char *close = memchr (p, '\'', end - p);
+  if (close == NULL)
+    return stem_throw_code (error, STEM_ERROR_CONFIG,
+                            _ ("unterminated single quote (hint: close it on the same line; "
+                               "a value cannot span lines)"));
+  g_string_append_len (value, p, close - p);
+  return check_after_value (close + 1, end, TRUE, error);
+}
+
+static gboolean
+parse_double_quoted (const char *p, const char *end, GString *value, GError **error)
+{
+  for (; p < end; p++)
+    {
+      switch (*p)
+        {
+        case '"':
+          return check_after_value (p + 1, end, TRUE, error);
+        case '$':
+          return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                  _ ("unescaped “$” in a double-quoted value; variables are "
+                                     "not expanded (hint: write \\$, or use single quotes)"));
+        case '`':
+          return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                  _ ("unescaped “`” in a double-quoted value; commands are "
+                                     "not run (hint: write \\`, or use single quotes)"));
+        case '\\':
+          if (p + 1 == end)
+            return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                    _ ("line continuation with a trailing backslash is not "
+                                       "allowed (hint: put the whole value on one line)"));
+          p++;
+          if (strchr ("\"\\`$", *p) == NULL)
+            {
+              if (g_ascii_isprint (*p))
+                return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                        _ ("unsupported escape “\\%c” in a double-quoted value "
+                                           "(hint: only \\\", \\\\, \\` and \\$ are allowed; "
+                                           "write a backslash as \\\\)"),
+                                        *p);
+              return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                      _ ("unsupported escape in a double-quoted value "
+                                         "(hint: only \\\", \\\\, \\` and \\$ are allowed; "
+                                         "write a backslash as \\\\)"));
+            }
+          g_string_append_c (value, *p);
+          break;
+        default:
+          g_string_append_c (value, *p);
+          break;
+        }
+    }
+  return stem_throw_code (error, STEM_ERROR_CONFIG,
+                          _ ("unterminated double quote (hint: close it on the same line; "
+                             "a value cannot span lines)"));
+}
+
+static gboolean
+parse_unquoted (const char *start, const char *end, GString *value, GError **error)
+{
+  for (const char *p = start; p < end; p++)
+    {
+      char c = *p;
+      if (is_space (c))
+        return check_after_value (p, end, FALSE, error);
+      switch (c)
+        {
+        case '\'':
+        case '"':
+          return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                  _ ("quote inside an unquoted value (hint: quote the whole "
+                                     "value once: NAME='a b' or NAME=\"a b\")"));
+        case '\\':
+          if (p + 1 == end)
+            return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                    _ ("line continuation with a trailing backslash is not "
+                                       "allowed (hint: put the whole value on one line)"));
+          return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                  _ ("backslash in an unquoted value (hint: quote it: "
+                                     "NAME='a\\b')"));
+        case '$':
+          return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                  _ ("unquoted “$”; variables are not expanded (hint: quote "
+                                     "it: NAME='a$b')"));
+        case '`':
+          return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                  _ ("unquoted “`”; commands are not run (hint: quote it: "
+                                     "NAME='a`b')"));
+        case '#':
+          return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                  _ ("unquoted “#” in a value; comments are only allowed on "
+                                     "a line of their own (hint: quote it: NAME='a#b')"));
+        case ';':
+        case '&':
+        case '|':
+        case '<':
+        case '>':
+        case '(':
+        case ')':
+          return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                  _ ("unquoted “%c” is special to /bin/sh (hint: quote it: "
+                                     "NAME='a%cb')"),
+                                  c, c);
+        case '~':
+          /* sh expands a tilde at the start of an assignment and after each
+           * unquoted colon (PATH=a:~/bin); systemd keeps it. */
+          if (p == start || p[-1] == ':')
+            return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                    _ ("unquoted “~” would be expanded by /bin/sh to a home "
+                                       "directory (hint: quote it: NAME='~/x', or write the "
+                                       "full path)"));
+          break;
+        default:
+          break;
+        }
+      g_string_append_c (value, c);
+    }
+  return TRUE;
+}
+
+/* Parses one line (without its line ending).  On success *OUT_NAME is NULL
+ * for a blank or comment line.  Errors carry no location; the caller adds it. */
+static gboolean
+parse_line (const char *line, gsize length, char **out_name, char **out_value, GError **error)
+{
+  const char *end = line + length;
+  const char *p = line;
+
+  if (memchr (line, '\0', length) != NULL)
+    return stem_throw_code (error, STEM_ERROR_CONFIG,
+                            _ ("line contains a NUL byte (hint: remove it; a value cannot "
+                               "contain NUL)"));
+  /* systemd ends a line at a lone carriage return, /bin/sh keeps it. */
+  if (memchr (line, '\r', length) != NULL)
+    return stem_throw_code (error, STEM_ERROR_CONFIG,
+                            _ ("carriage return inside a line (hint: use LF or CRLF line "
+                               "endings only)"));
+
+  while (p < end && is_blank (*p))
+    p++;
+  if (p == end)
+    {
+      *out_name = NULL;
+      return TRUE;
+    }
+  if (*p == '#')
+    {
+      /* systemd before v254 continued such a comment onto the next line. */
+      if (end[-1] == '\\')
+        return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                _ ("comment ends with a backslash; older systemd versions "
+                                   "would ignore the next line (hint: remove the backslash)"));
+      *out_name = NULL;
+      return TRUE;
+    }
+
+  gboolean exported = FALSE;
+  if (end - p >= 6 && memcmp (p, "export", 6) == 0 && (end - p == 6 || is_blank (p[6])))
+    {
+      exported = TRUE;
+      p += 6;
+      while (p < end && is_blank (*p))
+        p++;
+      if (p == end)
+        return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                _ ("“export” without an assignment (hint: write "
+                                   "export NAME=VALUE, or just NAME=VALUE)"));
+    }
+
+  const char *name_start = p;
+  while (p < end && is_name_char (*p))
+    p++;
+  if (p == name_start && p < end && *p == '=')
+    return stem_throw_code (error, STEM_ERROR_CONFIG,
+                            _ ("missing variable name before “=” (hint: write NAME=VALUE)"));
+  if (p == name_start || !is_name_start (*name_start) || (p < end && *p != '=' && !is_space (*p)))
+    {
+      const char *q = p > name_start ? p : p + 1;
+      while (q < end && *q != '=' && !is_space (*q))
+        q++;
+      g_autofree char *bad = g_strndup (name_start, q - name_start);
+      return stem_throw_code (error, STEM_ERROR_CONFIG,
+                              _ ("invalid variable name “%s” (hint: use letters, digits and _, "
+                                 "not starting with a digit)"),
+                              bad);
+    }
+  const char *name_end = p;
+
+  if (p < end && is_space (*p))
+    {
+      while (p < end && is_space (*p))
+        p++;
+      if (p < end && *p == '=')
+        return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                _ ("spaces around “=” are not allowed; /bin/sh would run a "
+                                   "command (hint: write NAME=VALUE)"));
+    }
+  if (p == end || *p != '=')
+    {
+      if (exported)
+        return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                _ ("“export” without an assignment (hint: write "
+                                   "export NAME=VALUE, or just NAME=VALUE)"));
+      return stem_throw_code (error, STEM_ERROR_CONFIG,
+                              _ ("missing “=” after the variable name (hint: write "
+                                 "NAME=VALUE)"));
+    }
+  p++;
+
+  if (p < end && is_space (*p) && !rest_is_blank (p, end))
+    return stem_throw_code (error, STEM_ERROR_CONFIG,
+                            _ ("spaces around “=” are not allowed; /bin/sh would run a "
+                               "command (hint: write NAME=VALUE)"));
+
+  g_autoptr (GString) value = g_string_new (NULL);
+  gboolean ok;
+  if (p < end && *p == '\'')
+    ok = parse_single_quoted (p + 1, end, value, error);
+  else if (p < end && *p == '"')
+    ok = parse_double_quoted (p + 1, end, value, error);
+  else
+    ok = parse_unquoted (p, end, value, error);
+  if (!ok)
+    return FALSE;
+
+  /* systemd ignores an assignment whose value is not UTF-8. */
+  if (!g_utf8_validate (value->str, value->len, NULL))
+    return stem_throw_code (error, STEM_ERROR_CONFIG,
+                            _ ("value is not valid UTF-8; systemd would ignore it (hint: "
+                               "convert the file to UTF-8)"));
+
+  *out_name = g_strndup (name_start, name_end - name_start);
+  *out_value = g_string_free (g_steal_pointer (&value), FALSE);
+  return TRUE;
+}
+
+static gboolean
+throw_too_large (GError **error, const char *name)
+{
+  return stem_throw_code (error, STEM_ERROR_CONFIG,
+                          _ ("%s: file is larger than %d bytes (hint: keep env files small; "
+                             "they hold settings, not data)"),
+                          name, STEM_ENVFILE_MAX_SIZE);
+}
+
+gboolean
+stem_envfile_parse (const char *name, const char *data, gsize length, GStrv *envp, GError **error)
+{
+  if (length > STEM_ENVFILE_MAX_SIZE)
+    return throw_too_large (error, name);
+
+  /* Applied to a copy, so that *envp changes only when the whole file is valid. */
+  g_auto (GStrv) env = g_strdupv (*envp);
+  const char *end = data + length;
+  guint lineno = 0;
+
+  for (const char *line = data; line < end;)
+    {
+      lineno++;
+      const char *newline = memchr (line, '\n', end - line);
+      const char *line_end = newline != NULL ? newline : end;
+      const char *next = newline != NULL ? newline + 1 : end;
+      if (newline != NULL && line_end > line && line_end[-1] == '\r')
+        line_end--;
+
+      if (line_end - line > STEM_ENVFILE_MAX_LINE)
+        return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                _ ("%s:%u: line is longer than %d bytes (hint: keep long data in a "
+                                   "file of its own and put its path here)"),
+                                name, lineno, STEM_ENVFILE_MAX_LINE);
+
+      g_autofree char *var = NULL;
+      g_autofree char *value = NULL;
+      if (!parse_line (line, line_end - line, &var, &value, error))
+        {
+          stem_error_prefix (error, "%s:%u", name, lineno);
+          return FALSE;
+        }
+      if (var != NULL)
+        env = g_environ_setenv (g_steal_pointer (&env), var, value, TRUE);
+      line = next;
+    }
+
+  g_strfreev (*envp);
+  *envp = g_steal_pointer (&env);
+  return TRUE;
+}
+
+/* Checks and reads the open file FD.  The checks are made on the descriptor,
+ * not on PATH, so the file cannot be swapped between check and read. */
+static gboolean
+read_env_fd (int fd, const char *path, gboolean check_safe, GString *contents, GError **error)
+{
+  struct stat st;
+  if (fstat (fd, &st) < 0)
+    return stem_throw_errno (error, _ ("%s: cannot read env file"), path);
+
+  if (check_safe)
+    {
+      if (!S_ISREG (st.st_mode))
+        return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                _ ("%s: not a regular file; it chooses the program that root "
+                                   "starts (hint: replace it with a regular file, then: "
+                                   "chown root:root %s && chmod go-w %s)"),
+                                path, path, path);
+      if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+        return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                _ ("%s: writable by group or others (mode %04o); it chooses "
+                                   "the program that root starts (hint: chown root:root %s "
+                                   "&& chmod go-w %s)"),
+                                path, (unsigned)(st.st_mode & 07777), path, path);
+      if (st.st_uid != 0)
+        return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                _ ("%s: owned by uid %u, not root; it chooses the program "
+                                   "that root starts (hint: chown root:root %s && chmod go-w "
+                                   "%s)"),
+                                path, (unsigned)st.st_uid, path, path);
+    }
+  else if (S_ISDIR (st.st_mode))
+    return stem_throw_code (error, STEM_ERROR_CONFIG,
+                            _ ("%s: is a directory, not an env file (hint: name a file "
+                               "inside it)"),
+                            path);
+
+  if (S_ISREG (st.st_mode) && st.st_size > STEM_ENVFILE_MAX_SIZE)
+    return throw_too_large (error, path);
+
+  /* Bounded even for a regular file: it may grow while we read. */
+  char buffer[16 * 1024];
+  for (;;)
+    {
+      ssize_t n = read (fd, buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return stem_throw_errno (error, _ ("%s: cannot read env file"), path);
+      if (n == 0)
+        return TRUE;
+      g_string_append_len (contents, buffer, n);
+      if (contents->len > STEM_ENVFILE_MAX_SIZE)
+        return throw_too_large (error, path);
+    }
+}
+
+gboolean
+stem_envfile_load (const char *path, gboolean check_safe, GStrv *envp, GError **error)
+{
+  int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY;
+  /* O_NOFOLLOW: a link may point anywhere.  O_NONBLOCK: a FIFO planted under
+   * the name must not hang us before fstat() refuses it. */
+  if (check_safe)
+    flags |= O_NOFOLLOW | O_NONBLOCK;
+
+  int fd = open (path, flags);
+  if (fd < 0)
+    {
+      if (check_safe && errno == ELOOP)
+        return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                _ ("%s: is a symbolic link; as root only a regular file is "
+                                   "read (hint: name the file it points to, owned by root and "
+                                   "not writable by group or others)"),
+                                path);
+      return stem_throw_errno (error, _ ("%s: cannot open env file"), path);
+    }
+
+  g_autoptr (GString) contents = g_string_new (NULL);
+  gboolean ok = read_env_fd (fd, path, check_safe, contents, error);
+  close (fd);
+  if (!ok)
+    return FALSE;
+
+  return stem_envfile_parse (path, contents->str, contents->len, envp, error);
+}

@@ -1,0 +1,25 @@
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define STEM_ENVFILE_MAX_LINE (64 * 1024)
+#define STEM_ENVFILE_MAX_SIZE (1024 * 1024)
+
+/* Parses the portable env-file format of stem.env(5) from DATA (LENGTH bytes,
+ * which may contain NULs: that is an error).  NAME is used in messages, which
+ * read "NAME:LINE: message (hint)".  On success each assignment is set into
+ * *ENVP (a g_environ list; later assignments win); on error *ENVP is left
+ * exactly as it was.  Errors are STEM_ERROR_CONFIG. */
+gboolean stem_envfile_parse (const char *name, const char *data, gsize length, GStrv *envp,
+                             GError **error);
+
+/* Reads PATH (refusing more than STEM_ENVFILE_MAX_SIZE bytes) and parses it as
+ * above.  When CHECK_SAFE is TRUE the root-safety rule is applied first:
+ * the file must be a regular file owned by root and not writable by group or
+ * others, else STEM_ERROR_CONFIG with a message that says how to fix it
+ * (chown root:root, chmod go-w).  A missing file is STEM_ERROR_NOT_FOUND. */
+gboolean stem_envfile_load (const char *path, gboolean check_safe, GStrv *envp, GError **error);
+
+G_END_DECLS
