@@ -1,0 +1,29 @@
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Splits LINE into words like /bin/sh would (blanks separate words; '…' is
+ * literal; "…" allows \" \\ \$ \`; a backslash outside quotes quotes the next
+ * character) but never runs a shell, so what a shell would expand or
+ * interpret — unquoted $ ` ; & | < > ( ) and a word starting with # — is an
+ * error rather than a silent literal.  ORIGIN names where LINE came from
+ * (an option or variable) in messages.  STEM_ERROR_CONFIG. */
+gboolean stem_command_split (const char *origin, const char *line, GStrv *out_argv, GError **error);
+
+/* The worker command, first of: WORDS (--command, one word each), LINE
+ * (--command-line), STEM_WORKER_COMMAND, then STEMD_COMMAND in ENVP; EXTRA
+ * (the words after "--") is appended.  OUT_ORIGIN (may be NULL) names the
+ * source.  No command is a STEM_ERROR_CONFIG saying where it looked. */
+gboolean stem_command_resolve (const char *const *words, const char *line, const char *const *envp,
+                               const char *const *extra, GStrv *out_argv, char **out_origin,
+                               GError **error);
+
+/* Resolves PROGRAM the way execvp would, on PATH from ENVP (a default PATH
+ * when unset), to an absolute path of an executable regular file.  A name
+ * with a slash is taken relative to the current directory.  Errors
+ * (STEM_ERROR_CONFIG) say whether it was not found or not executable. */
+char *stem_command_find_program (const char *program, const char *const *envp, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,34 @@
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+G_BEGIN_DECLS
+
+#define STEM_PIDFILE_MAX_SIZE 64
+
+/* Reads a pidfile suspiciously: opened with O_NOFOLLOW (a symlink is refused),
+ * must be a regular file of at most 64 bytes holding a decimal integer in
+ * [2, pid_max] followed by at most one newline (surrounding blanks tolerated).
+ * OUT_MTIME_US (may be NULL) receives the file's mtime in µs since the epoch.
+ * Errors: STEM_ERROR_NOT_FOUND (no file), STEM_ERROR_PERMISSION,
+ * STEM_ERROR_INVALID_PIDFILE (anything else; nothing may be signalled then). */
+gboolean stem_pidfile_read (const char *path, pid_t *out_pid, gint64 *out_mtime_us, GError **error);
+
+/* Parses pidfile contents (the part of stem_pidfile_read after the I/O). */
+gboolean stem_pidfile_parse (const char *path, const char *data, gsize length, pid_t *out_pid,
+                             GError **error);
+
+/* Writes "PID\n" atomically: a temporary file in the same directory (O_EXCL,
+ * O_NOFOLLOW), fsync, mode 0644, then rename() over PATH (rename replaces a
+ * symlink, never writes through it). */
+gboolean stem_pidfile_write (const char *path, pid_t pid, GError **error);
+
+/* Removes PATH if it still names EXPECTED_PID (or unconditionally when
+ * EXPECTED_PID is 0).  A missing file is success. */
+gboolean stem_pidfile_remove (const char *path, pid_t expected_pid, GError **error);
+
+/* The system's pid_max (from /proc/sys/kernel/pid_max, 4194304 if unreadable). */
+guint64 stem_pid_max (void);
+
+G_END_DECLS

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+#include "stem-options.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  STEM_PLAN_PATHS = 0,        /* node names, pidfiles and logfiles only (stop, status) */
+  STEM_PLAN_COMMAND = 1 << 0, /* also the worker's argv, environment and directory (start) */
+} StemPlanFlags;
+
+/* Everything needed to start, find or stop one node. */
+typedef struct
+{
+  char *node;
+  guint index;            /* 1-based position in this call */
+  char *pidfile;          /* absolute */
+  char *logfile;          /* absolute */
+  gboolean logfile_given; /* --logfile was given (matters for --foreground) */
+  char *workdir;          /* absolute */
+  GStrv argv;             /* argv[0] is the resolved absolute program */
+  GStrv envp;             /* the worker's whole environment */
+  GStrv added_env;        /* NAME=VALUE that differ from the caller's environment, sorted */
+  GStrv queues;
+  GStrv broadcasts;
+  gboolean has_umask;
+  mode_t umask;
+} StemNodePlan;
+
+typedef struct
+{
+  GStrv nodes;
+  GPtrArray *plans; /* StemNodePlan *, one per node in order */
+  GStrv base_env;   /* the caller's environment plus the global env files */
+  char *host;
+  char *timestamp;
+} StemPlanSet;
+
+void stem_plan_set_free (StemPlanSet *set);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemPlanSet, stem_plan_set_free)
+
+/* Works out the nodes (NODE_WORDS, else STEMD_NODES, else STEM_WORKER_NODES
+ * from the environment and the global env files) and each node's plan.
+ * Every configuration error is found here, before anything is done; when
+ * several nodes are wrong, the message lists each as "NODE: problem".
+ * STEM_ERROR_USAGE / STEM_ERROR_CONFIG. */
+StemPlanSet *stem_plan_build (StemArgs *args, const char *const *node_words, StemPlanFlags flags,
+                              GError **error);
+
+/* The default templates, from the configured directories. */
+const char *stem_plan_default_pidfile (void);
+const char *stem_plan_default_logfile (void);
+
+G_END_DECLS

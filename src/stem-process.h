@@ -1,0 +1,78 @@
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+G_BEGIN_DECLS
+
+/* How close a process start may follow its pidfile's mtime and still be ours:
+ * clock granularity (jiffies, boot-time rounding), not a policy knob. */
+#define STEM_PROC_START_TOLERANCE_US (G_USEC_PER_SEC)
+
+typedef enum
+{
+  STEM_PROC_RUNNING,       /* exists, not a zombie, started no later than its pidfile */
+  STEM_PROC_DEAD,          /* no such process, or a zombie */
+  STEM_PROC_REUSED,        /* exists but started after the pidfile was written */
+  STEM_PROC_NO_PERMISSION, /* alive and ours by identity, but kill(pid, 0) says EPERM */
+  STEM_PROC_UNKNOWN,       /* /proc unreadable: identity cannot be established */
+} StemProcState;
+
+const char *stem_proc_state_to_string (StemProcState state);
+
+/* Start time of PID as µs since the epoch (from /proc/PID/stat field 22 and the
+ * boot time).  STEM_ERROR_NOT_FOUND when the process does not exist. */
+gboolean stem_proc_start_time (pid_t pid, gint64 *out_start_us, GError **error);
+
+/* TRUE when /proc/PID/stat says zombie or dead ('Z', 'X', 'x'), or the process
+ * is gone. */
+gboolean stem_proc_is_dead (pid_t pid);
+
+/* Classifies PID from a pidfile written at PIDFILE_MTIME_US.  OUT_START_US
+ * (may be NULL) receives the start time when the process exists. */
+StemProcState stem_proc_probe (pid_t pid, gint64 pidfile_mtime_us, gint64 *out_start_us);
+
+/* The never-signal list: PID ≤ 1, ourselves, our parent.  STEM_ERROR_FAILED. */
+gboolean stem_proc_check_signallable (pid_t pid, GError **error);
+
+/* A handle on one process that stays valid if the PID is reused: a pidfd
+ * where the kernel has them (Linux ≥ 5.3), else the PID plus its start time,
+ * re-checked before every signal. */
+typedef struct _StemProc StemProc;
+
+/* Opens PID, which must be the process that started at START_US (re-checked
+ * after the pidfd is opened, closing the race with PID reuse).
+ * STEM_ERROR_NOT_FOUND if it is gone, STEM_ERROR_FAILED if it is someone else. */
+StemProc *stem_proc_open (pid_t pid, gint64 start_us, GError **error);
+void stem_proc_free (StemProc *proc);
+pid_t stem_proc_get_pid (StemProc *proc);
+
+/* Sends SIGNUM (checks the never-signal list first).  A process that has
+ * already exited is success. */
+gboolean stem_proc_signal (StemProc *proc, int signum, GError **error);
+
+/* TRUE once the process has exited (a zombie has exited). Never blocks. */
+gboolean stem_proc_has_exited (StemProc *proc);
+
+/* A file descriptor that becomes readable (POLLIN) when the process exits,
+ * or -1 where pidfds are unavailable (then poll with a short timeout and ask
+ * stem_proc_has_exited). */
+int stem_proc_get_fd (StemProc *proc);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemProc, stem_proc_free)
+
+/* Runs every process in PROCS (StemProc *) through the stop schedule STEPS
+ * (StemScheduleStep) concurrently: each gets the first signal at once, then
+ * the next signal when its step's timeout expires, until it exits or the
+ * schedule ends.  Event-driven (poll on pidfds).  When SEND_FIRST is FALSE
+ * the first signal is assumed already sent.  OUT_RESULTS receives, per
+ * process, the index of the step during which it exited, or -1 when it
+ * survived the whole schedule.  Returns FALSE only when waiting itself failed. */
+gboolean stem_proc_stop_all (GPtrArray *procs, GArray *steps, gboolean send_first, int *out_results,
+                             GError **error);
+
+/* Waits until PROC exits or TIMEOUT_MS passes (event-driven).  Returns TRUE
+ * if it exited. */
+gboolean stem_proc_wait (StemProc *proc, gint64 timeout_ms);
+
+G_END_DECLS

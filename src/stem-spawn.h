@@ -1,0 +1,35 @@
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+#include "stem-plan.h"
+
+G_BEGIN_DECLS
+
+/* One detached start in flight.  stem_launch_begin forks; the worker is a
+ * grandchild in a session of its own (so it can never acquire a controlling
+ * terminal) with stdin from /dev/null and stdout/stderr appended to its log.
+ * An exec failure comes back through a close-on-exec pipe, so
+ * stem_launch_finish knows whether the program really started. Beginning
+ * every node before finishing any starts them all in parallel. */
+typedef struct _StemLaunch StemLaunch;
+
+StemLaunch *stem_launch_begin (const StemNodePlan *plan, GError **error);
+/* Waits for the exec to succeed or fail; on success the pid is the worker's. */
+gboolean stem_launch_finish (StemLaunch *launch, pid_t *out_pid, GError **error);
+void stem_launch_free (StemLaunch *launch);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemLaunch, stem_launch_free)
+
+/* Creates the directories of PLAN's pidfile and logfile (0755) when missing. */
+gboolean stem_spawn_prepare_dirs (const StemNodePlan *plan, GError **error);
+
+/* Replaces this process with the worker (for --foreground): stdout/stderr
+ * go to the log only when a logfile was given explicitly.  Returns only on
+ * failure. */
+gboolean stem_spawn_exec (const StemNodePlan *plan, GError **error);
+
+/* The last N_LINES lines of PATH (for reporting a worker that died at start). */
+char *stem_spawn_log_tail (const char *path, guint n_lines);
+
+G_END_DECLS
