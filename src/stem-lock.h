@@ -4,9 +4,10 @@
 
 G_BEGIN_DECLS
 
-/* A per-node lock: flock(LOCK_EX) on "PIDFILE.lock", created 0644 with
- * O_NOFOLLOW|O_CLOEXEC (the fd must never reach a worker, or the lock would
- * live as long as the worker).  Lock files are never deleted: deleting breaks
+/* A per-node lock: flock(LOCK_EX) on "PIDFILE.lock", created 0600 (flock
+ * works on any descriptor, so a lock others could open is one they could hold
+ * forever) with O_NOFOLLOW|O_CLOEXEC (the fd must never reach a worker, or
+ * the lock would live as long as the worker).  Lock files are never deleted: deleting breaks
  * flock's mutual exclusion. */
 typedef struct _StemLock StemLock;
 

@@ -1,0 +1,287 @@
+#include "stem-pidfile.h"
+
+#include "stem-error.h"
+#include "stem-i18n.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The kernel's PID_MAX_LIMIT on 64-bit systems. */
+#define STEM_PID_MAX_FALLBACK 4194304
+
+guint64
+stem_pid_max (void)
+{
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents ("/proc/sys/kernel/pid_max", &text, NULL, NULL))
+    return STEM_PID_MAX_FALLBACK;
+  guint64 value;
+  if (!g_ascii_string_to_unsigned (g_strstrip (text), 10, 2, STEM_PID_MAX_FALLBACK, &value, NULL))
+    return STEM_PID_MAX_FALLBACK;
+  return value;
+}
+
+static gboolean
+is_blank (char c)
+{
+  return c == ' ' || c == '\t';
+}
+
+gboolean
+stem_pidfile_parse (const char *path, const char *data, gsize length, pid_t *out_pid,
+                    GError **error)
+{
+  gsize i = 0;
+  while (i < length && is_blank (data[i]))
+    i++;
+  if (i == length || (data[i] == '\n' && i + 1 == length))
+    return stem_throw_code (error, STEM_ERROR_INVALID_PIDFILE,
+                            _ ("Invalid pidfile “%s”: it is empty"), path);
+
+  gsize digits_start = i;
+  while (i < length && g_ascii_isdigit (data[i]))
+    i++;
+  if (i == digits_start)
+    return stem_throw_code (error, STEM_ERROR_INVALID_PIDFILE,
+                            _ ("Invalid pidfile “%s”: it does not start with a decimal PID"), path);
+  g_autofree char *digits = g_strndup (data + digits_start, i - digits_start);
+
+  while (i < length && is_blank (data[i]))
+    i++;
+  if (i < length && data[i] == '\n')
+    {
+      i++;
+      if (i < length)
+        return stem_throw_code (error, STEM_ERROR_INVALID_PIDFILE,
+                                _ ("Invalid pidfile “%s”: it has more than one line"), path);
+    }
+  else if (i < length)
+    return stem_throw_code (error, STEM_ERROR_INVALID_PIDFILE,
+                            _ ("Invalid pidfile “%s”: unexpected text after the PID"), path);
+
+  guint64 pid_max = stem_pid_max ();
+  guint64 pid;
+  if (!g_ascii_string_to_unsigned (digits, 10, 2, pid_max, &pid, NULL))
+    return stem_throw_code (
+        error, STEM_ERROR_INVALID_PIDFILE,
+        _ ("Invalid pidfile “%s”: %s is not a PID between 2 and %" G_GUINT64_FORMAT), path, digits,
+        pid_max);
+  *out_pid = (pid_t)pid;
+  return TRUE;
+}
+
+static gboolean
+throw_not_regular (const char *path, const struct stat *st, GError **error)
+{
+  if (S_ISLNK (st->st_mode))
+    return stem_throw_code (error, STEM_ERROR_INVALID_PIDFILE,
+                            _ ("Invalid pidfile “%s”: it is a symbolic link"), path);
+  if (S_ISDIR (st->st_mode))
+    return stem_throw_code (error, STEM_ERROR_INVALID_PIDFILE,
+                            _ ("Invalid pidfile “%s”: it is a directory"), path);
+  return stem_throw_code (error, STEM_ERROR_INVALID_PIDFILE,
+                          _ ("Invalid pidfile “%s”: it is not a regular file"), path);
+}
+
+static gboolean
+throw_open_errno (const char *path, GError **error)
+{
+  int errsv = errno;
+  if (errsv == ELOOP)
+    return stem_throw_code (error, STEM_ERROR_INVALID_PIDFILE,
+                            _ ("Invalid pidfile “%s”: it is a symbolic link"), path);
+  if (errsv == ENXIO)
+    return stem_throw_code (error, STEM_ERROR_INVALID_PIDFILE,
+                            _ ("Invalid pidfile “%s”: it is not a regular file"), path);
+  return stem_throw_errno (error, _ ("Cannot read pidfile “%s”"), path);
+}
+
+/* Reads PATH without following a symlink and without blocking on a FIFO.
+ * OUT_STAT receives the identity of the file that was read. */
+static gboolean
+read_pidfile (const char *path, pid_t *out_pid, struct stat *out_stat, GError **error)
+{
+  /* lstat() first so that a device node is rejected before open() can have
+   * side effects on it; the fstat() below is the authoritative check. */
+  struct stat st;
+  if (lstat (path, &st) < 0)
+    return stem_throw_errno (error, _ ("Cannot read pidfile “%s”"), path);
+  if (!S_ISREG (st.st_mode))
+    return throw_not_regular (path, &st, error);
+
+  int fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0)
+    return throw_open_errno (path, error);
+
+  if (fstat (fd, &st) < 0)
+    {
+      int errsv = errno;
+      close (fd);
+      errno = errsv;
+      return stem_throw_errno (error, _ ("Cannot read pidfile “%s”"), path);
+    }
+  if (!S_ISREG (st.st_mode))
+    {
+      close (fd);
+      return throw_not_regular (path, &st, error);
+    }
+  if (st.st_size > STEM_PIDFILE_MAX_SIZE)
+    {
+      close (fd);
+      return stem_throw_code (error, STEM_ERROR_INVALID_PIDFILE,
+                              _ ("Invalid pidfile “%s”: it is larger than %d bytes"), path,
+                              STEM_PIDFILE_MAX_SIZE);
+    }
+
+  /* One byte more than allowed, to notice a file that grew after fstat(). */
+  char buffer[STEM_PIDFILE_MAX_SIZE + 1];
+  gsize length = 0;
+  while (length < sizeof buffer)
+    {
+      ssize_t n = read (fd, buffer + length, sizeof buffer - length);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int errsv = errno;
+          close (fd);
+          errno = errsv;
+          return stem_throw_errno (error, _ ("Cannot read pidfile “%s”"), path);
+        }
+      if (n == 0)
+        break;
+      length += (gsize)n;
+    }
+  close (fd);
+
+  if (length > STEM_PIDFILE_MAX_SIZE)
+    return stem_throw_code (error, STEM_ERROR_INVALID_PIDFILE,
+                            _ ("Invalid pidfile “%s”: it is larger than %d bytes"), path,
+                            STEM_PIDFILE_MAX_SIZE);
+  if (!stem_pidfile_parse (path, buffer, length, out_pid, error))
+    return FALSE;
+  *out_stat = st;
+  return TRUE;
+}
+
+gboolean
+stem_pidfile_read (const char *path, pid_t *out_pid, gint64 *out_mtime_us, GError **error)
+{
+  pid_t pid;
+  struct stat st;
+  if (!read_pidfile (path, &pid, &st, error))
+    return FALSE;
+  *out_pid = pid;
+  if (out_mtime_us != NULL)
+    *out_mtime_us = (gint64)st.st_mtim.tv_sec * G_USEC_PER_SEC + st.st_mtim.tv_nsec / 1000;
+  return TRUE;
+}
+
+static gboolean
+write_all (int fd, const char *data, gsize length)
+{
+  while (length > 0)
+    {
+      ssize_t n = write (fd, data, length);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return FALSE;
+      data += n;
+      length -= (gsize)n;
+    }
+  return TRUE;
+}
+
+static gboolean
+fill_temp_file (int fd, pid_t pid)
+{
+  g_autofree char *text = g_strdup_printf ("%d\n", (int)pid);
+  /* fchmod, not the creation mode: the umask must not decide who can read it. */
+  return fchmod (fd, 0644) == 0 && write_all (fd, text, strlen (text)) && fsync (fd) == 0;
+}
+
+gboolean
+stem_pidfile_write (const char *path, pid_t pid, GError **error)
+{
+  if (pid < 2)
+    return stem_throw (error, _ ("Refusing to write PID %d to pidfile “%s”"), (int)pid, path);
+
+  struct stat st;
+  if (lstat (path, &st) == 0 && S_ISDIR (st.st_mode))
+    return stem_throw (error, _ ("Cannot write pidfile “%s”: it is a directory"), path);
+
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autofree char *base = g_path_get_basename (path);
+  g_autofree char *name = g_strdup_printf (".%s.XXXXXX", base);
+  g_autofree char *temp = g_build_filename (dir, name, NULL);
+
+  int fd = g_mkstemp_full (temp, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
+  if (fd < 0)
+    return stem_throw_errno (error, _ ("Cannot create a temporary file for pidfile “%s”"), path);
+
+  if (!fill_temp_file (fd, pid))
+    {
+      int errsv = errno;
+      close (fd);
+      unlink (temp);
+      errno = errsv;
+      return stem_throw_errno (error, _ ("Cannot write pidfile “%s”"), path);
+    }
+  if (close (fd) < 0)
+    {
+      int errsv = errno;
+      unlink (temp);
+      errno = errsv;
+      return stem_throw_errno (error, _ ("Cannot write pidfile “%s”"), path);
+    }
+  /* rename() replaces a symlink at PATH instead of writing through it. */
+  if (rename (temp, path) < 0)
+    {
+      int errsv = errno;
+      unlink (temp);
+      errno = errsv;
+      return stem_throw_errno (error, _ ("Cannot write pidfile “%s”"), path);
+    }
+  return TRUE;
+}
+
+gboolean
+stem_pidfile_remove (const char *path, pid_t expected_pid, GError **error)
+{
+  if (expected_pid != 0)
+    {
+      g_autoptr (GError) local_error = NULL;
+      pid_t pid;
+      struct stat st;
+      if (!read_pidfile (path, &pid, &st, &local_error))
+        {
+          if (g_error_matches (local_error, STEM_ERROR, STEM_ERROR_NOT_FOUND))
+            return TRUE;
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return FALSE;
+        }
+      if (pid != expected_pid)
+        return TRUE;
+
+      /* Callers hold the node lock; this only narrows the window left to
+       * anything that replaces the pidfile without taking it. */
+      struct stat now;
+      if (lstat (path, &now) < 0)
+        {
+          if (errno == ENOENT)
+            return TRUE;
+          return stem_throw_errno (error, _ ("Cannot remove pidfile “%s”"), path);
+        }
+      if (now.st_dev != st.st_dev || now.st_ino != st.st_ino)
+        return TRUE;
+    }
+
+  if (unlink (path) < 0 && errno != ENOENT)
+    return stem_throw_errno (error, _ ("Cannot remove pidfile “%s”"), path);
+  return TRUE;
+}

@@ -1,0 +1,556 @@
+#include "stem-process.h"
+
+#include "stem-duration.h"
+#include "stem-error.h"
+#include "stem-i18n.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* From the kernel's common syscall table (Linux ≥ 5.1 and 5.3), for C library
+ * headers older than the kernel. */
+#ifndef __NR_pidfd_send_signal
+#define __NR_pidfd_send_signal 424
+#endif
+#ifndef __NR_pidfd_open
+#define __NR_pidfd_open 434
+#endif
+
+/* Where there are no pidfds, how often /proc is asked whether a process has
+ * exited. */
+#define STEM_PROC_FALLBACK_POLL_MS 20
+
+struct _StemProc
+{
+  pid_t pid;
+  int pidfd; /* -1 without pidfd support */
+  guint64 start_ticks;
+  gboolean exited;
+};
+
+typedef struct
+{
+  char state;
+  guint64 num_threads;
+  guint64 start_ticks;
+} ProcStat;
+
+const char *
+stem_proc_state_to_string (StemProcState state)
+{
+  switch (state)
+    {
+    case STEM_PROC_RUNNING:
+      return "running";
+    case STEM_PROC_DEAD:
+      return "dead";
+    case STEM_PROC_REUSED:
+      return "reused";
+    case STEM_PROC_NO_PERMISSION:
+      return "no-permission";
+    case STEM_PROC_UNKNOWN:
+      return "unknown";
+    }
+  return "unknown";
+}
+
+static gint64
+ticks_per_second (void)
+{
+  long hz = sysconf (_SC_CLK_TCK);
+  return hz > 0 ? hz : 100;
+}
+
+static gint64
+clock_us (clockid_t clock)
+{
+  struct timespec ts;
+  clock_gettime (clock, &ts);
+  return (gint64)ts.tv_sec * G_USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
+/* The kernel counts a process's start time on CLOCK_BOOTTIME (which keeps
+ * running during suspend), so the boot time is taken from the same clock. */
+static gint64
+ticks_to_wall_us (guint64 ticks)
+{
+  gint64 hz = ticks_per_second ();
+  gint64 boot_us = clock_us (CLOCK_REALTIME) - clock_us (CLOCK_BOOTTIME);
+  return boot_us + (gint64)(ticks / hz) * G_USEC_PER_SEC
+         + (gint64)(ticks % hz) * G_USEC_PER_SEC / hz;
+}
+
+static gboolean
+parse_proc_stat (const char *path, char *text, ProcStat *out, GError **error)
+{
+  /* The command name (field 2) may itself contain spaces and ')'; the last
+   * ')' ends it. */
+  char *end_of_comm = strrchr (text, ')');
+  if (end_of_comm == NULL)
+    return stem_throw (error, _ ("Unexpected contents in “%s”"), path);
+  g_auto (GStrv) fields = g_strsplit (g_strstrip (end_of_comm + 1), " ", 0);
+
+  /* fields[0] is field 3 (state), fields[17] field 20 (num_threads),
+   * fields[19] field 22 (starttime, clock ticks since boot). */
+  guint64 num_threads;
+  guint64 start_ticks;
+  if (g_strv_length (fields) < 20 || strlen (fields[0]) != 1
+      || !g_ascii_string_to_unsigned (fields[17], 10, 0, G_MAXINT32, &num_threads, NULL)
+      || !g_ascii_string_to_unsigned (fields[19], 10, 0, G_MAXINT64 / G_USEC_PER_SEC, &start_ticks,
+                                      NULL))
+    return stem_throw (error, _ ("Unexpected contents in “%s”"), path);
+
+  out->state = fields[0][0];
+  out->num_threads = num_threads;
+  out->start_ticks = start_ticks;
+  return TRUE;
+}
+
+/* STEM_ERROR_NOT_FOUND when the process does not exist (or /proc hides it). */
+static gboolean
+read_proc_stat (pid_t pid, ProcStat *out, GError **error)
+{
+  char path[64];
+  g_snprintf (path, sizeof path, "/proc/%d/stat", (int)pid);
+
+  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    return stem_throw_errno (error, _ ("Cannot read “%s”"), path);
+
+  char buffer[4096];
+  gsize length = 0;
+  while (length < sizeof buffer - 1)
+    {
+      ssize_t n = read (fd, buffer + length, sizeof buffer - 1 - length);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int errsv = errno;
+          close (fd);
+          errno = errsv;
+          return stem_throw_errno (error, _ ("Cannot read “%s”"), path);
+        }
+      if (n == 0)
+        break;
+      length += (gsize)n;
+    }
+  close (fd);
+  buffer[length] = '\0';
+
+  /* A process reaped between open() and read() leaves an empty file. */
+  if (length == 0)
+    return stem_throw_code (error, STEM_ERROR_NOT_FOUND, _ ("Process %d does not exist"), (int)pid);
+  return parse_proc_stat (path, buffer, out, error);
+}
+
+/* A thread-group leader that called pthread_exit() shows 'Z' while its other
+ * threads keep running; only a zombie without threads is dead. */
+static gboolean
+proc_stat_is_dead (const ProcStat *stat)
+{
+  switch (stat->state)
+    {
+    case 'X':
+    case 'x':
+      return TRUE;
+    case 'Z':
+      return stat->num_threads <= 1;
+    default:
+      return FALSE;
+    }
+}
+
+static gboolean
+kill_says_gone (pid_t pid)
+{
+  return kill (pid, 0) < 0 && errno == ESRCH;
+}
+
+gboolean
+stem_proc_start_time (pid_t pid, gint64 *out_start_us, GError **error)
+{
+  ProcStat stat;
+  if (!read_proc_stat (pid, &stat, error))
+    return FALSE;
+  *out_start_us = ticks_to_wall_us (stat.start_ticks);
+  return TRUE;
+}
+
+gboolean
+stem_proc_is_dead (pid_t pid)
+{
+  if (pid <= 0)
+    return TRUE;
+  ProcStat stat;
+  if (read_proc_stat (pid, &stat, NULL))
+    return proc_stat_is_dead (&stat);
+  return kill_says_gone (pid);
+}
+
+StemProcState
+stem_proc_probe (pid_t pid, gint64 pidfile_mtime_us, gint64 *out_start_us)
+{
+  /* kill (pid ≤ 0, 0) would address process groups: never. */
+  if (pid <= 0)
+    return STEM_PROC_DEAD;
+
+  ProcStat stat;
+  if (!read_proc_stat (pid, &stat, NULL))
+    {
+      if (kill_says_gone (pid))
+        return STEM_PROC_DEAD;
+      /* /proc and kill() disagree: either the PID was reused between the two
+       * calls (then /proc now shows the newcomer), or /proc hides the
+       * process (hidepid=, unmounted, unreadable) and identity is unknowable. */
+      if (!read_proc_stat (pid, &stat, NULL))
+        return STEM_PROC_UNKNOWN;
+    }
+
+  gint64 start_us = ticks_to_wall_us (stat.start_ticks);
+  if (out_start_us != NULL)
+    *out_start_us = start_us;
+  if (proc_stat_is_dead (&stat))
+    return STEM_PROC_DEAD;
+  if (start_us > pidfile_mtime_us + STEM_PROC_START_TOLERANCE_US)
+    return STEM_PROC_REUSED;
+  if (kill (pid, 0) == 0)
+    return STEM_PROC_RUNNING;
+  switch (errno)
+    {
+    case EPERM:
+      return STEM_PROC_NO_PERMISSION;
+    case ESRCH:
+      return STEM_PROC_DEAD;
+    default:
+      return STEM_PROC_UNKNOWN;
+    }
+}
+
+gboolean
+stem_proc_check_signallable (pid_t pid, GError **error)
+{
+  if (pid <= 0)
+    return stem_throw (error, _ ("Refusing to signal PID %d: it would address a process group"),
+                       (int)pid);
+  if (pid == 1)
+    return stem_throw (error, _ ("Refusing to signal PID 1 (init)"));
+  if (pid == getpid ())
+    return stem_throw (error, _ ("Refusing to signal PID %d: it is this process"), (int)pid);
+  if (pid == getppid ())
+    return stem_throw (error, _ ("Refusing to signal PID %d: it is the parent of this process"),
+                       (int)pid);
+  return TRUE;
+}
+
+static int
+sys_pidfd_open (pid_t pid)
+{
+  return (int)syscall (__NR_pidfd_open, pid, 0);
+}
+
+static int
+sys_pidfd_send_signal (int pidfd, int signum)
+{
+  return (int)syscall (__NR_pidfd_send_signal, pidfd, signum, NULL, 0);
+}
+
+StemProc *
+stem_proc_open (pid_t pid, gint64 start_us, GError **error)
+{
+  if (!stem_proc_check_signallable (pid, error))
+    return NULL;
+
+  int pidfd = sys_pidfd_open (pid);
+  if (pidfd < 0)
+    {
+      switch (errno)
+        {
+        case ENOSYS:
+        case EPERM: /* a seccomp filter (containers) that does not know the call */
+          break;
+        case ESRCH:
+          stem_throw_code (error, STEM_ERROR_NOT_FOUND, _ ("Process %d does not exist"), (int)pid);
+          return NULL;
+        case EINVAL:
+          stem_throw (error, _ ("PID %d does not name a process (is it a thread?)"), (int)pid);
+          return NULL;
+        default:
+          stem_throw_errno (error, _ ("Cannot open process %d"), (int)pid);
+          return NULL;
+        }
+    }
+
+  /* The start time is read after the pidfd is opened: if it still matches,
+   * the pidfd cannot name an earlier holder of the PID either, since START_US
+   * was observed before this call. */
+  g_autoptr (GError) local_error = NULL;
+  ProcStat stat;
+  if (!read_proc_stat (pid, &stat, &local_error))
+    {
+      if (pidfd >= 0)
+        close (pidfd);
+      if (kill_says_gone (pid))
+        stem_throw_code (error, STEM_ERROR_NOT_FOUND, _ ("Process %d does not exist"), (int)pid);
+      else
+        stem_throw_code (error, STEM_ERROR_PERMISSION,
+                         _ ("Cannot establish the identity of process %d: %s"), (int)pid,
+                         local_error->message);
+      return NULL;
+    }
+
+  /* START_US went through the boot-time conversion earlier, so compare to
+   * within half a clock tick rather than exactly. */
+  gint64 tick_us = G_USEC_PER_SEC / ticks_per_second ();
+  gint64 now_start_us = ticks_to_wall_us (stat.start_ticks);
+  if (ABS (now_start_us - start_us) > tick_us / 2)
+    {
+      if (pidfd >= 0)
+        close (pidfd);
+      stem_throw (error, _ ("PID %d now names another process (it started at a different time)"),
+                  (int)pid);
+      return NULL;
+    }
+
+  StemProc *proc = g_new0 (StemProc, 1);
+  proc->pid = pid;
+  proc->pidfd = pidfd;
+  proc->start_ticks = stat.start_ticks;
+  return proc;
+}
+
+void
+stem_proc_free (StemProc *proc)
+{
+  if (proc == NULL)
+    return;
+  if (proc->pidfd >= 0)
+    close (proc->pidfd);
+  g_free (proc);
+}
+
+pid_t
+stem_proc_get_pid (StemProc *proc)
+{
+  return proc->pid;
+}
+
+int
+stem_proc_get_fd (StemProc *proc)
+{
+  return proc->pidfd;
+}
+
+/* Without a pidfd: TRUE when /proc shows that PROC is gone, a zombie, or
+ * that its PID now belongs to a process that started at another time. */
+static gboolean
+proc_gone_by_pid (StemProc *proc)
+{
+  ProcStat stat;
+  if (read_proc_stat (proc->pid, &stat, NULL))
+    return stat.start_ticks != proc->start_ticks || proc_stat_is_dead (&stat);
+  return kill_says_gone (proc->pid);
+}
+
+gboolean
+stem_proc_signal (StemProc *proc, int signum, GError **error)
+{
+  if (!stem_proc_check_signallable (proc->pid, error))
+    return FALSE;
+
+  if (proc->pidfd >= 0)
+    {
+      if (sys_pidfd_send_signal (proc->pidfd, signum) == 0)
+        return TRUE;
+      int errsv = errno;
+      if (errsv == ESRCH)
+        {
+          proc->exited = TRUE;
+          return TRUE;
+        }
+      /* A seccomp filter may allow pidfd_open but refuse pidfd_send_signal
+       * (ENOSYS or EPERM).  A real EPERM comes back from kill() below. */
+      if (errsv != ENOSYS && errsv != EPERM)
+        {
+          errno = errsv;
+          return stem_throw_errno (error, _ ("Cannot send signal %d to process %d"), signum,
+                                   (int)proc->pid);
+        }
+    }
+
+  /* Without a pidfd, the PID is re-identified right before kill(); the
+   * window between the two calls is the best the kernel offers here. */
+  if (proc->exited || proc_gone_by_pid (proc))
+    {
+      proc->exited = TRUE;
+      return TRUE;
+    }
+  if (kill (proc->pid, signum) < 0)
+    {
+      if (errno == ESRCH)
+        {
+          proc->exited = TRUE;
+          return TRUE;
+        }
+      return stem_throw_errno (error, _ ("Cannot send signal %d to process %d"), signum,
+                               (int)proc->pid);
+    }
+  return TRUE;
+}
+
+gboolean
+stem_proc_has_exited (StemProc *proc)
+{
+  if (proc->exited)
+    return TRUE;
+
+  /* A pidfd becomes readable when the process exits, not when it is reaped. */
+  if (proc->pidfd >= 0)
+    {
+      struct pollfd pfd = { .fd = proc->pidfd, .events = POLLIN };
+      int ready;
+      do
+        ready = poll (&pfd, 1, 0);
+      while (ready < 0 && errno == EINTR);
+      if (ready > 0 && (pfd.revents & (POLLIN | POLLHUP)) != 0)
+        proc->exited = TRUE;
+      else
+        {
+          ProcStat stat;
+          if (read_proc_stat (proc->pid, &stat, NULL))
+            proc->exited = stat.start_ticks != proc->start_ticks || proc_stat_is_dead (&stat);
+        }
+    }
+  else
+    proc->exited = proc_gone_by_pid (proc);
+  return proc->exited;
+}
+
+/* The monotonic deadline TIMEOUT_MS after NOW_US; STEM_SCHEDULE_FOREVER
+ * never comes. */
+static gint64
+deadline_after (gint64 now_us, gint64 timeout_ms)
+{
+  if (timeout_ms == STEM_SCHEDULE_FOREVER || timeout_ms > (G_MAXINT64 - now_us) / 1000 - 1)
+    return G_MAXINT64;
+  return now_us + MAX (timeout_ms, 0) * 1000;
+}
+
+static int
+poll_timeout_ms (gint64 deadline_us, gint64 now_us, gboolean fallback)
+{
+  int timeout = -1;
+  if (deadline_us != G_MAXINT64)
+    {
+      /* Rounded up, or poll() would return just before the deadline. */
+      gint64 ms = (MAX (deadline_us - now_us, 0) + 999) / 1000;
+      timeout = (int)MIN (ms, G_MAXINT);
+    }
+  if (fallback && (timeout < 0 || timeout > STEM_PROC_FALLBACK_POLL_MS))
+    timeout = STEM_PROC_FALLBACK_POLL_MS;
+  return timeout;
+}
+
+gboolean
+stem_proc_wait (StemProc *proc, gint64 timeout_ms)
+{
+  gint64 deadline = deadline_after (g_get_monotonic_time (), timeout_ms);
+  for (;;)
+    {
+      if (stem_proc_has_exited (proc))
+        return TRUE;
+      gint64 now = g_get_monotonic_time ();
+      if (now >= deadline)
+        return FALSE;
+      struct pollfd pfd = { .fd = proc->pidfd, .events = POLLIN };
+      int timeout = poll_timeout_ms (deadline, now, proc->pidfd < 0);
+      if (poll (&pfd, proc->pidfd >= 0 ? 1 : 0, timeout) < 0 && errno != EINTR)
+        return stem_proc_has_exited (proc);
+    }
+}
+
+typedef struct
+{
+  guint step;
+  gint64 deadline;
+  gboolean active;
+} StopState;
+
+gboolean
+stem_proc_stop_all (GPtrArray *procs, GArray *steps, gboolean send_first, int *out_results,
+                    GError **error)
+{
+  if (steps->len == 0)
+    return stem_throw (error, _ ("The stop schedule is empty"));
+
+  guint n = procs->len;
+  g_autofree StopState *states = g_new0 (StopState, n);
+  g_autofree struct pollfd *pfds = g_new0 (struct pollfd, n);
+  gint64 start = g_get_monotonic_time ();
+  const StemScheduleStep *first = &g_array_index (steps, StemScheduleStep, 0);
+
+  for (guint i = 0; i < n; i++)
+    {
+      StemProc *proc = g_ptr_array_index (procs, i);
+      out_results[i] = -1;
+      states[i].active = TRUE;
+      states[i].deadline = deadline_after (start, first->timeout_ms);
+      /* A process we may not signal would only outlive the schedule. */
+      if (send_first && !stem_proc_signal (proc, first->signum, NULL))
+        states[i].active = FALSE;
+    }
+
+  for (;;)
+    {
+      gint64 now = g_get_monotonic_time ();
+      gint64 next_deadline = G_MAXINT64;
+      gboolean fallback = FALSE;
+      nfds_t nfds = 0;
+
+      for (guint i = 0; i < n; i++)
+        {
+          StemProc *proc = g_ptr_array_index (procs, i);
+          StopState *state = &states[i];
+          if (!state->active)
+            continue;
+          if (stem_proc_has_exited (proc))
+            {
+              out_results[i] = (int)state->step;
+              state->active = FALSE;
+              continue;
+            }
+          if (state->deadline <= now)
+            {
+              state->step++;
+              if (state->step >= steps->len)
+                {
+                  state->active = FALSE;
+                  continue;
+                }
+              const StemScheduleStep *step = &g_array_index (steps, StemScheduleStep, state->step);
+              if (!stem_proc_signal (proc, step->signum, NULL))
+                {
+                  state->active = FALSE;
+                  continue;
+                }
+              state->deadline = deadline_after (now, step->timeout_ms);
+            }
+          next_deadline = MIN (next_deadline, state->deadline);
+          if (proc->pidfd >= 0)
+            pfds[nfds++] = (struct pollfd){ .fd = proc->pidfd, .events = POLLIN };
+          else
+            fallback = TRUE;
+        }
+
+      if (nfds == 0 && !fallback)
+        return TRUE;
+      if (poll (pfds, nfds, poll_timeout_ms (next_deadline, now, fallback)) < 0 && errno != EINTR)
+        return stem_throw_errno (error, _ ("Cannot wait for processes to exit"));
+    }
+}
