@@ -14,14 +14,14 @@ struct _StemLock
   int fd;
 };
 
-StemLock *
-stem_lock_acquire (const char *pidfile, GError **error)
+static StemLock *
+lock_acquire (const char *pidfile, int create_flag, GError **error)
 {
   g_autofree char *path = g_strconcat (pidfile, ".lock", NULL);
 
   /* O_NONBLOCK only keeps open() from hanging on a FIFO planted at PATH;
    * flock() below still blocks. */
-  int fd = open (path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
+  int fd = open (path, O_RDWR | create_flag | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
   if (fd < 0)
     {
       if (errno == ELOOP)
@@ -63,6 +63,18 @@ stem_lock_acquire (const char *pidfile, GError **error)
   StemLock *lock = g_new0 (StemLock, 1);
   lock->fd = fd;
   return lock;
+}
+
+StemLock *
+stem_lock_acquire (const char *pidfile, GError **error)
+{
+  return lock_acquire (pidfile, O_CREAT, error);
+}
+
+StemLock *
+stem_lock_acquire_existing (const char *pidfile, GError **error)
+{
+  return lock_acquire (pidfile, 0, error);
 }
 
 void

@@ -13,6 +13,9 @@ typedef struct _StemLock StemLock;
 
 /* Blocks until the lock is held. */
 StemLock *stem_lock_acquire (const char *pidfile, GError **error);
+/* The same, but only when the lock file exists: STEM_ERROR_NOT_FOUND when it
+ * does not (stop and kill need no lock for a node that was never started). */
+StemLock *stem_lock_acquire_existing (const char *pidfile, GError **error);
 void stem_lock_release (StemLock *lock);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemLock, stem_lock_release)

@@ -173,6 +173,12 @@ parse_umask (const char *text, mode_t *out, GError **error)
   return TRUE;
 }
 
+static gint
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *)a, *(const char *const *)b);
+}
+
 static GStrv
 sorted_added_env (const char *const *caller, const char *const *envp)
 {
@@ -185,14 +191,14 @@ sorted_added_env (const char *const *caller, const char *const *envp)
       if (g_strcmp0 (before, eq + 1) != 0)
         g_ptr_array_add (added, g_strdup (envp[i]));
     }
-  g_ptr_array_sort (added, (GCompareFunc)(void (*) (void))g_strcmp0);
+  g_ptr_array_sort (added, compare_strings);
   g_ptr_array_add (added, NULL);
   return (GStrv)g_ptr_array_free (g_steal_pointer (&added), FALSE);
 }
 
 static gboolean
 plan_command (StemArgs *args, GHashTable *env_cache, const char *const *caller_env,
-              const char *host, StemNodePlan *plan, GError **error)
+              const StemTemplateContext *ctx, StemNodePlan *plan, GError **error)
 {
   g_auto (GStrv) files
       = stem_args_get_all_for_node (args, STEM_OPT_ENV_FILE, plan->node, plan->index);
@@ -215,7 +221,7 @@ plan_command (StemArgs *args, GHashTable *env_cache, const char *const *caller_e
   g_autofree char *index = g_strdup_printf ("%u", plan->index);
   envp = g_environ_setenv (envp, "STEM_WORKER_NODE", plan->node, TRUE);
   envp = g_environ_setenv (envp, "STEM_WORKER_INDEX", index, TRUE);
-  envp = g_environ_setenv (envp, "STEM_WORKER_HOST", host, TRUE);
+  envp = g_environ_setenv (envp, "STEM_WORKER_HOST", ctx->host, TRUE);
   envp = g_environ_setenv (envp, "STEM_WORKER_PIDFILE", plan->pidfile, TRUE);
   envp = g_environ_setenv (envp, "STEM_WORKER_LOGFILE", plan->logfile, TRUE);
   if (plan->queues[0] != NULL)
@@ -228,6 +234,15 @@ plan_command (StemArgs *args, GHashTable *env_cache, const char *const *caller_e
     {
       g_autofree char *joined = g_strjoinv (",", plan->broadcasts);
       envp = g_environ_setenv (envp, "STEM_WORKER_BROADCASTS", joined, TRUE);
+    }
+
+  for (guint i = 0; argv[i] != NULL; i++)
+    {
+      char *word = stem_template_expand (argv[i], ctx, error);
+      if (word == NULL)
+        return FALSE;
+      g_free (argv[i]);
+      argv[i] = word;
     }
 
   /* Resolved once, on the worker's own PATH, so a missing program is a
@@ -291,16 +306,8 @@ plan_node (StemArgs *args, StemPlanSet *set, GHashTable *env_cache, const char *
 
   if (flags & STEM_PLAN_COMMAND)
     {
-      if (!plan_command (args, env_cache, caller_env, set->host, plan, error))
+      if (!plan_command (args, env_cache, caller_env, &ctx, plan, error))
         return FALSE;
-      for (guint i = 1; plan->argv[i] != NULL; i++)
-        {
-          char *word = stem_template_expand (plan->argv[i], &ctx, error);
-          if (word == NULL)
-            return FALSE;
-          g_free (plan->argv[i]);
-          plan->argv[i] = word;
-        }
     }
   return TRUE;
 }

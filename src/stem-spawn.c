@@ -68,9 +68,15 @@ ensure_dir_of (const char *path, GError **error)
 }
 
 gboolean
-stem_spawn_prepare_dirs (const StemNodePlan *plan, GError **error)
+stem_spawn_prepare_dirs (const StemNodePlan *plan, gboolean with_log, GError **error)
 {
-  return ensure_dir_of (plan->pidfile, error) && ensure_dir_of (plan->logfile, error);
+  if (!ensure_dir_of (plan->pidfile, error))
+    return FALSE;
+  if (with_log && !ensure_dir_of (plan->logfile, error))
+    return FALSE;
+  if (g_mkdir_with_parents (plan->workdir, 0755) != 0)
+    return stem_throw_errno (error, _ ("Creating directory “%s”"), plan->workdir);
+  return TRUE;
 }
 
 /* O_NOFOLLOW: whoever can write the log directory must not be able to point
@@ -131,8 +137,6 @@ become_worker (const StemNodePlan *plan, int null_fd, int log_fd, int status_fd)
 StemLaunch *
 stem_launch_begin (const StemNodePlan *plan, GError **error)
 {
-  if (!stem_spawn_prepare_dirs (plan, error))
-    return NULL;
   int log_fd = open_log (plan->logfile, error);
   if (log_fd < 0)
     return NULL;

@@ -7,11 +7,10 @@
 
 G_BEGIN_DECLS
 
-/* One detached start in flight.  stem_launch_begin forks; the worker is a
- * grandchild in a session of its own (so it can never acquire a controlling
- * terminal) with stdin from /dev/null and stdout/stderr appended to its log.
- * An exec failure comes back through a close-on-exec pipe, so
- * stem_launch_finish knows whether the program really started. Beginning
+/* One detached start in flight (the directories must exist).  stem_launch_begin forks; the worker
+ * is a grandchild in a session of its own (so it can never acquire a controlling terminal) with
+ * stdin from /dev/null and stdout/stderr appended to its log. An exec failure comes back through a
+ * close-on-exec pipe, so stem_launch_finish knows whether the program really started. Beginning
  * every node before finishing any starts them all in parallel. */
 typedef struct _StemLaunch StemLaunch;
 
@@ -21,8 +20,9 @@ gboolean stem_launch_finish (StemLaunch *launch, pid_t *out_pid, GError **error)
 void stem_launch_free (StemLaunch *launch);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemLaunch, stem_launch_free)
 
-/* Creates the directories of PLAN's pidfile and logfile (0755) when missing. */
-gboolean stem_spawn_prepare_dirs (const StemNodePlan *plan, GError **error);
+/* Creates, 0755 when missing, the directory of PLAN's pidfile, its working
+ * directory, and (when WITH_LOG) the directory of its log file. */
+gboolean stem_spawn_prepare_dirs (const StemNodePlan *plan, gboolean with_log, GError **error);
 
 /* Replaces this process with the worker (for --foreground): stdout/stderr
  * go to the log only when a logfile was given explicitly.  Returns only on

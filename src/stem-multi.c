@@ -1,0 +1,221 @@
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "stem-duration.h"
+#include "stem-error.h"
+#include "stem-i18n.h"
+#include "stem-multi.h"
+#include "stem-options.h"
+#include "stem-plan.h"
+
+typedef int (*StemVerbFunc) (StemMultiOptions *opts, GError **error);
+
+typedef struct
+{
+  const char *name;
+  const char *args; /* for --help */
+  guint min_words;
+  guint max_words;
+  StemVerbFunc func;
+  const char *description;
+} StemVerb;
+
+static const StemVerb verbs[] = {
+  { "start", N_ ("[NODE…|N]"), 0, G_MAXUINT, stem_multi_start,
+    N_ ("Start nodes in the background (or one in the foreground)") },
+  { "stop", N_ ("[NODE…|N]"), 0, G_MAXUINT, stem_multi_stop,
+    N_ ("Stop nodes and wait for them (escalating per --retry)") },
+  { "stopwait", N_ ("[NODE…|N]"), 0, G_MAXUINT, stem_multi_stop, N_ ("The same as stop") },
+  { "restart", N_ ("[NODE…|N]"), 0, G_MAXUINT, stem_multi_restart,
+    N_ ("Stop and start nodes one at a time") },
+  { "kill", N_ ("[NODE…|N]"), 0, G_MAXUINT, stem_multi_kill, N_ ("Send SIGKILL and wait") },
+  { "status", N_ ("[NODE…|N]"), 0, G_MAXUINT, stem_multi_status,
+    N_ ("Show node state (LSB exit codes)") },
+  { "show", N_ ("[NODE…|N]"), 0, G_MAXUINT, stem_multi_show,
+    N_ ("Show what start would run, changing nothing") },
+  { "names", N_ ("[NODE…|N]"), 0, G_MAXUINT, stem_multi_names, N_ ("List node names") },
+  { "expand", N_ ("TEMPLATE [NODE…|N]"), 1, G_MAXUINT, stem_multi_expand,
+    N_ ("Expand a template for each node") },
+  { "get", N_ ("NODE [NODE…|N]"), 1, G_MAXUINT, stem_multi_get,
+    N_ ("Print the command line of one node") },
+};
+
+static const StemOptionSpec options[] = {
+  { "pidfile", 0, N_ ("TEMPLATE"), STEM_OPTION_PER_NODE, STEM_OPT_PIDFILE,
+    N_ ("Pidfile of each node (see Defaults below)") },
+  { "logfile", 0, N_ ("TEMPLATE"), STEM_OPTION_PER_NODE, STEM_OPT_LOGFILE,
+    N_ ("Log file of each node (see Defaults below)") },
+  { "workdir", 0, N_ ("TEMPLATE"), STEM_OPTION_PER_NODE, STEM_OPT_WORKDIR,
+    N_ ("Working directory of the worker (default /)") },
+  { "env-file", 0, N_ ("FILE"), STEM_OPTION_PER_NODE | STEM_OPTION_REPEATABLE, STEM_OPT_ENV_FILE,
+    N_ ("Read variables from FILE (repeatable, later files win)") },
+  { "command", 0, N_ ("ARG"), STEM_OPTION_PER_NODE | STEM_OPTION_REPEATABLE, STEM_OPT_COMMAND,
+    N_ ("One word of the worker command (repeatable)") },
+  { "command-line", 0, N_ ("STRING"), STEM_OPTION_PER_NODE, STEM_OPT_COMMAND_LINE,
+    N_ ("The worker command, split like a shell would (never run by one)") },
+  { "queue", 'q', N_ ("QUEUE"), STEM_OPTION_PER_NODE | STEM_OPTION_REPEATABLE, STEM_OPT_QUEUE,
+    N_ ("Queue to consume (repeatable, or a comma list)") },
+  { "broadcast", 'b', N_ ("CHANNEL"), STEM_OPTION_PER_NODE | STEM_OPTION_REPEATABLE,
+    STEM_OPT_BROADCAST, N_ ("Broadcast channel to subscribe (repeatable)") },
+  { "prefix", 0, N_ ("PREFIX"), 0, STEM_OPT_PREFIX,
+    N_ ("Name prefix when nodes are given as a count (default stem)") },
+  { "umask", 0, N_ ("MODE"), STEM_OPTION_PER_NODE, STEM_OPT_UMASK,
+    N_ ("File mode creation mask of the worker (octal)") },
+  { "detach", 0, NULL, 0, STEM_OPT_DETACH, N_ ("Start in the background (the default)") },
+  { "foreground", 0, NULL, 0, STEM_OPT_FOREGROUND,
+    N_ ("Write the pidfile, then run one node in place of stem-multi") },
+  { "settle", 0, N_ ("DURATION"), 0, STEM_OPT_SETTLE,
+    N_ ("After start, report nodes that died within DURATION (default 0.5s)") },
+  { "timeout", 0, N_ ("DURATION"), 0, STEM_OPT_TIMEOUT,
+    N_ ("Wait this long after the first stop signal before SIGKILL (default 30s)") },
+  { "mode", 0, N_ ("warm|soft|hard"), 0, STEM_OPT_MODE,
+    N_ ("First stop signal: TERM, INT or QUIT (default warm)") },
+  { "retry", 0, N_ ("SCHEDULE"), 0, STEM_OPT_RETRY,
+    N_ ("Stop schedule such as TERM/30/KILL/5 (overrides --mode and --timeout)") },
+  { "no-wait", 0, NULL, 0, STEM_OPT_NO_WAIT, N_ ("Send the stop signal and return at once") },
+  { "no-clean", 0, NULL, 0, STEM_OPT_NO_CLEAN, N_ ("Let status leave stale pidfiles alone") },
+  { "json", 0, NULL, 0, STEM_OPT_JSON, N_ ("Print one JSON document") },
+  { "quiet", 0, NULL, 0, STEM_OPT_QUIET, N_ ("Print only errors") },
+  { "verbose", 'v', NULL, 0, STEM_OPT_VERBOSE, N_ ("Say what is being done") },
+  { "version", 0, NULL, 0, STEM_OPT_VERSION, N_ ("Print the version and exit") },
+  { "help", 'h', NULL, 0, STEM_OPT_HELP, N_ ("Print this help and exit") },
+  { NULL },
+};
+
+static void
+usage (void)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+  g_string_append_printf (out, _ ("Usage: %s VERB [NODE…|N] [OPTION…] [-- WORKER-ARG…]\n"),
+                          g_get_prgname ());
+  g_string_append (out, _ ("\nManage Stem worker processes.\n\nVerbs:\n"));
+  for (guint i = 0; i < G_N_ELEMENTS (verbs); i++)
+    {
+      g_autofree char *left = g_strdup_printf ("  %s %s", verbs[i].name, _ (verbs[i].args));
+      glong width = g_utf8_strlen (left, -1);
+      g_string_append_printf (out, "%s%*s%s\n", left, (int)(width < 32 ? 32 - width : 1), "",
+                              _ (verbs[i].description));
+    }
+  g_string_append (out, _ ("\nOptions:\n"));
+  stem_options_print_help (options, out);
+  g_string_append_printf (out, _ ("\nDefaults: --pidfile=%s --logfile=%s\n"),
+                          stem_plan_default_pidfile (), stem_plan_default_logfile ());
+  g_string_append (
+      out, _ ("\nOptions marked [:SEL] may apply to some nodes only: SEL is a comma list of "
+              "names,\npositions and ranges, e.g. --queue:alpha,2-3=images.\nTemplates expand %n "
+              "%N %h %I %i %d %%.\n"
+              "See stem-multi(1).\n"));
+  fputs (out->str, stdout);
+}
+
+static const StemVerb *
+find_verb (const char *name)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (verbs); i++)
+    if (strcmp (verbs[i].name, name) == 0)
+      return &verbs[i];
+  return NULL;
+}
+
+static gboolean
+parse_options (StemMultiOptions *opts, GError **error)
+{
+  StemArgs *args = opts->args;
+  opts->json = stem_args_has (args, STEM_OPT_JSON);
+  opts->quiet = stem_args_has (args, STEM_OPT_QUIET);
+  opts->verbose = stem_args_has (args, STEM_OPT_VERBOSE);
+  opts->foreground = stem_args_has (args, STEM_OPT_FOREGROUND);
+  opts->no_wait = stem_args_has (args, STEM_OPT_NO_WAIT);
+  opts->no_clean = stem_args_has (args, STEM_OPT_NO_CLEAN);
+
+  opts->settle_ms = 500;
+  const char *text = stem_args_get (args, STEM_OPT_SETTLE);
+  if (text != NULL && !stem_duration_parse (text, &opts->settle_ms, error))
+    return FALSE;
+
+  StemStopMode mode = STEM_STOP_WARM;
+  gint64 timeout_ms = 30 * 1000;
+  if ((text = stem_args_get (args, STEM_OPT_MODE)) != NULL
+      && !stem_stop_mode_parse (text, &mode, error))
+    return FALSE;
+  if ((text = stem_args_get (args, STEM_OPT_TIMEOUT)) != NULL
+      && !stem_duration_parse (text, &timeout_ms, error))
+    return FALSE;
+  if ((text = stem_args_get (args, STEM_OPT_RETRY)) != NULL)
+    {
+      if (!stem_schedule_parse (text, &opts->schedule, error))
+        return FALSE;
+    }
+  else
+    opts->schedule = stem_schedule_new (mode, timeout_ms, 5 * 1000);
+  return TRUE;
+}
+
+int
+main (int argc, char **argv)
+{
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+  g_set_prgname ("stem-multi");
+
+  g_autoptr (GError) error = NULL;
+  g_autoptr (StemArgs) args = stem_args_parse (options, argc, argv, &error);
+  if (args == NULL)
+    {
+      g_printerr ("%s: %s\n", g_get_prgname (), error->message);
+      return STEM_EXIT_USAGE;
+    }
+  if (stem_args_has (args, STEM_OPT_HELP))
+    {
+      usage ();
+      return STEM_EXIT_OK;
+    }
+  if (stem_args_has (args, STEM_OPT_VERSION))
+    {
+      g_print ("stem-multi %s\n", PACKAGE_VERSION);
+      return STEM_EXIT_OK;
+    }
+  if (args->positionals->len == 0)
+    {
+      g_printerr (_ ("%s: no verb given (try “%s --help”)\n"), g_get_prgname (), g_get_prgname ());
+      return STEM_EXIT_USAGE;
+    }
+
+  const char *name = args->positionals->pdata[0];
+  const StemVerb *verb = find_verb (name);
+  if (verb == NULL)
+    {
+      g_printerr (_ ("%s: unknown verb “%s” (try “%s --help”)\n"), g_get_prgname (), name,
+                  g_get_prgname ());
+      return STEM_EXIT_USAGE;
+    }
+  guint n_words = args->positionals->len - 1;
+  if (n_words < verb->min_words || n_words > verb->max_words)
+    {
+      g_printerr (_ ("%s: usage: %s %s %s\n"), g_get_prgname (), g_get_prgname (), verb->name,
+                  _ (verb->args));
+      return STEM_EXIT_USAGE;
+    }
+  g_ptr_array_add (args->positionals, NULL);
+
+  StemMultiOptions opts = {
+    .args = args,
+    .words = (const char *const *)args->positionals->pdata + 1,
+  };
+  int status = STEM_EXIT_USAGE;
+  if (parse_options (&opts, &error))
+    status = verb->func (&opts, &error);
+  if (opts.schedule != NULL)
+    g_array_unref (opts.schedule);
+  if (error != NULL)
+    {
+      g_auto (GStrv) lines = g_strsplit (error->message, "\n", -1);
+      for (char **line = lines; *line != NULL; line++)
+        g_printerr ("%s: %s\n", g_get_prgname (), *line);
+      return stem_error_exit_code (error);
+    }
+  return status;
+}

@@ -1,0 +1,108 @@
+# Helpers for the TAP shell tests.  Each test file sources this file, then
+# calls the check functions; done_testing prints the plan.
+set -u
+
+: "${top_builddir:?run through make check}" "${top_srcdir:?run through make check}"
+MULTI=$top_builddir/src/stem-multi
+WORKER=$top_builddir/tests/stem-test-worker
+EXAMPLE=$top_builddir/src/stem-example-worker
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/stem-test.XXXXXX")
+chmod 755 "$T"
+mkdir -p "$T/run" "$T/log"
+test_count=0
+test_failed=0
+
+cleanup () {
+  # Never leave a worker behind: every pidfile and environ under $T names ours.
+  for f in "$T"/run/*.pid "$T"/*/run/*.pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f" 2>/dev/null) || continue
+    case $pid in '' | *[!0-9]*) continue ;; esac
+    if grep -qsz "^STEM_WORKER_PIDFILE=$T" "/proc/$pid/environ"; then kill -9 "$pid" 2>/dev/null; fi
+  done
+  for p in $(jobs -p); do kill -9 "$p" 2>/dev/null; done
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+pass () { test_count=$((test_count + 1)); echo "ok $test_count - $1"; }
+fail () {
+  test_count=$((test_count + 1)); test_failed=$((test_failed + 1))
+  echo "not ok $test_count - $1"
+  shift
+  for line in "$@"; do printf '# %s\n' "$line"; done
+  if [ -f "$T/out" ]; then sed 's/^/# stdout: /' "$T/out"; fi
+  if [ -f "$T/err" ]; then sed 's/^/# stderr: /' "$T/err"; fi
+}
+skip () { test_count=$((test_count + 1)); echo "ok $test_count # SKIP $1"; }
+done_testing () { echo "1..$test_count"; [ "$test_failed" -eq 0 ]; exit $?; }
+
+# run CMD…: runs CMD with output in $T/out and $T/err, exit code in $rc.
+run () {
+  "$@" >"$T/out" 2>"$T/err"
+  rc=$?
+}
+
+# multi VERB ARGS…: stem-multi with this test's private pid and log directories.
+multi () {
+  local verb=$1
+  shift
+  run "$MULTI" "$verb" --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" "$@"
+}
+
+is () { # ACTUAL EXPECTED NAME
+  if [ "$1" = "$2" ]; then pass "$3"; else fail "$3" "got:      $1" "expected: $2"; fi
+}
+rc_is () { is "$rc" "$1" "$2 (exit $1)"; }
+like () { # FILE REGEX NAME
+  if grep -Eq -- "$2" "$1"; then pass "$3"; else fail "$3" "no line of $(basename "$1") matches: $2"; fi
+}
+unlike () {
+  if grep -Eq -- "$2" "$1"; then fail "$3" "a line of $(basename "$1") matches: $2"; else pass "$3"; fi
+}
+ok_if () { # NAME CMD…
+  local name=$1
+  shift
+  if "$@"; then pass "$name"; else fail "$name" "false: $*"; fi
+}
+
+# wait_until TIMEOUT_S CMD…: polls CMD until it succeeds; a test waits for an
+# event it can observe (a line, a file), and the timeout only bounds a failure.
+wait_until () {
+  local deadline=$(($(date +%s) + $1))
+  shift
+  until "$@"; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.02
+  done
+}
+
+pid_of () { cat "$T/run/$1.pid" 2>/dev/null; }
+
+# alive PID: exists and is not a zombie.
+alive () {
+  local state
+  state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)
+  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+dead () { ! alive "$1"; }
+
+# json FILE FILTER: jq, with a clear failure when the document does not parse.
+json () { jq -r "$2" "$1"; }
+
+# as_nobody CMD…: runs CMD as an unprivileged user (65534) when we are root.
+as_nobody () {
+  if [ "$(id -u)" -eq 0 ]; then
+    setpriv --reuid=65534 --regid=65534 --clear-groups --reset-env -- "$@"
+  else
+    "$@"
+  fi
+}
+
+# A private copy of the binaries that an unprivileged user can run.
+private_bin () {
+  mkdir -p "$T/bin"
+  cp "$MULTI" "$WORKER" "$T/bin/"
+  chmod 755 "$T/bin" "$T/bin"/*
+}

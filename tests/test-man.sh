@@ -1,0 +1,22 @@
+#!/bin/bash
+# Man pages are lint-clean, and every long option of --help is documented.
+. "${top_srcdir:?run through make check}/tests/libtest.sh" || exit 99
+
+for page in "$top_srcdir"/man/*.[1-8]; do
+  run groff -man -ww -z "$page"
+  is "$rc:$(cat "$T/out" "$T/err")" "0:" "$(basename "$page") is lint-clean (groff -ww)"
+done
+
+"$MULTI" --help >"$T/help"
+for opt in $(grep -o -- '--[a-z][a-z-]*' "$T/help" | sort -u); do
+  if grep -q -- "$(printf '%s' "$opt" | sed 's/-/\\\\-/g')" "$top_srcdir/man/stem-multi.1"; then
+    pass "stem-multi(1) documents $opt"
+  else
+    fail "stem-multi(1) documents $opt"
+  fi
+done
+for verb in $(sed -n '/^Verbs:/,/^$/p' "$T/help" | awk 'NF { print $1 }' | grep -v Verbs:); do
+  like "$top_srcdir/man/stem-multi.1" "^\.(B|TP|IP).*\b$verb\b|^\.B $verb" "stem-multi(1) documents the verb $verb"
+done
+
+done_testing

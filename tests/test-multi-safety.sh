@@ -1,0 +1,78 @@
+#!/bin/bash
+# Pidfiles are never trusted blindly: reused PIDs, hostile contents and
+# symlinks signal nothing.
+. "${top_srcdir:?run through make check}/tests/libtest.sh" || exit 99
+
+# A PID reused by an unrelated process: the pidfile is older than the process.
+"$WORKER" sleep-forever &
+canary=$!
+echo "$canary" >"$T/run/reused.pid"
+touch -d '-1 hour' "$T/run/reused.pid"
+multi status reused --no-clean
+rc_is 1 "a reused PID is stale (LSB 1)"
+like "$T/out" "^reused: stale pidfile: pid $canary now belongs to another process$" "and says why"
+ok_if "--no-clean keeps the stale pidfile" test -e "$T/run/reused.pid"
+multi stop reused
+rc_is 0 "stopping a node whose PID was reused"
+like "$T/out" "^reused: not running \(removed stale pidfile: pid $canary now belongs to another process\)$" \
+  "stop treats it as not running"
+ok_if "the unrelated process was not signalled" alive "$canary"
+ok_if "the stale pidfile is removed" test ! -e "$T/run/reused.pid"
+echo "$canary" >"$T/run/reused.pid"
+touch -d '-1 hour' "$T/run/reused.pid"
+multi kill reused
+ok_if "kill does not signal a reused PID either" alive "$canary"
+kill "$canary"
+
+# Hostile pidfile contents, run as an unprivileged user (whose kill(-1) would
+# reach every process it owns) beside a canary in the caller's process group.
+private_bin
+cat >"$T/hostile.sh" <<'SCRIPT'
+#!/bin/bash
+bin=$1 dir=$2
+"$bin/stem-test-worker" sleep-forever &
+canary=$!
+pgid=$(ps -o pgid= -p $$ | tr -d ' ')
+i=0
+for content in -1 0 1 "-$pgid" "$$" "$PPID" abc '' 99999999999999999999 '12 13' '+5' "$canary junk" \
+  "$(printf '%070d' 7)"; do
+  i=$((i + 1))
+  mkdir -p "$dir/h$i"
+  printf '%s\n' "$content" >"$dir/h$i/node.pid"
+  for verb in stop kill; do
+    "$bin/stem-multi" "$verb" node --pidfile="$dir/h$i/node.pid" --timeout=1s >"$dir/h$i/$verb.out" 2>&1
+    echo "$?" >"$dir/h$i/$verb.rc"
+  done
+done
+ln -s "$dir/target.pid" "$dir/link.pid"
+echo "$canary" >"$dir/target.pid"
+"$bin/stem-multi" stop link --pidfile="$dir/%n.pid" >"$dir/link.out" 2>&1
+echo "$?" >"$dir/link.rc"
+if kill -0 "$canary" 2>/dev/null; then echo alive >"$dir/canary"; fi
+kill "$canary"
+SCRIPT
+mkdir -p "$T/hostile"
+chmod 777 "$T/hostile"
+as_nobody bash "$T/hostile.sh" "$T/bin" "$T/hostile"
+is "$(cat "$T/hostile/canary" 2>/dev/null)" alive "the canary in the caller's process group survived every hostile pidfile"
+for i in $(seq 1 13); do
+  content=$(head -c 40 "$T/hostile/h$i/node.pid" | head -n 1)
+  for verb in stop kill; do
+    is "$(cat "$T/hostile/h$i/$verb.rc")" 1 "$verb with pidfile content '$content' fails (exit 1)"
+  done
+  ok_if "… and the pidfile '$content' is left for the operator" test -e "$T/hostile/h$i/node.pid"
+done
+like "$T/hostile/h1/stop.out" "node: Invalid pidfile .*nothing was signalled" "stop says nothing was signalled"
+like "$T/hostile/h5/stop.out" "node: Refusing to signal PID [0-9]+: it is the parent" "our own shell's PID is refused"
+is "$(cat "$T/hostile/link.rc")" 1 "a symlinked pidfile is refused"
+like "$T/hostile/link.out" "symbolic link" "and the message says so"
+
+# Writing a pidfile never follows a symlink planted at its path.
+echo precious >"$T/target"
+ln -s "$T/target" "$T/run/planted.pid"
+multi start planted --command "$WORKER" --command run
+rc_is 1 "a symlink at the pidfile path is refused as invalid"
+is "$(cat "$T/target")" precious "the symlink's target is untouched"
+rm "$T/run/planted.pid"
+
+done_testing

@@ -1,0 +1,152 @@
+#!/bin/bash
+# Starting: configuration errors change nothing, exec failures leave no
+# pidfile, --settle, --foreground, the worker's environment, concurrency.
+. "${top_srcdir:?run through make check}/tests/libtest.sh" || exit 99
+
+no_pidfiles () { ! ls "$T"/run/*.pid >/dev/null 2>&1; }
+
+multi start alpha --command "$T/missing-program"
+rc_is 2 "a missing program is a configuration error"
+like "$T/err" "^stem-multi: Program “$T/missing-program” does not exist$" "naming the program"
+multi start alpha --command-line "no-such-worker-program --flag"
+rc_is 2 "a program not on PATH"
+like "$T/err" "Program “no-such-worker-program” not found on PATH" "says it looked on PATH"
+printf '#!/bin/sh\n' >"$T/not-executable"
+chmod 644 "$T/not-executable"
+multi start alpha beta --command "$T/not-executable"
+rc_is 2 "a program that is not executable"
+like "$T/err" "^stem-multi: alpha: Program “$T/not-executable” is not executable$" "reported for alpha"
+like "$T/err" "^stem-multi: beta: Program “$T/not-executable” is not executable$" "and for beta"
+ok_if "nothing was started, no pidfile" no_pidfiles
+
+env -u STEM_WORKER_COMMAND -u STEMD_COMMAND "$MULTI" start alpha --pidfile="$T/run/%n.pid" >"$T/out" 2>"$T/err"
+rc=$?
+rc_is 2 "no command at all"
+like "$T/err" "No worker command: give --command or --command-line, or set STEM_WORKER_COMMAND" \
+  "says where it looked"
+
+printf 'STEM_WORKER_COMMAND=%s\nGOOD=1\nBAD=two words\n' "$WORKER" >"$T/bad.env"
+chmod 600 "$T/bad.env"
+multi start alpha beta --env-file="$T/bad.env"
+rc_is 2 "a bad env file is a configuration error"
+like "$T/err" "^stem-multi: $T/bad.env:3: " "with FILE:LINE"
+ok_if "nothing was started" no_pidfiles
+
+if [ "$(id -u)" -eq 0 ]; then
+  printf 'STEM_WORKER_COMMAND=%s\n' "$WORKER" >"$T/loose.env"
+  chmod 664 "$T/loose.env"
+  multi start alpha --env-file="$T/loose.env" --command-line "$WORKER run"
+  rc_is 2 "root refuses a group-writable env file"
+  like "$T/err" "chmod go-w" "and says how to fix it"
+  ok_if "nothing was started" no_pidfiles
+else
+  skip "the env-file ownership rule applies to root only; not running as root"
+fi
+
+multi start alpha --pidfile="$T/run/%d.pid" --command "$WORKER"
+rc_is 2 "a pidfile template with %d is refused"
+run "$MULTI" start alpha beta --pidfile="$T/run/worker.pid" --command "$WORKER"
+rc_is 2 "one pidfile template without %n for two nodes is refused"
+multi start alpha/../x --command "$WORKER"
+rc_is 2 "a bad node name"
+like "$T/err" "alpha/../x" "is named in the error"
+multi start alpha alpha --command "$WORKER"
+rc_is 2 "a duplicate node"
+multi stop alpha --timeout=soon
+rc_is 2 "a bad duration"
+multi start alpha --no-such-option
+rc_is 2 "an unknown option"
+like "$T/err" "no-such-option" "is named"
+multi frobnicate alpha
+rc_is 2 "an unknown verb"
+ok_if "after all these errors nothing runs" no_pidfiles
+
+# Exec failures come back through the close-on-exec pipe.
+printf '#!/nonexistent/interpreter\n' >"$T/bad-interpreter"
+chmod 755 "$T/bad-interpreter"
+multi start alpha --command "$T/bad-interpreter"
+rc_is 1 "an exec failure fails the node"
+like "$T/err" "^stem-multi: alpha: Executing “$T/bad-interpreter”: No such file or directory$" \
+  "with the exec error"
+ok_if "and leaves no pidfile" no_pidfiles
+multi start alpha --command "$WORKER" --workdir="$T/not-executable/sub"
+rc_is 1 "a working directory that cannot be created fails the node"
+like "$T/err" "^stem-multi: alpha: Creating directory “$T/not-executable/sub”: Not a directory$" \
+  "with a clear message"
+ok_if "and leaves no pidfile" no_pidfiles
+multi start wd --command "$WORKER" --command run --workdir="$T/work/%n"
+rc_is 0 "a missing working directory is created"
+ok_if "the worker runs in it" test "$(readlink "/proc/$(pid_of wd)/cwd")" = "$T/work/wd"
+multi stop wd
+
+# --settle reports a worker that dies at once, with its last log lines.
+multi start early --command "$WORKER" --command exit --command 3
+rc_is 1 "a worker that exits at once fails the start"
+like "$T/err" "^stem-multi: early: exited within 500ms of starting \(pid [0-9]+\); see “$T/log/early.log”$" \
+  "the settle check reports it"
+like "$T/err" "^  ready pid=" "with the last lines of its log"
+ok_if "its pidfile is removed" test ! -e "$T/run/early.pid"
+multi start early --command "$WORKER" --command exit --command 3 --settle=0
+rc_is 0 "--settle=0 does not wait"
+
+# The environment a worker gets (SPEC 3.7).
+printf 'FROM_FILE=file\nSTEM_DEFAULT_QUEUE=mine\n' >"$T/worker.env"
+chmod 644 "$T/worker.env"
+multi start envy --command "$WORKER" --command print-env --env-file="$T/worker.env" \
+  -q default -q images -b news
+rc_is 0 "start with an env file and queues"
+wait_until 10 grep -q '^env STEM_WORKER_NODE=' "$T/log/envy.log"
+for line in STEM_WORKER_NODE=envy STEM_WORKER_INDEX=1 "STEM_WORKER_HOST=$(hostname)" \
+  "STEM_WORKER_PIDFILE=$T/run/envy.pid" "STEM_WORKER_LOGFILE=$T/log/envy.log" \
+  STEM_WORKER_QUEUES=default,images STEM_WORKER_BROADCASTS=news FROM_FILE=file \
+  STEM_DEFAULT_QUEUE=mine "PATH=$PATH"; do
+  like "$T/log/envy.log" "^env $line\$" "the worker sees $line"
+done
+multi stop envy
+
+# Relative templates become absolute, placeholders expand in the argv.
+(cd "$T" && "$MULTI" start rel --pidfile=run/%n.pid --logfile=log/%n-%I.log \
+  --command "$WORKER" --command print-args --command '%n/%N/%I/%%' >"$T/out" 2>"$T/err")
+rc=$?
+rc_is 0 "start with relative templates"
+ok_if "the pidfile is where the template says" test -f "$T/run/rel.pid"
+wait_until 10 grep -q '^arg\[2\]' "$T/log/rel-1.log"
+like "$T/log/rel-1.log" '^arg\[2\]=rel/REL/1/%$' "placeholders expand in worker arguments"
+pid=$(pid_of rel)
+ok_if "STEM_WORKER_PIDFILE is absolute" grep -qz "^STEM_WORKER_PIDFILE=$T/run/rel.pid\$" "/proc/$pid/environ"
+multi stop rel
+
+# --foreground writes the pidfile, then becomes the worker.
+"$MULTI" start solo --foreground --pidfile="$T/run/%n.pid" --command "$WORKER" --command run \
+  >"$T/fg.log" 2>&1 &
+fg=$!
+wait_until 10 grep -q '^ready' "$T/fg.log"
+is "$(pid_of solo)" "$fg" "--foreground: the pidfile holds the worker's own PID"
+ok_if "--foreground: the process is the worker itself" grep -q stem-test-worker "/proc/$fg/cmdline"
+like "$T/fg.log" "^ready pid=$fg node=solo$" "--foreground keeps stdout (for the journal)"
+multi start solo --foreground --command "$WORKER" --command run
+rc_is 1 "a second --foreground start of a running node fails"
+like "$T/err" "solo: already running \(pid $fg\)" "saying it is already running"
+multi stop solo
+rc_is 0 "stop the foreground node"
+wait "$fg"
+is "$?" 0 "the foreground worker exited cleanly on TERM"
+multi start a b --foreground --command "$WORKER"
+rc_is 2 "--foreground with two nodes is a usage error"
+
+# Twenty concurrent starts of one node give exactly one worker.
+for i in $(seq 1 20); do
+  "$MULTI" start once --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" --settle=0 \
+    --command "$WORKER" --command run >"$T/c$i.out" 2>&1 &
+done
+wait
+is "$(cat "$T"/c*.out | grep -c '^once: started')" 1 "exactly one start wins"
+is "$(cat "$T"/c*.out | grep -c '^once: already running')" 19 "the others report already running"
+count=0
+for env in /proc/[0-9]*/environ; do
+  if grep -qsz "^STEM_WORKER_PIDFILE=$T/run/once.pid\$" "$env"; then count=$((count + 1)); fi
+done
+is "$count" 1 "exactly one worker process exists"
+multi stop once
+
+done_testing

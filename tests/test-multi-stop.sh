@@ -1,0 +1,86 @@
+#!/bin/bash
+# Stopping: escalation per --timeout/--retry, the shutdown modes, --no-wait,
+# and zombies counting as stopped.
+. "${top_srcdir:?run through make check}/tests/libtest.sh" || exit 99
+
+multi start deaf --command "$WORKER" --command ignore-term
+rc_is 0 "start a worker that ignores TERM"
+deaf=$(pid_of deaf)
+wait_until 10 grep -q '^ready' "$T/log/deaf.log"
+multi stop deaf --timeout=300ms
+rc_is 0 "stop escalates to KILL after --timeout"
+like "$T/out" "^deaf: stopped \(pid $deaf\) by SIGKILL: still running 300ms after SIGTERM$" \
+  "stop reports the escalation"
+ok_if "the deaf worker is gone" dead "$deaf"
+ok_if "its pidfile is gone" test ! -e "$T/run/deaf.pid"
+
+multi start deaf --command "$WORKER" --command ignore-term
+deaf=$(pid_of deaf)
+wait_until 10 grep -q "^ready pid=$deaf" "$T/log/deaf.log"
+multi stop deaf --retry=TERM/200ms --json
+rc_is 1 "a schedule that ends with the worker alive fails"
+is "$(json "$T/out" '.nodes[0].state')" still-running "and reports still-running"
+ok_if "the worker is left alone" alive "$deaf"
+ok_if "its pidfile is kept" test -e "$T/run/deaf.pid"
+multi stop deaf --retry=INT/200ms/KILL/5
+rc_is 0 "a --retry schedule with KILL stops it"
+like "$T/out" "by SIGKILL: still running 200ms after SIGINT" "the schedule's signals are used"
+ok_if "gone after the schedule" dead "$deaf"
+
+for mode in warm:TERM soft:INT hard:QUIT; do
+  name=${mode%%:*} sig=${mode#*:}
+  multi start "m$name" --command "$WORKER" --command run
+  pid=$(pid_of "m$name")
+  wait_until 10 grep -q "^ready pid=$pid" "$T/log/m$name.log"
+  multi stop "m$name" --mode="$name"
+  rc_is 0 "stop --mode=$name"
+  like "$T/log/m$name.log" "^got SIG$sig$" "--mode=$name sends SIG$sig"
+done
+
+multi start slow --command "$WORKER" --command slow-term --command 60000
+slow=$(pid_of slow)
+wait_until 10 grep -q "^ready pid=$slow" "$T/log/slow.log"
+multi stop slow --no-wait
+rc_is 0 "stop --no-wait"
+like "$T/out" "^slow: sent SIGTERM \(pid $slow\)$" "--no-wait only signals"
+wait_until 10 grep -q '^got SIGTERM' "$T/log/slow.log"
+ok_if "the worker got TERM and is still finishing" alive "$slow"
+ok_if "the pidfile stays while the worker runs" test -e "$T/run/slow.pid"
+multi kill slow
+rc_is 0 "kill the slow worker"
+ok_if "killed" dead "$slow"
+
+# Stopping many nodes takes as long as the slowest, not the sum.
+multi start 5 --prefix=p --command "$WORKER" --command slow-term --command 300
+rc_is 0 "start five slow-stopping nodes"
+for n in 1 2 3 4 5; do wait_until 10 grep -q '^ready' "$T/log/p$n.log"; done
+start=$(date +%s%N)
+multi stop 5 --prefix=p
+rc_is 0 "stop five nodes"
+elapsed_ms=$((($(date +%s%N) - start) / 1000000))
+ok_if "nodes are signalled at once and waited for together (${elapsed_ms}ms < 5×300ms)" \
+  test "$elapsed_ms" -lt 1500
+
+# A worker whose parent never reaps it becomes a zombie when it exits: that
+# is stopped, and stop must not wait for a reaper (nor escalate).
+"$WORKER" zombie-parent >"$T/zp.out" 2>&1 &
+zparent=$!
+wait_until 10 grep -q '^child=' "$T/zp.out"
+child=$(sed -n 's/^child=//p' "$T/zp.out")
+echo "$child" >"$T/run/zchild.pid"
+multi status zchild
+rc_is 0 "the unreaped child is running"
+multi stop zchild --timeout=60s
+rc_is 0 "stop the child"
+like "$T/out" "^zchild: stopped \(pid $child\)$" "stopped by TERM, without escalation"
+is "$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$child/status")" Z \
+  "the child is a zombie nobody reaped"
+echo "$child" >"$T/run/zchild.pid"
+multi status zchild
+rc_is 1 "a zombie's pidfile is stale (LSB 1)"
+like "$T/out" "^zchild: stale pidfile: pid $child is not running \(removed\)$" "a zombie counts as dead"
+ok_if "the stale pidfile was cleaned" test ! -e "$T/run/zchild.pid"
+kill "$zparent"
+wait "$zparent" 2>/dev/null
+
+done_testing
