@@ -1,0 +1,465 @@
+/* stem-test-worker: a stand-in worker whose behaviour the first argument picks.
+ *
+ * Every mode but sleep-forever first prints "ready pid=PID node=NODE", so a
+ * test waits for that line instead of sleeping. Signals are blocked except
+ * while the program waits, and are reported from the main flow (not from the
+ * handler) as "got SIGNAME". Exit status 64 means a usage error.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_USAGE 64
+#define MAX_MS 86400000L
+
+extern char **environ;
+
+static const struct
+{
+  int signum;
+  const char *name;
+} watched[] = {
+  { SIGHUP, "SIGHUP" },
+  { SIGINT, "SIGINT" },
+  { SIGQUIT, "SIGQUIT" },
+  { SIGTERM, "SIGTERM" },
+};
+#define N_WATCHED (sizeof watched / sizeof watched[0])
+
+static volatile sig_atomic_t pending[N_WATCHED];
+
+static int usage (void);
+
+/* The mask to wait with: the original one without the watched signals. */
+static sigset_t wait_mask;
+
+static void
+on_signal (int signum)
+{
+  for (size_t i = 0; i < N_WATCHED; i++)
+    if (watched[i].signum == signum)
+      pending[i] = 1;
+}
+
+/* Watched signals stay blocked outside wait_until(), so none is lost between
+ * checking `pending` and going to sleep. */
+static void
+install_handlers (void)
+{
+  sigset_t blocked;
+  struct sigaction action;
+
+  sigemptyset (&blocked);
+  for (size_t i = 0; i < N_WATCHED; i++)
+    sigaddset (&blocked, watched[i].signum);
+  sigprocmask (SIG_BLOCK, &blocked, &wait_mask);
+  for (size_t i = 0; i < N_WATCHED; i++)
+    sigdelset (&wait_mask, watched[i].signum);
+
+  memset (&action, 0, sizeof action);
+  action.sa_handler = on_signal;
+  action.sa_mask = blocked;
+  for (size_t i = 0; i < N_WATCHED; i++)
+    sigaction (watched[i].signum, &action, NULL);
+}
+
+static void
+ignore_signal (int signum)
+{
+  struct sigaction action;
+
+  memset (&action, 0, sizeof action);
+  action.sa_handler = SIG_IGN;
+  sigemptyset (&action.sa_mask);
+  sigaction (signum, &action, NULL);
+}
+
+static void
+reset_signals (void)
+{
+  sigset_t none;
+
+  for (size_t i = 0; i < N_WATCHED; i++)
+    signal (watched[i].signum, SIG_DFL);
+  sigemptyset (&none);
+  sigprocmask (SIG_SETMASK, &none, NULL);
+}
+
+static void
+add_ms (struct timespec *t, long ms)
+{
+  t->tv_sec += ms / 1000;
+  t->tv_nsec += (ms % 1000) * 1000000L;
+  if (t->tv_nsec >= 1000000000L)
+    {
+      t->tv_sec++;
+      t->tv_nsec -= 1000000000L;
+    }
+}
+
+static struct timespec
+deadline_in_ms (long ms)
+{
+  struct timespec t;
+
+  clock_gettime (CLOCK_MONOTONIC, &t);
+  add_ms (&t, ms);
+  return t;
+}
+
+/* Sleeps until a watched signal arrives or DEADLINE (CLOCK_MONOTONIC; NULL:
+ * none) passes. Returns false once the deadline has passed. */
+static bool
+wait_until (const struct timespec *deadline)
+{
+  struct timespec timeout;
+  struct timespec *timeout_p = NULL;
+
+  if (deadline != NULL)
+    {
+      struct timespec now;
+      clock_gettime (CLOCK_MONOTONIC, &now);
+      timeout.tv_sec = deadline->tv_sec - now.tv_sec;
+      timeout.tv_nsec = deadline->tv_nsec - now.tv_nsec;
+      if (timeout.tv_nsec < 0)
+        {
+          timeout.tv_sec--;
+          timeout.tv_nsec += 1000000000L;
+        }
+      if (timeout.tv_sec < 0)
+        return false;
+      timeout_p = &timeout;
+    }
+  pselect (0, NULL, NULL, NULL, timeout_p, &wait_mask);
+  return true;
+}
+
+/* Reports pending signals. HUP continues; INT and QUIT exit 0; TERM exits 0
+ * when TERM_EXITS, else the return value says it arrived. */
+static bool
+handle_signals (bool term_exits)
+{
+  bool got_term = false;
+
+  for (size_t i = 0; i < N_WATCHED; i++)
+    {
+      if (!pending[i])
+        continue;
+      pending[i] = 0;
+      printf ("got %s\n", watched[i].name);
+      if (watched[i].signum == SIGHUP)
+        continue;
+      if (watched[i].signum == SIGTERM && !term_exits)
+        {
+          got_term = true;
+          continue;
+        }
+      exit (0);
+    }
+  return got_term;
+}
+
+static void
+print_ready (void)
+{
+  const char *node = getenv ("STEM_WORKER_NODE");
+
+  printf ("ready pid=%ld node=%s\n", (long)getpid (), node != NULL && *node ? node : "-");
+  fflush (stdout);
+}
+
+_Noreturn static void
+wait_forever (void)
+{
+  for (;;)
+    {
+      wait_until (NULL);
+      handle_signals (true);
+    }
+}
+
+static bool
+parse_long (const char *text, long min, long max, long *out)
+{
+  char *end;
+  long value;
+
+  errno = 0;
+  value = strtol (text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0' || value < min || value > max)
+    return false;
+  *out = value;
+  return true;
+}
+
+static int
+mode_run (char **args)
+{
+  (void)args;
+  print_ready ();
+  wait_forever ();
+}
+
+static int
+mode_ignore_term (char **args)
+{
+  (void)args;
+  ignore_signal (SIGTERM);
+  ignore_signal (SIGINT);
+  print_ready ();
+  wait_forever ();
+}
+
+static int
+mode_exit (char **args)
+{
+  long status;
+
+  if (!parse_long (args[0], 0, 255, &status))
+    return usage ();
+  print_ready ();
+  return (int)status;
+}
+
+static int
+mode_exit_after (char **args)
+{
+  long ms, status;
+
+  if (!parse_long (args[0], 0, MAX_MS, &ms) || !parse_long (args[1], 0, 255, &status))
+    return usage ();
+  print_ready ();
+  struct timespec deadline = deadline_in_ms (ms);
+  while (wait_until (&deadline))
+    handle_signals (true);
+  return (int)status;
+}
+
+static int
+mode_slow_term (char **args)
+{
+  long ms;
+
+  if (!parse_long (args[0], 0, MAX_MS, &ms))
+    return usage ();
+  print_ready ();
+  do
+    wait_until (NULL);
+  while (!handle_signals (false));
+
+  /* Further TERMs are reported but do not shorten the wait; INT and QUIT
+   * still exit at once. */
+  struct timespec deadline = deadline_in_ms (ms);
+  while (wait_until (&deadline))
+    handle_signals (false);
+  return 0;
+}
+
+static int
+compare_env_names (const void *a, const void *b)
+{
+  const char *x = *(const char *const *)a;
+  const char *y = *(const char *const *)b;
+  size_t x_len = strcspn (x, "=");
+  size_t y_len = strcspn (y, "=");
+  int order = memcmp (x, y, x_len < y_len ? x_len : y_len);
+
+  if (order != 0)
+    return order;
+  return (x_len > y_len) - (x_len < y_len);
+}
+
+static int
+mode_print_env (char **args)
+{
+  size_t n = 0;
+
+  (void)args;
+  print_ready ();
+  while (environ[n] != NULL)
+    n++;
+  char **sorted = calloc (n + 1, sizeof *sorted);
+  if (sorted == NULL)
+    return 1;
+  memcpy (sorted, environ, n * sizeof *sorted);
+  qsort (sorted, n, sizeof *sorted, compare_env_names);
+  for (size_t i = 0; i < n; i++)
+    printf ("env %s\n", sorted[i]);
+  free (sorted);
+  wait_forever ();
+}
+
+/* print-args needs the whole argv, not just the mode's arguments. */
+static char **full_argv;
+
+static int
+mode_print_args (char **args)
+{
+  (void)args;
+  print_ready ();
+  for (int i = 0; full_argv[i] != NULL; i++)
+    printf ("arg[%d]=%s\n", i, full_argv[i]);
+  wait_forever ();
+}
+
+static int
+mode_count (char **args)
+{
+  long ms;
+
+  if (!parse_long (args[0], 1, MAX_MS, &ms))
+    return usage ();
+  print_ready ();
+  /* Absolute deadlines, so the period does not drift. */
+  struct timespec next;
+  clock_gettime (CLOCK_MONOTONIC, &next);
+  for (unsigned long line = 1;; line++)
+    {
+      add_ms (&next, ms);
+      while (wait_until (&next))
+        handle_signals (true);
+      printf ("line %lu\n", line);
+    }
+}
+
+static int
+mode_zombie_parent (char **args)
+{
+  (void)args;
+  /* SIGCHLD may arrive ignored from the parent, which would reap for us. */
+  signal (SIGCHLD, SIG_DFL);
+  print_ready ();
+  pid_t child = fork ();
+  if (child < 0)
+    return 1;
+  if (child == 0)
+    {
+      /* Lives until a signal kills it, then stays a zombie: nobody reaps it. */
+      reset_signals ();
+      for (;;)
+        pause ();
+    }
+  printf ("child=%ld\n", (long)child);
+  wait_forever ();
+}
+
+static int
+mode_orphan_maker (char **args)
+{
+  int fds[2];
+
+  (void)args;
+  print_ready ();
+  if (pipe (fds) < 0)
+    return 1;
+  pid_t child = fork ();
+  if (child < 0)
+    return 1;
+  if (child == 0)
+    {
+      pid_t grandchild = fork ();
+      if (grandchild == 0)
+        {
+          /* Let go of the caller's stdio, so nobody reading our output
+           * waits for this process, and let signals kill it. */
+          reset_signals ();
+          close (fds[0]);
+          close (fds[1]);
+          int null_fd = open ("/dev/null", O_RDWR);
+          for (int fd = 0; fd <= 2 && null_fd >= 0; fd++)
+            dup2 (null_fd, fd);
+          struct timespec second = { 1, 0 };
+          while (nanosleep (&second, &second) < 0 && errno == EINTR)
+            ;
+          _exit (0);
+        }
+      ssize_t written = write (fds[1], &grandchild, sizeof grandchild);
+      _exit (written == sizeof grandchild ? 0 : 1);
+    }
+  close (fds[1]);
+  pid_t grandchild = -1;
+  ssize_t got = read (fds[0], &grandchild, sizeof grandchild);
+  close (fds[0]);
+  waitpid (child, NULL, 0);
+  if (got != sizeof grandchild || grandchild <= 0)
+    return 1;
+  printf ("grandchild=%ld\n", (long)grandchild);
+  wait_forever ();
+}
+
+_Noreturn static void
+pause_forever (void)
+{
+  for (;;)
+    pause ();
+}
+
+static int
+mode_sleep_forever (char **args)
+{
+  (void)args;
+  /* A canary: whatever the caller ignored or blocked, signals kill it. */
+  reset_signals ();
+  pause_forever ();
+}
+
+static const struct
+{
+  const char *name;
+  int n_args;
+  bool handlers; /* install the "got SIGNAME" handlers */
+  int (*run) (char **args);
+  const char *usage;
+} modes[] = {
+  { "run", 0, true, mode_run, "run" },
+  { "ignore-term", 0, true, mode_ignore_term, "ignore-term" },
+  { "exit", 1, false, mode_exit, "exit N" },
+  { "exit-after", 2, true, mode_exit_after, "exit-after MS N" },
+  { "slow-term", 1, true, mode_slow_term, "slow-term MS" },
+  { "print-env", 0, true, mode_print_env, "print-env" },
+  { "print-args", -1, true, mode_print_args, "print-args [ARG...]" },
+  { "count", 1, true, mode_count, "count MS" },
+  { "zombie-parent", 0, true, mode_zombie_parent, "zombie-parent" },
+  { "orphan-maker", 0, true, mode_orphan_maker, "orphan-maker" },
+  { "sleep-forever", 0, false, mode_sleep_forever, "sleep-forever" },
+};
+
+static int
+usage (void)
+{
+  fputs ("Usage: stem-test-worker MODE [ARG...]\nModes:\n", stderr);
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+    fprintf (stderr, "  %s\n", modes[i].usage);
+  return EXIT_USAGE;
+}
+
+int
+main (int argc, char **argv)
+{
+  setvbuf (stdout, NULL, _IOLBF, 0);
+  full_argv = argv;
+  if (argc < 2)
+    return usage ();
+
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+    {
+      if (strcmp (argv[1], modes[i].name) != 0)
+        continue;
+      if (modes[i].n_args >= 0 && argc - 2 != modes[i].n_args)
+        return usage ();
+      if (modes[i].handlers)
+        install_handlers ();
+      return modes[i].run (argv + 2);
+    }
+  return usage ();
+}
