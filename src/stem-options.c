@@ -22,7 +22,7 @@ stem_args_free (StemArgs *args)
     return;
   g_ptr_array_unref (args->values);
   g_ptr_array_unref (args->positionals);
-  g_ptr_array_unref (args->trailing);
+  g_strfreev (args->trailing);
   g_free (args);
 }
 
@@ -122,15 +122,13 @@ stem_args_parse (const StemOptionSpec *specs, int argc, char **argv, GError **er
   g_autoptr (StemArgs) args = g_new0 (StemArgs, 1);
   args->values = g_ptr_array_new_with_free_func (option_value_free);
   args->positionals = g_ptr_array_new_with_free_func (g_free);
-  args->trailing = g_ptr_array_new_with_free_func (g_free);
 
   for (int i = 1; i < argc; i++)
     {
       const char *arg = argv[i];
       if (strcmp (arg, "--") == 0)
         {
-          for (i++; i < argc; i++)
-            g_ptr_array_add (args->trailing, g_strdup (argv[i]));
+          args->trailing = g_strdupv (argv + i + 1);
           break;
         }
       if (g_str_has_prefix (arg, "--"))
@@ -146,6 +144,8 @@ stem_args_parse (const StemOptionSpec *specs, int argc, char **argv, GError **er
       else
         g_ptr_array_add (args->positionals, g_strdup (arg));
     }
+  if (args->trailing == NULL)
+    args->trailing = g_new0 (char *, 1);
   return g_steal_pointer (&args);
 }
 

@@ -63,7 +63,7 @@ typedef struct
 {
   GPtrArray *values;      /* StemOptionValue *, in command-line order */
   GPtrArray *positionals; /* char * */
-  GPtrArray *trailing;    /* char *, the words after "--" */
+  GStrv trailing;         /* the words after "--" (never NULL) */
 } StemArgs;
 
 void stem_args_free (StemArgs *args);

@@ -215,7 +215,7 @@ plan_command (StemArgs *args, GHashTable *env_cache, const char *const *caller_e
   const char *line = stem_args_get_for_node (args, STEM_OPT_COMMAND_LINE, plan->node, plan->index);
   g_auto (GStrv) argv = NULL;
   if (!stem_command_resolve ((const char *const *)words, line, (const char *const *)envp,
-                             (const char *const *)args->trailing->pdata, &argv, NULL, error))
+                             (const char *const *)args->trailing, &argv, NULL, error))
     return FALSE;
 
   g_autofree char *index = g_strdup_printf ("%u", plan->index);
