@@ -27,6 +27,7 @@ typedef enum
   REPORT_FORK,
   REPORT_CHDIR,
   REPORT_EXEC,
+  REPORT_USER,
 } ReportKind;
 
 typedef struct
@@ -39,6 +40,7 @@ struct _StemLaunch
 {
   char *program;
   char *workdir;
+  gboolean detach;
   pid_t child;
   int status_fd;
 };
@@ -50,7 +52,7 @@ stem_launch_free (StemLaunch *launch)
     return;
   if (launch->status_fd >= 0)
     close (launch->status_fd);
-  if (launch->child > 0)
+  if (launch->detach && launch->child > 0)
     while (waitpid (launch->child, NULL, 0) < 0 && errno == EINTR)
       ;
   g_free (launch->program);
@@ -59,35 +61,43 @@ stem_launch_free (StemLaunch *launch)
 }
 
 static gboolean
-ensure_dir_of (const char *path, GError **error)
+ensure_dir_of (const char *path, const StemUser *user, GError **error)
 {
   g_autofree char *dir = g_path_get_dirname (path);
-  if (g_mkdir_with_parents (dir, 0755) != 0)
-    return stem_throw_errno (error, _ ("Creating directory “%s”"), dir);
-  return TRUE;
+  return stem_mkdir_owned (dir, 0755, user, error);
 }
 
 gboolean
 stem_spawn_prepare_dirs (const StemNodePlan *plan, gboolean with_log, GError **error)
 {
-  if (!ensure_dir_of (plan->pidfile, error))
+  if (!ensure_dir_of (plan->pidfile, plan->user, error))
     return FALSE;
-  if (with_log && !ensure_dir_of (plan->logfile, error))
+  if (with_log && plan->logfile != NULL && !ensure_dir_of (plan->logfile, plan->user, error))
     return FALSE;
-  if (g_mkdir_with_parents (plan->workdir, 0755) != 0)
-    return stem_throw_errno (error, _ ("Creating directory “%s”"), plan->workdir);
-  return TRUE;
+  return stem_mkdir_owned (plan->workdir, 0755, plan->user, error);
 }
 
 /* O_NOFOLLOW: whoever can write the log directory must not be able to point
  * a root-started worker's output at another file.  O_APPEND: history
- * survives restarts and logrotate's copytruncate works. */
+ * survives restarts and logrotate's copytruncate works.  A log we create
+ * belongs to the worker's user, who may want to reopen it. */
 static int
-open_log (const char *path, GError **error)
+open_log (const StemNodePlan *plan, GError **error)
 {
-  int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW, 0640);
+  const int flags = O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW;
+  int fd = open (plan->logfile, flags | O_CREAT | O_EXCL, 0640);
+  if (fd >= 0 && plan->user != NULL && plan->user->change
+      && fchown (fd, plan->user->uid, plan->user->gid) < 0)
+    {
+      stem_throw_errno (error, _ ("Giving log file “%s” to uid %u"), plan->logfile,
+                        (unsigned)plan->user->uid);
+      close (fd);
+      return -1;
+    }
+  if (fd < 0 && errno == EEXIST)
+    fd = open (plan->logfile, flags);
   if (fd < 0)
-    stem_throw_errno (error, _ ("Opening log file “%s”"), path);
+    stem_throw_errno (error, _ ("Opening log file “%s”"), plan->logfile);
   return fd;
 }
 
@@ -99,21 +109,29 @@ report (int fd, ReportKind kind, int value)
     ;
 }
 
-/* Runs in the forked worker: async-signal-safe calls only. */
-static void
+static G_GNUC_NORETURN void
+fail (int status_fd, ReportKind kind, int errsv)
+{
+  report (status_fd, kind, errsv);
+  _exit (127);
+}
+
+/* Runs in the forked worker: async-signal-safe calls only.  LOG_FD < 0
+ * keeps stdout and stderr as they are. */
+static G_GNUC_NORETURN void
 become_worker (const StemNodePlan *plan, int null_fd, int log_fd, int status_fd)
 {
-  if (dup2 (null_fd, STDIN_FILENO) < 0 || dup2 (log_fd, STDOUT_FILENO) < 0
-      || dup2 (log_fd, STDERR_FILENO) < 0)
-    {
-      report (status_fd, REPORT_EXEC, errno);
-      _exit (127);
-    }
+  if (dup2 (null_fd, STDIN_FILENO) < 0)
+    fail (status_fd, REPORT_EXEC, errno);
+  if (log_fd >= 0 && (dup2 (log_fd, STDOUT_FILENO) < 0 || dup2 (log_fd, STDERR_FILENO) < 0))
+    fail (status_fd, REPORT_EXEC, errno);
+  int errsv = stem_user_apply (plan->user);
+  if (errsv != 0)
+    fail (status_fd, REPORT_USER, errsv);
+  /* After the switch, so a directory only the user may enter works, and
+   * one the user may not enter fails as it would for the user. */
   if (chdir (plan->workdir) < 0)
-    {
-      report (status_fd, REPORT_CHDIR, errno);
-      _exit (127);
-    }
+    fail (status_fd, REPORT_CHDIR, errno);
   if (plan->has_umask)
     umask (plan->umask);
 
@@ -130,22 +148,22 @@ become_worker (const StemNodePlan *plan, int null_fd, int log_fd, int status_fd)
       fcntl (fd, F_SETFD, FD_CLOEXEC);
 
   execve (plan->argv[0], plan->argv, plan->envp);
-  report (status_fd, REPORT_EXEC, errno);
-  _exit (127);
+  fail (status_fd, REPORT_EXEC, errno);
 }
 
 StemLaunch *
-stem_launch_begin (const StemNodePlan *plan, GError **error)
+stem_launch_begin (const StemNodePlan *plan, gboolean detach, GError **error)
 {
-  int log_fd = open_log (plan->logfile, error);
-  if (log_fd < 0)
+  int log_fd = -1;
+  if (plan->logfile != NULL && (log_fd = open_log (plan, error)) < 0)
     return NULL;
   int null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
   int fds[2];
   if (null_fd < 0 || pipe2 (fds, O_CLOEXEC) < 0)
     {
       stem_throw_errno (error, _ ("Preparing to start “%s”"), plan->node);
-      close (log_fd);
+      if (log_fd >= 0)
+        close (log_fd);
       if (null_fd >= 0)
         close (null_fd);
       return NULL;
@@ -154,20 +172,16 @@ stem_launch_begin (const StemNodePlan *plan, GError **error)
   pid_t child = fork ();
   if (child == 0)
     {
-      /* The first child leads a new session and forks the worker, which is
-       * then no session leader and can never acquire a terminal. */
       close (fds[0]);
       if (setsid () < 0)
-        {
-          report (fds[1], REPORT_SETSID, errno);
-          _exit (127);
-        }
+        fail (fds[1], REPORT_SETSID, errno);
+      if (!detach)
+        become_worker (plan, null_fd, log_fd, fds[1]);
+      /* Detached: the first child leads a new session and forks the worker,
+       * which is then no session leader and can never acquire a terminal. */
       pid_t worker = fork ();
       if (worker < 0)
-        {
-          report (fds[1], REPORT_FORK, errno);
-          _exit (127);
-        }
+        fail (fds[1], REPORT_FORK, errno);
       if (worker == 0)
         become_worker (plan, null_fd, log_fd, fds[1]);
       report (fds[1], REPORT_PID, worker);
@@ -175,7 +189,8 @@ stem_launch_begin (const StemNodePlan *plan, GError **error)
     }
   int fork_errno = errno;
   close (fds[1]);
-  close (log_fd);
+  if (log_fd >= 0)
+    close (log_fd);
   close (null_fd);
   if (child < 0)
     {
@@ -188,6 +203,7 @@ stem_launch_begin (const StemNodePlan *plan, GError **error)
   StemLaunch *launch = g_new0 (StemLaunch, 1);
   launch->program = g_strdup (plan->argv[0]);
   launch->workdir = g_strdup (plan->workdir);
+  launch->detach = detach;
   launch->child = child;
   launch->status_fd = fds[0];
   return launch;
@@ -196,12 +212,12 @@ stem_launch_begin (const StemNodePlan *plan, GError **error)
 gboolean
 stem_launch_finish (StemLaunch *launch, pid_t *out_pid, GError **error)
 {
-  pid_t worker = 0;
+  pid_t worker = launch->detach ? 0 : launch->child;
   Report failure = { 0, 0 };
   Report r;
   ssize_t n;
-  /* EOF comes once the first child has exited and the worker has exec'd
-   * (closing the close-on-exec pipe) or died. */
+  /* EOF comes once the worker has exec'd (closing the close-on-exec pipe)
+   * or died, and, when detached, the first child has exited. */
   while ((n = read (launch->status_fd, &r, sizeof r)) != 0)
     {
       if (n < 0 && errno == EINTR)
@@ -215,9 +231,12 @@ stem_launch_finish (StemLaunch *launch, pid_t *out_pid, GError **error)
     }
   close (launch->status_fd);
   launch->status_fd = -1;
-  while (waitpid (launch->child, NULL, 0) < 0 && errno == EINTR)
-    ;
-  launch->child = 0;
+  if (launch->detach)
+    {
+      while (waitpid (launch->child, NULL, 0) < 0 && errno == EINTR)
+        ;
+      launch->child = 0;
+    }
 
   errno = failure.value;
   switch (failure.kind)
@@ -228,6 +247,8 @@ stem_launch_finish (StemLaunch *launch, pid_t *out_pid, GError **error)
       return stem_throw_errno (error, _ ("Entering working directory “%s”"), launch->workdir);
     case REPORT_EXEC:
       return stem_throw_errno (error, _ ("Executing “%s”"), launch->program);
+    case REPORT_USER:
+      return stem_throw_errno (error, _ ("Switching user for “%s”"), launch->program);
     default:
       return stem_throw_errno (error, _ ("Detaching “%s”"), launch->program);
     }
@@ -241,14 +262,20 @@ stem_launch_finish (StemLaunch *launch, pid_t *out_pid, GError **error)
 gboolean
 stem_spawn_exec (const StemNodePlan *plan, GError **error)
 {
-  if (plan->logfile_given)
+  if (plan->logfile_given && plan->logfile != NULL)
     {
-      int log_fd = open_log (plan->logfile, error);
+      int log_fd = open_log (plan, error);
       if (log_fd < 0)
         return FALSE;
       if (dup2 (log_fd, STDOUT_FILENO) < 0 || dup2 (log_fd, STDERR_FILENO) < 0)
         return stem_throw_errno (error, _ ("Redirecting output to “%s”"), plan->logfile);
       close (log_fd);
+    }
+  int errsv = stem_user_apply (plan->user);
+  if (errsv != 0)
+    {
+      errno = errsv;
+      return stem_throw_errno (error, _ ("Switching to uid %u"), (unsigned)plan->user->uid);
     }
   if (chdir (plan->workdir) < 0)
     return stem_throw_errno (error, _ ("Entering working directory “%s”"), plan->workdir);

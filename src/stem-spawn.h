@@ -7,14 +7,18 @@
 
 G_BEGIN_DECLS
 
-/* One detached start in flight (the directories must exist).  stem_launch_begin forks; the worker
- * is a grandchild in a session of its own (so it can never acquire a controlling terminal) with
- * stdin from /dev/null and stdout/stderr appended to its log. An exec failure comes back through a
- * close-on-exec pipe, so stem_launch_finish knows whether the program really started. Beginning
- * every node before finishing any starts them all in parallel. */
+/* One start in flight (the directories must exist).  The worker gets a
+ * session of its own, stdin from /dev/null, stdout and stderr appended to its
+ * log (or left as they are with --logfile=-), and drops to its user.  When
+ * DETACH, it is a grandchild that is no session leader (so it can never
+ * acquire a controlling terminal) and whose parent exits; otherwise it is our
+ * child (for supervise), and reaping it is the caller's job.  An exec failure
+ * comes back through a close-on-exec pipe, so stem_launch_finish knows whether
+ * the program really started.  Beginning every node before finishing any
+ * starts them all in parallel. */
 typedef struct _StemLaunch StemLaunch;
 
-StemLaunch *stem_launch_begin (const StemNodePlan *plan, GError **error);
+StemLaunch *stem_launch_begin (const StemNodePlan *plan, gboolean detach, GError **error);
 /* Waits for the exec to succeed or fail; on success the pid is the worker's. */
 gboolean stem_launch_finish (StemLaunch *launch, pid_t *out_pid, GError **error);
 void stem_launch_free (StemLaunch *launch);

@@ -7,7 +7,11 @@ MULTI=$top_builddir/src/stem-multi
 WORKER=$top_builddir/tests/stem-test-worker
 EXAMPLE=$top_builddir/src/stem-example-worker
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/stem-test.XXXXXX")
+# Every path a test touches is under $T: without it, stop here.
+T=$(mktemp -d "${TMPDIR:-/tmp}/stem-test.XXXXXX") && [ -d "$T" ] || {
+  echo "Bail out! cannot create a temporary directory"
+  exit 99
+}
 chmod 755 "$T"
 mkdir -p "$T/run" "$T/log"
 test_count=0

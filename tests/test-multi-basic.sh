@@ -20,7 +20,7 @@ for n in alpha beta gamma; do
     "$(ps -o sid= -p "$pid" | tr -d ' ')" != "$pid"
   ok_if "$n's stdin is /dev/null" test "$(readlink "/proc/$pid/fd/0")" = /dev/null
   ok_if "$n's stdout is its log" test "$(readlink "/proc/$pid/fd/1")" = "$T/log/$n.log"
-  wait_until 10 grep -q "^ready pid=$pid node=$n" "$T/log/$n.log"
+  wait_until 10 grep -qs "^ready pid=$pid node=$n" "$T/log/$n.log"
   like "$T/log/$n.log" "^ready pid=$pid node=$n" "$n's output reaches its log"
 done
 ok_if "pidfiles are mode 0644" test "$(stat -c %a "$T/run/alpha.pid")" = 644

@@ -32,9 +32,10 @@ cat >"$T/hostile.sh" <<'SCRIPT'
 bin=$1 dir=$2
 "$bin/stem-test-worker" sleep-forever &
 canary=$!
+trap 'kill "$canary" 2>/dev/null' EXIT
 pgid=$(ps -o pgid= -p $$ | tr -d ' ')
 i=0
-for content in -1 0 1 "-$pgid" "$$" "$PPID" abc '' 99999999999999999999 '12 13' '+5' "$canary junk" \
+for content in -1 0 1 "-$pgid" "$$" abc '' 99999999999999999999 '12 13' '+5' "$canary junk" \
   "$(printf '%070d' 7)"; do
   i=$((i + 1))
   mkdir -p "$dir/h$i"
@@ -49,13 +50,12 @@ echo "$canary" >"$dir/target.pid"
 "$bin/stem-multi" stop link --pidfile="$dir/%n.pid" >"$dir/link.out" 2>&1
 echo "$?" >"$dir/link.rc"
 if kill -0 "$canary" 2>/dev/null; then echo alive >"$dir/canary"; fi
-kill "$canary"
 SCRIPT
 mkdir -p "$T/hostile"
 chmod 777 "$T/hostile"
 as_nobody bash "$T/hostile.sh" "$T/bin" "$T/hostile"
 is "$(cat "$T/hostile/canary" 2>/dev/null)" alive "the canary in the caller's process group survived every hostile pidfile"
-for i in $(seq 1 13); do
+for i in $(seq 1 12); do
   content=$(head -c 40 "$T/hostile/h$i/node.pid" | head -n 1)
   for verb in stop kill; do
     is "$(cat "$T/hostile/h$i/$verb.rc")" 1 "$verb with pidfile content '$content' fails (exit 1)"
@@ -66,6 +66,23 @@ like "$T/hostile/h1/stop.out" "node: Invalid pidfile .*nothing was signalled" "s
 like "$T/hostile/h5/stop.out" "node: Refusing to signal PID [0-9]+: it is the parent" "our own shell's PID is refused"
 is "$(cat "$T/hostile/link.rc")" 1 "a symlinked pidfile is refused"
 like "$T/hostile/link.out" "symbolic link" "and the message says so"
+
+# Another user's live process (ours by identity, but not ours to signal).
+if [ "$(id -u)" -eq 0 ]; then
+  "$WORKER" sleep-forever &
+  owned=$!
+  mkdir -m 777 "$T/foreign"
+  echo "$owned" >"$T/foreign/node.pid"
+  as_nobody "$T/bin/stem-multi" stop node --pidfile="$T/foreign/%n.pid" >"$T/out" 2>"$T/err"
+  rc=$?
+  rc_is 1 "stopping another user's worker fails"
+  like "$T/err" "node: pid $owned belongs to another user: permission denied" "with permission denied"
+  ok_if "that process is untouched" alive "$owned"
+  ok_if "its pidfile is kept" test -e "$T/foreign/node.pid"
+  kill "$owned"
+else
+  skip "needs root to run a process as another user"
+fi
 
 # Writing a pidfile never follows a symlink planted at its path.
 echo precious >"$T/target"

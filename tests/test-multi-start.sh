@@ -71,7 +71,7 @@ like "$T/err" "^stem-multi: alpha: Executing “$T/bad-interpreter”: No such f
 ok_if "and leaves no pidfile" no_pidfiles
 multi start alpha --command "$WORKER" --workdir="$T/not-executable/sub"
 rc_is 1 "a working directory that cannot be created fails the node"
-like "$T/err" "^stem-multi: alpha: Creating directory “$T/not-executable/sub”: Not a directory$" \
+like "$T/err" "^stem-multi: alpha: Creating directory “$T/not-executable”: Not a directory$" \
   "with a clear message"
 ok_if "and leaves no pidfile" no_pidfiles
 multi start wd --command "$WORKER" --command run --workdir="$T/work/%n"
@@ -95,7 +95,7 @@ chmod 644 "$T/worker.env"
 multi start envy --command "$WORKER" --command print-env --env-file="$T/worker.env" \
   -q default -q images -b news
 rc_is 0 "start with an env file and queues"
-wait_until 10 grep -q '^env STEM_WORKER_NODE=' "$T/log/envy.log"
+wait_until 10 grep -qs '^env STEM_WORKER_NODE=' "$T/log/envy.log"
 for line in STEM_WORKER_NODE=envy STEM_WORKER_INDEX=1 "STEM_WORKER_HOST=$(hostname)" \
   "STEM_WORKER_PIDFILE=$T/run/envy.pid" "STEM_WORKER_LOGFILE=$T/log/envy.log" \
   STEM_WORKER_QUEUES=default,images STEM_WORKER_BROADCASTS=news FROM_FILE=file \
@@ -110,7 +110,7 @@ multi stop envy
 rc=$?
 rc_is 0 "start with relative templates"
 ok_if "the pidfile is where the template says" test -f "$T/run/rel.pid"
-wait_until 10 grep -q '^arg\[2\]' "$T/log/rel-1.log"
+wait_until 10 grep -qs '^arg\[2\]' "$T/log/rel-1.log"
 like "$T/log/rel-1.log" '^arg\[2\]=rel/REL/1/%$' "placeholders expand in worker arguments"
 pid=$(pid_of rel)
 ok_if "STEM_WORKER_PIDFILE is absolute" grep -qz "^STEM_WORKER_PIDFILE=$T/run/rel.pid\$" "/proc/$pid/environ"
@@ -120,7 +120,7 @@ multi stop rel
 "$MULTI" start solo --foreground --pidfile="$T/run/%n.pid" --command "$WORKER" --command run \
   >"$T/fg.log" 2>&1 &
 fg=$!
-wait_until 10 grep -q '^ready' "$T/fg.log"
+wait_until 10 grep -qs '^ready' "$T/fg.log"
 is "$(pid_of solo)" "$fg" "--foreground: the pidfile holds the worker's own PID"
 ok_if "--foreground: the process is the worker itself" grep -q stem-test-worker "/proc/$fg/cmdline"
 like "$T/fg.log" "^ready pid=$fg node=solo$" "--foreground keeps stdout (for the journal)"

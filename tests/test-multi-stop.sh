@@ -6,7 +6,7 @@
 multi start deaf --command "$WORKER" --command ignore-term
 rc_is 0 "start a worker that ignores TERM"
 deaf=$(pid_of deaf)
-wait_until 10 grep -q '^ready' "$T/log/deaf.log"
+wait_until 10 grep -qs '^ready' "$T/log/deaf.log"
 multi stop deaf --timeout=300ms
 rc_is 0 "stop escalates to KILL after --timeout"
 like "$T/out" "^deaf: stopped \(pid $deaf\) by SIGKILL: still running 300ms after SIGTERM$" \
@@ -16,7 +16,7 @@ ok_if "its pidfile is gone" test ! -e "$T/run/deaf.pid"
 
 multi start deaf --command "$WORKER" --command ignore-term
 deaf=$(pid_of deaf)
-wait_until 10 grep -q "^ready pid=$deaf" "$T/log/deaf.log"
+wait_until 10 grep -qs "^ready pid=$deaf" "$T/log/deaf.log"
 multi stop deaf --retry=TERM/200ms --json
 rc_is 1 "a schedule that ends with the worker alive fails"
 is "$(json "$T/out" '.nodes[0].state')" still-running "and reports still-running"
@@ -31,7 +31,7 @@ for mode in warm:TERM soft:INT hard:QUIT; do
   name=${mode%%:*} sig=${mode#*:}
   multi start "m$name" --command "$WORKER" --command run
   pid=$(pid_of "m$name")
-  wait_until 10 grep -q "^ready pid=$pid" "$T/log/m$name.log"
+  wait_until 10 grep -qs "^ready pid=$pid" "$T/log/m$name.log"
   multi stop "m$name" --mode="$name"
   rc_is 0 "stop --mode=$name"
   like "$T/log/m$name.log" "^got SIG$sig$" "--mode=$name sends SIG$sig"
@@ -39,11 +39,11 @@ done
 
 multi start slow --command "$WORKER" --command slow-term --command 60000
 slow=$(pid_of slow)
-wait_until 10 grep -q "^ready pid=$slow" "$T/log/slow.log"
+wait_until 10 grep -qs "^ready pid=$slow" "$T/log/slow.log"
 multi stop slow --no-wait
 rc_is 0 "stop --no-wait"
 like "$T/out" "^slow: sent SIGTERM \(pid $slow\)$" "--no-wait only signals"
-wait_until 10 grep -q '^got SIGTERM' "$T/log/slow.log"
+wait_until 10 grep -qs '^got SIGTERM' "$T/log/slow.log"
 ok_if "the worker got TERM and is still finishing" alive "$slow"
 ok_if "the pidfile stays while the worker runs" test -e "$T/run/slow.pid"
 multi kill slow
@@ -53,7 +53,7 @@ ok_if "killed" dead "$slow"
 # Stopping many nodes takes as long as the slowest, not the sum.
 multi start 5 --prefix=p --command "$WORKER" --command slow-term --command 300
 rc_is 0 "start five slow-stopping nodes"
-for n in 1 2 3 4 5; do wait_until 10 grep -q '^ready' "$T/log/p$n.log"; done
+for n in 1 2 3 4 5; do wait_until 10 grep -qs '^ready' "$T/log/p$n.log"; done
 start=$(date +%s%N)
 multi stop 5 --prefix=p
 rc_is 0 "stop five nodes"
@@ -65,7 +65,7 @@ ok_if "nodes are signalled at once and waited for together (${elapsed_ms}ms < 5Ã
 # is stopped, and stop must not wait for a reaper (nor escalate).
 "$WORKER" zombie-parent >"$T/zp.out" 2>&1 &
 zparent=$!
-wait_until 10 grep -q '^child=' "$T/zp.out"
+wait_until 10 grep -qs '^child=' "$T/zp.out"
 child=$(sed -n 's/^child=//p' "$T/zp.out")
 echo "$child" >"$T/run/zchild.pid"
 multi status zchild

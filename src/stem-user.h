@@ -1,0 +1,43 @@
+#pragma once
+
+#include <glib.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+G_BEGIN_DECLS
+
+/* Who a worker runs as: resolved in the parent, so that the forked child only
+ * makes system calls (initgroups reads /etc/group and is not safe after
+ * fork; setgroups with a list made beforehand is). */
+typedef struct
+{
+  uid_t uid;
+  gid_t gid;
+  gid_t *groups; /* supplementary groups, including GID */
+  int n_groups;
+  char *name;      /* NULL when the uid has no passwd entry */
+  char *home;      /* NULL when unknown */
+  gboolean change; /* FALSE: these are our own ids, nothing to switch */
+} StemUser;
+
+void stem_user_free (StemUser *user);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemUser, stem_user_free)
+
+/* Resolves --uid and --gid (names or numbers; either may be NULL, not both).
+ * The group defaults to the user's primary group.  Unless we are root,
+ * asking for another user or a group we are not in is a STEM_ERROR_USAGE.
+ * Unknown names are STEM_ERROR_USAGE too. */
+StemUser *stem_user_resolve (const char *uid_text, const char *gid_text, GError **error);
+
+/* Switches this process to USER (setgroups, setgid, setuid).  Only system
+ * calls: fit for a forked child.  Returns 0 or an errno value. */
+int stem_user_apply (const StemUser *user);
+
+/* Whether USER may execute a file with status ST (by its mode bits). */
+gboolean stem_user_can_execute (const StemUser *user, const struct stat *st);
+
+/* mkdir -p with MODE; the directories it creates are given to USER when
+ * USER changes ids (may be NULL). */
+gboolean stem_mkdir_owned (const char *path, mode_t mode, const StemUser *user, GError **error);
+
+G_END_DECLS
