@@ -268,7 +268,7 @@ launch_nodes (StemMultiOptions *opts, GPtrArray *plans, GHashTable *locks, StemR
         }
 
       verbose (opts, _ ("%s: starting %s"), plan->node, plan->argv[0]);
-      Start s = { .plan = plan, .launch = stem_launch_begin (plan, &error) };
+      Start s = { .plan = plan, .launch = stem_launch_begin (plan, TRUE, &error) };
       if (s.launch == NULL)
         stem_report_add (report, plan->node, "failed", TRUE, "%s", error->message);
       else
@@ -417,6 +417,12 @@ stem_multi_start (StemMultiOptions *opts, GError **error)
     return -1;
   if (opts->foreground)
     return start_foreground (opts, set, error);
+  for (guint i = 0; i < set->plans->len; i++)
+    if (((StemNodePlan *)set->plans->pdata[i])->logfile == NULL)
+      return stem_throw_code (error, STEM_ERROR_USAGE,
+                              _ ("--logfile=- (the output of stem-multi itself) needs --foreground "
+                                 "or supervise: a detached worker must not keep the terminal")),
+             -1;
 
   g_autoptr (StemReport) report = stem_report_new ("start");
   g_autoptr (GArray) started = g_array_new (FALSE, TRUE, sizeof (Start));

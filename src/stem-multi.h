@@ -28,6 +28,7 @@ int stem_multi_start (StemMultiOptions *opts, GError **error);
 int stem_multi_stop (StemMultiOptions *opts, GError **error);
 int stem_multi_kill (StemMultiOptions *opts, GError **error);
 int stem_multi_restart (StemMultiOptions *opts, GError **error);
+int stem_multi_supervise (StemMultiOptions *opts, GError **error);
 int stem_multi_status (StemMultiOptions *opts, GError **error);
 int stem_multi_show (StemMultiOptions *opts, GError **error);
 int stem_multi_names (StemMultiOptions *opts, GError **error);

@@ -34,6 +34,8 @@ typedef enum
   STEM_OPT_VERBOSE,
   STEM_OPT_VERSION,
   STEM_OPT_HELP,
+  STEM_OPT_RESTART,
+  STEM_OPT_MAX_RESTARTS,
 } StemOptionId;
 
 typedef enum

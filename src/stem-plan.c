@@ -1,6 +1,7 @@
 #include "stem-plan.h"
 
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "stem-command.h"
@@ -23,6 +24,7 @@ node_plan_free (gpointer data)
   g_strfreev (plan->added_env);
   g_strfreev (plan->queues);
   g_strfreev (plan->broadcasts);
+  stem_user_free (plan->user);
   g_free (plan);
 }
 
@@ -37,6 +39,8 @@ stem_plan_set_free (StemPlanSet *set)
   g_strfreev (set->base_env);
   g_free (set->host);
   g_free (set->timestamp);
+  stem_routing_free (set->routing);
+  g_free (set->routing_path);
   g_free (set);
 }
 
@@ -139,10 +143,12 @@ validate_queue_name (const char *option, const char *name, GError **error)
   return TRUE;
 }
 
-/* --queue=a,b --queue=c → a b c; names checked, duplicates dropped. */
+/* --queue=a,b --queue=c → a b c; names checked (against the routing file
+ * when there is one, which also resolves the default queue's alias),
+ * duplicates dropped. */
 static gboolean
-collect_names (StemArgs *args, StemOptionId id, const char *option, const StemNodePlan *plan,
-               GStrv *out, GError **error)
+collect_names (StemArgs *args, StemRouting *routing, StemOptionId id, const char *option,
+               const StemNodePlan *plan, GStrv *out, GError **error)
 {
   g_auto (GStrv) values = stem_args_get_all_for_node (args, id, plan->node, plan->index);
   g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
@@ -153,8 +159,17 @@ collect_names (StemArgs *args, StemOptionId id, const char *option, const StemNo
         {
           if (!validate_queue_name (option, parts[j], error))
             return FALSE;
-          if (!g_ptr_array_find_with_equal_func (names, parts[j], g_str_equal, NULL))
-            g_ptr_array_add (names, g_strdup (parts[j]));
+          g_autofree char *name = g_strdup (parts[j]);
+          if (routing != NULL && id == STEM_OPT_QUEUE)
+            {
+              g_free (name);
+              if ((name = stem_routing_resolve_queue (routing, parts[j], error)) == NULL)
+                return FALSE;
+            }
+          else if (routing != NULL && !stem_routing_check_broadcast (routing, name, error))
+            return FALSE;
+          if (!g_ptr_array_find_with_equal_func (names, name, g_str_equal, NULL))
+            g_ptr_array_add (names, g_steal_pointer (&name));
         }
     }
   g_ptr_array_add (names, NULL);
@@ -197,17 +212,28 @@ sorted_added_env (const char *const *caller, const char *const *envp)
 }
 
 static gboolean
-plan_command (StemArgs *args, GHashTable *env_cache, const char *const *caller_env,
-              const StemTemplateContext *ctx, StemNodePlan *plan, GError **error)
+plan_command (StemArgs *args, StemPlanSet *set, GHashTable *env_cache,
+              const char *const *caller_env, const StemTemplateContext *ctx, StemNodePlan *plan,
+              GError **error)
 {
   g_auto (GStrv) files
       = stem_args_get_all_for_node (args, STEM_OPT_ENV_FILE, plan->node, plan->index);
   g_auto (GStrv) envp = g_strdupv ((char **)caller_env);
+  if (plan->user != NULL && plan->user->change && plan->user->name != NULL)
+    {
+      /* What login(1) and systemd's User= give a process; env files may
+       * still say otherwise. */
+      envp = g_environ_setenv (envp, "USER", plan->user->name, TRUE);
+      envp = g_environ_setenv (envp, "LOGNAME", plan->user->name, TRUE);
+      if (plan->user->home != NULL)
+        envp = g_environ_setenv (envp, "HOME", plan->user->home, TRUE);
+    }
   if (!apply_env_files (env_cache, (const char *const *)files, &envp, error))
     return FALSE;
 
-  if (!collect_names (args, STEM_OPT_QUEUE, "--queue", plan, &plan->queues, error)
-      || !collect_names (args, STEM_OPT_BROADCAST, "--broadcast", plan, &plan->broadcasts, error))
+  if (!collect_names (args, set->routing, STEM_OPT_QUEUE, "--queue", plan, &plan->queues, error)
+      || !collect_names (args, set->routing, STEM_OPT_BROADCAST, "--broadcast", plan,
+                         &plan->broadcasts, error))
     return FALSE;
 
   g_auto (GStrv) words
@@ -223,7 +249,10 @@ plan_command (StemArgs *args, GHashTable *env_cache, const char *const *caller_e
   envp = g_environ_setenv (envp, "STEM_WORKER_INDEX", index, TRUE);
   envp = g_environ_setenv (envp, "STEM_WORKER_HOST", ctx->host, TRUE);
   envp = g_environ_setenv (envp, "STEM_WORKER_PIDFILE", plan->pidfile, TRUE);
-  envp = g_environ_setenv (envp, "STEM_WORKER_LOGFILE", plan->logfile, TRUE);
+  if (plan->logfile != NULL)
+    envp = g_environ_setenv (envp, "STEM_WORKER_LOGFILE", plan->logfile, TRUE);
+  if (set->routing_path != NULL)
+    envp = g_environ_setenv (envp, "STEM_ROUTING_CONFIG", set->routing_path, TRUE);
   if (plan->queues[0] != NULL)
     {
       g_autofree char *joined = g_strjoinv (",", plan->queues);
@@ -252,6 +281,11 @@ plan_command (StemArgs *args, GHashTable *env_cache, const char *const *caller_e
     return FALSE;
   g_free (argv[0]);
   argv[0] = program;
+  struct stat st;
+  if (plan->user != NULL && stat (program, &st) == 0 && !stem_user_can_execute (plan->user, &st))
+    return stem_throw_code (error, STEM_ERROR_CONFIG,
+                            _ ("Program “%s” is not executable by uid %u"), program,
+                            (unsigned)plan->user->uid);
 
   const char *umask_text = stem_args_get_for_node (args, STEM_OPT_UMASK, plan->node, plan->index);
   if (umask_text != NULL)
@@ -295,18 +329,26 @@ plan_node (StemArgs *args, StemPlanSet *set, GHashTable *env_cache, const char *
   plan->logfile_given = log_tmpl != NULL;
   if (log_tmpl == NULL)
     log_tmpl = stem_plan_default_logfile ();
-  plan->logfile = expand_path (log_tmpl, &ctx, error);
-  if (plan->logfile == NULL)
-    return FALSE;
+  if (strcmp (log_tmpl, "-") != 0)
+    {
+      plan->logfile = expand_path (log_tmpl, &ctx, error);
+      if (plan->logfile == NULL)
+        return FALSE;
+    }
 
   const char *dir_tmpl = stem_args_get_for_node (args, STEM_OPT_WORKDIR, plan->node, plan->index);
   plan->workdir = expand_path (dir_tmpl != NULL ? dir_tmpl : "/", &ctx, error);
   if (plan->workdir == NULL)
     return FALSE;
 
+  const char *uid = stem_args_get_for_node (args, STEM_OPT_UID, plan->node, plan->index);
+  const char *gid = stem_args_get_for_node (args, STEM_OPT_GID, plan->node, plan->index);
+  if ((uid != NULL || gid != NULL) && (plan->user = stem_user_resolve (uid, gid, error)) == NULL)
+    return FALSE;
+
   if (flags & STEM_PLAN_COMMAND)
     {
-      if (!plan_command (args, env_cache, caller_env, &ctx, plan, error))
+      if (!plan_command (args, set, env_cache, caller_env, &ctx, plan, error))
         return FALSE;
     }
   return TRUE;
@@ -337,6 +379,19 @@ stem_plan_build (StemArgs *args, const char *const *node_words, StemPlanFlags fl
 
   if (!find_nodes (args, node_words, (const char *const *)set->base_env, &set->nodes, error))
     return NULL;
+
+  /* The routing file the workers will read, checked here so that an unknown
+   * queue is a configuration error before anything starts. */
+  const char *routing = stem_args_get (args, STEM_OPT_ROUTING_CONFIG);
+  if (routing == NULL)
+    routing = g_environ_getenv (set->base_env, "STEM_ROUTING_CONFIG");
+  if ((flags & STEM_PLAN_COMMAND) && routing != NULL && *routing != '\0')
+    {
+      set->routing_path = g_canonicalize_filename (routing, NULL);
+      set->routing = stem_routing_load (set->routing_path, error);
+      if (set->routing == NULL)
+        return NULL;
+    }
   if (!stem_args_check_selectors (args, (const char *const *)set->nodes, error))
     return NULL;
 

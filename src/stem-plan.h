@@ -4,6 +4,8 @@
 #include <sys/types.h>
 
 #include "stem-options.h"
+#include "stem-routing.h"
+#include "stem-user.h"
 
 G_BEGIN_DECLS
 
@@ -19,7 +21,7 @@ typedef struct
   char *node;
   guint index;            /* 1-based position in this call */
   char *pidfile;          /* absolute */
-  char *logfile;          /* absolute */
+  char *logfile;          /* absolute, or NULL for --logfile=- (stem-multi's own output) */
   gboolean logfile_given; /* --logfile was given (matters for --foreground) */
   char *workdir;          /* absolute */
   GStrv argv;             /* argv[0] is the resolved absolute program */
@@ -29,6 +31,7 @@ typedef struct
   GStrv broadcasts;
   gboolean has_umask;
   mode_t umask;
+  StemUser *user; /* --uid/--gid, or NULL */
 } StemNodePlan;
 
 typedef struct
@@ -38,6 +41,8 @@ typedef struct
   GStrv base_env;   /* the caller's environment plus the global env files */
   char *host;
   char *timestamp;
+  StemRouting *routing; /* --routing-config or STEM_ROUTING_CONFIG, or NULL */
+  char *routing_path;   /* absolute */
 } StemPlanSet;
 
 void stem_plan_set_free (StemPlanSet *set);

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -404,6 +406,41 @@ pause_forever (void)
     pause ();
 }
 
+/* Receives sd_notify datagrams on PATH and prints each as one line, its
+ * newlines shown as "|".  Default signal dispositions: TERM ends it. */
+static int
+mode_notify_listen (char **args)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  if (strlen (args[0]) >= sizeof addr.sun_path)
+    return usage ();
+  strcpy (addr.sun_path, args[0]);
+  int fd = socket (AF_UNIX, SOCK_DGRAM, 0);
+  if (fd < 0 || bind (fd, (struct sockaddr *)&addr, sizeof addr) < 0)
+    {
+      perror (args[0]);
+      return 1;
+    }
+  print_ready ();
+  char buffer[4096];
+  for (;;)
+    {
+      ssize_t n = recv (fd, buffer, sizeof buffer - 1, 0);
+      if (n < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          perror ("recv");
+          return 1;
+        }
+      buffer[n] = '\0';
+      for (char *p = buffer; *p; p++)
+        if (*p == '\n')
+          *p = '|';
+      printf ("notify: %s\n", buffer);
+    }
+}
+
 static int
 mode_sleep_forever (char **args)
 {
@@ -431,6 +468,7 @@ static const struct
   { "count", 1, true, mode_count, "count MS" },
   { "zombie-parent", 0, true, mode_zombie_parent, "zombie-parent" },
   { "orphan-maker", 0, true, mode_orphan_maker, "orphan-maker" },
+  { "notify-listen", 1, false, mode_notify_listen, "notify-listen PATH" },
   { "sleep-forever", 0, false, mode_sleep_forever, "sleep-forever" },
 };
 

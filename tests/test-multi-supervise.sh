@@ -1,0 +1,146 @@
+#!/bin/bash
+# supervise: restarts with backoff, the restart policies, signal forwarding,
+# escalation, reaping as PID 1 of a PID namespace, sd_notify.
+. "${top_srcdir:?run through make check}/tests/libtest.sh" || exit 99
+
+# supervise_bg LOG ARGS…: runs supervise in the background; every line it
+# prints is stamped with the time it was read (ms), in LOG.  $sup is its PID.
+supervise_bg () {
+  local log=$1
+  shift
+  "$MULTI" supervise --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" "$@" \
+    2> >(while IFS= read -r line; do echo "$(($(date +%s%N) / 1000000)) $line"; done >"$log") &
+  sup=$!
+}
+# ms_of LOG REGEX [N]: the time of the Nth line matching REGEX.
+ms_of () { grep -E -- "$2" "$1" | sed -n "${3:-1}p" | cut -d' ' -f1; }
+
+# A node that crashes is restarted after 1 s, then 2 s, then given up.
+supervise_bg "$T/crash.err" crash --command "$WORKER" --command exit-after --command 200 \
+  --command 3 --max-restarts=2
+wait "$sup"
+rc=$?
+rc_is 1 "supervise exits 1 when a node was given up"
+wait_until 10 grep -qs 'all nodes have stopped' "$T/crash.err"
+like "$T/crash.err" "crash: exited with status 3 \(pid [0-9]+\)$" "the exit is logged"
+like "$T/crash.err" "crash: restarting in 1s \(restart 1 of at most 2\)$" "first restart after 1s"
+like "$T/crash.err" "crash: restarting in 2s \(restart 2 of at most 2\)$" "second restart after 2s"
+like "$T/crash.err" "crash: giving up after 2 restarts$" "then it gives up"
+is "$(grep -c 'crash: started' "$T/crash.err")" 3 "three starts in all"
+gap1=$(($(ms_of "$T/crash.err" 'crash: started' 2) - $(ms_of "$T/crash.err" 'crash: exited' 1)))
+gap2=$(($(ms_of "$T/crash.err" 'crash: started' 3) - $(ms_of "$T/crash.err" 'crash: exited' 2)))
+ok_if "the first restart waits about 1s (${gap1}ms)" test "$gap1" -ge 900 -a "$gap1" -lt 10000
+ok_if "the second waits about 2s (${gap2}ms)" test "$gap2" -ge 1900 -a "$gap2" -lt 20000
+ok_if "no pidfile is left" test ! -e "$T/run/crash.pid"
+
+# on-failure: a clean exit is not a failure; always: it is restarted anyway.
+supervise_bg "$T/clean.err" done0 --command "$WORKER" --command exit --command 0
+wait "$sup"
+rc=$?
+rc_is 0 "a node that exits 0 ends supervise cleanly"
+wait_until 10 grep -qs 'all nodes have stopped' "$T/clean.err"
+like "$T/clean.err" "done0: not restarting \(--restart=on-failure\)$" "exit 0 is not restarted under on-failure"
+is "$(grep -c 'done0: started' "$T/clean.err")" 1 "started once"
+supervise_bg "$T/always.err" again --restart=always --max-restarts=1 --command "$WORKER" \
+  --command exit --command 0
+wait "$sup"
+wait_until 10 grep -qs 'all nodes have stopped' "$T/always.err"
+like "$T/always.err" "again: restarting in 1s" "--restart=always restarts a clean exit"
+is "$(grep -c 'again: started' "$T/always.err")" 2 "started twice"
+supervise_bg "$T/never.err" once --restart=never --command "$WORKER" --command exit --command 4
+wait "$sup"
+rc=$?
+rc_is 1 "--restart=never: a failed node ends supervise with 1"
+wait_until 10 grep -qs 'all nodes have stopped' "$T/never.err"
+like "$T/never.err" "once: not restarting \(--restart=never\)$" "and it was not restarted"
+
+# TERM stops every node and supervise exits 0; status sees supervised nodes.
+supervise_bg "$T/term.err" s1 s2 --command "$WORKER" --command run
+wait_until 10 grep -qs '^ready' "$T/log/s1.log"
+wait_until 10 grep -qs '^ready' "$T/log/s2.log"
+multi status s1 s2
+rc_is 0 "stem-multi status sees the supervised nodes"
+p1=$(pid_of s1) p2=$(pid_of s2)
+is "$(awk '{ print $4 }' "/proc/$p1/stat")" "$sup" "the supervisor is the worker's parent"
+like "$T/log/s1.log" "^ready pid=$p1 node=s1$" "the pidfile names the running worker"
+kill -TERM "$sup"
+wait "$sup"
+rc=$?
+rc_is 0 "TERM to supervise: exit 0 once all stopped cleanly"
+like "$T/log/s1.log" '^got SIGTERM$' "TERM was forwarded to s1"
+like "$T/log/s2.log" '^got SIGTERM$' "and to s2"
+ok_if "no worker is left" dead "$p1"
+ok_if "no worker is left (s2)" dead "$p2"
+ok_if "the pidfiles are removed" test ! -e "$T/run/s1.pid" -a ! -e "$T/run/s2.pid"
+
+# Forwarding: HUP reaches the nodes and stops nothing; INT stops them.
+supervise_bg "$T/hup.err" h1 --command "$WORKER" --command run
+wait_until 10 grep -qs '^ready' "$T/log/h1.log"
+kill -HUP "$sup"
+wait_until 10 grep -qs '^got SIGHUP' "$T/log/h1.log"
+like "$T/log/h1.log" '^got SIGHUP$' "HUP is forwarded"
+ok_if "and the node keeps running" alive "$(pid_of h1)"
+kill -INT "$sup"
+wait "$sup"
+rc=$?
+rc_is 0 "INT stops supervise"
+like "$T/log/h1.log" '^got SIGINT$' "INT was forwarded"
+
+# A worker that ignores TERM is killed after --timeout.
+supervise_bg "$T/deaf.err" deaf --timeout=300ms --command "$WORKER" --command ignore-term
+wait_until 10 grep -qs '^ready' "$T/log/deaf.log"
+deaf=$(pid_of deaf)
+kill -TERM "$sup"
+wait "$sup"
+rc=$?
+rc_is 1 "a node that had to be killed makes supervise exit 1"
+like "$T/deaf.err" "deaf: still running 300ms after the stop signal: sending SIGKILL$" "it says so"
+ok_if "the deaf worker is gone" dead "$deaf"
+
+# A node already running elsewhere: supervise starts nothing.
+multi start busy --command "$WORKER" --command run
+supervise_bg "$T/busy.err" busy other --command "$WORKER" --command run
+wait "$sup"
+rc=$?
+rc_is 1 "supervise refuses nodes that already run"
+wait_until 10 grep -qs 'stop it first' "$T/busy.err"
+like "$T/busy.err" "busy: already running \(pid [0-9]+\): stop it first$" "naming them"
+ok_if "and starts none of the others" test ! -e "$T/run/other.pid"
+multi stop busy
+
+# sd_notify: READY once started, STATUS, STOPPING at the end.
+"$WORKER" notify-listen "$T/notify" >"$T/notify.out" 2>&1 &
+listener=$!
+wait_until 10 grep -qs '^ready' "$T/notify.out"
+NOTIFY_SOCKET=$T/notify supervise_bg "$T/notify.err" n1 n2 --command "$WORKER" --command print-env
+wait_until 10 grep -qs '^notify: READY=1' "$T/notify.out"
+like "$T/notify.out" '^notify: READY=1\|STATUS=2 of 2 nodes running, 0 restarting$' "READY=1 with STATUS once all nodes run"
+wait_until 10 grep -qs '^env STEM_WORKER_NODE' "$T/log/n1.log"
+unlike "$T/log/n1.log" '^env NOTIFY_SOCKET=' "workers do not get NOTIFY_SOCKET"
+kill -TERM "$sup"
+wait "$sup"
+wait_until 10 grep -qs '^notify: STOPPING=1' "$T/notify.out"
+like "$T/notify.out" '^notify: STOPPING=1$' "STOPPING=1 on TERM"
+kill "$listener"
+
+# As PID 1 of a new PID namespace, it reaps orphaned grandchildren.
+if [ "$(id -u)" -eq 0 ] && unshare --pid --fork --mount-proc true 2>/dev/null; then
+  unshare --pid --fork --mount-proc "$MULTI" supervise orph --verbose --pidfile="$T/run/%n.pid" \
+    --logfile="$T/log/%n.log" --command "$WORKER" --command orphan-maker 2>"$T/ns.err" &
+  ns=$!
+  wait_until 10 grep -qs '^grandchild=' "$T/log/orph.log"
+  like "$T/log/orph.log" "^ready pid=2 node=orph$" "in the namespace supervise is PID 1 and the node PID 2"
+  wait_until 15 grep -qs 'reaped orphan pid' "$T/ns.err"
+  like "$T/ns.err" "reaped orphan pid [0-9]+$" "the orphaned grandchild was reaped by supervise as PID 1"
+  init=$(pgrep -P "$ns")
+  zombies=$(for p in $(pgrep -P "$init"); do awk '{ print $3 }' "/proc/$p/stat"; done | grep -c Z)
+  is "$zombies" 0 "no zombie remains under it"
+  kill -TERM "$init"
+  wait "$ns"
+  rc=$?
+  rc_is 0 "TERM ends supervise as PID 1"
+else
+  skip "needs root and unshare --pid to test supervise as PID 1 of a PID namespace"
+fi
+
+done_testing
