@@ -1,5 +1,6 @@
 #include "stem-envfile.h"
 #include "stem-error.h"
+#include "test-util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -268,48 +269,8 @@ test_parse_size_limit (void)
   assert_unchanged (env);
 }
 
-/* A scratch directory, removed with everything in it after each test. */
-typedef struct
-{
-  char *dir;
-} Scratch;
-
-static void
-scratch_setup (Scratch *s, gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  s->dir = g_dir_make_tmp ("test-envfile-XXXXXX", &error);
-  g_assert_no_error (error);
-}
-
-static void
-remove_tree (const char *path)
-{
-  struct stat st;
-  if (lstat (path, &st) == 0 && S_ISDIR (st.st_mode))
-    {
-      g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-      const char *entry;
-      while (dir != NULL && (entry = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, entry, NULL);
-          remove_tree (child);
-        }
-      g_rmdir (path);
-    }
-  else
-    g_unlink (path);
-}
-
-static void
-scratch_teardown (Scratch *s, gconstpointer data)
-{
-  remove_tree (s->dir);
-  g_free (s->dir);
-}
-
 static char *
-write_file (Scratch *s, const char *name, const char *contents, gssize length, mode_t mode)
+write_file (StemScratch *s, const char *name, const char *contents, gssize length, mode_t mode)
 {
   g_autoptr (GError) error = NULL;
   char *path = g_build_filename (s->dir, name, NULL);
@@ -320,7 +281,7 @@ write_file (Scratch *s, const char *name, const char *contents, gssize length, m
 }
 
 static void
-test_load_regular (Scratch *s, gconstpointer data)
+test_load_regular (StemScratch *s, gconstpointer data)
 {
   g_autofree char *path = write_file (s, "stem.env", "A=1\nB='x y'\n", -1, 0644);
   g_auto (GStrv) env = preset_env ();
@@ -332,7 +293,7 @@ test_load_regular (Scratch *s, gconstpointer data)
 }
 
 static void
-test_load_later_files_win (Scratch *s, gconstpointer data)
+test_load_later_files_win (StemScratch *s, gconstpointer data)
 {
   g_autofree char *first = write_file (s, "first.env", "A=1\nB=1\n", -1, 0644);
   g_autofree char *second = write_file (s, "second.env", "B=2\nC=2\n", -1, 0644);
@@ -346,7 +307,7 @@ test_load_later_files_win (Scratch *s, gconstpointer data)
 }
 
 static void
-test_load_missing (Scratch *s, gconstpointer data)
+test_load_missing (StemScratch *s, gconstpointer data)
 {
   g_autofree char *path = g_build_filename (s->dir, "missing.env", NULL);
   g_auto (GStrv) env = preset_env ();
@@ -364,7 +325,7 @@ test_load_missing (Scratch *s, gconstpointer data)
 }
 
 static void
-test_load_error_location (Scratch *s, gconstpointer data)
+test_load_error_location (StemScratch *s, gconstpointer data)
 {
   g_autofree char *path = write_file (s, "stem.env", "A=1\nB=a b\n", -1, 0644);
   g_autofree char *prefix = g_strconcat (path, ":2: ", NULL);
@@ -378,7 +339,7 @@ test_load_error_location (Scratch *s, gconstpointer data)
 }
 
 static void
-test_load_too_large (Scratch *s, gconstpointer data)
+test_load_too_large (StemScratch *s, gconstpointer data)
 {
   g_autoptr (GString) contents = comments_of (STEM_ENVFILE_MAX_SIZE + 1);
   g_autofree char *path = write_file (s, "big.env", contents->str, contents->len, 0644);
@@ -393,7 +354,7 @@ test_load_too_large (Scratch *s, gconstpointer data)
 }
 
 static void
-test_load_symlink_unchecked (Scratch *s, gconstpointer data)
+test_load_symlink_unchecked (StemScratch *s, gconstpointer data)
 {
   g_autofree char *target = write_file (s, "real.env", "A=1\n", -1, 0644);
   g_autofree char *link = g_build_filename (s->dir, "link.env", NULL);
@@ -407,7 +368,7 @@ test_load_symlink_unchecked (Scratch *s, gconstpointer data)
 }
 
 static void
-test_load_directory (Scratch *s, gconstpointer data)
+test_load_directory (StemScratch *s, gconstpointer data)
 {
   g_auto (GStrv) env = preset_env ();
   g_autoptr (GError) error = NULL;
@@ -447,7 +408,7 @@ own_by_root_if_possible (const char *path)
 }
 
 static void
-test_safe_group_writable (Scratch *s, gconstpointer data)
+test_safe_group_writable (StemScratch *s, gconstpointer data)
 {
   g_autofree char *path = write_file (s, "stem.env", "A=1\n", -1, 0664);
   own_by_root_if_possible (path);
@@ -455,7 +416,7 @@ test_safe_group_writable (Scratch *s, gconstpointer data)
 }
 
 static void
-test_safe_world_writable (Scratch *s, gconstpointer data)
+test_safe_world_writable (StemScratch *s, gconstpointer data)
 {
   g_autofree char *path = write_file (s, "stem.env", "A=1\n", -1, 0646);
   own_by_root_if_possible (path);
@@ -463,7 +424,7 @@ test_safe_world_writable (Scratch *s, gconstpointer data)
 }
 
 static void
-test_safe_symlink (Scratch *s, gconstpointer data)
+test_safe_symlink (StemScratch *s, gconstpointer data)
 {
   g_autofree char *target = write_file (s, "real.env", "A=1\n", -1, 0644);
   own_by_root_if_possible (target);
@@ -473,7 +434,7 @@ test_safe_symlink (Scratch *s, gconstpointer data)
 }
 
 static void
-test_safe_directory (Scratch *s, gconstpointer data)
+test_safe_directory (StemScratch *s, gconstpointer data)
 {
   g_autofree char *path = g_build_filename (s->dir, "stem.env", NULL);
   g_assert_cmpint (g_mkdir (path, 0755), ==, 0);
@@ -481,7 +442,7 @@ test_safe_directory (Scratch *s, gconstpointer data)
 }
 
 static void
-test_safe_fifo (Scratch *s, gconstpointer data)
+test_safe_fifo (StemScratch *s, gconstpointer data)
 {
   /* Nobody writes to it: the load must refuse it without blocking in open(). */
   g_autofree char *path = g_build_filename (s->dir, "stem.env", NULL);
@@ -490,7 +451,7 @@ test_safe_fifo (Scratch *s, gconstpointer data)
 }
 
 static void
-test_safe_foreign_owner (Scratch *s, gconstpointer data)
+test_safe_foreign_owner (StemScratch *s, gconstpointer data)
 {
   g_autofree char *path = write_file (s, "stem.env", "A=1\n", -1, 0644);
   /* As root, hand the file to nobody; otherwise it already belongs to a
@@ -506,7 +467,7 @@ test_safe_foreign_owner (Scratch *s, gconstpointer data)
 }
 
 static void
-test_safe_root_owned (Scratch *s, gconstpointer data)
+test_safe_root_owned (StemScratch *s, gconstpointer data)
 {
   if (geteuid () != 0)
     {
@@ -524,9 +485,9 @@ test_safe_root_owned (Scratch *s, gconstpointer data)
 }
 
 static void
-add_scratch_test (const char *path, void (*func) (Scratch *, gconstpointer))
+add_scratch_test (const char *path, void (*func) (StemScratch *, gconstpointer))
 {
-  g_test_add (path, Scratch, NULL, scratch_setup, func, scratch_teardown);
+  g_test_add (path, StemScratch, NULL, stem_scratch_setup, func, stem_scratch_teardown);
 }
 
 int

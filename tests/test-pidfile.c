@@ -1,4 +1,5 @@
 #include "stem-error.h"
+#include "test-util.h"
 #include "stem-lock.h"
 #include "stem-pidfile.h"
 
@@ -11,50 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-typedef struct
-{
-  char *dir;
-} Fixture;
-
-static void
-remove_tree (const char *path)
-{
-  struct stat st;
-  if (lstat (path, &st) < 0)
-    return;
-  if (S_ISDIR (st.st_mode))
-    {
-      g_chmod (path, 0700);
-      g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-      const char *name;
-      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          remove_tree (child);
-        }
-      g_rmdir (path);
-    }
-  else
-    g_unlink (path);
-}
-
-static void
-fixture_setup (Fixture *fixture, gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  fixture->dir = g_dir_make_tmp ("stem-test-pidfile-XXXXXX", &error);
-  g_assert_no_error (error);
-}
-
-static void
-fixture_teardown (Fixture *fixture, gconstpointer data)
-{
-  remove_tree (fixture->dir);
-  g_free (fixture->dir);
-}
-
 static char *
-fixture_path (Fixture *fixture, const char *name)
+fixture_path (StemScratch *fixture, const char *name)
 {
   return g_build_filename (fixture->dir, name, NULL);
 }
@@ -188,8 +147,8 @@ test_read_contents (gconstpointer data)
   pid_t expected;
   content_case_data (c, &contents, &length, &expected);
 
-  Fixture fixture;
-  fixture_setup (&fixture, NULL);
+  StemScratch fixture;
+  stem_scratch_setup (&fixture, NULL);
   g_autofree char *path = fixture_path (&fixture, "alpha.pid");
   write_file (path, contents, (gssize)length);
 
@@ -198,7 +157,7 @@ test_read_contents (gconstpointer data)
   gint64 mtime = 0;
   gboolean ok = stem_pidfile_read (path, &pid, &mtime, &error);
   check_result (c, expected, path, ok, pid, error);
-  fixture_teardown (&fixture, NULL);
+  stem_scratch_teardown (&fixture, NULL);
 }
 
 /* Reading files of the wrong kind ---------------------------------------------------------------
@@ -218,7 +177,7 @@ assert_read_invalid (const char *path, const char *what)
 }
 
 static void
-test_read_symlink (Fixture *fixture, gconstpointer data)
+test_read_symlink (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *target = fixture_path (fixture, "target.pid");
   g_autofree char *link = fixture_path (fixture, "alpha.pid");
@@ -228,7 +187,7 @@ test_read_symlink (Fixture *fixture, gconstpointer data)
 }
 
 static void
-test_read_directory (Fixture *fixture, gconstpointer data)
+test_read_directory (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *path = fixture_path (fixture, "alpha.pid");
   g_assert_no_errno (g_mkdir (path, 0755));
@@ -236,7 +195,7 @@ test_read_directory (Fixture *fixture, gconstpointer data)
 }
 
 static void
-test_read_oversize (Fixture *fixture, gconstpointer data)
+test_read_oversize (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *path = fixture_path (fixture, "alpha.pid");
   g_autofree char *spaces = g_strnfill (STEM_PIDFILE_MAX_SIZE - 1, ' ');
@@ -255,7 +214,7 @@ test_read_oversize (Fixture *fixture, gconstpointer data)
 }
 
 static void
-test_read_fifo (Fixture *fixture, gconstpointer data)
+test_read_fifo (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *path = fixture_path (fixture, "alpha.pid");
   g_assert_no_errno (mkfifo (path, 0644));
@@ -266,7 +225,7 @@ test_read_fifo (Fixture *fixture, gconstpointer data)
 }
 
 static void
-test_read_missing (Fixture *fixture, gconstpointer data)
+test_read_missing (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *path = fixture_path (fixture, "alpha.pid");
   g_autoptr (GError) error = NULL;
@@ -277,7 +236,7 @@ test_read_missing (Fixture *fixture, gconstpointer data)
 }
 
 static void
-test_read_unreadable (Fixture *fixture, gconstpointer data)
+test_read_unreadable (StemScratch *fixture, gconstpointer data)
 {
   if (geteuid () == 0)
     {
@@ -294,7 +253,7 @@ test_read_unreadable (Fixture *fixture, gconstpointer data)
 }
 
 static void
-test_read_mtime (Fixture *fixture, gconstpointer data)
+test_read_mtime (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *path = fixture_path (fixture, "alpha.pid");
   write_file (path, "42\n", -1);
@@ -326,7 +285,7 @@ assert_pidfile (const char *path, pid_t pid)
 }
 
 static void
-test_write_atomic (Fixture *fixture, gconstpointer data)
+test_write_atomic (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *path = fixture_path (fixture, "alpha.pid");
   g_autoptr (GError) error = NULL;
@@ -351,7 +310,7 @@ test_write_atomic (Fixture *fixture, gconstpointer data)
 }
 
 static void
-test_write_over_symlink (Fixture *fixture, gconstpointer data)
+test_write_over_symlink (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *victim = fixture_path (fixture, "victim");
   g_autofree char *path = fixture_path (fixture, "alpha.pid");
@@ -368,7 +327,7 @@ test_write_over_symlink (Fixture *fixture, gconstpointer data)
 }
 
 static void
-test_write_over_directory (Fixture *fixture, gconstpointer data)
+test_write_over_directory (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *path = fixture_path (fixture, "alpha.pid");
   g_assert_no_errno (g_mkdir (path, 0755));
@@ -382,7 +341,7 @@ test_write_over_directory (Fixture *fixture, gconstpointer data)
 }
 
 static void
-test_write_missing_directory (Fixture *fixture, gconstpointer data)
+test_write_missing_directory (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *path = fixture_path (fixture, "missing/alpha.pid");
   g_autoptr (GError) error = NULL;
@@ -392,7 +351,7 @@ test_write_missing_directory (Fixture *fixture, gconstpointer data)
 }
 
 static void
-test_write_bad_pid (Fixture *fixture, gconstpointer data)
+test_write_bad_pid (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *path = fixture_path (fixture, "alpha.pid");
   static const pid_t bad[] = { -1, 0, 1 };
@@ -408,7 +367,7 @@ test_write_bad_pid (Fixture *fixture, gconstpointer data)
 /* Removing ------------------------------------------------------------------------------------ */
 
 static void
-test_remove_matching (Fixture *fixture, gconstpointer data)
+test_remove_matching (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *path = fixture_path (fixture, "alpha.pid");
   write_file (path, "4242\n", -1);
@@ -419,7 +378,7 @@ test_remove_matching (Fixture *fixture, gconstpointer data)
 }
 
 static void
-test_remove_not_matching (Fixture *fixture, gconstpointer data)
+test_remove_not_matching (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *path = fixture_path (fixture, "alpha.pid");
   write_file (path, "4243\n", -1);
@@ -431,7 +390,7 @@ test_remove_not_matching (Fixture *fixture, gconstpointer data)
 }
 
 static void
-test_remove_missing (Fixture *fixture, gconstpointer data)
+test_remove_missing (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *path = fixture_path (fixture, "alpha.pid");
   g_autoptr (GError) error = NULL;
@@ -442,7 +401,7 @@ test_remove_missing (Fixture *fixture, gconstpointer data)
 }
 
 static void
-test_remove_invalid (Fixture *fixture, gconstpointer data)
+test_remove_invalid (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *path = fixture_path (fixture, "alpha.pid");
   write_file (path, "-1\n", -1);
@@ -453,7 +412,7 @@ test_remove_invalid (Fixture *fixture, gconstpointer data)
 }
 
 static void
-test_remove_symlink (Fixture *fixture, gconstpointer data)
+test_remove_symlink (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *target = fixture_path (fixture, "target.pid");
   g_autofree char *path = fixture_path (fixture, "alpha.pid");
@@ -468,7 +427,7 @@ test_remove_symlink (Fixture *fixture, gconstpointer data)
 }
 
 static void
-test_remove_unconditional (Fixture *fixture, gconstpointer data)
+test_remove_unconditional (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *path = fixture_path (fixture, "alpha.pid");
   write_file (path, "garbage", -1);
@@ -509,7 +468,7 @@ child_write (int fd, char byte)
 }
 
 static void
-test_lock_exclusive (Fixture *fixture, gconstpointer data)
+test_lock_exclusive (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *pidfile = fixture_path (fixture, "alpha.pid");
   g_autoptr (GError) error = NULL;
@@ -553,7 +512,7 @@ test_lock_exclusive (Fixture *fixture, gconstpointer data)
 }
 
 static void
-test_lock_cloexec (Fixture *fixture, gconstpointer data)
+test_lock_cloexec (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *pidfile = fixture_path (fixture, "alpha.pid");
   g_autofree char *lock_path = g_strconcat (pidfile, ".lock", NULL);
@@ -589,7 +548,7 @@ test_lock_cloexec (Fixture *fixture, gconstpointer data)
 }
 
 static void
-test_lock_symlink (Fixture *fixture, gconstpointer data)
+test_lock_symlink (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *pidfile = fixture_path (fixture, "alpha.pid");
   g_autofree char *lock_path = g_strconcat (pidfile, ".lock", NULL);
@@ -605,7 +564,7 @@ test_lock_symlink (Fixture *fixture, gconstpointer data)
 }
 
 static void
-test_lock_not_regular (Fixture *fixture, gconstpointer data)
+test_lock_not_regular (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *pidfile = fixture_path (fixture, "alpha.pid");
   g_autofree char *lock_path = g_strconcat (pidfile, ".lock", NULL);
@@ -633,7 +592,8 @@ main (int argc, char **argv)
       g_test_add_data_func (read, &content_cases[i], test_read_contents);
     }
 
-#define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+#define ADD(path, func)                                                                            \
+  g_test_add (path, StemScratch, NULL, stem_scratch_setup, func, stem_scratch_teardown)
   ADD ("/pidfile/read/symlink", test_read_symlink);
   ADD ("/pidfile/read/directory", test_read_directory);
   ADD ("/pidfile/read/oversize", test_read_oversize);

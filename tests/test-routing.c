@@ -1,5 +1,6 @@
 #include "stem-error.h"
 #include "stem-routing.h"
+#include "test-util.h"
 
 #include <glib/gstdio.h>
 #include <string.h>
@@ -226,47 +227,8 @@ static const RoutingCase cases[] = {
             "duplicate key “a”") },
 };
 
-typedef struct
-{
-  char *dir;
-} Scratch;
-
-static void
-scratch_setup (Scratch *s, gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  s->dir = g_dir_make_tmp ("test-routing-XXXXXX", &error);
-  g_assert_no_error (error);
-}
-
-static void
-remove_tree (const char *path)
-{
-  struct stat st;
-  if (lstat (path, &st) == 0 && S_ISDIR (st.st_mode))
-    {
-      g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-      const char *entry;
-      while (dir != NULL && (entry = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, entry, NULL);
-          remove_tree (child);
-        }
-      g_rmdir (path);
-    }
-  else
-    g_unlink (path);
-}
-
-static void
-scratch_teardown (Scratch *s, gconstpointer data)
-{
-  remove_tree (s->dir);
-  g_free (s->dir);
-}
-
 static char *
-write_file (Scratch *s, const char *name, const char *contents, gssize length)
+write_file (StemScratch *s, const char *name, const char *contents, gssize length)
 {
   g_autoptr (GError) error = NULL;
   char *path = g_build_filename (s->dir, name, NULL);
@@ -294,7 +256,7 @@ assert_config_error (const GError *error, const char *path, guint line, const ch
 }
 
 static void
-test_case (Scratch *s, gconstpointer data)
+test_case (StemScratch *s, gconstpointer data)
 {
   const RoutingCase *c = data;
   g_autofree char *path = write_file (s, c->file, c->input, -1);
@@ -319,7 +281,7 @@ test_case (Scratch *s, gconstpointer data)
 }
 
 static StemRouting *
-load_example (Scratch *s, const char *name, const char *contents, char **out_path)
+load_example (StemScratch *s, const char *name, const char *contents, char **out_path)
 {
   g_autoptr (GError) error = NULL;
   *out_path = write_file (s, name, contents, -1);
@@ -329,7 +291,7 @@ load_example (Scratch *s, const char *name, const char *contents, char **out_pat
 }
 
 static void
-test_resolve_example (Scratch *s, gconstpointer data)
+test_resolve_example (StemScratch *s, gconstpointer data)
 {
   const char *name = data;
   g_autofree char *path = NULL;
@@ -354,7 +316,7 @@ test_resolve_example (Scratch *s, gconstpointer data)
 }
 
 static void
-test_resolve_unknown_queue (Scratch *s, gconstpointer data)
+test_resolve_unknown_queue (StemScratch *s, gconstpointer data)
 {
   g_autofree char *path = NULL;
   g_autoptr (StemRouting) routing = load_example (s, "routing.yaml", EXAMPLE_YAML, &path);
@@ -369,7 +331,7 @@ test_resolve_unknown_queue (Scratch *s, gconstpointer data)
 }
 
 static void
-test_resolve_custom_alias (Scratch *s, gconstpointer data)
+test_resolve_custom_alias (StemScratch *s, gconstpointer data)
 {
   g_autofree char *path = NULL;
   g_autoptr (StemRouting) routing = load_example (
@@ -393,7 +355,7 @@ test_resolve_custom_alias (Scratch *s, gconstpointer data)
 }
 
 static void
-test_resolve_unknown_broadcast (Scratch *s, gconstpointer data)
+test_resolve_unknown_broadcast (StemScratch *s, gconstpointer data)
 {
   g_autofree char *path = NULL;
   g_autoptr (StemRouting) routing = load_example (s, "routing.yaml", EXAMPLE_YAML, &path);
@@ -407,7 +369,7 @@ test_resolve_unknown_broadcast (Scratch *s, gconstpointer data)
 }
 
 static void
-test_resolve_no_broadcasts (Scratch *s, gconstpointer data)
+test_resolve_no_broadcasts (StemScratch *s, gconstpointer data)
 {
   g_autofree char *path = NULL;
   g_autoptr (StemRouting) routing = load_example (s, "routing.yaml", "queues:\n", &path);
@@ -421,7 +383,7 @@ test_resolve_no_broadcasts (Scratch *s, gconstpointer data)
 }
 
 static void
-test_list_sorted (Scratch *s, gconstpointer data)
+test_list_sorted (StemScratch *s, gconstpointer data)
 {
   g_autofree char *path = NULL;
   g_autoptr (StemRouting) routing
@@ -437,7 +399,7 @@ test_list_sorted (Scratch *s, gconstpointer data)
 }
 
 static void
-test_load_missing (Scratch *s, gconstpointer data)
+test_load_missing (StemScratch *s, gconstpointer data)
 {
   g_autofree char *path = g_build_filename (s->dir, "absent.yaml", NULL);
   g_autoptr (GError) error = NULL;
@@ -449,7 +411,7 @@ test_load_missing (Scratch *s, gconstpointer data)
 }
 
 static void
-test_load_directory (Scratch *s, gconstpointer data)
+test_load_directory (StemScratch *s, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
 
@@ -461,7 +423,7 @@ test_load_directory (Scratch *s, gconstpointer data)
 }
 
 static void
-test_load_too_large (Scratch *s, gconstpointer data)
+test_load_too_large (StemScratch *s, gconstpointer data)
 {
   gsize length = 1024 * 1024 + 1;
   g_autofree char *contents = g_malloc (length);
@@ -474,7 +436,7 @@ test_load_too_large (Scratch *s, gconstpointer data)
 }
 
 static void
-test_load_nul_byte (Scratch *s, gconstpointer data)
+test_load_nul_byte (StemScratch *s, gconstpointer data)
 {
   static const char contents[] = "queues:\n  a\0b: {}\n";
   g_autofree char *path = write_file (s, "routing.yaml", contents, sizeof contents - 1);
@@ -487,7 +449,7 @@ test_load_nul_byte (Scratch *s, gconstpointer data)
 /* Deep nesting is refused before json-glib, which recurses without limit,
  * sees it; brackets hidden in strings must not fool the check. */
 static void
-test_deep_nesting (Scratch *s, gconstpointer data)
+test_deep_nesting (StemScratch *s, gconstpointer data)
 {
   const char *name = data;
   gboolean json = g_str_has_suffix (name, ".json");
@@ -504,9 +466,9 @@ test_deep_nesting (Scratch *s, gconstpointer data)
 
 static void
 add_scratch_test (const char *path, gconstpointer data,
-                  void (*func) (Scratch *s, gconstpointer data))
+                  void (*func) (StemScratch *s, gconstpointer data))
 {
-  g_test_add (path, Scratch, data, scratch_setup, func, scratch_teardown);
+  g_test_add (path, StemScratch, data, stem_scratch_setup, func, stem_scratch_teardown);
 }
 
 int
