@@ -208,6 +208,19 @@ format_uptime (gint64 seconds)
 
 /* ---- start ---------------------------------------------------------------- */
 
+/* A detached worker must not keep stem-multi's output (a terminal, a pipe
+ * someone waits on): --logfile=- is for --foreground and supervise. */
+static gboolean
+check_detachable (StemPlanSet *set, GError **error)
+{
+  for (guint i = 0; i < set->plans->len; i++)
+    if (((StemNodePlan *)set->plans->pdata[i])->logfile == NULL)
+      return stem_throw_code (error, STEM_ERROR_USAGE,
+                              _ ("--logfile=- (the output of stem-multi itself) needs --foreground "
+                                 "or supervise: a detached worker must not keep the terminal"));
+  return TRUE;
+}
+
 typedef struct
 {
   StemNodePlan *plan;
@@ -417,12 +430,8 @@ stem_multi_start (StemMultiOptions *opts, GError **error)
     return -1;
   if (opts->foreground)
     return start_foreground (opts, set, error);
-  for (guint i = 0; i < set->plans->len; i++)
-    if (((StemNodePlan *)set->plans->pdata[i])->logfile == NULL)
-      return stem_throw_code (error, STEM_ERROR_USAGE,
-                              _ ("--logfile=- (the output of stem-multi itself) needs --foreground "
-                                 "or supervise: a detached worker must not keep the terminal")),
-             -1;
+  if (!check_detachable (set, error))
+    return -1;
 
   g_autoptr (StemReport) report = stem_report_new ("start");
   g_autoptr (GArray) started = g_array_new (FALSE, TRUE, sizeof (Start));
@@ -608,7 +617,7 @@ stem_multi_restart (StemMultiOptions *opts, GError **error)
                                "before it is started again")),
            -1;
   g_autoptr (StemPlanSet) set = stem_plan_build (opts->args, opts->words, STEM_PLAN_COMMAND, error);
-  if (set == NULL)
+  if (set == NULL || !check_detachable (set, error))
     return -1;
 
   g_autoptr (StemReport) report = stem_report_new ("restart");

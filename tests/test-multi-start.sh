@@ -61,6 +61,10 @@ multi frobnicate alpha
 rc_is 2 "an unknown verb"
 ok_if "after all these errors nothing runs" no_pidfiles
 
+multi start alpha --logfile=- --command "$WORKER"
+rc_is 2 "a detached start refuses --logfile=-"
+like "$T/err" "needs --foreground or supervise" "and says where it works"
+
 # Exec failures come back through the close-on-exec pipe.
 printf '#!/nonexistent/interpreter\n' >"$T/bad-interpreter"
 chmod 755 "$T/bad-interpreter"
