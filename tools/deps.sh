@@ -4,7 +4,9 @@
 set -eu
 packages="autoconf automake autopoint gettext make gcc pkg-config
   libglib2.0-dev libjson-glib-dev libyaml-dev
-  groff-base groff clang-format jq procps util-linux"
+  groff-base groff clang-format jq procps util-linux
+  systemd shellcheck logrotate supervisor
+  systemd-container debootstrap zstd"
 missing=
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -85,6 +85,23 @@ else
   status=1
 fi
 
+step "system tests (SysV on this host, systemd in a container)"
+if [ "$(id -u)" -eq 0 ]; then
+  make -C _build check-system >_build/check-system.log 2>&1
+  rc=$?
+  grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):|^== ' _build/check-system.log
+  for kind in PASS FAIL ERROR XPASS SKIP; do
+    echo "$kind $(grep -c "^$kind:" _build/check-system.log)" >>"$results"
+  done
+  if [ $rc -ne 0 ]; then
+    grep -B2 -A20 '^not ok\|^Bail out' _build/tests/system/*.log 2>/dev/null | head -150
+    status=1
+  fi
+else
+  echo "SKIP: system tests need root"
+  echo "SKIP 1" >>"$results"
+fi
+
 step "formatting (clang-format)"
 if make -C _build check-format >_build/format.log 2>&1; then
   echo "PASS: clang-format"
