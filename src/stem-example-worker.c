@@ -143,7 +143,9 @@ worker_stop (ExampleWorker *worker, const char *mode)
   if (worker->stopped)
     return;
   worker->stopped = TRUE;
-  log_line ("stopped (%s)", mode);
+  /* No heartbeat may follow the last line, even one already due. */
+  g_clear_handle_id (&worker->heartbeat_id, g_source_remove);
+  log_line ("stopped (%s) node=%s", mode, worker->node);
   g_main_loop_quit (worker->loop);
 }
 
