@@ -91,9 +91,14 @@ notify_open (Supervisor *s)
 {
   s->notify_fd = -1;
   const char *path = g_getenv ("NOTIFY_SOCKET");
-  if (path == NULL || (path[0] != '/' && path[0] != '@')
-      || strlen (path) >= sizeof s->notify_addr.sun_path)
+  if (path == NULL)
     return;
+  if ((path[0] != '/' && path[0] != '@') || strlen (path) >= sizeof s->notify_addr.sun_path)
+    {
+      g_printerr (_ ("%s: NOTIFY_SOCKET “%s” is not a usable socket address: not notifying\n"),
+                  g_get_prgname (), path);
+      return;
+    }
   s->notify_addr.sun_family = AF_UNIX;
   strcpy (s->notify_addr.sun_path, path);
   if (path[0] == '@')
@@ -285,7 +290,12 @@ node_exited (Node *node, int status)
   say (node, "%s (pid %d)", how, (int)node->pid);
   node->pid = 0;
   if (node->run == NODE_DOWN)
-    return; /* already decided (its pidfile could not be written) */
+    {
+      /* Already decided (its pidfile could not be written): it was the
+       * last thing this node was waiting for. */
+      finish_if_all_down (node->sup);
+      return;
+    }
   after_exit (node, clean);
   notify_status (node->sup, NULL);
 }

@@ -74,6 +74,12 @@ inspect (const StemNodePlan *plan, Inspection *in)
       return;
     }
   in->proc = stem_proc_probe (in->pid, mtime_us, &in->start_us);
+  if ((in->proc == STEM_PROC_RUNNING || in->proc == STEM_PROC_NO_PERMISSION)
+      && !stem_pidfile_check_owner (plan->pidfile, in->pid, &in->error))
+    {
+      in->state = NODE_UNKNOWN;
+      return;
+    }
   switch (in->proc)
     {
     case STEM_PROC_RUNNING:
@@ -779,7 +785,7 @@ stem_multi_show (StemMultiOptions *opts, GError **error)
           json_builder_set_member_name (b, "pidfile");
           json_builder_add_string_value (b, plan->pidfile);
           json_builder_set_member_name (b, "logfile");
-          json_builder_add_string_value (b, plan->logfile);
+          json_builder_add_string_value (b, plan->logfile != NULL ? plan->logfile : "-");
           json_builder_set_member_name (b, "env");
           json_builder_begin_object (b);
           for (guint j = 0; plan->added_env[j] != NULL; j++)
@@ -807,7 +813,7 @@ stem_multi_show (StemMultiOptions *opts, GError **error)
       g_print ("  %-9s %s\n", "argv:", command);
       g_print ("  %-9s %s\n", "workdir:", plan->workdir);
       g_print ("  %-9s %s\n", "pidfile:", plan->pidfile);
-      g_print ("  %-9s %s\n", "logfile:", plan->logfile);
+      g_print ("  %-9s %s\n", "logfile:", plan->logfile != NULL ? plan->logfile : "-");
       for (guint j = 0; plan->added_env[j] != NULL; j++)
         g_print ("  %-9s %s\n", "env:", plan->added_env[j]);
     }

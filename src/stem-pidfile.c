@@ -285,3 +285,22 @@ stem_pidfile_remove (const char *path, pid_t expected_pid, GError **error)
     return stem_throw_errno (error, _ ("Cannot remove pidfile “%s”"), path);
   return TRUE;
 }
+
+gboolean
+stem_pidfile_check_owner (const char *path, pid_t pid, GError **error)
+{
+  struct stat file_st, proc_st;
+  g_autofree char *proc = g_strdup_printf ("/proc/%d", (int)pid);
+  if (lstat (path, &file_st) < 0)
+    return stem_throw_errno (error, _ ("Cannot read pidfile “%s”"), path);
+  if (file_st.st_uid == 0)
+    return TRUE;
+  if (stat (proc, &proc_st) < 0)
+    return stem_throw_errno (error, _ ("Cannot read “%s”"), proc);
+  if (proc_st.st_uid != file_st.st_uid)
+    return stem_throw_code (error, STEM_ERROR_INVALID_PIDFILE,
+                            _ ("Pidfile “%s” belongs to uid %u but names pid %d of uid %u: not "
+                               "trusted"),
+                            path, (unsigned)file_st.st_uid, (int)pid, (unsigned)proc_st.st_uid);
+  return TRUE;
+}

@@ -15,6 +15,12 @@ G_BEGIN_DECLS
  * STEM_ERROR_INVALID_PIDFILE (anything else; nothing may be signalled then). */
 gboolean stem_pidfile_read (const char *path, pid_t *out_pid, gint64 *out_mtime_us, GError **error);
 
+/* Whether a pidfile may be trusted to name PID: its owner must be root or
+ * the owner of the process.  Otherwise whoever can write it could make root
+ * signal a process of someone else (an older one passes the start-time
+ * check).  STEM_ERROR_INVALID_PIDFILE when it may not. */
+gboolean stem_pidfile_check_owner (const char *path, pid_t pid, GError **error);
+
 /* Parses pidfile contents (the part of stem_pidfile_read after the I/O). */
 gboolean stem_pidfile_parse (const char *path, const char *data, gsize length, pid_t *out_pid,
                              GError **error);

@@ -70,7 +70,9 @@ ensure_dir_of (const char *path, const StemUser *user, GError **error)
 gboolean
 stem_spawn_prepare_dirs (const StemNodePlan *plan, gboolean with_log, GError **error)
 {
-  if (!ensure_dir_of (plan->pidfile, plan->user, error))
+  /* The pidfile's directory is not given to the worker's user: whoever can
+   * write it can replace a pidfile that root later acts on. */
+  if (!ensure_dir_of (plan->pidfile, NULL, error))
     return FALSE;
   if (with_log && plan->logfile != NULL && !ensure_dir_of (plan->logfile, plan->user, error))
     return FALSE;

@@ -25,7 +25,8 @@ void stem_launch_free (StemLaunch *launch);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemLaunch, stem_launch_free)
 
 /* Creates, 0755 when missing, the directory of PLAN's pidfile, its working
- * directory, and (when WITH_LOG) the directory of its log file. */
+ * directory, and (when WITH_LOG) the directory of its log file; the last
+ * two belong to PLAN's user. */
 gboolean stem_spawn_prepare_dirs (const StemNodePlan *plan, gboolean with_log, GError **error);
 
 /* Replaces this process with the worker (for --foreground): stdout/stderr

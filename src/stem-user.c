@@ -67,22 +67,6 @@ lookup_group (const char *text, gid_t *out, GError **error)
   return TRUE;
 }
 
-static gboolean
-in_our_groups (gid_t gid)
-{
-  if (gid == getegid ())
-    return TRUE;
-  int n = getgroups (0, NULL);
-  if (n <= 0)
-    return FALSE;
-  g_autofree gid_t *list = g_new (gid_t, n);
-  n = getgroups (n, list);
-  for (int i = 0; i < n; i++)
-    if (list[i] == gid)
-      return TRUE;
-  return FALSE;
-}
-
 StemUser *
 stem_user_resolve (const char *uid_text, const char *gid_text, GError **error)
 {
@@ -110,10 +94,11 @@ stem_user_resolve (const char *uid_text, const char *gid_text, GError **error)
                            _ ("--uid=%s: only root can run workers as another user"), uid_text);
           return NULL;
         }
-      if (!in_our_groups (user->gid))
+      /* Without privileges setgid() can only pick our own group again. */
+      if (user->gid != getegid ())
         {
           stem_throw_code (error, STEM_ERROR_USAGE,
-                           _ ("--gid=%s: only root can run workers in a group it is not in"),
+                           _ ("--gid=%s: only root can run workers in another group"),
                            gid_text != NULL ? gid_text : uid_text);
           return NULL;
         }

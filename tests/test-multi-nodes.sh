@@ -103,10 +103,10 @@ rc_is 3 "status does not need the routing file"
 
 # Privileges.
 if [ "$(id -u)" -eq 0 ]; then
-  multi start priv "${cmd[@]}" --uid=nobody --pidfile="$T/run/%n.pid" --logfile="$T/plog/%n.log" \
+  multi start priv "${cmd[@]}" --uid=nobody --pidfile="$T/prun/%n.pid" --logfile="$T/plog/%n.log" \
     --workdir="$T/pwork/%n"
   rc_is 0 "start --uid=nobody"
-  pid=$(pid_of priv)
+  pid=$(cat "$T/prun/priv.pid")
   is "$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$pid/status")" "$(id -u nobody) $(id -u nobody) $(id -u nobody) $(id -u nobody)" \
     "the worker runs as nobody (real, effective, saved, fs)"
   is "$(awk '/^Gid:/ { print $2 }' "/proc/$pid/status")" "$(id -g nobody)" "in nobody's group"
@@ -115,8 +115,9 @@ if [ "$(id -u)" -eq 0 ]; then
   is "$(stat -c %U "$T/plog")" nobody "the log directory it created belongs to nobody"
   is "$(stat -c %U "$T/plog/priv.log")" nobody "so does the log file"
   is "$(stat -c %U "$T/pwork/priv")" nobody "and the working directory"
+  is "$(stat -c %U "$T/prun")" root "but the pidfile's directory stays root's (the user must not replace pidfiles)"
   ok_if "the worker's HOME and USER are nobody's" grep -qz "^USER=nobody$" "/proc/$pid/environ"
-  multi stop priv
+  multi stop priv --pidfile="$T/prun/%n.pid"
   rc_is 0 "root stops it"
   private_bin
   as_nobody "$T/bin/stem-multi" start x --uid=root --pidfile="$T/%n.pid" --command /bin/true >"$T/out" 2>"$T/err"

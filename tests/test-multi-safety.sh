@@ -84,6 +84,25 @@ else
   skip "needs root to run a process as another user"
 fi
 
+# A pidfile planted by another user, naming an older process of root's: it
+# passes the start-time check, so its owner is what must stop root.
+if [ "$(id -u)" -eq 0 ]; then
+  "$WORKER" sleep-forever &
+  victim=$!
+  mkdir -m 777 "$T/planted"
+  as_nobody sh -c "echo $victim >'$T/planted/node.pid'"
+  multi stop node --pidfile="$T/planted/%n.pid"
+  rc_is 1 "root does not act on another user's pidfile naming root's process"
+  like "$T/err" "node: Pidfile “$T/planted/node.pid” belongs to uid $(id -u nobody) but names pid $victim of uid 0: not trusted" \
+    "and says why"
+  ok_if "the process it named was not signalled" alive "$victim"
+  multi status node --pidfile="$T/planted/%n.pid"
+  rc_is 4 "status calls it unknown (LSB 4)"
+  kill "$victim"
+else
+  skip "needs root to plant a pidfile as another user"
+fi
+
 # Writing a pidfile never follows a symlink planted at its path.
 echo precious >"$T/target"
 ln -s "$T/target" "$T/run/planted.pid"

@@ -94,6 +94,7 @@ kill -TERM "$sup"
 wait "$sup"
 rc=$?
 rc_is 1 "a node that had to be killed makes supervise exit 1"
+wait_until 10 grep -qs 'all nodes have stopped' "$T/deaf.err"
 like "$T/deaf.err" "deaf: still running 300ms after the stop signal: sending SIGKILL$" "it says so"
 ok_if "the deaf worker is gone" dead "$deaf"
 
