@@ -9,24 +9,8 @@
 #include "stem-error.h"
 #include "stem-i18n.h"
 #include "stem-node.h"
+#include "stem-plan-wire.h"
 #include "stem-template.h"
-
-static void
-node_plan_free (gpointer data)
-{
-  StemNodePlan *plan = data;
-  g_free (plan->node);
-  g_free (plan->pidfile);
-  g_free (plan->logfile);
-  g_free (plan->workdir);
-  g_strfreev (plan->argv);
-  g_strfreev (plan->envp);
-  g_strfreev (plan->added_env);
-  g_strfreev (plan->queues);
-  g_strfreev (plan->broadcasts);
-  stem_user_free (plan->user);
-  g_free (plan);
-}
 
 void
 stem_plan_set_free (StemPlanSet *set)
@@ -409,7 +393,7 @@ stem_plan_build (StemArgs *args, const char *const *node_words, StemPlanFlags fl
     }
 
   /* Every node is planned even after one fails, so one run reports them all. */
-  set->plans = g_ptr_array_new_with_free_func (node_plan_free);
+  set->plans = g_ptr_array_new_with_free_func ((GDestroyNotify)stem_node_plan_free);
   g_autoptr (GString) problems = g_string_new (NULL);
   StemErrorCode code = STEM_ERROR_CONFIG;
   for (guint i = 0; set->nodes[i] != NULL; i++)

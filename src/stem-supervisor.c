@@ -1,0 +1,533 @@
+/* The supervisor: the parent of every node, fit to be PID 1 of a container
+ * or the main process of one systemd unit.  One GLib main loop; signals
+ * (through a signalfd), child exits and restart timers are its events, so an
+ * idle supervisor uses no CPU. */
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#include "stem-duration.h"
+#include "stem-error.h"
+#include "stem-i18n.h"
+#include "stem-lock.h"
+#include "stem-pidfile.h"
+#include "stem-plan.h"
+#include "stem-process.h"
+#include "stem-spawn.h"
+#include "stem-supervisor.h"
+
+#define BACKOFF_FIRST_S 1
+#define BACKOFF_MAX_S 60
+#define STABLE_UPTIME_US (60 * G_USEC_PER_SEC) /* up this long: the backoff starts over */
+
+typedef enum
+{
+  NODE_UP,
+  NODE_WAITING, /* a restart is scheduled */
+  NODE_DOWN,    /* for good: exited under the policy, gave up, or stopped */
+} NodeRun;
+
+typedef struct _Supervisor Supervisor;
+
+typedef struct
+{
+  Supervisor *sup;
+  StemNodePlan *plan;
+  NodeRun run;
+  pid_t pid;
+  gint64 started_us; /* monotonic */
+  guint restarts;    /* since the node last stayed up STABLE_UPTIME_US */
+  guint timer;
+  gboolean clean; /* how it last ended */
+} Node;
+
+struct _Supervisor
+{
+  const StemSupervisorConfig *config;
+  GMainLoop *loop;
+  GArray *nodes; /* Node */
+  gboolean stopping;
+  guint kill_timer;
+  gboolean failed; /* some node gave up, could not start, or had to be killed */
+  int notify_fd;
+  struct sockaddr_un notify_addr;
+  socklen_t notify_len;
+};
+
+static void say (Node *node, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+static void
+say (Node *node, const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  g_autofree char *message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_printerr ("%s: %s: %s\n", g_get_prgname (), node->plan->node, message);
+}
+
+/* ---- sd_notify, spoken directly on the socket (no libsystemd) ------------- */
+
+static void
+notify_open (Supervisor *s)
+{
+  s->notify_fd = -1;
+  const char *path = g_getenv ("NOTIFY_SOCKET");
+  if (path == NULL)
+    return;
+  if ((path[0] != '/' && path[0] != '@') || strlen (path) >= sizeof s->notify_addr.sun_path)
+    {
+      g_printerr (_ ("%s: NOTIFY_SOCKET “%s” is not a usable socket address: not notifying\n"),
+                  g_get_prgname (), path);
+      return;
+    }
+  s->notify_addr.sun_family = AF_UNIX;
+  strcpy (s->notify_addr.sun_path, path);
+  if (path[0] == '@')
+    s->notify_addr.sun_path[0] = '\0'; /* abstract namespace */
+  s->notify_len = offsetof (struct sockaddr_un, sun_path) + strlen (path);
+  s->notify_fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+}
+
+static void
+notify (Supervisor *s, const char *message)
+{
+  if (s->notify_fd < 0)
+    return;
+  if (sendto (s->notify_fd, message, strlen (message), MSG_NOSIGNAL,
+              (struct sockaddr *)&s->notify_addr, s->notify_len)
+      < 0)
+    g_printerr ("%s: sd_notify: %s\n", g_get_prgname (), g_strerror (errno));
+}
+
+static void
+notify_status (Supervisor *s, const char *extra)
+{
+  guint up = 0, waiting = 0;
+  for (guint i = 0; i < s->nodes->len; i++)
+    {
+      Node *node = &g_array_index (s->nodes, Node, i);
+      up += node->run == NODE_UP;
+      waiting += node->run == NODE_WAITING;
+    }
+  g_autofree char *message = g_strdup_printf ("%sSTATUS=%u of %u nodes running, %u restarting",
+                                              extra ? extra : "", up, s->nodes->len, waiting);
+  notify (s, message);
+}
+
+/* ---- restarts ------------------------------------------------------------ */
+
+static gboolean start_node (Node *node);
+
+static void
+finish_if_all_down (Supervisor *s)
+{
+  for (guint i = 0; i < s->nodes->len; i++)
+    if (g_array_index (s->nodes, Node, i).run != NODE_DOWN)
+      return;
+  g_main_loop_quit (s->loop);
+}
+
+static gboolean
+restart_due (gpointer data)
+{
+  Node *node = data;
+  node->timer = 0;
+  start_node (node);
+  notify_status (node->sup, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+/* Decides what happens after NODE went down; CLEAN says whether that was a
+ * clean exit (0, or death by TERM, INT, QUIT or HUP: systemd's rule). */
+static void
+after_exit (Node *node, gboolean clean)
+{
+  Supervisor *s = node->sup;
+  node->clean = clean;
+  gboolean wanted = s->config->policy == STEM_RESTART_ALWAYS
+                    || (s->config->policy == STEM_RESTART_ON_FAILURE && !clean);
+  if (s->stopping || !wanted)
+    {
+      if (!s->stopping)
+        say (node, _ ("not restarting (--restart=%s)"),
+             s->config->policy == STEM_RESTART_NEVER ? "never" : "on-failure");
+      node->run = NODE_DOWN;
+      finish_if_all_down (s);
+      return;
+    }
+
+  if (g_get_monotonic_time () - node->started_us >= STABLE_UPTIME_US)
+    node->restarts = 0;
+  if (node->restarts >= s->config->max_restarts)
+    {
+      say (node, _ ("giving up after %u restarts"), node->restarts);
+      node->run = NODE_DOWN;
+      s->failed = TRUE;
+      finish_if_all_down (s);
+      return;
+    }
+  guint delay = BACKOFF_FIRST_S << MIN (node->restarts, 6u);
+  delay = MIN (delay, BACKOFF_MAX_S);
+  node->restarts++;
+  say (node, _ ("restarting in %us (restart %u of at most %u)"), delay, node->restarts,
+       s->config->max_restarts);
+  node->run = NODE_WAITING;
+  node->timer = g_timeout_add (delay * 1000, restart_due, node);
+}
+
+/* ---- starting ------------------------------------------------------------- */
+
+/* Starts NODE as our own child.  Returns FALSE when it did not start; what
+ * happens next (a restart, giving up) has then been decided. */
+static gboolean
+start_node (Node *node)
+{
+  Supervisor *s = node->sup;
+  StemNodePlan *plan = node->plan;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (StemLock) lock = stem_lock_acquire (plan->pidfile, &error);
+  if (lock == NULL)
+    {
+      say (node, "%s", error->message);
+      after_exit (node, FALSE);
+      return FALSE;
+    }
+
+  pid_t old_pid;
+  gint64 mtime_us;
+  if (stem_pidfile_read (plan->pidfile, &old_pid, &mtime_us, &error))
+    {
+      StemProcState state = stem_proc_probe (old_pid, mtime_us, NULL);
+      if (state == STEM_PROC_RUNNING || state == STEM_PROC_NO_PERMISSION)
+        {
+          /* Someone started it behind our back: two workers would compete. */
+          say (node, _ ("already running (pid %d) outside this supervisor; leaving it alone"),
+               (int)old_pid);
+          node->run = NODE_DOWN;
+          s->failed = TRUE;
+          finish_if_all_down (s);
+          return FALSE;
+        }
+      stem_pidfile_remove (plan->pidfile, old_pid, NULL);
+    }
+  else if (!g_error_matches (error, STEM_ERROR, STEM_ERROR_NOT_FOUND))
+    {
+      say (node, "%s", error->message);
+      node->run = NODE_DOWN;
+      s->failed = TRUE;
+      finish_if_all_down (s);
+      return FALSE;
+    }
+  g_clear_error (&error);
+
+  node->started_us = g_get_monotonic_time ();
+  g_autoptr (StemLaunch) launch = stem_launch_begin (plan, FALSE, &error);
+  pid_t pid = 0;
+  if (launch == NULL || !stem_launch_finish (launch, &pid, &error))
+    {
+      say (node, "%s", error->message);
+      after_exit (node, FALSE);
+      return FALSE;
+    }
+  node->pid = pid;
+  node->run = NODE_UP;
+  if (!stem_pidfile_write (plan->pidfile, pid, &error))
+    {
+      /* A worker nobody can find again must not run; its exit is reaped as
+       * any other. */
+      say (node, "%s", error->message);
+      kill (pid, SIGKILL);
+      node->run = NODE_DOWN;
+      s->failed = TRUE;
+      return FALSE;
+    }
+  say (node, _ ("started (pid %d)"), (int)pid);
+  return TRUE;
+}
+
+/* ---- exits and signals ---------------------------------------------------- */
+
+static char *
+describe_status (int status, gboolean *out_clean)
+{
+  if (WIFEXITED (status))
+    {
+      *out_clean = WEXITSTATUS (status) == 0;
+      return g_strdup_printf (_ ("exited with status %d"), WEXITSTATUS (status));
+    }
+  int sig = WTERMSIG (status);
+  *out_clean = sig == SIGTERM || sig == SIGINT || sig == SIGQUIT || sig == SIGHUP;
+  const char *name = stem_signal_name (sig);
+  if (name != NULL)
+    return g_strdup_printf (_ ("killed by SIG%s"), name);
+  return g_strdup_printf (_ ("killed by signal %d"), sig);
+}
+
+static void
+node_exited (Node *node, int status)
+{
+  gboolean clean;
+  g_autofree char *how = describe_status (status, &clean);
+  stem_pidfile_remove (node->plan->pidfile, node->pid, NULL);
+  say (node, "%s (pid %d)", how, (int)node->pid);
+  node->pid = 0;
+  if (node->run == NODE_DOWN)
+    {
+      /* Already decided (its pidfile could not be written): it was the
+       * last thing this node was waiting for. */
+      finish_if_all_down (node->sup);
+      return;
+    }
+  after_exit (node, clean);
+  notify_status (node->sup, NULL);
+}
+
+/* Reaps every child: our nodes, and, as a subreaper or PID 1, any orphan
+ * that was re-parented to us. */
+static void
+reap (Supervisor *s)
+{
+  int status;
+  pid_t pid;
+  while ((pid = waitpid (-1, &status, WNOHANG)) > 0)
+    {
+      Node *owner = NULL;
+      for (guint i = 0; i < s->nodes->len && owner == NULL; i++)
+        if (g_array_index (s->nodes, Node, i).pid == pid)
+          owner = &g_array_index (s->nodes, Node, i);
+      if (owner != NULL)
+        node_exited (owner, status);
+      else if (s->config->verbose)
+        g_printerr (_ ("%s: reaped orphan pid %d\n"), g_get_prgname (), (int)pid);
+    }
+}
+
+static gboolean
+kill_due (gpointer data)
+{
+  Supervisor *s = data;
+  s->kill_timer = 0;
+  g_autofree char *waited = stem_duration_format (s->config->timeout_ms);
+  for (guint i = 0; i < s->nodes->len; i++)
+    {
+      Node *node = &g_array_index (s->nodes, Node, i);
+      if (node->run != NODE_UP || node->pid <= 0)
+        continue;
+      say (node, _ ("still running %s after the stop signal: sending SIGKILL"), waited);
+      kill (node->pid, SIGKILL);
+      s->failed = TRUE;
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* Our nodes are our unreaped children: their PIDs cannot have been reused,
+ * so kill() is safe here. */
+static void
+forward (Supervisor *s, int sig)
+{
+  for (guint i = 0; i < s->nodes->len; i++)
+    {
+      Node *node = &g_array_index (s->nodes, Node, i);
+      if (node->run == NODE_UP && node->pid > 0)
+        kill (node->pid, sig);
+    }
+}
+
+static void
+begin_stop (Supervisor *s, int sig)
+{
+  g_printerr (_ ("%s: got SIG%s: stopping all nodes\n"), g_get_prgname (), stem_signal_name (sig));
+  forward (s, sig);
+  if (s->stopping)
+    return;
+  s->stopping = TRUE;
+  notify (s, "STOPPING=1");
+  for (guint i = 0; i < s->nodes->len; i++)
+    {
+      Node *node = &g_array_index (s->nodes, Node, i);
+      if (node->run == NODE_WAITING)
+        {
+          g_source_remove (node->timer);
+          node->timer = 0;
+          node->run = NODE_DOWN;
+        }
+    }
+  gint64 timeout_ms = s->config->timeout_ms;
+  if (timeout_ms != STEM_SCHEDULE_FOREVER)
+    s->kill_timer = g_timeout_add ((guint)MIN (timeout_ms, G_MAXUINT), kill_due, s);
+  finish_if_all_down (s);
+}
+
+static gboolean
+on_signal (int fd, GIOCondition condition, gpointer data)
+{
+  Supervisor *s = data;
+  struct signalfd_siginfo info;
+  while (read (fd, &info, sizeof info) == sizeof info)
+    switch (info.ssi_signo)
+      {
+      case SIGCHLD:
+        reap (s);
+        break;
+      case SIGHUP:
+        g_printerr (_ ("%s: got SIGHUP: forwarding it to all nodes\n"), g_get_prgname ());
+        forward (s, SIGHUP);
+        break;
+      default:
+        begin_stop (s, (int)info.ssi_signo);
+        break;
+      }
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---- the verb ------------------------------------------------------------- */
+
+static void
+ignore_signal (int sig)
+{
+  (void)sig; /* never runs: the signals are blocked and read from the signalfd */
+}
+
+/* Nothing starts while any node already runs: two workers would compete. */
+static gboolean
+check_not_running (GPtrArray *plans, GError **error)
+{
+  g_autoptr (GString) running = g_string_new (NULL);
+  for (guint i = 0; i < plans->len; i++)
+    {
+      StemNodePlan *plan = plans->pdata[i];
+      pid_t pid;
+      gint64 mtime_us;
+      g_autoptr (GError) local_error = NULL;
+      if (!stem_pidfile_read (plan->pidfile, &pid, &mtime_us, &local_error))
+        {
+          if (!g_error_matches (local_error, STEM_ERROR, STEM_ERROR_NOT_FOUND))
+            g_string_append_printf (running, "\n%s: %s", plan->node, local_error->message);
+          continue;
+        }
+      StemProcState state = stem_proc_probe (pid, mtime_us, NULL);
+      if (state == STEM_PROC_RUNNING || state == STEM_PROC_NO_PERMISSION)
+        g_string_append_printf (running, _ ("\n%s: already running (pid %d): stop it first"),
+                                plan->node, (int)pid);
+    }
+  if (running->len > 0)
+    return stem_throw (error, "%s", running->str + 1);
+  return TRUE;
+}
+
+int
+stem_supervisor_run (GPtrArray *plans, const StemSupervisorConfig *config)
+{
+  Supervisor s = { .config = config, .notify_fd = -1 };
+  g_autoptr (GError) local_error = NULL;
+  if (!check_not_running (plans, &local_error))
+    {
+      g_auto (GStrv) lines = g_strsplit (local_error->message, "\n", -1);
+      for (char **line = lines; *line != NULL; line++)
+        g_printerr ("%s: %s\n", g_get_prgname (), *line);
+      return STEM_EXIT_FAILURE;
+    }
+
+  /* Orphans of our workers come to us, to be reaped, even when we are not
+   * PID 1. */
+  if (prctl (PR_SET_CHILD_SUBREAPER, 1) < 0)
+    g_printerr ("%s: PR_SET_CHILD_SUBREAPER: %s\n", g_get_prgname (), g_strerror (errno));
+
+  sigset_t mask;
+  sigemptyset (&mask);
+  for (const int *sig = (const int[]){ SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, 0 }; *sig; sig++)
+    sigaddset (&mask, *sig);
+  /* A handler as well as the mask: as PID 1 of a namespace, a signal whose
+   * disposition is the default is dropped before it could be read. */
+  struct sigaction noop = { .sa_handler = ignore_signal };
+  for (const int *sig = (const int[]){ SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, 0 }; *sig; sig++)
+    sigaction (*sig, &noop, NULL);
+  sigprocmask (SIG_BLOCK, &mask, NULL); /* workers reset both before exec */
+  int sfd = signalfd (-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (sfd < 0)
+    {
+      g_printerr ("%s: signalfd: %s\n", g_get_prgname (), g_strerror (errno));
+      return STEM_EXIT_FAILURE;
+    }
+
+  notify_open (&s);
+  s.loop = g_main_loop_new (NULL, FALSE);
+  s.nodes = g_array_sized_new (FALSE, TRUE, sizeof (Node), plans->len);
+  g_array_set_size (s.nodes, plans->len);
+  for (guint i = 0; i < plans->len; i++)
+    {
+      Node *node = &g_array_index (s.nodes, Node, i);
+      node->sup = &s;
+      node->plan = plans->pdata[i];
+      node->run = NODE_DOWN;
+      /* A worker is not the service systemd is waiting for. */
+      node->plan->envp = g_environ_unsetenv (node->plan->envp, "NOTIFY_SOCKET");
+    }
+  guint watch = g_unix_fd_add (sfd, G_IO_IN, on_signal, &s);
+
+  for (guint i = 0; i < s.nodes->len; i++)
+    {
+      Node *node = &g_array_index (s.nodes, Node, i);
+      if (!stem_spawn_prepare_dirs (node->plan, TRUE, &local_error))
+        {
+          say (node, "%s", local_error->message);
+          g_clear_error (&local_error);
+          s.failed = TRUE;
+          continue;
+        }
+      start_node (node);
+    }
+  notify_status (&s, "READY=1\n");
+
+  gboolean any_up = FALSE;
+  for (guint i = 0; i < s.nodes->len; i++)
+    any_up = any_up || g_array_index (s.nodes, Node, i).run != NODE_DOWN;
+  if (any_up)
+    g_main_loop_run (s.loop);
+
+  gboolean all_clean = !s.failed;
+  for (guint i = 0; i < s.nodes->len; i++)
+    {
+      Node *node = &g_array_index (s.nodes, Node, i);
+      all_clean = all_clean && node->clean;
+      if (node->timer != 0)
+        g_source_remove (node->timer);
+    }
+  if (s.kill_timer != 0)
+    g_source_remove (s.kill_timer);
+  g_source_remove (watch);
+  close (sfd);
+  if (s.notify_fd >= 0)
+    close (s.notify_fd);
+  g_array_unref (s.nodes);
+  g_main_loop_unref (s.loop);
+  sigprocmask (SIG_UNBLOCK, &mask, NULL);
+  g_printerr (_ ("%s: all nodes have stopped\n"), g_get_prgname ());
+  return all_clean ? STEM_EXIT_OK : STEM_EXIT_FAILURE;
+}
+
+GVariant *
+stem_supervisor_config_pack (const StemSupervisorConfig *config)
+{
+  return g_variant_new ("(uuxb)", (guint32)config->policy, (guint32)config->max_restarts,
+                        config->timeout_ms, config->verbose);
+}
+
+void
+stem_supervisor_config_unpack (GVariant *value, StemSupervisorConfig *config)
+{
+  guint32 policy, max_restarts;
+  g_variant_get (value, "(uuxb)", &policy, &max_restarts, &config->timeout_ms, &config->verbose);
+  config->policy = (StemRestartPolicy)policy;
+  config->max_restarts = max_restarts;
+}
