@@ -1,6 +1,8 @@
 #include "stem-error.h"
+#include "stem-i18n.h"
 
 #include <errno.h>
+#include <locale.h>
 #include <string.h>
 
 G_DEFINE_QUARK (stem - error - quark, stem_error)
@@ -75,4 +77,14 @@ stem_error_exit_code (const GError *error)
       && (error->code == STEM_ERROR_USAGE || error->code == STEM_ERROR_CONFIG))
     return STEM_EXIT_USAGE;
   return STEM_EXIT_FAILURE;
+}
+
+void
+stem_program_init (const char *name)
+{
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+  g_set_prgname (name);
 }

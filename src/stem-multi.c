@@ -1,4 +1,3 @@
-#include <locale.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -167,11 +166,7 @@ parse_options (StemMultiOptions *opts, GError **error)
 int
 main (int argc, char **argv)
 {
-  setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
-  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
-  textdomain (GETTEXT_PACKAGE);
-  g_set_prgname ("stem-multi");
+  stem_program_init ("stem-multi");
 
   g_autoptr (GError) error = NULL;
   g_autoptr (StemArgs) args = stem_args_parse (options, argc, argv, &error);

@@ -3,7 +3,6 @@
  * hand. */
 
 #include <errno.h>
-#include <locale.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -37,12 +36,8 @@ read_all (int fd, GError **error)
 int
 main (int argc, char **argv)
 {
-  setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
-  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
-  textdomain (GETTEXT_PACKAGE);
   /* It speaks for the command the operator typed. */
-  g_set_prgname ("stem-multi");
+  stem_program_init ("stem-multi");
 
   guint64 fd;
   if (argc != 2 || !g_str_has_prefix (argv[1], "--plans-fd=")
