@@ -361,3 +361,15 @@ stem_schedule_format (GArray *steps)
     }
   return g_string_free (g_steal_pointer (&out), FALSE);
 }
+
+char *
+stem_uptime_format (gint64 seconds)
+{
+  if (seconds < 60)
+    return g_strdup_printf (_ ("%lds"), (long)seconds);
+  if (seconds < 3600)
+    return g_strdup_printf (_ ("%ldm %lds"), (long)(seconds / 60), (long)(seconds % 60));
+  if (seconds < 86400)
+    return g_strdup_printf (_ ("%ldh %ldm"), (long)(seconds / 3600), (long)(seconds % 3600 / 60));
+  return g_strdup_printf (_ ("%ldd %ldh"), (long)(seconds / 86400), (long)(seconds % 86400 / 3600));
+}

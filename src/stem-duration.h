@@ -9,6 +9,9 @@ G_BEGIN_DECLS
  * naming the text. */
 gboolean stem_duration_parse (const char *text, gint64 *out_ms, GError **error);
 
+/* An uptime for humans, two units at most: "42s", "3m 5s", "2h 7m", "4d 1h". */
+char *stem_uptime_format (gint64 seconds);
+
 /* Formats a duration for humans: "30s", "500ms", "2m". */
 char *stem_duration_format (gint64 ms);
 

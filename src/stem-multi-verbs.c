@@ -200,18 +200,6 @@ prepare_plans (GPtrArray *plans, StemReport *report)
   return ready;
 }
 
-static char *
-format_uptime (gint64 seconds)
-{
-  if (seconds < 60)
-    return g_strdup_printf (_ ("%lds"), (long)seconds);
-  if (seconds < 3600)
-    return g_strdup_printf (_ ("%ldm %lds"), (long)(seconds / 60), (long)(seconds % 60));
-  if (seconds < 86400)
-    return g_strdup_printf (_ ("%ldh %ldm"), (long)(seconds / 3600), (long)(seconds % 3600 / 60));
-  return g_strdup_printf (_ ("%ldd %ldh"), (long)(seconds / 86400), (long)(seconds % 86400 / 3600));
-}
-
 /* ---- start ---------------------------------------------------------------- */
 
 /* A detached worker must not keep stem-multi's output (a terminal, a pipe
@@ -697,7 +685,7 @@ stem_multi_status (StemMultiOptions *opts, GError **error)
         case NODE_FOREIGN:
           {
             gint64 up = MAX (0, (now_us - in.start_us) / G_USEC_PER_SEC);
-            g_autofree char *uptime = format_uptime (up);
+            g_autofree char *uptime = stem_uptime_format (up);
             r = stem_report_add (report, plan->node, "running", FALSE,
                                  _ ("running (pid %d, up %s)"), (int)in.pid, uptime);
             r->pid = in.pid;

@@ -36,6 +36,8 @@ typedef enum
   STEM_OPT_HELP,
   STEM_OPT_RESTART,
   STEM_OPT_MAX_RESTARTS,
+  STEM_OPT_NODE,
+  STEM_OPT_MAX_LOG_AGE,
 } StemOptionId;
 
 typedef enum

@@ -15,14 +15,18 @@ for page in "$top_srcdir"/man/*.[1-8]; do
   is "$rc:$(cat "$T/out" "$T/err")" "0:" "$(basename "$page") is lint-clean (groff -ww)"
 done
 
-"$MULTI" --help >"$T/help"
-for opt in $(grep -o -- '--[a-z][a-z-]*' "$T/help" | sort -u); do
-  if grep -q -- "$(printf '%s' "$opt" | sed 's/-/\\\\-/g')" "$top_srcdir/man/stem-multi.1"; then
-    pass "stem-multi(1) documents $opt"
-  else
-    fail "stem-multi(1) documents $opt"
-  fi
+for tool in stem-multi stem-health; do
+  "$top_builddir/src/$tool" --help >"$T/help"
+  for opt in $(grep -o -- '--[a-z][a-z-]*' "$T/help" | sort -u); do
+    if grep -q -- "$(printf '%s' "$opt" | sed 's/-/\\\\-/g')" "$top_srcdir/man/$tool.1"; then
+      pass "$tool(1) documents $opt"
+    else
+      fail "$tool(1) documents $opt"
+    fi
+  done
 done
+
+"$MULTI" --help >"$T/help"
 for verb in $(sed -n '/^Verbs:/,/^$/p' "$T/help" | awk 'NF { print $1 }' | grep -v Verbs:); do
   like "$top_srcdir/man/stem-multi.1" "^\.(B|TP|IP).*\b$verb\b|^\.B $verb" "stem-multi(1) documents the verb $verb"
 done

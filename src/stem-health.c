@@ -1,0 +1,473 @@
+/* stem-health: is each node's worker alive, ours, and (optionally) still
+ * writing its log?  Runs every few seconds on every host, so it does only
+ * what the answer needs: no routing file, no command resolution, no locks,
+ * and it never signals (beyond kill (pid, 0)), writes or removes anything. */
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <json-glib/json-glib.h>
+
+#include "stem-duration.h"
+#include "stem-error.h"
+#include "stem-i18n.h"
+#include "stem-options.h"
+#include "stem-output.h"
+#include "stem-pidfile.h"
+#include "stem-plan.h"
+#include "stem-process.h"
+
+/* The options only stem-health has, numbered far from the shared ones so
+ * that no option added to StemOptionId can collide with them. */
+
+static const StemOptionSpec options[] = {
+  { "node", 0, N_ ("NAME"), STEM_OPTION_REPEATABLE, STEM_OPT_NODE,
+    N_ ("Check node NAME (repeatable; like naming it)") },
+  { "pidfile", 0, N_ ("TEMPLATE"), STEM_OPTION_PER_NODE, STEM_OPT_PIDFILE,
+    N_ ("Pidfile of each node (see Defaults below)") },
+  { "logfile", 0, N_ ("TEMPLATE"), STEM_OPTION_PER_NODE, STEM_OPT_LOGFILE,
+    N_ ("Log file of each node (see Defaults below)") },
+  { "max-log-age", 0, N_ ("DURATION"), 0, STEM_OPT_MAX_LOG_AGE,
+    N_ ("Fail a node whose log is older than DURATION") },
+  { "env-file", 0, N_ ("FILE"), STEM_OPTION_REPEATABLE, STEM_OPT_ENV_FILE,
+    N_ ("Read STEMD_NODES from FILE (repeatable, later files win)") },
+  { "prefix", 0, N_ ("PREFIX"), 0, STEM_OPT_PREFIX,
+    N_ ("Name prefix when nodes are given as a count (default stem)") },
+  { "json", 0, NULL, 0, STEM_OPT_JSON, N_ ("Print one JSON document") },
+  { "quiet", 0, NULL, 0, STEM_OPT_QUIET, N_ ("Print nothing; only the exit status tells") },
+  { "version", 0, NULL, 0, STEM_OPT_VERSION, N_ ("Print the version and exit") },
+  { "help", 'h', NULL, 0, STEM_OPT_HELP, N_ ("Print this help and exit") },
+  { NULL },
+};
+
+/* One invocation: everything a probe needs, no globals. */
+typedef struct
+{
+  StemArgs *args;
+  gboolean json;
+  gboolean quiet;
+  gint64 max_log_age_ms; /* -1: readiness is not checked */
+  gint64 now_us;
+} StemHealthOptions;
+
+/* The values are the stable English keywords of the JSON "error" member. */
+typedef enum
+{
+  HEALTH_OK,
+  HEALTH_PIDFILE_MISSING,
+  HEALTH_INVALID_PID,
+  HEALTH_NOT_RUNNING,
+  HEALTH_PID_REUSED,
+  HEALTH_PERMISSION_DENIED,
+  HEALTH_LOG_STALE,
+} HealthError;
+
+static const char *const error_keywords[] = {
+  [HEALTH_OK] = "ok",
+  [HEALTH_PIDFILE_MISSING] = "pidfile-missing",
+  [HEALTH_INVALID_PID] = "invalid-pid",
+  [HEALTH_NOT_RUNNING] = "process-not-running",
+  [HEALTH_PID_REUSED] = "pid-reused",
+  [HEALTH_PERMISSION_DENIED] = "permission-denied",
+  [HEALTH_LOG_STALE] = "log-stale",
+};
+
+typedef struct
+{
+  const StemNodePlan *plan;
+  HealthError error;
+  char *message;    /* translated; NULL when healthy */
+  pid_t pid;        /* 0: the pidfile gave none */
+  gboolean ours;    /* the process is the worker by identity */
+  gint64 start_us;  /* meaningful when OURS */
+  gint64 log_age_s; /* -1: no log file seen */
+} NodeHealth;
+
+static void
+node_health_clear (gpointer data)
+{
+  NodeHealth *health = data;
+  g_free (health->message);
+}
+
+static void fail (NodeHealth *health, HealthError error, const char *format, ...)
+    G_GNUC_PRINTF (3, 4);
+
+/* The first failure is the node's; later probes still fill in what they see. */
+static void
+fail (NodeHealth *health, HealthError error, const char *format, ...)
+{
+  if (health->error != HEALTH_OK)
+    return;
+  va_list args;
+  va_start (args, format);
+  health->message = g_strdup_vprintf (format, args);
+  va_end (args);
+  health->error = error;
+}
+
+/* For errors other than STEM_ERROR_NOT_FOUND, which each caller reads its own way. */
+static HealthError
+error_from_read (const GError *error)
+{
+  if (g_error_matches (error, STEM_ERROR, STEM_ERROR_PERMISSION))
+    return HEALTH_PERMISSION_DENIED;
+  return HEALTH_INVALID_PID;
+}
+
+/* Liveness: the pidfile names a live process that is ours (SPEC 3.5). */
+static void
+probe_liveness (const StemHealthOptions *opts, NodeHealth *health)
+{
+  const char *pidfile = health->plan->pidfile;
+  g_autoptr (GError) error = NULL;
+  gint64 mtime_us;
+  if (!stem_pidfile_read (pidfile, &health->pid, &mtime_us, &error))
+    {
+      if (g_error_matches (error, STEM_ERROR, STEM_ERROR_NOT_FOUND))
+        fail (health, HEALTH_PIDFILE_MISSING, _ ("no pidfile “%s” (not started?)"), pidfile);
+      else
+        fail (health, error_from_read (error), "%s", error->message);
+      return;
+    }
+
+  pid_t pid = health->pid;
+  StemProcState state = stem_proc_probe (pid, mtime_us, &health->start_us);
+  if ((state == STEM_PROC_RUNNING || state == STEM_PROC_NO_PERMISSION)
+      && !stem_pidfile_check_owner (pidfile, pid, &error))
+    {
+      if (g_error_matches (error, STEM_ERROR, STEM_ERROR_NOT_FOUND))
+        fail (health, HEALTH_NOT_RUNNING, _ ("pid %d is not running"), (int)pid);
+      else
+        fail (health, error_from_read (error), "%s", error->message);
+      return;
+    }
+  switch (state)
+    {
+    case STEM_PROC_RUNNING:
+      health->ours = TRUE;
+      break;
+    case STEM_PROC_NO_PERMISSION:
+      health->ours = TRUE;
+      fail (health, HEALTH_PERMISSION_DENIED,
+            _ ("pid %d is running but belongs to another user: permission denied"), (int)pid);
+      break;
+    case STEM_PROC_DEAD:
+      fail (health, HEALTH_NOT_RUNNING, _ ("pid %d is not running"), (int)pid);
+      break;
+    case STEM_PROC_REUSED:
+      fail (health, HEALTH_PID_REUSED,
+            _ ("pid %d now belongs to another process (started after “%s” was written)"), (int)pid,
+            pidfile);
+      break;
+    case STEM_PROC_UNKNOWN:
+    default:
+      fail (health, HEALTH_PERMISSION_DENIED,
+            _ ("cannot tell whether pid %d is the worker (is /proc readable?)"), (int)pid);
+      break;
+    }
+}
+
+/* Readiness: the worker's heartbeat is its log.  The log's age is reported
+ * whenever the file exists; only --max-log-age makes it a failure. */
+static void
+probe_log (const StemHealthOptions *opts, NodeHealth *health)
+{
+  const char *logfile = health->plan->logfile;
+  if (logfile == NULL)
+    return;
+  struct stat st;
+  if (stat (logfile, &st) < 0)
+    {
+      int errsv = errno;
+      if (opts->max_log_age_ms < 0)
+        return;
+      if (errsv == ENOENT)
+        fail (health, HEALTH_LOG_STALE, _ ("log file “%s” does not exist"), logfile);
+      else if (errsv == EACCES)
+        fail (health, HEALTH_PERMISSION_DENIED, _ ("cannot check log file “%s”: %s"), logfile,
+              g_strerror (errsv));
+      else
+        fail (health, HEALTH_LOG_STALE, _ ("cannot check log file “%s”: %s"), logfile,
+              g_strerror (errsv));
+      return;
+    }
+  gint64 mtime_us = (gint64)st.st_mtim.tv_sec * G_USEC_PER_SEC + st.st_mtim.tv_nsec / 1000;
+  gint64 age_us = MAX (0, opts->now_us - mtime_us);
+  health->log_age_s = age_us / G_USEC_PER_SEC;
+  if (opts->max_log_age_ms >= 0 && age_us / 1000 > opts->max_log_age_ms)
+    {
+      g_autofree char *age = stem_uptime_format (health->log_age_s);
+      g_autofree char *limit = stem_duration_format (opts->max_log_age_ms);
+      fail (health, HEALTH_LOG_STALE, _ ("log file “%s” was last written %s ago (limit %s)"),
+            logfile, age, limit);
+    }
+}
+
+typedef void (*HealthProbeFunc) (const StemHealthOptions *opts, NodeHealth *health);
+
+static const struct
+{
+  const char *name;
+  HealthProbeFunc func;
+} probes[] = {
+  { "liveness", probe_liveness },
+  { "log-age", probe_log },
+};
+
+/* Upstream's "queues": what the worker was started with, when its
+ * environment is readable (same user, or root).  NULL when it is not. */
+static GStrv
+read_queues (pid_t pid, gint64 start_us)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/environ", (int)pid);
+  g_autofree char *env = NULL;
+  gsize length;
+  if (!g_file_get_contents (path, &env, &length, NULL))
+    return NULL;
+  /* The PID may have been reused since it was probed.  Start times are
+   * clock ticks (≥ 1 ms) converted with a boot time that jitters by a few µs
+   * from one call to the next, hence the tolerance. */
+  gint64 again_us;
+  if (!stem_proc_start_time (pid, &again_us, NULL) || ABS (again_us - start_us) >= 1000)
+    return NULL;
+
+  static const char name[] = "STEM_WORKER_QUEUES=";
+  for (gsize i = 0; i < length; i += strlen (env + i) + 1)
+    if (g_str_has_prefix (env + i, name))
+      {
+        const char *value = env + i + strlen (name);
+        return *value == '\0' ? g_new0 (char *, 1) : g_strsplit (value, ",", -1);
+      }
+  return g_new0 (char *, 1);
+}
+
+static gint64
+uptime_s (const StemHealthOptions *opts, const NodeHealth *health)
+{
+  return MAX (0, (opts->now_us - health->start_us) / G_USEC_PER_SEC);
+}
+
+static void
+print_human (const StemHealthOptions *opts, const NodeHealth *health)
+{
+  const char *node = health->plan->node;
+  if (health->error != HEALTH_OK)
+    {
+      g_printerr (_ ("%s: %s: error: %s: %s\n"), g_get_prgname (), node,
+                  error_keywords[health->error], health->message);
+      return;
+    }
+  g_autofree char *up = stem_uptime_format (uptime_s (opts, health));
+  if (health->log_age_s >= 0)
+    {
+      g_autofree char *age = stem_uptime_format (health->log_age_s);
+      g_print (_ ("%s: ok (pid %d, up %s, log %s old)\n"), node, (int)health->pid, up, age);
+    }
+  else
+    g_print (_ ("%s: ok (pid %d, up %s)\n"), node, (int)health->pid, up);
+}
+
+static void
+add_string (JsonBuilder *b, const char *name, const char *value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_string_value (b, value);
+}
+
+static void
+add_int (JsonBuilder *b, const char *name, gint64 value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_int_value (b, value);
+}
+
+static void
+build_node_json (const StemHealthOptions *opts, const NodeHealth *health, JsonBuilder *b)
+{
+  json_builder_begin_object (b);
+  add_string (b, "status", health->error == HEALTH_OK ? "ok" : "error");
+  add_string (b, "node", health->plan->node);
+  add_string (b, "pidfile", health->plan->pidfile);
+  if (health->plan->logfile != NULL)
+    add_string (b, "logfile", health->plan->logfile);
+  if (health->pid > 0)
+    add_int (b, "pid", health->pid);
+  if (health->ours)
+    {
+      g_autoptr (GDateTime) start
+          = g_date_time_new_from_unix_utc (health->start_us / G_USEC_PER_SEC);
+      g_autofree char *since = g_date_time_format (start, "%Y-%m-%dT%H:%M:%SZ");
+      add_string (b, "since", since);
+      add_int (b, "uptimeSeconds", uptime_s (opts, health));
+    }
+  if (health->log_age_s >= 0)
+    add_int (b, "logAgeSeconds", health->log_age_s);
+  g_auto (GStrv) queues = health->ours ? read_queues (health->pid, health->start_us) : NULL;
+  if (queues != NULL)
+    {
+      json_builder_set_member_name (b, "queues");
+      json_builder_begin_array (b);
+      for (guint i = 0; queues[i] != NULL; i++)
+        json_builder_add_string_value (b, queues[i]);
+      json_builder_end_array (b);
+    }
+  if (health->error != HEALTH_OK)
+    {
+      add_string (b, "error", error_keywords[health->error]);
+      add_string (b, "message", health->message);
+    }
+  json_builder_end_object (b);
+}
+
+/* One node: its object.  Several: {"status": …, "nodes": [ … ]}. */
+static void
+print_json (const StemHealthOptions *opts, GArray *results, gboolean all_ok)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  if (results->len == 1)
+    build_node_json (opts, &g_array_index (results, NodeHealth, 0), b);
+  else
+    {
+      json_builder_begin_object (b);
+      add_string (b, "status", all_ok ? "ok" : "error");
+      json_builder_set_member_name (b, "nodes");
+      json_builder_begin_array (b);
+      for (guint i = 0; i < results->len; i++)
+        build_node_json (opts, &g_array_index (results, NodeHealth, i), b);
+      json_builder_end_array (b);
+      json_builder_end_object (b);
+    }
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  stem_json_print (root);
+}
+
+static int
+check_nodes (const StemHealthOptions *opts, const char *const *words, GError **error)
+{
+  g_autoptr (StemPlanSet) set = stem_plan_build (opts->args, words, STEM_PLAN_PATHS, error);
+  if (set == NULL)
+    return -1;
+  for (guint i = 0; i < set->plans->len; i++)
+    if (opts->max_log_age_ms >= 0 && ((StemNodePlan *)set->plans->pdata[i])->logfile == NULL)
+      {
+        stem_throw_code (error, STEM_ERROR_USAGE,
+                         _ ("--max-log-age needs a log file (not --logfile=-)"));
+        return -1;
+      }
+
+  g_autoptr (GArray) results
+      = g_array_sized_new (FALSE, TRUE, sizeof (NodeHealth), set->plans->len);
+  g_array_set_clear_func (results, node_health_clear);
+  gboolean all_ok = TRUE;
+  for (guint i = 0; i < set->plans->len; i++)
+    {
+      NodeHealth health = { .plan = set->plans->pdata[i], .log_age_s = -1 };
+      for (guint p = 0; p < G_N_ELEMENTS (probes); p++)
+        probes[p].func (opts, &health);
+      all_ok = all_ok && health.error == HEALTH_OK;
+      g_array_append_val (results, health);
+    }
+
+  if (opts->json && !opts->quiet)
+    print_json (opts, results, all_ok);
+  else if (!opts->quiet)
+    for (guint i = 0; i < results->len; i++)
+      print_human (opts, &g_array_index (results, NodeHealth, i));
+  return all_ok ? STEM_EXIT_OK : STEM_EXIT_FAILURE;
+}
+
+static void
+usage (void)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+  g_string_append_printf (out, _ ("Usage: %s [NODE…|N] [OPTION…]\n"), g_get_prgname ());
+  g_string_append (out, _ ("\nCheck that Stem workers are alive and ours (and, with --max-log-age, "
+                           "still\nwriting their logs).  Never signals, writes or removes "
+                           "anything.\n\nOptions:\n"));
+  stem_options_print_help (options, out);
+  g_string_append_printf (out, _ ("\nDefaults: --pidfile=%s --logfile=%s\n"),
+                          stem_plan_default_pidfile (), stem_plan_default_logfile ());
+  g_string_append (out, _ ("\nWithout nodes, STEMD_NODES (or STEM_WORKER_NODES) from the "
+                           "environment or an\n--env-file names them.  Templates expand as for "
+                           "stem-multi.\nExit status: 0 all healthy, 1 any unhealthy, 2 usage or "
+                           "configuration error.\nSee stem-health(1).\n"));
+  fputs (out->str, stdout);
+}
+
+static gboolean
+parse_options (StemHealthOptions *opts, GError **error)
+{
+  opts->json = stem_args_has (opts->args, STEM_OPT_JSON);
+  opts->quiet = stem_args_has (opts->args, STEM_OPT_QUIET);
+  opts->max_log_age_ms = -1;
+  const char *text = stem_args_get (opts->args, STEM_OPT_MAX_LOG_AGE);
+  if (text != NULL && !stem_duration_parse (text, &opts->max_log_age_ms, error))
+    {
+      stem_error_prefix (error, "--max-log-age");
+      return FALSE;
+    }
+  if (opts->args->trailing[0] != NULL)
+    return stem_throw_code (error, STEM_ERROR_USAGE, _ ("Unexpected argument “%s” after “--”"),
+                            opts->args->trailing[0]);
+  return TRUE;
+}
+
+/* Nodes named as arguments, then with --node (upstream's form), in order. */
+static GStrv
+node_words (StemArgs *args)
+{
+  g_autoptr (GPtrArray) words = g_ptr_array_new ();
+  for (guint i = 0; i < args->positionals->len; i++)
+    g_ptr_array_add (words, args->positionals->pdata[i]);
+  for (guint i = 0; i < args->values->len; i++)
+    {
+      StemOptionValue *v = args->values->pdata[i];
+      if (v->spec->id == STEM_OPT_NODE)
+        g_ptr_array_add (words, v->value);
+    }
+  g_ptr_array_add (words, NULL);
+  return (GStrv)g_ptr_array_free (g_steal_pointer (&words), FALSE);
+}
+
+int
+main (int argc, char **argv)
+{
+  stem_program_init ("stem-health");
+
+  g_autoptr (GError) error = NULL;
+  g_autoptr (StemArgs) args = stem_args_parse (options, argc, argv, &error);
+  if (args == NULL)
+    {
+      g_printerr ("%s: %s\n", g_get_prgname (), error->message);
+      return STEM_EXIT_USAGE;
+    }
+  if (stem_args_has (args, STEM_OPT_HELP))
+    {
+      usage ();
+      return STEM_EXIT_OK;
+    }
+  if (stem_args_has (args, STEM_OPT_VERSION))
+    {
+      g_print ("stem-health %s\n", PACKAGE_VERSION);
+      return STEM_EXIT_OK;
+    }
+
+  StemHealthOptions opts = { .args = args, .now_us = g_get_real_time () };
+  /* Only the words' array is owned here: the words belong to ARGS. */
+  g_autofree char **words = node_words (args);
+  int status = -1;
+  if (parse_options (&opts, &error))
+    status = check_nodes (&opts, (const char *const *)words, &error);
+  if (error != NULL)
+    {
+      /* Nothing was checked: a configuration problem is never "unhealthy". */
+      g_auto (GStrv) lines = g_strsplit (error->message, "\n", -1);
+      for (char **line = lines; *line != NULL; line++)
+        g_printerr ("%s: %s\n", g_get_prgname (), *line);
+      return STEM_EXIT_USAGE;
+    }
+  return status;
+}

@@ -1,0 +1,238 @@
+#!/bin/bash
+# stem-health: a healthy node and its JSON, one real fixture per error kind,
+# several nodes at once, --quiet, usage errors, upstream's --node form.
+. "${top_srcdir:?run through make check}/tests/libtest.sh" || exit 99
+HEALTH=$top_builddir/src/stem-health
+
+# health ARGS…: stem-health with this test's private pid and log directories.
+health () { run "$HEALTH" --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" "$@"; }
+
+# start_epoch PID: the process's start in seconds since the epoch, from
+# /proc/PID/stat (field 22, clock ticks after boot) and the boot time.
+start_epoch () {
+  local ticks
+  ticks=$(sed 's/.*) //' "/proc/$1/stat" | awk '{ print $20 }')
+  echo $(($(awk '/^btime/ { print $2 }' /proc/stat) + ticks / $(getconf CLK_TCK)))
+}
+near () { # A B SLACK NAME: |A - B| <= SLACK
+  local d=$(($1 - $2))
+  if [ "${d#-}" -le "$3" ]; then pass "$4"; else fail "$4" "got $1, expected $2 (± $3)"; fi
+}
+older_than () { [ $(($(date +%s) - $(start_epoch "$1"))) -ge "$2" ]; }
+
+# A process that is old by the time its pidfile is written: started now,
+# checked at the end (the uptime must come from it, not from the pidfile).
+"$WORKER" sleep-forever &
+aged=$!
+
+# A healthy node, started as stem-multi starts it.
+multi start alpha --command "$WORKER" --command run -q default -q images
+rc_is 0 "start a worker with two queues"
+alpha=$(pid_of alpha)
+wait_until 10 grep -qs "^ready pid=$alpha" "$T/log/alpha.log"
+
+health alpha
+rc_is 0 "a running node is healthy"
+like "$T/out" "^alpha: ok \(pid $alpha, up [0-9]+s, log [0-9]+s old\)$" "one human line with pid, uptime and log age"
+is "$(cat "$T/err")" "" "nothing on stderr"
+
+health alpha --json
+rc_is 0 "--json of a healthy node"
+is "$(json "$T/out" '.status')" ok "status is ok"
+is "$(json "$T/out" '.node')" alpha "node is named"
+is "$(json "$T/out" '.pid')" "$(cat "$T/run/alpha.pid")" "pid equals the pidfile's"
+is "$(json "$T/out" '.pidfile')" "$T/run/alpha.pid" "pidfile is the expanded template"
+is "$(json "$T/out" '.logfile')" "$T/log/alpha.log" "logfile is the expanded template"
+is "$(json "$T/out" '.queues | join(",")')" "default,images" "queues come from the worker's STEM_WORKER_QUEUES"
+is "$(json "$T/out" 'has("error") or has("message")')" false "no error or message when healthy"
+is "$(json "$T/out" '.logAgeSeconds | type')" number "logAgeSeconds is reported"
+uptime=$(json "$T/out" '.uptimeSeconds')
+ok_if "uptimeSeconds is a number ≥ 0" test "$uptime" -ge 0
+near "$uptime" $(($(date +%s) - $(start_epoch "$alpha"))) 2 "uptimeSeconds agrees with /proc/PID/stat"
+since=$(json "$T/out" '.since')
+like "$T/out" '"since" : "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"' "since is ISO 8601 UTC"
+near "$(date -u -d "$since" +%s)" "$(start_epoch "$alpha")" 2 "since is the process start"
+
+health --json alpha --max-log-age=1h
+rc_is 0 "a fresh log passes --max-log-age"
+
+# Upstream's form: --node with a literal pidfile.
+run "$HEALTH" --node alpha --pidfile="$T/run/alpha.pid"
+rc_is 0 "--node NAME --pidfile=FILE (upstream's form)"
+like "$T/out" "^alpha: ok \(pid $alpha, up [0-9]+s" "checks that node"
+
+# pidfile-missing
+health ghost --json
+rc_is 1 "a node without a pidfile is unhealthy"
+is "$(json "$T/out" '.status + " " + .error')" "error pidfile-missing" "error pidfile-missing"
+health ghost
+like "$T/err" "^stem-health: ghost: error: pidfile-missing: no pidfile “$T/run/ghost.pid”" "said on stderr"
+is "$(cat "$T/out")" "" "nothing on stdout"
+
+# invalid-pid
+printf 'not a pid\n' >"$T/run/garbage.pid"
+health garbage --json
+rc_is 1 "a garbage pidfile is unhealthy"
+is "$(json "$T/out" '.error')" invalid-pid "error invalid-pid"
+like "$T/out" "Invalid pidfile" "the message says why"
+ln -s "$T/run/alpha.pid" "$T/run/link.pid"
+health link --json
+is "$(json "$T/out" '.error')" invalid-pid "a symlinked pidfile is invalid-pid too"
+
+# process-not-running: a worker that exited, its pidfile left behind.
+multi start gone --command "$WORKER" --command exit --command 0 --settle=0
+rc_is 0 "start a worker that exits at once"
+gone=$(pid_of gone)
+wait_until 10 dead "$gone"
+health gone --json
+rc_is 1 "a dead worker is unhealthy"
+is "$(json "$T/out" '.error')" process-not-running "error process-not-running"
+is "$(json "$T/out" '.pid')" "$gone" "the pid from the pidfile is reported"
+is "$(json "$T/out" 'has("uptimeSeconds") or has("since") or has("queues")')" false \
+  "no uptime, since or queues for a dead process"
+health gone
+like "$T/err" "^stem-health: gone: error: process-not-running: pid $gone is not running$" "the human message"
+ok_if "the stale pidfile is left alone (stem-health never removes)" test -f "$T/run/gone.pid"
+
+# pid-reused: the pidfile is older than the live, unrelated process it names.
+sleep 300 &
+stranger=$!
+echo "$stranger" >"$T/run/reused.pid"
+touch -d '-1 hour' "$T/run/reused.pid"
+health reused --json
+rc_is 1 "a reused PID is unhealthy"
+is "$(json "$T/out" '.error')" pid-reused "error pid-reused"
+is "$(json "$T/out" 'has("queues") or has("uptimeSeconds")')" false "nothing is read from the stranger"
+ok_if "the stranger was not touched" alive "$stranger"
+kill "$stranger"
+
+# log-stale
+touch -d '-1 hour' "$T/log/alpha.log"
+health alpha --json --max-log-age=1m
+rc_is 1 "a log older than --max-log-age is unhealthy"
+is "$(json "$T/out" '.error')" log-stale "error log-stale"
+ok_if "logAgeSeconds shows the age" test "$(json "$T/out" '.logAgeSeconds')" -ge 3600
+is "$(json "$T/out" '.pid')" "$alpha" "liveness is still reported"
+health alpha --max-log-age=2h
+rc_is 0 "the same log is fresh enough for --max-log-age=2h"
+health alpha
+rc_is 0 "without --max-log-age the log's age is information only"
+like "$T/out" "log 1h 0m old" "and shown"
+rm "$T/log/alpha.log"
+health alpha --max-log-age=1m
+rc_is 1 "a missing log with --max-log-age is stale"
+like "$T/err" "^stem-health: alpha: error: log-stale: log file “$T/log/alpha.log” does not exist$" \
+  "and the message says it does not exist"
+health alpha --json
+rc_is 0 "a missing log without --max-log-age does not matter"
+is "$(json "$T/out" 'has("logAgeSeconds")')" false "logAgeSeconds is left out"
+
+# permission-denied: an unprivileged user checking a root-owned worker.
+if [ "$(id -u)" -eq 0 ]; then
+  mkdir -p "$T/bin"
+  cp "$HEALTH" "$T/bin/"
+  chmod 755 "$T/bin" "$T/bin/stem-health"
+  as_nobody "$T/bin/stem-health" alpha --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" --json \
+    >"$T/out" 2>"$T/err"
+  rc=$?
+  rc_is 1 "a non-root user cannot vouch for root's worker"
+  is "$(json "$T/out" '.error')" permission-denied "error permission-denied"
+  is "$(json "$T/out" '.pid')" "$alpha" "the pid is still reported"
+  is "$(json "$T/out" '.uptimeSeconds | type')" number "and its uptime"
+  is "$(json "$T/out" 'has("queues")')" false "queues are left out: the environment is unreadable"
+  chmod 600 "$T/run/alpha.pid"
+  as_nobody "$T/bin/stem-health" alpha --pidfile="$T/run/%n.pid" >"$T/out" 2>"$T/err"
+  rc=$?
+  rc_is 1 "an unreadable pidfile"
+  like "$T/err" "^stem-health: alpha: error: permission-denied: .*Permission denied" "is permission-denied"
+  chmod 644 "$T/run/alpha.pid"
+  ok_if "the worker was not touched" alive "$alpha"
+else
+  skip "permission-denied needs root to run a worker as another user"
+fi
+
+# Several nodes, one unhealthy.
+multi start beta --command "$WORKER" --command run
+beta=$(pid_of beta)
+health alpha beta ghost
+rc_is 1 "one unhealthy node of three fails the call"
+like "$T/out" "^alpha: ok \(pid $alpha," "alpha is reported ok"
+like "$T/out" "^beta: ok \(pid $beta," "beta is reported ok"
+like "$T/err" "^stem-health: ghost: error: pidfile-missing: " "ghost is reported on stderr"
+health alpha beta ghost --json
+rc_is 1 "--json with several nodes"
+is "$(json "$T/out" '.status')" error "the document's status is error"
+is "$(json "$T/out" '[.nodes[] | .node + "=" + .status + (if .error then ":" + .error else "" end)] | join(" ")')" \
+  "alpha=ok beta=ok ghost=error:pidfile-missing" "one result per node, in order"
+health alpha beta --json
+rc_is 0 "two healthy nodes"
+is "$(json "$T/out" '.status + " " + (.nodes | length | tostring)')" "ok 2" "status ok and two results"
+
+# Nodes from an env file, as stem-multi finds them; counts with --prefix.
+printf 'STEMD_NODES="alpha beta"\n' >"$T/nodes.env"
+chmod 644 "$T/nodes.env"
+env -u STEMD_NODES -u STEM_WORKER_NODES "$HEALTH" --env-file="$T/nodes.env" \
+  --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" >"$T/out" 2>"$T/err"
+rc=$?
+rc_is 0 "STEMD_NODES from --env-file"
+is "$(cut -d: -f1 "$T/out" | tr '\n' ' ')" "alpha beta " "names both nodes"
+STEM_WORKER_NODES=beta health
+rc_is 0 "STEM_WORKER_NODES from the environment"
+is "$(cut -d: -f1 "$T/out")" beta "names that node"
+cp "$T/run/alpha.pid" "$T/run/w1.pid"
+cp "$T/run/beta.pid" "$T/run/w2.pid"
+health 2 --prefix=w
+rc_is 0 "a count of nodes with --prefix"
+is "$(cut -d: -f1 "$T/out" | tr '\n' ' ')" "w1 w2 " "names w1 and w2"
+
+# --quiet: the exit status only.
+health alpha --quiet
+rc_is 0 "--quiet, healthy"
+is "$(cat "$T/out" "$T/err")" "" "prints nothing"
+health alpha ghost --quiet --json
+rc_is 1 "--quiet, unhealthy"
+is "$(cat "$T/out" "$T/err")" "" "prints nothing, even with --json"
+
+# Usage and configuration errors: exit 2, nothing checked.
+health --no-such-option
+rc_is 2 "an unknown option"
+like "$T/err" "^stem-health: Unknown option “--no-such-option”" "is named"
+health 'a/b'
+rc_is 2 "a bad node name"
+health alpha alpha
+rc_is 2 "a duplicate node"
+health alpha --max-log-age=soon
+rc_is 2 "a bad duration"
+like "$T/err" "^stem-health: --max-log-age: Invalid duration “soon”" "names the option"
+run env -u STEMD_NODES -u STEM_WORKER_NODES "$HEALTH"
+rc_is 2 "no nodes at all"
+like "$T/err" "No nodes given" "says so"
+run "$HEALTH" alpha beta --pidfile="$T/run/one.pid"
+rc_is 2 "one pidfile for two nodes"
+health alpha --env-file="$T/missing.env"
+rc_is 2 "a missing env file"
+health alpha --logfile=- --max-log-age=1m
+rc_is 2 "--max-log-age without a log file"
+health alpha -- extra
+rc_is 2 "words after --"
+health --help
+rc_is 0 "--help"
+like "$T/out" "^Usage: stem-health " "prints the usage"
+health --version
+rc_is 0 "--version"
+like "$T/out" "^stem-health [0-9]" "prints the version"
+
+# The uptime is the process's, not the pidfile's.
+wait_until 10 older_than "$aged" 2
+echo "$aged" >"$T/run/aged.pid"
+health aged --json
+rc_is 0 "a process older than its pidfile is healthy"
+ok_if "uptimeSeconds counts from the process start, not the pidfile" \
+  test "$(json "$T/out" '.uptimeSeconds')" -ge 2
+near "$(json "$T/out" '.uptimeSeconds')" $(($(date +%s) - $(start_epoch "$aged"))) 2 \
+  "uptimeSeconds agrees with /proc/PID/stat"
+kill "$aged"
+
+ok_if "stem-health signalled no worker" alive "$alpha"
+multi stop alpha beta
+done_testing
