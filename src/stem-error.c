@@ -83,7 +83,9 @@ void
 stem_program_init (const char *name)
 {
   setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  /* STEM_LOCALEDIR: catalogues of a tree that is not installed (the tests). */
+  const char *dir = g_getenv ("STEM_LOCALEDIR");
+  bindtextdomain (GETTEXT_PACKAGE, dir != NULL && *dir != '\0' ? dir : LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
   g_set_prgname (name);
