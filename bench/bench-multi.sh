@@ -45,6 +45,6 @@ ms_start=$(median <"$dir/ms-start") ms_stop=$(median <"$dir/ms-stop")
 ssd_start=$(median <"$dir/ssd-start") ssd_stop=$(median <"$dir/ssd-stop")
 echo "$nodes nodes of '$worker', median of $rounds rounds:"
 printf '  %-28s %6s ms   %-26s %6s ms   ratio %s (target <= 0.50)\n' "stem-multi start --settle=0" "$ms_start" \
-  "start-stop-daemon --start" "$ssd_start" "$(awk "BEGIN { printf \"%.2f\", $ms_start / ($ssd_start ? $ssd_start : 1) }")"
+  "start-stop-daemon --start" "$ssd_start" "$(awk "BEGIN { printf \"%.3f\", $ms_start / ($ssd_start ? $ssd_start : 1) }")"
 printf '  %-28s %6s ms   %-26s %6s ms   ratio %s (target <= 0.25)\n' "stem-multi stop" "$ms_stop" \
-  "start-stop-daemon --stop" "$ssd_stop" "$(awk "BEGIN { printf \"%.2f\", $ms_stop / ($ssd_stop ? $ssd_stop : 1) }")"
+  "start-stop-daemon --stop" "$ssd_stop" "$(awk "BEGIN { printf \"%.3f\", $ms_stop / ($ssd_stop ? $ssd_stop : 1) }")"
