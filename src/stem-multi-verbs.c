@@ -526,7 +526,8 @@ stop_nodes (StemMultiOptions *opts, GPtrArray *plans, GArray *schedule, StemRepo
     }
 
   g_autofree char *schedule_text = stem_schedule_format (schedule);
-  verbose (opts, _ ("stopping %u node(s) with %s"), procs->len, schedule_text);
+  verbose (opts, ngettext ("stopping %u node with %s", "stopping %u nodes with %s", procs->len),
+           procs->len, schedule_text);
   g_autofree int *results = g_new (int, procs->len);
   g_autoptr (GError) error = NULL;
   if (!stem_proc_stop_all (procs, schedule, TRUE, results, &error))

@@ -314,7 +314,7 @@ stem_options_print_help (const StemOptionSpec *specs, GString *out)
       if (s->flags & STEM_OPTION_PER_NODE)
         g_string_append (left, "[:SEL]");
       if (s->arg_name != NULL)
-        g_string_append_printf (left, "=%s", s->arg_name);
+        g_string_append_printf (left, "=%s", _ (s->arg_name));
       if (g_utf8_strlen (left->str, -1) < 32)
         g_string_append_printf (out, "%s%*s%s\n", left->str,
                                 (int)(32 - g_utf8_strlen (left->str, -1)), "", _ (s->description));

@@ -66,10 +66,9 @@ stem_pidfile_parse (const char *path, const char *data, gsize length, pid_t *out
   guint64 pid_max = stem_pid_max ();
   guint64 pid;
   if (!g_ascii_string_to_unsigned (digits, 10, 2, pid_max, &pid, NULL))
-    return stem_throw_code (
-        error, STEM_ERROR_INVALID_PIDFILE,
-        _ ("Invalid pidfile “%s”: %s is not a PID between 2 and %" G_GUINT64_FORMAT), path, digits,
-        pid_max);
+    return stem_throw_code (error, STEM_ERROR_INVALID_PIDFILE,
+                            _ ("Invalid pidfile “%s”: %s is not a PID between 2 and %lu"), path,
+                            digits, (unsigned long)pid_max);
   *out_pid = (pid_t)pid;
   return TRUE;
 }

@@ -170,7 +170,9 @@ after_exit (Node *node, gboolean clean)
     node->restarts = 0;
   if (node->restarts >= s->config->max_restarts)
     {
-      say (node, _ ("giving up after %u restarts"), node->restarts);
+      say (node,
+           ngettext ("giving up after %u restart", "giving up after %u restarts", node->restarts),
+           node->restarts);
       node->run = NODE_DOWN;
       s->failed = TRUE;
       finish_if_all_down (s);
