@@ -38,6 +38,9 @@ typedef enum
   STEM_OPT_MAX_RESTARTS,
   STEM_OPT_NODE,
   STEM_OPT_MAX_LOG_AGE,
+  STEM_OPT_USER,
+  STEM_OPT_UNITDIR,
+  STEM_OPT_INITDIR,
 } StemOptionId;
 
 typedef enum

@@ -15,7 +15,7 @@ for page in "$top_srcdir"/man/*.[1-8]; do
   is "$rc:$(cat "$T/out" "$T/err")" "0:" "$(basename "$page") is lint-clean (groff -ww)"
 done
 
-for tool in stem-multi stem-health; do
+for tool in stem-multi stem-health stem-diagnose; do
   "$top_builddir/src/$tool" --help >"$T/help"
   for opt in $(grep -o -- '--[a-z][a-z-]*' "$T/help" | sort -u); do
     if grep -q -- "$(printf '%s' "$opt" | sed 's/-/\\\\-/g')" "$top_srcdir/man/$tool.1"; then

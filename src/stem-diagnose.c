@@ -1,0 +1,1275 @@
+/* stem-diagnose: a table of independent checks of one host's Stem setup,
+ * each a small function with a stable id.  It reads, stats and probes; it
+ * never signals, writes, creates or removes anything. */
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <json-glib/json-glib.h>
+
+#include "stem-command.h"
+#include "stem-envfile.h"
+#include "stem-error.h"
+#include "stem-i18n.h"
+#include "stem-node.h"
+#include "stem-options.h"
+#include "stem-output.h"
+#include "stem-pidfile.h"
+#include "stem-plan.h"
+#include "stem-process.h"
+#include "stem-routing.h"
+#include "stem-user.h"
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
+#ifndef RAMFS_MAGIC
+#define RAMFS_MAGIC 0x858458f6
+#endif
+
+/* The options only stem-diagnose has, numbered far from the shared ones so
+ * that no option added to StemOptionId can collide with them. */
+
+static const StemOptionSpec options[] = {
+  { "pidfile", 0, N_ ("TEMPLATE"), 0, STEM_OPT_PIDFILE,
+    N_ ("Pidfile of each node (see Defaults below)") },
+  { "logfile", 0, N_ ("TEMPLATE"), 0, STEM_OPT_LOGFILE,
+    N_ ("Log file of each node (see Defaults below)") },
+  { "env-file", 0, N_ ("FILE"), STEM_OPTION_REPEATABLE, STEM_OPT_ENV_FILE,
+    N_ ("Check and read FILE (repeatable, later files win)") },
+  { "user", 0, N_ ("USER"), 0, STEM_OPT_USER, N_ ("The service user (default stem)") },
+  { "routing-config", 0, N_ ("FILE"), 0, STEM_OPT_ROUTING_CONFIG,
+    N_ ("Routing file to check (default $STEM_ROUTING_CONFIG)") },
+  { "unitdir", 0, N_ ("DIR"), 0, STEM_OPT_UNITDIR,
+    N_ ("Where the systemd units are installed (default /lib/systemd/system)") },
+  { "initdir", 0, N_ ("DIR"), 0, STEM_OPT_INITDIR,
+    N_ ("Where the SysV init scripts are installed (default /etc/init.d)") },
+  { "json", 0, NULL, 0, STEM_OPT_JSON, N_ ("Print one JSON document") },
+  { "version", 0, NULL, 0, STEM_OPT_VERSION, N_ ("Print the version and exit") },
+  { "help", 'h', NULL, 0, STEM_OPT_HELP, N_ ("Print this help and exit") },
+  { NULL },
+};
+
+static const char *const default_env_files[]
+    = { STEM_SYSCONFDIR "/stem/stem.env", STEM_SYSCONFDIR "/default/stem" };
+static const char *const unit_names[]
+    = { "stem-worker@.service", "stem-worker.service", "stem-scheduler.service" };
+static const char *const init_script_names[] = { "stem-worker", "stem-scheduler" };
+
+typedef enum
+{
+  LEVEL_OK,
+  LEVEL_WARN,
+  LEVEL_ERROR,
+} CheckLevel;
+
+static const char *const level_keywords[] = { "ok", "warn", "error" };
+static const char *const level_tags[] = { "[OK ]", "[WARN]", "[ERR ]" };
+
+typedef struct
+{
+  char *check;
+  CheckLevel level;
+  char *message;
+  char *hint; /* NULL when there is nothing to do */
+} CheckResult;
+
+static void
+check_result_free (CheckResult *result)
+{
+  g_free (result->check);
+  g_free (result->message);
+  g_free (result->hint);
+  g_free (result);
+}
+
+/* One env file as found before the checks run. */
+typedef struct
+{
+  char *path;
+  gboolean given; /* named with --env-file (else a default) */
+  int stat_errno; /* 0: ST is valid */
+  struct stat st;
+  GError *load_error; /* NULL: parsed into ASSIGNMENTS */
+  GStrv assignments;
+} EnvFile;
+
+static void
+env_file_free (EnvFile *file)
+{
+  g_free (file->path);
+  g_clear_error (&file->load_error);
+  g_strfreev (file->assignments);
+  g_free (file);
+}
+
+/* One invocation: what every check may read, no globals. */
+typedef struct
+{
+  StemArgs *args;
+  gboolean json;
+  GPtrArray *env_files; /* EnvFile * */
+  GStrv envp;           /* the environment plus every env file that parses */
+  const char *user_name;
+  StemUser *user; /* NULL: no such user */
+  GStrv node_words;
+  StemPlanSet *plans; /* NULL: no nodes, or PLAN_ERROR says why */
+  GError *plan_error;
+  const char *pidfile_template;
+  const char *logfile_template;
+  GPtrArray *secrets; /* values to hide, longest first */
+  GPtrArray *results; /* CheckResult * */
+} Diagnose;
+
+typedef gboolean (*CheckFunc) (Diagnose *d, const char *id, GError **error);
+
+static CheckResult *add_result (Diagnose *d, const char *id, CheckLevel level, const char *format,
+                                ...) G_GNUC_PRINTF (4, 5);
+static void set_hint (CheckResult *result, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+static CheckResult *
+add_result (Diagnose *d, const char *id, CheckLevel level, const char *format, ...)
+{
+  CheckResult *result = g_new0 (CheckResult, 1);
+  result->check = g_strdup (id);
+  result->level = level;
+  va_list args;
+  va_start (args, format);
+  result->message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_ptr_array_add (d->results, result);
+  return result;
+}
+
+static void
+set_hint (CheckResult *result, const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  g_free (result->hint);
+  result->hint = g_strdup_vprintf (format, args);
+  va_end (args);
+}
+
+/* Secrets ------------------------------------------------------------------ */
+
+static gboolean
+is_secret_name (const char *name)
+{
+  g_autofree char *upper = g_ascii_strup (name, -1);
+  return strstr (upper, "PASSWORD") != NULL || strstr (upper, "SECRET") != NULL
+         || strstr (upper, "TOKEN") != NULL || strstr (upper, "KEY") != NULL;
+}
+
+/* scheme://user:PASSWORD@host: the password is group 2. */
+static GRegex *
+url_password_regex (void)
+{
+  static GRegex *regex;
+  if (g_once_init_enter (&regex))
+    g_once_init_leave (&regex, g_regex_new ("([A-Za-z][A-Za-z0-9+.-]*://[^:/@\\s]*:)([^@/\\s]+)@",
+                                            G_REGEX_OPTIMIZE, 0, NULL));
+  return regex;
+}
+
+/* NAME=VALUE where NAME looks secret (e.g. in a quoted env-file line). */
+static GRegex *
+secret_assignment_regex (void)
+{
+  static GRegex *regex;
+  if (g_once_init_enter (&regex))
+    g_once_init_leave (
+        &regex,
+        g_regex_new ("\\b([A-Za-z0-9_]*(?:PASSWORD|SECRET|TOKEN|KEY)[A-Za-z0-9_]*=)(?!\\*\\*\\*)"
+                     "('[^']*'|\"(?:[^\"\\\\]|\\\\.)*\"|[^\\s”]+)",
+                     G_REGEX_OPTIMIZE | G_REGEX_CASELESS, 0, NULL));
+  return regex;
+}
+
+static gboolean
+value_has_url_password (const char *value)
+{
+  return g_regex_match (url_password_regex (), value, 0, NULL);
+}
+
+static gint
+longest_first (gconstpointer a, gconstpointer b)
+{
+  gsize la = strlen (*(const char *const *)a), lb = strlen (*(const char *const *)b);
+  return la < lb ? 1 : la > lb ? -1 : 0;
+}
+
+static void
+add_secret (Diagnose *d, const char *value)
+{
+  /* Shorter values would mangle unrelated text ("pid 1234"); they are still
+   * hidden wherever they appear as NAME=VALUE or in a URL. */
+  if (strlen (value) >= 4
+      && !g_ptr_array_find_with_equal_func (d->secrets, value, g_str_equal, NULL))
+    g_ptr_array_add (d->secrets, g_strdup (value));
+}
+
+static void
+collect_secrets (Diagnose *d)
+{
+  for (guint i = 0; d->envp[i] != NULL; i++)
+    {
+      const char *eq = strchr (d->envp[i], '=');
+      if (eq == NULL)
+        continue;
+      g_autofree char *name = g_strndup (d->envp[i], eq - d->envp[i]);
+      if (is_secret_name (name))
+        add_secret (d, eq + 1);
+      g_autoptr (GMatchInfo) match = NULL;
+      g_regex_match (url_password_regex (), eq + 1, 0, &match);
+      for (; g_match_info_matches (match); g_match_info_next (match, NULL))
+        {
+          g_autofree char *password = g_match_info_fetch (match, 2);
+          add_secret (d, password);
+        }
+    }
+  g_ptr_array_sort (d->secrets, longest_first);
+}
+
+static char *
+redact (const Diagnose *d, const char *text)
+{
+  if (text == NULL)
+    return NULL;
+  g_autofree char *step1 = g_regex_replace (url_password_regex (), text, -1, 0, "\\1***@", 0, NULL);
+  g_autofree char *step2
+      = g_regex_replace (secret_assignment_regex (), step1, -1, 0, "\\1***", 0, NULL);
+  char *out = g_steal_pointer (&step2);
+  for (guint i = 0; i < d->secrets->len; i++)
+    {
+      /* Whole words only: a password "secret" must not eat "secrets". */
+      g_autofree char *escaped = g_regex_escape_string (d->secrets->pdata[i], -1);
+      g_autofree char *pattern = g_strdup_printf ("(?<![A-Za-z0-9_])%s(?![A-Za-z0-9_])", escaped);
+      g_autoptr (GRegex) regex = g_regex_new (pattern, 0, 0, NULL);
+      if (regex == NULL)
+        continue;
+      char *next = g_regex_replace_literal (regex, out, -1, 0, "***", 0, NULL);
+      if (next != NULL)
+        {
+          g_free (out);
+          out = next;
+        }
+    }
+  return out;
+}
+
+/* Service user and file modes ---------------------------------------------- */
+
+/* The service user as it would run, whoever runs stem-diagnose. */
+static StemUser *
+lookup_service_user (const char *name)
+{
+  struct passwd *pw = getpwnam (name);
+  if (pw == NULL)
+    return NULL;
+  StemUser *user = g_new0 (StemUser, 1);
+  user->uid = pw->pw_uid;
+  user->gid = pw->pw_gid;
+  user->name = g_strdup (pw->pw_name);
+  user->home = g_strdup (pw->pw_dir);
+  user->change = TRUE;
+  int n = 32;
+  user->groups = g_new (gid_t, n);
+  while (getgrouplist (user->name, user->gid, user->groups, &n) < 0)
+    user->groups = g_renew (gid_t, user->groups, n);
+  user->n_groups = n;
+  return user;
+}
+
+/* By the mode bits, like stem_user_can_execute. */
+static gboolean
+user_can_write (const StemUser *user, const struct stat *st)
+{
+  mode_t need_u = S_IWUSR | (S_ISDIR (st->st_mode) ? S_IXUSR : 0);
+  mode_t need_g = S_IWGRP | (S_ISDIR (st->st_mode) ? S_IXGRP : 0);
+  mode_t need_o = S_IWOTH | (S_ISDIR (st->st_mode) ? S_IXOTH : 0);
+  if (user->uid == 0)
+    return TRUE;
+  if (st->st_uid == user->uid)
+    return (st->st_mode & need_u) == need_u;
+  for (int i = 0; i < user->n_groups; i++)
+    if (user->groups[i] == st->st_gid)
+      return (st->st_mode & need_g) == need_g;
+  return (st->st_mode & need_o) == need_o;
+}
+
+static gboolean
+need_user (Diagnose *d, const char *id)
+{
+  if (d->user != NULL)
+    return TRUE;
+  CheckResult *r = add_result (
+      d, id, LEVEL_WARN, _ ("not checked: the service user “%s” does not exist"), d->user_name);
+  set_hint (r, _ ("fix the service-user check first"));
+  return FALSE;
+}
+
+/* Env files ---------------------------------------------------------------- */
+
+static gboolean
+check_env_file_exists (Diagnose *d, const char *id, GError **error)
+{
+  for (guint i = 0; i < d->env_files->len; i++)
+    {
+      EnvFile *f = d->env_files->pdata[i];
+      if (f->stat_errno == ENOENT)
+        {
+          CheckResult *r = add_result (d, id, f->given ? LEVEL_ERROR : LEVEL_WARN,
+                                       _ ("%s: does not exist"), f->path);
+          set_hint (r, _ ("create it from the packaged example, or name the right file with "
+                          "--env-file (see stem.env(5))"));
+        }
+      else if (f->stat_errno != 0)
+        {
+          CheckResult *r = add_result (d, id, LEVEL_ERROR, _ ("%s: cannot be looked at: %s"),
+                                       f->path, g_strerror (f->stat_errno));
+          set_hint (r, _ ("run stem-diagnose as root, or fix the permissions of its directory"));
+        }
+      else if (f->load_error != NULL
+               && g_error_matches (f->load_error, STEM_ERROR, STEM_ERROR_PERMISSION))
+        {
+          CheckResult *r
+              = add_result (d, id, LEVEL_ERROR, _ ("%s: exists but cannot be read"), f->path);
+          set_hint (r, _ ("run stem-diagnose as root (the services read it as root)"));
+        }
+      else
+        add_result (d, id, LEVEL_OK, _ ("%s: exists"), f->path);
+    }
+  return TRUE;
+}
+
+static gboolean
+env_file_readable (const EnvFile *f)
+{
+  return f->stat_errno == 0
+         && !(f->load_error != NULL
+              && g_error_matches (f->load_error, STEM_ERROR, STEM_ERROR_PERMISSION));
+}
+
+static gboolean
+check_env_file_syntax (Diagnose *d, const char *id, GError **error)
+{
+  for (guint i = 0; i < d->env_files->len; i++)
+    {
+      EnvFile *f = d->env_files->pdata[i];
+      if (!env_file_readable (f))
+        continue;
+      if (f->load_error != NULL)
+        {
+          CheckResult *r = add_result (d, id, LEVEL_ERROR, "%s", f->load_error->message);
+          set_hint (r, _ ("edit the line named above; the format is in stem.env(5)"));
+        }
+      else
+        add_result (d, id, LEVEL_OK,
+                    g_dngettext (GETTEXT_PACKAGE, "%s: parses (%u variable)",
+                                 "%s: parses (%u variables)", g_strv_length (f->assignments)),
+                    f->path, g_strv_length (f->assignments));
+    }
+  return TRUE;
+}
+
+/* The root rule of stem.env(5), applied by the core loader itself: it runs
+ * before parsing, so a load that fails only with CHECK_SAFE is unsafe. */
+static gboolean
+check_env_file_safety (Diagnose *d, const char *id, GError **error)
+{
+  for (guint i = 0; i < d->env_files->len; i++)
+    {
+      EnvFile *f = d->env_files->pdata[i];
+      if (!env_file_readable (f))
+        continue;
+      g_auto (GStrv) scratch = g_new0 (char *, 1);
+      g_autoptr (GError) safe_error = NULL;
+      gboolean unsafe
+          = !stem_envfile_load (f->path, TRUE, &scratch, &safe_error)
+            && (f->load_error == NULL || strcmp (f->load_error->message, safe_error->message) != 0);
+      if (unsafe)
+        {
+          CheckResult *r = add_result (d, id, LEVEL_ERROR, "%s", safe_error->message);
+          set_hint (r,
+                    _ ("chown root:root %s && chmod go-w %s (stem-multi run as root refuses "
+                       "it; see stem.env(5))"),
+                    f->path, f->path);
+        }
+      else
+        add_result (d, id, LEVEL_OK,
+                    _ ("%s: a regular file owned by root, not writable by group "
+                       "or others"),
+                    f->path);
+    }
+  return TRUE;
+}
+
+static gboolean
+check_env_file_secrets (Diagnose *d, const char *id, GError **error)
+{
+  for (guint i = 0; i < d->env_files->len; i++)
+    {
+      EnvFile *f = d->env_files->pdata[i];
+      if (f->assignments == NULL)
+        continue;
+      g_autoptr (GPtrArray) holders = g_ptr_array_new_with_free_func (g_free);
+      for (guint j = 0; f->assignments[j] != NULL; j++)
+        {
+          const char *eq = strchr (f->assignments[j], '=');
+          g_autofree char *name = g_strndup (f->assignments[j], eq - f->assignments[j]);
+          if ((is_secret_name (name) && eq[1] != '\0') || value_has_url_password (eq + 1))
+            g_ptr_array_add (holders, g_steal_pointer (&name));
+        }
+      g_ptr_array_add (holders, NULL);
+      g_autofree char *names = g_strjoinv (", ", (char **)holders->pdata);
+      if (holders->len > 1 && (f->st.st_mode & S_IROTH))
+        {
+          CheckResult *r = add_result (d, id, LEVEL_WARN,
+                                       _ ("%s: holds secrets (%s) and is readable by everyone "
+                                          "(mode %04o)"),
+                                       f->path, names, (unsigned)(f->st.st_mode & 07777));
+          set_hint (r,
+                    _ ("chmod o-r %s (give the service group read access with chgrp and "
+                       "chmod 0640; see stem.env(5))"),
+                    f->path);
+        }
+      else if (holders->len > 1)
+        add_result (d, id, LEVEL_OK, _ ("%s: holds secrets (%s), not readable by others"), f->path,
+                    names);
+      else
+        add_result (d, id, LEVEL_OK, _ ("%s: holds no secrets"), f->path);
+    }
+  return TRUE;
+}
+
+/* What /bin/sh and systemd would read differently in a file the parser
+ * accepts: the parser already refuses what sh would expand in an assignment
+ * (unquoted $ ` ~ ; & …), CR, and values that are not UTF-8.  What is left:
+ * - control characters (other than tab and newline) in a quoted value: sh
+ *   keeps them, systemd ignores the whole assignment;
+ * - glob characters in a variable the SysV script expands unquoted
+ *   ($STEMD_OPTS is split into words on purpose): sh matches them against
+ *   the files of its working directory, systemd passes them as they are.
+ * A “%” is read the same by both: EnvironmentFile= values are not subject to
+ * unit-file specifiers (only a value copied into Environment= would be). */
+static gboolean
+check_shell_systemd_agreement (Diagnose *d, const char *id, GError **error)
+{
+  static const char *const split_variables[] = { "STEMD_OPTS" };
+  guint checked = 0, problems = 0;
+  for (guint i = 0; i < d->env_files->len; i++)
+    {
+      EnvFile *f = d->env_files->pdata[i];
+      if (f->assignments == NULL)
+        continue;
+      for (guint j = 0; f->assignments[j] != NULL; j++, checked++)
+        {
+          const char *eq = strchr (f->assignments[j], '=');
+          g_autofree char *name = g_strndup (f->assignments[j], eq - f->assignments[j]);
+          const char *value = eq + 1;
+          gboolean control = FALSE;
+          for (const char *p = value; *p != '\0'; p++)
+            if (((guchar)*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7f)
+              control = TRUE;
+          if (control)
+            {
+              problems++;
+              CheckResult *r
+                  = add_result (d, id, LEVEL_WARN,
+                                _ ("%s: %s contains a control character: /bin/sh keeps it, "
+                                   "systemd ignores the whole assignment"),
+                                f->path, name);
+              set_hint (r, _ ("remove the control character from %s (see stem.env(5))"), name);
+            }
+          if (g_strv_contains (split_variables, name) && strpbrk (value, "*?[") != NULL)
+            {
+              problems++;
+              CheckResult *r
+                  = add_result (d, id, LEVEL_WARN,
+                                _ ("%s: %s contains “*”, “?” or “[”: the init script's /bin/sh "
+                                   "expands them to file names, systemd does not"),
+                                f->path, name);
+              set_hint (r, _ ("avoid glob characters in %s (see stem.env(5))"), name);
+            }
+        }
+    }
+  if (problems == 0)
+    add_result (d, id, LEVEL_OK,
+                g_dngettext (GETTEXT_PACKAGE, "%u value reads the same in /bin/sh and systemd",
+                             "%u values read the same in /bin/sh and systemd", checked),
+                checked);
+  return TRUE;
+}
+
+/* The worker ---------------------------------------------------------------- */
+
+static gboolean
+check_worker_command (Diagnose *d, const char *id, GError **error)
+{
+  g_auto (GStrv) argv = NULL;
+  g_autofree char *origin = NULL;
+  g_autoptr (GError) local = NULL;
+  if (!stem_command_resolve (NULL, NULL, (const char *const *)d->envp, NULL, &argv, &origin,
+                             &local))
+    {
+      CheckResult *r = add_result (d, id, LEVEL_ERROR, "%s", local->message);
+      set_hint (r, _ ("set STEM_WORKER_COMMAND in %s/default/stem (see stem.env(5))"),
+                STEM_SYSCONFDIR);
+      return TRUE;
+    }
+  g_autofree char *line = g_strjoinv (" ", argv);
+  g_autofree char *program
+      = stem_command_find_program (argv[0], (const char *const *)d->envp, &local);
+  if (program == NULL)
+    {
+      CheckResult *r
+          = add_result (d, id, LEVEL_ERROR, _ ("%s (%s): %s"), origin, line, local->message);
+      set_hint (r, _ ("install the worker, or give its absolute path in %s (see stem.env(5))"),
+                origin);
+      return TRUE;
+    }
+  struct stat st;
+  if (d->user != NULL && stat (program, &st) == 0 && !stem_user_can_execute (d->user, &st))
+    {
+      CheckResult *r
+          = add_result (d, id, LEVEL_ERROR, _ ("%s: %s is not executable by the service user %s"),
+                        origin, program, d->user_name);
+      set_hint (r, _ ("chmod a+x %s"), program);
+      return TRUE;
+    }
+  add_result (d, id, LEVEL_OK, _ ("%s: %s (runs %s)"), origin, line, program);
+  return TRUE;
+}
+
+static gboolean
+check_service_user (Diagnose *d, const char *id, GError **error)
+{
+  if (d->user == NULL)
+    {
+      CheckResult *r = add_result (d, id, LEVEL_ERROR, _ ("no such user “%s”"), d->user_name);
+      set_hint (r, _ ("systemd-sysusers (or: useradd --system %s), or name the user with --user"),
+                d->user_name);
+    }
+  else
+    add_result (d, id, LEVEL_OK, _ ("user %s exists (uid %u)"), d->user_name,
+                (unsigned)d->user->uid);
+  return TRUE;
+}
+
+/* The user's primary group, or, without the user, the group of the same
+ * name that the packaged sysusers.d file creates with it. */
+static gboolean
+check_service_group (Diagnose *d, const char *id, GError **error)
+{
+  struct group *gr = d->user != NULL ? getgrgid (d->user->gid) : getgrnam (d->user_name);
+  if (gr == NULL && d->user != NULL)
+    {
+      CheckResult *r
+          = add_result (d, id, LEVEL_ERROR, _ ("the primary group %u of user %s does not exist"),
+                        (unsigned)d->user->gid, d->user_name);
+      set_hint (r, _ ("systemd-sysusers (or: groupadd --system %s)"), d->user_name);
+    }
+  else if (gr == NULL)
+    {
+      CheckResult *r = add_result (d, id, LEVEL_ERROR, _ ("no such group “%s”"), d->user_name);
+      set_hint (r, _ ("systemd-sysusers (or: groupadd --system %s)"), d->user_name);
+    }
+  else
+    add_result (d, id, LEVEL_OK, _ ("group %s exists (gid %u)"), gr->gr_name, (unsigned)gr->gr_gid);
+  return TRUE;
+}
+
+/* Directories and files of the nodes ---------------------------------------- */
+
+/* The directories a template names: its own when the directory part holds no
+ * placeholder, else one per node. */
+static GStrv
+template_dirs (Diagnose *d, const char *tmpl, gboolean logfiles)
+{
+  g_autoptr (GPtrArray) dirs = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *dir = g_path_get_dirname (tmpl);
+  if (strchr (dir, '%') == NULL)
+    g_ptr_array_add (dirs, g_canonicalize_filename (dir, NULL));
+  else if (d->plans != NULL)
+    for (guint i = 0; i < d->plans->plans->len; i++)
+      {
+        StemNodePlan *plan = d->plans->plans->pdata[i];
+        const char *path = logfiles ? plan->logfile : plan->pidfile;
+        if (path == NULL)
+          continue;
+        g_autofree char *node_dir = g_path_get_dirname (path);
+        if (!g_ptr_array_find_with_equal_func (dirs, node_dir, g_str_equal, NULL))
+          g_ptr_array_add (dirs, g_steal_pointer (&node_dir));
+      }
+  g_ptr_array_add (dirs, NULL);
+  return (GStrv)g_ptr_array_free (g_steal_pointer (&dirs), FALSE);
+}
+
+static void
+check_dir (Diagnose *d, const char *id, const char *dir, const char *what)
+{
+  struct stat st;
+  if (stat (dir, &st) < 0)
+    {
+      int errsv = errno;
+      CheckResult *r = add_result (d, id, LEVEL_ERROR, _ ("%s: %s"), dir, g_strerror (errsv));
+      if (errsv == ENOENT)
+        set_hint (r,
+                  _ ("systemd-tmpfiles --create (or: install -d -o %s -g %s -m 0755 %s); "
+                     "see stem-multi(1)"),
+                  d->user_name, d->user_name, dir);
+      else
+        set_hint (r, _ ("run stem-diagnose as root, or fix the permissions above %s"), dir);
+      return;
+    }
+  if (!S_ISDIR (st.st_mode))
+    {
+      CheckResult *r = add_result (d, id, LEVEL_ERROR, _ ("%s: not a directory"), dir);
+      set_hint (r, _ ("remove it and run systemd-tmpfiles --create; see stem-multi(1)"));
+      return;
+    }
+  if (st.st_mode & S_IWOTH)
+    {
+      CheckResult *r = add_result (d, id, LEVEL_ERROR,
+                                   _ ("%s: world-writable (mode %04o): anyone can plant %s"), dir,
+                                   (unsigned)(st.st_mode & 07777), what);
+      set_hint (r, _ ("chmod o-w %s"), dir);
+      return;
+    }
+  if (d->user != NULL && !user_can_write (d->user, &st))
+    {
+      CheckResult *r = add_result (
+          d, id, LEVEL_ERROR, _ ("%s: not writable by the service user %s"), dir, d->user_name);
+      set_hint (r, _ ("chown %s: %s"), d->user_name, dir);
+      return;
+    }
+  if (d->user != NULL)
+    add_result (d, id, LEVEL_OK, _ ("%s: exists, writable by %s, not world-writable"), dir,
+                d->user_name);
+  else
+    add_result (d, id, LEVEL_OK, _ ("%s: exists, not world-writable"), dir);
+}
+
+static gboolean
+check_dirs (Diagnose *d, const char *id, const char *tmpl, gboolean logfiles)
+{
+  if (logfiles && strcmp (tmpl, "-") == 0)
+    {
+      add_result (d, id, LEVEL_OK, _ ("no log files (--logfile=-)"));
+      return TRUE;
+    }
+  g_auto (GStrv) dirs = template_dirs (d, tmpl, logfiles);
+  if (dirs[0] == NULL)
+    add_result (d, id, LEVEL_OK,
+                _ ("not checked: the directory depends on the node, and no "
+                   "nodes are configured"));
+  for (guint i = 0; dirs[i] != NULL; i++)
+    check_dir (d, id, dirs[i], logfiles ? _ ("log files") : _ ("pidfiles"));
+  return TRUE;
+}
+
+static gboolean
+check_pid_dir (Diagnose *d, const char *id, GError **error)
+{
+  return check_dirs (d, id, d->pidfile_template, FALSE);
+}
+
+static gboolean
+check_log_dir (Diagnose *d, const char *id, GError **error)
+{
+  return check_dirs (d, id, d->logfile_template, TRUE);
+}
+
+/* FALSE (with a result saying why) when there are no node plans. */
+static gboolean
+need_nodes (Diagnose *d, const char *id, GError **error)
+{
+  if (d->plan_error != NULL)
+    {
+      g_propagate_error (error, g_error_copy (d->plan_error));
+      return FALSE;
+    }
+  if (d->plans == NULL)
+    add_result (d, id, LEVEL_OK, _ ("no nodes configured (name them, or set STEMD_NODES)"));
+  return d->plans != NULL;
+}
+
+static void
+check_one_pidfile (Diagnose *d, const char *id, const StemNodePlan *plan)
+{
+  const char *node = plan->node, *path = plan->pidfile;
+  g_autoptr (GError) local = NULL;
+  pid_t pid;
+  gint64 mtime_us;
+  CheckResult *r;
+  if (!stem_pidfile_read (path, &pid, &mtime_us, &local))
+    {
+      if (g_error_matches (local, STEM_ERROR, STEM_ERROR_NOT_FOUND))
+        add_result (d, id, LEVEL_OK, _ ("%s: not running (no pidfile %s)"), node, path);
+      else if (g_error_matches (local, STEM_ERROR, STEM_ERROR_PERMISSION))
+        {
+          r = add_result (d, id, LEVEL_WARN, _ ("%s: %s"), node, local->message);
+          set_hint (r, _ ("run stem-diagnose as root"));
+        }
+      else
+        {
+          r = add_result (d, id, LEVEL_ERROR, _ ("%s: %s"), node, local->message);
+          set_hint (r, _ ("stop the node if it runs, then remove %s (see stem-multi(1))"), path);
+        }
+      return;
+    }
+  StemProcState state = stem_proc_probe (pid, mtime_us, NULL);
+  if ((state == STEM_PROC_RUNNING || state == STEM_PROC_NO_PERMISSION)
+      && !stem_pidfile_check_owner (path, pid, &local))
+    {
+      r = add_result (d, id, LEVEL_ERROR, _ ("%s: %s"), node, local->message);
+      set_hint (r, _ ("chown root %s, or let stem-multi write it (see stem-multi(1))"), path);
+      return;
+    }
+  switch (state)
+    {
+    case STEM_PROC_RUNNING:
+    case STEM_PROC_NO_PERMISSION:
+      add_result (d, id, LEVEL_OK, _ ("%s: running (pid %d)"), node, (int)pid);
+      break;
+    case STEM_PROC_DEAD:
+      r = add_result (d, id, LEVEL_WARN, _ ("%s: stale pidfile %s: pid %d is not running"), node,
+                      path, (int)pid);
+      set_hint (r, _ ("stem-multi status %s removes it (see stem-multi(1))"), node);
+      break;
+    case STEM_PROC_REUSED:
+      r = add_result (d, id, LEVEL_WARN,
+                      _ ("%s: stale pidfile %s: pid %d now belongs to another process"), node, path,
+                      (int)pid);
+      set_hint (r, _ ("stem-multi status %s removes it (see stem-multi(1))"), node);
+      break;
+    case STEM_PROC_UNKNOWN:
+    default:
+      r = add_result (d, id, LEVEL_WARN, _ ("%s: cannot tell whether pid %d is the worker"), node,
+                      (int)pid);
+      set_hint (r, _ ("run stem-diagnose as root, with /proc mounted"));
+      break;
+    }
+}
+
+static gboolean
+check_pidfile (Diagnose *d, const char *id, GError **error)
+{
+  if (!need_nodes (d, id, error))
+    return error == NULL || *error == NULL;
+  for (guint i = 0; i < d->plans->plans->len; i++)
+    check_one_pidfile (d, id, d->plans->plans->pdata[i]);
+  return TRUE;
+}
+
+static gboolean
+check_log_file (Diagnose *d, const char *id, GError **error)
+{
+  if (!need_nodes (d, id, error))
+    return error == NULL || *error == NULL;
+  for (guint i = 0; i < d->plans->plans->len; i++)
+    {
+      StemNodePlan *plan = d->plans->plans->pdata[i];
+      struct stat st;
+      CheckResult *r;
+      if (plan->logfile == NULL)
+        add_result (d, id, LEVEL_OK, _ ("%s: logs to stem-multi's output"), plan->node);
+      else if (lstat (plan->logfile, &st) < 0 && errno == ENOENT)
+        add_result (d, id, LEVEL_OK, _ ("%s: %s does not exist yet (created at start)"), plan->node,
+                    plan->logfile);
+      else if (lstat (plan->logfile, &st) < 0)
+        {
+          r = add_result (d, id, LEVEL_WARN, _ ("%s: %s: %s"), plan->node, plan->logfile,
+                          g_strerror (errno));
+          set_hint (r, _ ("run stem-diagnose as root"));
+        }
+      else if (!S_ISREG (st.st_mode))
+        {
+          r = add_result (d, id, LEVEL_ERROR, _ ("%s: %s is not a regular file"), plan->node,
+                          plan->logfile);
+          set_hint (r, _ ("remove %s; stem-multi creates it (see stem-multi(1))"), plan->logfile);
+        }
+      else if (!need_user (d, id))
+        continue;
+      else if (!user_can_write (d->user, &st))
+        {
+          r = add_result (d, id, LEVEL_ERROR, _ ("%s: %s is not writable by the service user %s"),
+                          plan->node, plan->logfile, d->user_name);
+          set_hint (r, _ ("chown %s: %s"), d->user_name, plan->logfile);
+        }
+      else
+        add_result (d, id, LEVEL_OK, _ ("%s: %s is writable by %s"), plan->node, plan->logfile,
+                    d->user_name);
+    }
+  return TRUE;
+}
+
+static gboolean
+check_run_tmpfs (Diagnose *d, const char *id, GError **error)
+{
+  struct statfs sf;
+  if (statfs (STEM_RUNSTATEDIR, &sf) < 0)
+    return stem_throw_errno (error, "%s", STEM_RUNSTATEDIR);
+  if (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC)
+    add_result (d, id, LEVEL_OK, _ ("%s is a tmpfs (pidfiles vanish at reboot)"), STEM_RUNSTATEDIR);
+  else
+    {
+      CheckResult *r
+          = add_result (d, id, LEVEL_WARN, _ ("%s is not a tmpfs: stale pidfiles survive a reboot"),
+                        STEM_RUNSTATEDIR);
+      set_hint (r,
+                _ ("mount a tmpfs on %s (systemd does); stem-multi status still detects "
+                   "reused PIDs (see stem-multi(1))"),
+                STEM_RUNSTATEDIR);
+    }
+  return TRUE;
+}
+
+/* Routing ------------------------------------------------------------------- */
+
+/* Queue names given with --queue/-q in STEMD_OPTS (split as stem-multi
+ * would see them after the init script or unit expanded the variable). */
+static GStrv
+queues_in_opts (const char *opts)
+{
+  g_autoptr (GPtrArray) queues = g_ptr_array_new_with_free_func (g_free);
+  g_auto (GStrv) words = NULL;
+  if (opts != NULL)
+    words = g_strsplit_set (opts, " \t\n", -1);
+  for (guint i = 0; words != NULL && words[i] != NULL; i++)
+    {
+      const char *w = words[i], *value = NULL;
+      if (g_str_has_prefix (w, "--queue") && (w[7] == '=' || w[7] == ':'))
+        value = strchr (w, '=');
+      else if (g_str_has_prefix (w, "-q") && (w[2] == '=' || w[2] == ':'))
+        value = strchr (w, '=');
+      else if ((strcmp (w, "--queue") == 0 || strcmp (w, "-q") == 0) && words[i + 1] != NULL)
+        value = words[++i] - 1;
+      else if (g_str_has_prefix (w, "-q") && w[2] != '\0')
+        value = w + 1;
+      if (value == NULL)
+        continue;
+      g_auto (GStrv) parts = g_strsplit (value + 1, ",", -1);
+      for (guint j = 0; parts[j] != NULL; j++)
+        if (*parts[j] != '\0')
+          g_ptr_array_add (queues, g_strdup (parts[j]));
+    }
+  g_ptr_array_add (queues, NULL);
+  return (GStrv)g_ptr_array_free (g_steal_pointer (&queues), FALSE);
+}
+
+static gboolean
+check_routing_file (Diagnose *d, const char *id, GError **error)
+{
+  const char *path = stem_args_get (d->args, STEM_OPT_ROUTING_CONFIG);
+  if (path == NULL)
+    path = g_environ_getenv (d->envp, "STEM_ROUTING_CONFIG");
+  if (path == NULL || *path == '\0')
+    {
+      add_result (d, id, LEVEL_OK, _ ("no routing file configured (queue names are not checked)"));
+      return TRUE;
+    }
+  g_autoptr (GError) local = NULL;
+  g_autoptr (StemRouting) routing = stem_routing_load (path, &local);
+  if (routing == NULL)
+    {
+      CheckResult *r = add_result (d, id, LEVEL_ERROR, "%s", local->message);
+      set_hint (r, _ ("fix the routing file, or STEM_ROUTING_CONFIG (see stem-multi(1))"));
+      return TRUE;
+    }
+  g_auto (GStrv) queues = queues_in_opts (g_environ_getenv (d->envp, "STEMD_OPTS"));
+  guint unknown = 0;
+  for (guint i = 0; queues[i] != NULL; i++)
+    {
+      g_autofree char *real = stem_routing_resolve_queue (routing, queues[i], &local);
+      if (real == NULL)
+        {
+          unknown++;
+          CheckResult *r
+              = add_result (d, id, LEVEL_ERROR, _ ("%s: STEMD_OPTS: %s"), path, local->message);
+          set_hint (r, _ ("define queue “%s” in %s, or fix --queue in STEMD_OPTS"), queues[i],
+                    path);
+          g_clear_error (&local);
+        }
+    }
+  if (unknown == 0)
+    {
+      g_auto (GStrv) defined = stem_routing_list_queues (routing);
+      g_autofree char *list = g_strjoinv (", ", defined);
+      add_result (d, id, LEVEL_OK, _ ("%s: parses (queues: %s; default %s)"), path, list,
+                  stem_routing_get_default_queue (routing));
+    }
+  return TRUE;
+}
+
+/* Service assets ------------------------------------------------------------ */
+
+/* The program of each ExecStart= line, without systemd's prefixes (-@:+!). */
+static GStrv
+unit_exec_programs (const char *text)
+{
+  g_autoptr (GPtrArray) programs = g_ptr_array_new_with_free_func (g_free);
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      const char *line = lines[i];
+      if (!g_str_has_prefix (line, "ExecStart="))
+        continue;
+      line += strlen ("ExecStart=");
+      while (*line != '\0' && strchr ("-@:+! \t", *line) != NULL)
+        line++;
+      gsize len = strcspn (line, " \t\\");
+      if (len > 0)
+        g_ptr_array_add (programs, g_strndup (line, len));
+    }
+  g_ptr_array_add (programs, NULL);
+  return (GStrv)g_ptr_array_free (g_steal_pointer (&programs), FALSE);
+}
+
+static gboolean
+check_units_installed (Diagnose *d, const char *id, GError **error)
+{
+  const char *dir = stem_args_get (d->args, STEM_OPT_UNITDIR);
+  if (dir == NULL)
+    dir = "/lib/systemd/system";
+  for (guint i = 0; i < G_N_ELEMENTS (unit_names); i++)
+    {
+      g_autofree char *path = g_build_filename (dir, unit_names[i], NULL);
+      g_autofree char *text = NULL;
+      g_autoptr (GError) local = NULL;
+      CheckResult *r;
+      if (!g_file_get_contents (path, &text, NULL, &local))
+        {
+          r = add_result (d, id, LEVEL_WARN, _ ("%s: %s"), path,
+                          g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT)
+                              ? _ ("not installed")
+                              : local->message);
+          set_hint (r,
+                    _ ("install the package's units (make install), then systemctl "
+                       "daemon-reload; see %s(8)"),
+                    unit_names[i]);
+          continue;
+        }
+      g_auto (GStrv) programs = unit_exec_programs (text);
+      if (programs[0] == NULL)
+        {
+          r = add_result (d, id, LEVEL_ERROR, _ ("%s: no ExecStart= line"), path);
+          set_hint (r, _ ("reinstall the unit from the package; see %s(8)"), unit_names[i]);
+          continue;
+        }
+      gboolean good = TRUE;
+      for (guint j = 0; programs[j] != NULL; j++)
+        if (!g_path_is_absolute (programs[j]) || access (programs[j], X_OK) < 0)
+          {
+            good = FALSE;
+            r = add_result (d, id, LEVEL_ERROR,
+                            _ ("%s: ExecStart= names %s, which is not an "
+                               "executable file"),
+                            path, programs[j]);
+            set_hint (r,
+                      _ ("reinstall the package, or fix the path in a drop-in (systemctl "
+                         "edit %s); see %s(8)"),
+                      unit_names[i], unit_names[i]);
+          }
+      if (good)
+        add_result (d, id, LEVEL_OK, _ ("%s: installed, runs %s"), path, programs[0]);
+    }
+  return TRUE;
+}
+
+static gboolean
+check_init_scripts (Diagnose *d, const char *id, GError **error)
+{
+  const char *dir = stem_args_get (d->args, STEM_OPT_INITDIR);
+  if (dir == NULL)
+    dir = "/etc/init.d";
+  for (guint i = 0; i < G_N_ELEMENTS (init_script_names); i++)
+    {
+      g_autofree char *path = g_build_filename (dir, init_script_names[i], NULL);
+      struct stat st;
+      CheckResult *r;
+      if (stat (path, &st) < 0)
+        {
+          r = add_result (d, id, LEVEL_WARN, _ ("%s: %s"), path,
+                          errno == ENOENT ? _ ("not installed") : g_strerror (errno));
+          set_hint (r, _ ("install the package's SysV scripts (needed without systemd only); "
+                          "see stem-multi(1)"));
+        }
+      else if (!S_ISREG (st.st_mode) || (st.st_mode & S_IXUSR) == 0)
+        {
+          r = add_result (d, id, LEVEL_ERROR, _ ("%s: not an executable file"), path);
+          set_hint (r, _ ("chmod 0755 %s"), path);
+        }
+      else
+        add_result (d, id, LEVEL_OK, _ ("%s: installed and executable"), path);
+    }
+  return TRUE;
+}
+
+static gboolean
+check_broker_url (Diagnose *d, const char *id, GError **error)
+{
+  const char *url = g_environ_getenv (d->envp, "STEM_BROKER_URL");
+  if (url == NULL || *url == '\0')
+    add_result (d, id, LEVEL_OK, _ ("STEM_BROKER_URL is not set (the worker's default applies)"));
+  else
+    add_result (d, id, LEVEL_OK, _ ("STEM_BROKER_URL=%s"), url);
+  return TRUE;
+}
+
+static const struct
+{
+  const char *id;
+  CheckFunc func;
+} checks[] = {
+  { "env-file-exists", check_env_file_exists },
+  { "env-file-syntax", check_env_file_syntax },
+  { "env-file-safety", check_env_file_safety },
+  { "env-file-secrets", check_env_file_secrets },
+  { "shell-systemd-agreement", check_shell_systemd_agreement },
+  { "worker-command", check_worker_command },
+  { "service-user", check_service_user },
+  { "service-group", check_service_group },
+  { "pid-dir", check_pid_dir },
+  { "log-dir", check_log_dir },
+  { "pidfile", check_pidfile },
+  { "log-file", check_log_file },
+  { "run-tmpfs", check_run_tmpfs },
+  { "routing-file", check_routing_file },
+  { "units-installed", check_units_installed },
+  { "init-scripts", check_init_scripts },
+  { "broker-url", check_broker_url },
+};
+
+/* Setup and output ---------------------------------------------------------- */
+
+static void
+load_env_files (Diagnose *d)
+{
+  g_auto (GStrv) given = stem_args_get_all_for_node (d->args, STEM_OPT_ENV_FILE, "", 0);
+  gboolean explicit = given[0] != NULL;
+  guint n = explicit ? g_strv_length (given) : G_N_ELEMENTS (default_env_files);
+  d->envp = g_get_environ ();
+  for (guint i = 0; i < n; i++)
+    {
+      EnvFile *f = g_new0 (EnvFile, 1);
+      f->path = g_strdup (explicit ? given[i] : default_env_files[i]);
+      f->given = explicit;
+      if (stat (f->path, &f->st) < 0)
+        f->stat_errno = errno;
+      else
+        {
+          g_auto (GStrv) assignments = g_new0 (char *, 1);
+          if (stem_envfile_load (f->path, FALSE, &assignments, &f->load_error))
+            f->assignments = g_steal_pointer (&assignments);
+        }
+      for (guint j = 0; f->assignments != NULL && f->assignments[j] != NULL; j++)
+        {
+          const char *eq = strchr (f->assignments[j], '=');
+          g_autofree char *name = g_strndup (f->assignments[j], eq - f->assignments[j]);
+          d->envp = g_environ_setenv (d->envp, name, eq + 1, TRUE);
+        }
+      g_ptr_array_add (d->env_files, f);
+    }
+}
+
+/* Nodes from the command line, else STEMD_NODES or STEM_WORKER_NODES of the
+ * environment and env files read above (the defaults included). */
+static void
+plan_nodes (Diagnose *d)
+{
+  g_auto (GStrv) words = NULL;
+  if (d->args->positionals->len > 0)
+    {
+      g_ptr_array_add (d->args->positionals, NULL);
+      words = g_strdupv ((char **)d->args->positionals->pdata);
+      g_ptr_array_remove_index (d->args->positionals, d->args->positionals->len - 1);
+    }
+  else
+    {
+      const char *value = g_environ_getenv (d->envp, "STEMD_NODES");
+      if (value == NULL || *value == '\0')
+        value = g_environ_getenv (d->envp, "STEM_WORKER_NODES");
+      if (value != NULL)
+        words = stem_nodes_split (value);
+    }
+  if (words == NULL || words[0] == NULL)
+    return;
+  d->plans = stem_plan_build (d->args, (const char *const *)words, STEM_PLAN_PATHS, &d->plan_error);
+}
+
+static CheckLevel
+run_checks (Diagnose *d)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (checks); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      if (!checks[i].func (d, checks[i].id, &error))
+        {
+          CheckResult *r = add_result (d, checks[i].id, LEVEL_ERROR, _ ("could not check: %s"),
+                                       error->message);
+          set_hint (r, _ ("fix the problem named above; see stem-diagnose(1)"));
+        }
+    }
+  CheckLevel worst = LEVEL_OK;
+  for (guint i = 0; i < d->results->len; i++)
+    worst = MAX (worst, ((CheckResult *)d->results->pdata[i])->level);
+  return worst;
+}
+
+static void
+print_text (Diagnose *d)
+{
+  for (guint i = 0; i < d->results->len; i++)
+    {
+      CheckResult *r = d->results->pdata[i];
+      g_autofree char *message = redact (d, r->message);
+      g_print ("%s %s: %s\n", level_tags[r->level], r->check, message);
+      if (r->level != LEVEL_OK && r->hint != NULL)
+        {
+          g_autofree char *hint = redact (d, r->hint);
+          g_print (_ ("       hint: %s\n"), hint);
+        }
+    }
+}
+
+static void
+print_json (Diagnose *d, CheckLevel worst)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "status");
+  json_builder_add_string_value (b, level_keywords[worst]);
+  json_builder_set_member_name (b, "checks");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < d->results->len; i++)
+    {
+      CheckResult *r = d->results->pdata[i];
+      g_autofree char *message = redact (d, r->message);
+      g_autofree char *hint = redact (d, r->level != LEVEL_OK ? r->hint : NULL);
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "check");
+      json_builder_add_string_value (b, r->check);
+      json_builder_set_member_name (b, "ok");
+      json_builder_add_boolean_value (b, r->level == LEVEL_OK);
+      json_builder_set_member_name (b, "level");
+      json_builder_add_string_value (b, level_keywords[r->level]);
+      json_builder_set_member_name (b, "message");
+      json_builder_add_string_value (b, message);
+      json_builder_set_member_name (b, "hint");
+      if (hint != NULL)
+        json_builder_add_string_value (b, hint);
+      else
+        json_builder_add_null_value (b);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  stem_json_print (root);
+}
+
+static void
+usage (void)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+  g_string_append_printf (out, _ ("Usage: %s [NODE…|N] [OPTION…]\n"), g_get_prgname ());
+  g_string_append (out, _ ("\nCheck this host's Stem setup: env files, the worker command, the "
+                           "service user,\npid and log directories, pidfiles, units and init "
+                           "scripts.  Prints one line\nper check with a hint for each problem; "
+                           "changes nothing.\n\nOptions:\n"));
+  stem_options_print_help (options, out);
+  g_string_append_printf (out, _ ("\nDefaults: --pidfile=%s --logfile=%s\n"),
+                          stem_plan_default_pidfile (), stem_plan_default_logfile ());
+  g_string_append_printf (out, _ ("Without --env-file: %s and %s.\n"), default_env_files[0],
+                          default_env_files[1]);
+  g_string_append (out, _ ("\nWithout nodes, STEMD_NODES (or STEM_WORKER_NODES) names them.\n"
+                           "Exit status: 0 no check failed, 1 a check failed, 2 usage error.\n"
+                           "See stem-diagnose(1).\n"));
+  fputs (out->str, stdout);
+}
+
+/* Bad node names on the command line are usage errors, like everywhere. */
+static gboolean
+validate_args (StemArgs *args, GError **error)
+{
+  if (args->trailing[0] != NULL)
+    return stem_throw_code (error, STEM_ERROR_USAGE, _ ("Unexpected argument “%s” after “--”"),
+                            args->trailing[0]);
+  if (args->positionals->len == 0)
+    return TRUE;
+  g_ptr_array_add (args->positionals, NULL);
+  g_auto (GStrv) nodes = NULL;
+  gboolean ok
+      = stem_nodes_expand ((const char *const *)args->positionals->pdata, "stem", &nodes, error);
+  g_ptr_array_remove_index (args->positionals, args->positionals->len - 1);
+  return ok;
+}
+
+int
+main (int argc, char **argv)
+{
+  stem_program_init ("stem-diagnose");
+
+  g_autoptr (GError) error = NULL;
+  g_autoptr (StemArgs) args = stem_args_parse (options, argc, argv, &error);
+  if (args == NULL || !validate_args (args, &error))
+    {
+      g_printerr ("%s: %s\n", g_get_prgname (), error->message);
+      return STEM_EXIT_USAGE;
+    }
+  if (stem_args_has (args, STEM_OPT_HELP))
+    {
+      usage ();
+      return STEM_EXIT_OK;
+    }
+  if (stem_args_has (args, STEM_OPT_VERSION))
+    {
+      g_print ("stem-diagnose %s\n", PACKAGE_VERSION);
+      return STEM_EXIT_OK;
+    }
+
+  Diagnose d = {
+    .args = args,
+    .json = stem_args_has (args, STEM_OPT_JSON),
+    .env_files = g_ptr_array_new_with_free_func ((GDestroyNotify)env_file_free),
+    .secrets = g_ptr_array_new_with_free_func (g_free),
+    .results = g_ptr_array_new_with_free_func ((GDestroyNotify)check_result_free),
+  };
+  d.user_name = stem_args_get (args, STEM_OPT_USER);
+  if (d.user_name == NULL)
+    d.user_name = "stem";
+  d.pidfile_template = stem_args_get (args, STEM_OPT_PIDFILE);
+  if (d.pidfile_template == NULL)
+    d.pidfile_template = stem_plan_default_pidfile ();
+  d.logfile_template = stem_args_get (args, STEM_OPT_LOGFILE);
+  if (d.logfile_template == NULL)
+    d.logfile_template = stem_plan_default_logfile ();
+
+  load_env_files (&d);
+  collect_secrets (&d);
+  d.user = lookup_service_user (d.user_name);
+  plan_nodes (&d);
+
+  CheckLevel worst = run_checks (&d);
+  if (d.json)
+    print_json (&d, worst);
+  else
+    print_text (&d);
+
+  g_ptr_array_unref (d.env_files);
+  g_ptr_array_unref (d.secrets);
+  g_ptr_array_unref (d.results);
+  g_strfreev (d.envp);
+  stem_user_free (d.user);
+  stem_plan_set_free (d.plans);
+  g_clear_error (&d.plan_error);
+  return worst == LEVEL_ERROR ? STEM_EXIT_FAILURE : STEM_EXIT_OK;
+}

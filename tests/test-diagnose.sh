@@ -1,0 +1,291 @@
+#!/bin/bash
+# stem-diagnose: for each check a fixture that fails it and one that passes
+# it, the JSON of a controlled fixture against a golden file, redaction of
+# credentials, exit codes.
+. "${top_srcdir:?run through make check}/tests/libtest.sh" || exit 99
+DIAGNOSE=$top_builddir/src/stem-diagnose
+EXPECTED=$top_srcdir/tests/expected/diagnose
+ME=$(id -un)
+
+# A host where everything is in order, under $T: env file, worker, routing
+# file, pid and log directories, units and init scripts.
+mkdir -p "$T/bin" "$T/units" "$T/init" "$T/empty"
+printf '#!/bin/sh\nexit 0\n' >"$T/bin/worker"
+printf '#!/bin/sh\nexit 0\n' >"$T/bin/stem-multi"
+chmod 755 "$T/bin/worker" "$T/bin/stem-multi"
+printf 'queues:\n  default: {}\n  images: {}\n' >"$T/routing.yaml"
+for unit in stem-worker@.service stem-worker.service stem-scheduler.service; do
+  printf '[Service]\nExecStart=%s start %%i --foreground\n' "$T/bin/stem-multi" >"$T/units/$unit"
+done
+for script in stem-worker stem-scheduler; do
+  printf '#!/bin/sh\nexit 0\n' >"$T/init/$script"
+  chmod 755 "$T/init/$script"
+done
+cat >"$T/good.env" <<EOF
+# a complete configuration
+STEMD_NODES=alpha
+STEM_WORKER_COMMAND='$T/bin/worker --concurrency=2'
+STEMD_OPTS='--queue=default --queue:alpha=images'
+STEM_ROUTING_CONFIG=$T/routing.yaml
+STEM_BROKER_URL=redis://user:secret@host:6379/0
+EOF
+chmod 0600 "$T/good.env"
+
+# diagnose ARGS…: stem-diagnose on the fixture host, whatever the caller's
+# environment says.
+diagnose () {
+  run env -u STEM_WORKER_COMMAND -u STEMD_COMMAND -u STEMD_NODES -u STEM_WORKER_NODES \
+    -u STEMD_OPTS -u STEM_ROUTING_CONFIG -u STEM_BROKER_URL \
+    "$DIAGNOSE" --unitdir="$T/units" --initdir="$T/init" \
+    --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" "$@"
+}
+# level ID: the levels of every result of check ID in $T/out, comma-joined.
+level () { jq -r --arg id "$1" '[.checks[] | select(.check == $id) | .level] | join(",")' "$T/out"; }
+# message ID: the messages of check ID, one per line.
+message () { jq -r --arg id "$1" '.checks[] | select(.check == $id) | .message' "$T/out"; }
+# env_file NAME MODE LINE…: an env file in $T.
+env_file () {
+  local name=$1 mode=$2
+  shift 2
+  printf '%s\n' "$@" >"$T/$name"
+  chmod "$mode" "$T/$name"
+}
+
+case $(stat -f -c %T /run) in
+  tmpfs | ramfs) run_level=ok ;;
+  *) run_level=warn ;;
+esac
+
+# --- the whole fixture
+diagnose --env-file="$T/good.env" --user="$ME" --json
+rc_is 0 "a host in order"
+for id in env-file-exists env-file-syntax env-file-safety env-file-secrets shell-systemd-agreement \
+  worker-command service-user service-group pid-dir log-dir pidfile log-file routing-file \
+  units-installed init-scripts broker-url; do
+  if [ "$id" = env-file-safety ] && [ "$(id -u)" -ne 0 ]; then
+    skip "env-file-safety passes: needs root to own the env file"
+    continue
+  fi
+  is "$(level "$id" | tr , '\n' | sort -u)" ok "$id passes on a host in order"
+done
+is "$(level run-tmpfs)" "$run_level" "run-tmpfs is $run_level, as /run is $(stat -f -c %T /run)"
+is "$(json "$T/out" .status)" "$run_level" "status is the worst level"
+is "$(json "$T/out" '[.checks[] | select(.ok != (.level == "ok"))] | length')" 0 "ok is true exactly when level is ok"
+is "$(json "$T/out" '[.checks[] | select(.level == "ok" and .hint != null)] | length')" 0 "no hint when ok"
+
+if [ "$(id -u)" -eq 0 ] && [ "$ME" = root ]; then
+  jq -S 'del(.status) | del(.checks[] | select(.check == "run-tmpfs"))' "$T/out" |
+    sed "s|$T|@T@|g" >"$T/normalised.json"
+  if diff -u "$EXPECTED/good.json" "$T/normalised.json" >"$T/diff"; then
+    pass "JSON of the controlled fixture matches the golden file"
+  else
+    fail "JSON of the controlled fixture matches the golden file" "$(cat "$T/diff")"
+  fi
+else
+  skip "golden JSON: the fixture's env file must be owned by root, and the user root"
+fi
+
+# --- redaction
+for mode in text json; do
+  args=()
+  [ "$mode" = json ] && args=(--json)
+  diagnose --env-file="$T/good.env" --user="$ME" "${args[@]}"
+  unlike "$T/out" '\bsecret\b' "$mode: the broker password never appears"
+  like "$T/out" 'redis://user:\*\*\*@host:6379/0' "$mode: the broker URL is shown redacted"
+done
+env_file secrets.env 0600 'API_TOKEN=tok-12345' 'DB_PASSWORD="pa ss word"' \
+  "STEM_WORKER_COMMAND='$T/bin/missing --url=amqp://u:hunter2@mq/'"
+diagnose --env-file="$T/secrets.env" --user="$ME"
+unlike "$T/out" 'tok-12345|pa ss word|hunter2' "secret values and URL passwords are hidden in every message"
+like "$T/out" 'amqp://u:\*\*\*@mq/' "the worker command's URL is shown redacted"
+env_file secret-syntax.env 0600 'SECRET_KEY="abc$def"'
+diagnose --env-file="$T/secret-syntax.env" --user="$ME"
+unlike "$T/out" 'abc.def' "a secret on a line that does not parse is hidden too"
+
+# --- text output
+diagnose --env-file="$T/missing.env" --user="$ME"
+rc_is 1 "an error makes the exit status 1"
+like "$T/out" "^\[ERR \] env-file-exists: $T/missing.env: does not exist$" "text: [ERR ] id: message"
+like "$T/out" '^       hint: .*stem\.env\(5\)' "text: a hint line naming a man page"
+like "$T/out" '^\[OK \] service-user: user ' "text: [OK ] id: message"
+like "$T/out" '^\[WARN\] ' "text: [WARN] id: message"
+
+# --- env-file-exists / env-file-syntax
+diagnose --env-file="$T/missing.env" --user="$ME" --json
+is "$(level env-file-exists)" error "env-file-exists fails for a missing --env-file"
+env_file bad.env 0600 'A=1' 'B=two words'
+diagnose --env-file="$T/bad.env" --user="$ME" --json
+rc_is 1 "an unparsable env file is an error"
+is "$(level env-file-syntax)" error "env-file-syntax fails"
+like "$T/out" "\"$T/bad.env:2: unquoted value contains a space" "the message names FILE:LINE"
+
+# --- env-file-safety
+env_file unsafe.env 0666 'A=1'
+diagnose --env-file="$T/unsafe.env" --user="$ME" --json
+is "$(level env-file-safety)" error "env-file-safety fails for a file writable by others"
+like "$T/out" 'chmod go-w' "the hint says how to fix it"
+
+# --- env-file-secrets
+env_file open.env 0644 'API_TOKEN=abcd1234'
+diagnose --env-file="$T/open.env" --user="$ME" --json
+is "$(level env-file-secrets)" warn "env-file-secrets warns when everyone can read a token"
+env_file open-url.env 0644 'STEM_BROKER_URL=redis://user:secret@host'
+diagnose --env-file="$T/open-url.env" --user="$ME" --json
+is "$(level env-file-secrets)" warn "… and a credentialed URL"
+unlike "$T/out" '\bsecret\b' "… without showing it"
+chmod 0640 "$T/open.env"
+diagnose --env-file="$T/open.env" --user="$ME" --json
+is "$(level env-file-secrets)" ok "env-file-secrets passes when others cannot read it"
+
+# --- shell-systemd-agreement
+env_file glob.env 0600 "STEMD_OPTS='--queue=a*'"
+diagnose --env-file="$T/glob.env" --user="$ME" --json
+is "$(level shell-systemd-agreement)" warn "a glob character in STEMD_OPTS: sh and systemd differ"
+env_file control.env 0600 "$(printf 'A="x\033y"')"
+diagnose --env-file="$T/control.env" --user="$ME" --json
+is "$(level shell-systemd-agreement)" warn "a control character: systemd ignores the assignment"
+env_file percent.env 0600 "B='50%'" "C='a*'"
+diagnose --env-file="$T/percent.env" --user="$ME" --json
+is "$(level shell-systemd-agreement)" ok "“%”, and glob characters outside STEMD_OPTS, read the same"
+
+# --- worker-command
+env_file nocmd.env 0600 'A=1'
+diagnose --env-file="$T/nocmd.env" --user="$ME" --json
+is "$(level worker-command)" error "worker-command fails when no command is set"
+printf '#!/bin/sh\n' >"$T/bin/notexec"
+chmod 644 "$T/bin/notexec"
+env_file notexec.env 0600 "STEMD_COMMAND=$T/bin/notexec"
+diagnose --env-file="$T/notexec.env" --user="$ME" --json
+is "$(level worker-command)" error "worker-command fails when the program is not executable"
+env_file notfound.env 0600 "STEMD_COMMAND=no-such-stem-worker-program"
+diagnose --env-file="$T/notfound.env" --user="$ME" --json
+is "$(level worker-command)" error "worker-command fails when the program is not on PATH"
+like "$T/out" "STEMD_COMMAND" "… and says where the command came from"
+
+# --- service-user / service-group
+diagnose --env-file="$T/good.env" --user=no-such-stem-user --json
+is "$(level service-user)" error "service-user fails for a missing user"
+is "$(level service-group)" error "service-group fails for a missing group"
+rc_is 1 "a missing user is an error"
+
+# --- pid-dir / log-dir
+diagnose --env-file="$T/good.env" --user="$ME" --pidfile="$T/nope/%n.pid" --logfile="$T/nolog/%n.log" --json
+is "$(level pid-dir)" error "pid-dir fails when the directory is missing"
+is "$(level log-dir)" error "log-dir fails when the directory is missing"
+like "$T/out" "install -d -o $ME" "the hint says how to create it"
+mkdir -p "$T/ww"
+chmod 1777 "$T/ww"
+diagnose --env-file="$T/good.env" --user="$ME" --pidfile="$T/ww/%n.pid" --logfile="$T/ww/%n.log" --json
+is "$(level pid-dir)" error "pid-dir fails when the directory is world-writable"
+is "$(level log-dir)" error "log-dir fails when the directory is world-writable"
+mkdir -p "$T/ro"
+chmod 755 "$T/ro"
+if getent passwd nobody >/dev/null && [ "$ME" != nobody ]; then
+  diagnose --env-file="$T/good.env" --user=nobody --pidfile="$T/ro/%n.pid" --logfile="$T/ro/%n.log" --json
+  is "$(level pid-dir)" error "pid-dir fails when the service user cannot write it"
+  is "$(level log-dir)" error "log-dir fails when the service user cannot write it"
+else
+  skip "pid-dir/log-dir not writable: no user nobody"
+  skip "pid-dir/log-dir not writable: no user nobody"
+fi
+
+# --- pidfile
+diagnose --env-file="$T/good.env" --user="$ME" --json
+is "$(level pidfile)" ok "no pidfile: ok, not running"
+like "$T/out" 'alpha: not running' "… and says so"
+sleep 300 &
+running=$!
+echo "$running" >"$T/run/alpha.pid"
+diagnose --env-file="$T/good.env" --user="$ME" --json
+is "$(level pidfile)" ok "a pidfile of a running process: ok"
+is "$(message pidfile)" "alpha: running (pid $running)" "… with its pid"
+touch -d '-1 hour' "$T/run/alpha.pid"
+diagnose --env-file="$T/good.env" --user="$ME" --json
+is "$(level pidfile)" warn "a process that started after its pidfile was written: warn (reused)"
+like "$T/out" 'another process' "… and says the pid was reused"
+ok_if "… and leaves the pidfile alone" test -f "$T/run/alpha.pid"
+kill "$running"
+wait "$running" 2>/dev/null
+echo "$running" >"$T/run/alpha.pid"
+diagnose --env-file="$T/good.env" --user="$ME" --json
+is "$(level pidfile)" warn "a pidfile of a dead process: warn (stale)"
+like "$T/out" 'stem-multi status alpha' "… the hint says what cleans it"
+ok_if "… and stem-diagnose does not remove it" test -f "$T/run/alpha.pid"
+echo garbage >"$T/run/alpha.pid"
+diagnose --env-file="$T/good.env" --user="$ME" --json
+is "$(level pidfile)" error "an invalid pidfile: error"
+rc_is 1 "… which fails the run"
+rm -f "$T/run/alpha.pid"
+
+# --- log-file
+echo old >"$T/log/alpha.log"
+chmod 0644 "$T/log/alpha.log"
+diagnose --env-file="$T/good.env" --user="$ME" --json
+is "$(level log-file)" ok "log-file passes when the service user can write it"
+if getent passwd nobody >/dev/null && [ "$ME" != nobody ]; then
+  chmod 0777 "$T/log"
+  diagnose --env-file="$T/good.env" --user=nobody --json
+  is "$(level log-file)" error "log-file fails when the service user cannot write it"
+  chmod 0755 "$T/log"
+else
+  skip "log-file not writable: no user nobody"
+fi
+rm -f "$T/log/alpha.log"
+mkdir "$T/log/alpha.log"
+diagnose --env-file="$T/good.env" --user="$ME" --json
+is "$(level log-file)" error "log-file fails when the log is a directory"
+rmdir "$T/log/alpha.log"
+
+# --- routing-file
+printf 'queues: [\n' >"$T/broken.yaml"
+diagnose --env-file="$T/good.env" --user="$ME" --routing-config="$T/broken.yaml" --json
+is "$(level routing-file)" error "routing-file fails when the file does not parse"
+like "$T/out" "$T/broken.yaml" "… naming the file"
+env_file unknown-queue.env 0600 "STEM_ROUTING_CONFIG=$T/routing.yaml" "STEMD_OPTS='-q nope'"
+diagnose --env-file="$T/good.env" --env-file="$T/unknown-queue.env" --user="$ME" --json
+is "$(level routing-file)" error "routing-file fails when STEMD_OPTS names an unknown queue"
+like "$T/out" 'nope' "… naming the queue"
+
+# --- units-installed
+diagnose --env-file="$T/good.env" --user="$ME" --unitdir="$T/empty" --json
+is "$(level units-installed)" warn,warn,warn "units-installed warns for each missing unit"
+mkdir -p "$T/units-bad"
+cp "$T/units"/* "$T/units-bad/"
+printf '[Service]\nExecStart=%s start %%i\n' "$T/bin/no-stem-multi" >"$T/units-bad/stem-worker@.service"
+diagnose --env-file="$T/good.env" --user="$ME" --unitdir="$T/units-bad" --json
+is "$(level units-installed)" error,ok,ok "units-installed fails when ExecStart= names a missing program"
+
+# --- init-scripts
+diagnose --env-file="$T/good.env" --user="$ME" --initdir="$T/empty" --json
+is "$(level init-scripts)" warn,warn "init-scripts warns for each missing script"
+mkdir -p "$T/init-bad"
+cp -p "$T/init"/* "$T/init-bad/"
+chmod 644 "$T/init-bad/stem-worker"
+diagnose --env-file="$T/good.env" --user="$ME" --initdir="$T/init-bad" --json
+is "$(level init-scripts)" error,ok "init-scripts fails for a script that is not executable"
+
+# --- broker-url is information only
+diagnose --env-file="$T/nocmd.env" --user="$ME" --json
+is "$(level broker-url)" ok "broker-url is ok when unset"
+
+# --- nodes and exit codes
+diagnose --env-file="$T/nocmd.env" --user="$ME" --json
+is "$(message pidfile)" "no nodes configured (name them, or set STEMD_NODES)" "no nodes: node checks say so"
+diagnose --env-file="$T/good.env" --user="$ME" beta gamma --json
+is "$(json "$T/out" '[.checks[] | select(.check == "pidfile") | .message | split(":")[0]] | join(",")')" \
+  beta,gamma "nodes on the command line replace STEMD_NODES"
+diagnose --bogus
+rc_is 2 "an unknown option is a usage error"
+like "$T/err" '^stem-diagnose: ' "… said on stderr"
+diagnose ../x
+rc_is 2 "an invalid node name is a usage error"
+diagnose --env-file="$T/good.env" --user="$ME" -- extra
+rc_is 2 "an argument after -- is a usage error"
+run "$DIAGNOSE" --help
+rc_is 0 "--help"
+like "$T/out" '^Usage: stem-diagnose' "--help prints the usage"
+run "$DIAGNOSE" --version
+rc_is 0 "--version"
+like "$T/out" '^stem-diagnose [0-9]' "--version prints the version"
+
+done_testing
