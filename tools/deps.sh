@@ -5,7 +5,7 @@ set -eu
 packages="autoconf automake autopoint gettext make gcc pkg-config
   libglib2.0-dev libjson-glib-dev libyaml-dev
   groff-base groff clang-format jq procps util-linux
-  systemd shellcheck logrotate supervisor
+  systemd shellcheck logrotate supervisor bash-completion
   systemd-container debootstrap zstd"
 missing=
 for p in $packages; do
