@@ -25,6 +25,14 @@ for po in "$top_srcdir"/po/*.po; do
   esac
 done
 
+# Every catalogue covers the current template, when there is one.
+if [ -f "$top_srcdir/po/stem-daemon.pot" ]; then
+  for lang in de fr; do
+    run msgcmp "$top_srcdir/po/$lang.po" "$top_srcdir/po/stem-daemon.pot"
+    rc_is 0 "$lang.po translates every message of the template"
+  done
+fi
+
 for lang in de fr; do
   mkdir -p "$T/locale/$lang/LC_MESSAGES"
   if ! msgfmt -o "$T/locale/$lang/LC_MESSAGES/stem-daemon.mo" "$top_srcdir/po/$lang.po"; then
@@ -72,6 +80,10 @@ like "$T/err" "^stem-health: x: Fehler: pidfile-missing: keine PID-Datei „$T/r
 
 in_lang de "$HEALTH" --help
 like "$T/out" '^Aufruf: .*stem-health \[KNOTEN…\|N\]' "de: stem-health --help"
+
+in_lang de "$top_builddir/src/stem-diagnose" --help
+rc_is 0 "de: stem-diagnose --help"
+like "$T/out" '^Prüft die Stem-Einrichtung dieses Rechners: Env-Dateien' "de: stem-diagnose --help description"
 
 # French: the catalogue uses no-break spaces inside « » and before “:”.
 NBSP=$(printf '\302\240')
