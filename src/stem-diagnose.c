@@ -1218,22 +1218,15 @@ main (int argc, char **argv)
 {
   stem_program_init ("stem-diagnose");
 
+  int exit_status;
+  g_autoptr (StemArgs) args = stem_args_parse_main (options, argc, argv, usage, &exit_status);
+  if (args == NULL)
+    return exit_status;
   g_autoptr (GError) error = NULL;
-  g_autoptr (StemArgs) args = stem_args_parse (options, argc, argv, &error);
-  if (args == NULL || !validate_args (args, &error))
+  if (!validate_args (args, &error))
     {
-      g_printerr ("%s: %s\n", g_get_prgname (), error->message);
+      stem_error_print (error);
       return STEM_EXIT_USAGE;
-    }
-  if (stem_args_has (args, STEM_OPT_HELP))
-    {
-      usage ();
-      return STEM_EXIT_OK;
-    }
-  if (stem_args_has (args, STEM_OPT_VERSION))
-    {
-      g_print ("stem-diagnose %s\n", PACKAGE_VERSION);
-      return STEM_EXIT_OK;
     }
 
   Diagnose d = {

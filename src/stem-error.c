@@ -90,3 +90,11 @@ stem_program_init (const char *name)
   textdomain (GETTEXT_PACKAGE);
   g_set_prgname (name);
 }
+
+void
+stem_error_print (const GError *error)
+{
+  g_auto (GStrv) lines = g_strsplit (error->message, "\n", -1);
+  for (char **line = lines; *line != NULL; line++)
+    g_printerr ("%s: %s\n", g_get_prgname (), *line);
+}

@@ -52,6 +52,9 @@ void stem_error_prefix (GError **error, const char *format, ...) G_GNUC_PRINTF (
  * messages start with. */
 void stem_program_init (const char *name);
 
+/* Prints ERROR on stderr, every line of it starting with the program name. */
+void stem_error_print (const GError *error);
+
 /* The exit code a configuration-time error maps to: USAGE/CONFIG → 2, else 1. */
 StemExit stem_error_exit_code (const GError *error);
 

@@ -437,23 +437,12 @@ main (int argc, char **argv)
 {
   stem_program_init ("stem-health");
 
-  g_autoptr (GError) error = NULL;
-  g_autoptr (StemArgs) args = stem_args_parse (options, argc, argv, &error);
+  int exit_status;
+  g_autoptr (StemArgs) args = stem_args_parse_main (options, argc, argv, usage, &exit_status);
   if (args == NULL)
-    {
-      g_printerr ("%s: %s\n", g_get_prgname (), error->message);
-      return STEM_EXIT_USAGE;
-    }
-  if (stem_args_has (args, STEM_OPT_HELP))
-    {
-      usage ();
-      return STEM_EXIT_OK;
-    }
-  if (stem_args_has (args, STEM_OPT_VERSION))
-    {
-      g_print ("stem-health %s\n", PACKAGE_VERSION);
-      return STEM_EXIT_OK;
-    }
+    return exit_status;
+
+  g_autoptr (GError) error = NULL;
 
   StemHealthOptions opts = { .args = args, .now_us = g_get_real_time () };
   /* Only the words' array is owned here: the words belong to ARGS. */
@@ -464,9 +453,7 @@ main (int argc, char **argv)
   if (error != NULL)
     {
       /* Nothing was checked: a configuration problem is never "unhealthy". */
-      g_auto (GStrv) lines = g_strsplit (error->message, "\n", -1);
-      for (char **line = lines; *line != NULL; line++)
-        g_printerr ("%s: %s\n", g_get_prgname (), *line);
+      stem_error_print (error);
       return STEM_EXIT_USAGE;
     }
   return status;

@@ -168,23 +168,12 @@ main (int argc, char **argv)
 {
   stem_program_init ("stem-multi");
 
-  g_autoptr (GError) error = NULL;
-  g_autoptr (StemArgs) args = stem_args_parse (options, argc, argv, &error);
+  int exit_status;
+  g_autoptr (StemArgs) args = stem_args_parse_main (options, argc, argv, usage, &exit_status);
   if (args == NULL)
-    {
-      g_printerr ("%s: %s\n", g_get_prgname (), error->message);
-      return STEM_EXIT_USAGE;
-    }
-  if (stem_args_has (args, STEM_OPT_HELP))
-    {
-      usage ();
-      return STEM_EXIT_OK;
-    }
-  if (stem_args_has (args, STEM_OPT_VERSION))
-    {
-      g_print ("stem-multi %s\n", PACKAGE_VERSION);
-      return STEM_EXIT_OK;
-    }
+    return exit_status;
+
+  g_autoptr (GError) error = NULL;
   if (args->positionals->len == 0)
     {
       g_printerr (_ ("%s: no verb given (try “%s --help”)\n"), g_get_prgname (), g_get_prgname ());
@@ -219,9 +208,7 @@ main (int argc, char **argv)
     g_array_unref (opts.schedule);
   if (error != NULL)
     {
-      g_auto (GStrv) lines = g_strsplit (error->message, "\n", -1);
-      for (char **line = lines; *line != NULL; line++)
-        g_printerr ("%s: %s\n", g_get_prgname (), *line);
+      stem_error_print (error);
       return stem_error_exit_code (error);
     }
   return status;

@@ -322,3 +322,30 @@ stem_options_print_help (const StemOptionSpec *specs, GString *out)
         g_string_append_printf (out, "%s\n%32s%s\n", left->str, "", _ (s->description));
     }
 }
+
+StemArgs *
+stem_args_parse_main (const StemOptionSpec *specs, int argc, char **argv, void (*usage) (void),
+                      int *out_exit)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (StemArgs) args = stem_args_parse (specs, argc, argv, &error);
+  if (args == NULL)
+    {
+      stem_error_print (error);
+      *out_exit = STEM_EXIT_USAGE;
+      return NULL;
+    }
+  if (stem_args_has (args, STEM_OPT_HELP))
+    {
+      usage ();
+      *out_exit = STEM_EXIT_OK;
+      return NULL;
+    }
+  if (stem_args_has (args, STEM_OPT_VERSION))
+    {
+      g_print ("%s %s\n", g_get_prgname (), PACKAGE_VERSION);
+      *out_exit = STEM_EXIT_OK;
+      return NULL;
+    }
+  return g_steal_pointer (&args);
+}

@@ -103,6 +103,12 @@ const char *stem_args_get_for_node (StemArgs *args, StemOptionId id, const char 
  * any match, replace the global ones.  Never NULL. */
 GStrv stem_args_get_all_for_node (StemArgs *args, StemOptionId id, const char *node, guint index);
 
+/* The start of every tool's main(): parses ARGV against SPECS and answers
+ * --help (with USAGE) and --version.  Returns NULL when the program is done,
+ * with *OUT_EXIT set (0, or 2 after printing a usage error). */
+StemArgs *stem_args_parse_main (const StemOptionSpec *specs, int argc, char **argv,
+                                void (*usage) (void), int *out_exit);
+
 /* --help text for SPECS, one row per option. */
 void stem_options_print_help (const StemOptionSpec *specs, GString *out);
 

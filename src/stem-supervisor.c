@@ -434,9 +434,7 @@ stem_supervisor_run (GPtrArray *plans, const StemSupervisorConfig *config)
   g_autoptr (GError) local_error = NULL;
   if (!check_not_running (plans, &local_error))
     {
-      g_auto (GStrv) lines = g_strsplit (local_error->message, "\n", -1);
-      for (char **line = lines; *line != NULL; line++)
-        g_printerr ("%s: %s\n", g_get_prgname (), *line);
+      stem_error_print (local_error);
       return STEM_EXIT_FAILURE;
     }
 
