@@ -54,11 +54,7 @@ env_file () {
 # run-tmpfs looks at the configured run directory (not /run when the tree
 # was configured with another prefix, as under make distcheck): expect
 # whatever that directory is.
-rundir=$(cd "$top_builddir" && make -s --no-print-directory -f - print <<MAKE 2>/dev/null
-include Makefile
-print: ; @echo \$(runstatedir)
-MAKE
-)
+rundir=${STEM_TEST_RUNSTATEDIR:?run through make check}
 if [ ! -d "$rundir" ]; then
   run_level=error
 else
