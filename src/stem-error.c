@@ -2,8 +2,10 @@
 #include "stem-i18n.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <locale.h>
 #include <string.h>
+#include <unistd.h>
 
 G_DEFINE_QUARK (stem - error - quark, stem_error)
 
@@ -82,6 +84,11 @@ stem_error_exit_code (const GError *error)
 void
 stem_program_init (const char *name)
 {
+  /* Started with a standard descriptor closed (as some init systems do),
+   * the next file we open would take its place and be written over. */
+  for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++)
+    if (fcntl (fd, F_GETFD) < 0 && errno == EBADF && open ("/dev/null", O_RDWR | O_NOCTTY) != fd)
+      break; /* no /dev/null (a broken chroot): nothing better to do */
   setlocale (LC_ALL, "");
   /* STEM_LOCALEDIR: catalogues of a tree that is not installed (the tests). */
   const char *dir = g_getenv ("STEM_LOCALEDIR");

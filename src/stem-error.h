@@ -47,7 +47,8 @@ gboolean stem_throw_errno (GError **error, const char *format, ...) G_GNUC_PRINT
 /* Prefixes an existing error's message with "PREFIX: " (e.g. a node name). */
 void stem_error_prefix (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
-/* What every tool's main() does first: the locale, the message catalogue
+/* What every tool's main() does first: /dev/null on a closed standard
+ * descriptor, the locale, the message catalogue
  * (from STEM_LOCALEDIR when set, else the installed one), and the name its
  * messages start with. */
 void stem_program_init (const char *name);
