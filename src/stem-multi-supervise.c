@@ -15,6 +15,7 @@
 #include "stem-i18n.h"
 #include "stem-multi.h"
 #include "stem-plan-wire.h"
+#include "stem-spawn.h"
 #include "stem-plan.h"
 #include "stem-supervisor.h"
 
@@ -48,22 +49,6 @@ parse_config (StemMultiOptions *opts, StemSupervisorConfig *config, GError **err
   return TRUE;
 }
 
-/* The supervisor program: beside this one in a build tree, else where it
- * was installed. */
-static char *
-find_supervisor (void)
-{
-  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
-  if (self != NULL)
-    {
-      g_autofree char *dir = g_path_get_dirname (self);
-      g_autofree char *beside = g_build_filename (dir, "stem-supervise", NULL);
-      if (g_file_test (beside, G_FILE_TEST_IS_EXECUTABLE))
-        return g_steal_pointer (&beside);
-    }
-  return g_strdup (STEM_PKGLIBEXECDIR "/stem-supervise");
-}
-
 int
 stem_multi_supervise (StemMultiOptions *opts, GError **error)
 {
@@ -95,7 +80,7 @@ stem_multi_supervise (StemMultiOptions *opts, GError **error)
     }
   lseek (fd, 0, SEEK_SET);
 
-  g_autofree char *program = find_supervisor ();
+  g_autofree char *program = stem_spawn_helper_path ("stem-supervise");
   g_autofree char *fd_arg = g_strdup_printf ("--plans-fd=%d", fd);
   char *argv[] = { program, fd_arg, NULL };
   execv (program, argv);

@@ -351,10 +351,12 @@ settle (StemMultiOptions *opts, GArray *started)
     }
 
   g_autofree char *settle_text = stem_duration_format (opts->settle_ms);
+  gint64 deadline = g_get_monotonic_time () + STEM_SPAWN_LOG_WAIT_US;
   for (guint i = 0; i < dead->len; i++)
     {
       Start *s = g_array_index (dead, Start *, i);
       stem_pidfile_remove (s->plan->pidfile, s->pid, NULL);
+      stem_spawn_wait_log (s->plan->logfile, deadline);
       g_free (s->result->state);
       g_free (s->result->text);
       s->result->state = g_strdup ("exited");
@@ -538,6 +540,7 @@ stop_nodes (StemMultiOptions *opts, GPtrArray *plans, GArray *schedule, StemRepo
       return;
     }
 
+  gint64 deadline = g_get_monotonic_time () + STEM_SPAWN_LOG_WAIT_US;
   for (guint i = 0; i < procs->len; i++)
     {
       Target *t = &g_array_index (targets, Target, i);
@@ -551,6 +554,12 @@ stop_nodes (StemMultiOptions *opts, GPtrArray *plans, GArray *schedule, StemRepo
           continue;
         }
       stem_pidfile_remove (t->plan->pidfile, t->pid, NULL);
+      /* Its last words are in the log before we say it stopped. */
+      if (t->plan->logfile != NULL && !stem_spawn_wait_log (t->plan->logfile, deadline))
+        verbose (
+            opts,
+            _ ("%s: “%s” is still being written: a process the worker started is still running"),
+            t->plan->node, t->plan->logfile);
       if (step == 0 && steps[0].signum == SIGKILL)
         r = stem_report_add (report, t->plan->node, "killed", FALSE, _ ("killed (pid %d)"),
                              (int)t->pid);

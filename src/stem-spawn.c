@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -28,6 +29,8 @@ typedef enum
   REPORT_CHDIR,
   REPORT_EXEC,
   REPORT_USER,
+  REPORT_WRITER,      /* the log writer could not be started */
+  REPORT_WRITER_USER, /* nor switch to the worker's user */
 } ReportKind;
 
 typedef struct
@@ -38,7 +41,9 @@ typedef struct
 
 struct _StemLaunch
 {
+  char *node;
   char *program;
+  char *writer;
   char *workdir;
   gboolean detach;
   pid_t child;
@@ -55,7 +60,9 @@ stem_launch_free (StemLaunch *launch)
   if (launch->detach && launch->child > 0)
     while (waitpid (launch->child, NULL, 0) < 0 && errno == EINTR)
       ;
+  g_free (launch->node);
   g_free (launch->program);
+  g_free (launch->writer);
   g_free (launch->workdir);
   g_free (launch);
 }
@@ -118,6 +125,209 @@ fail (int status_fd, ReportKind kind, int errsv)
   _exit (127);
 }
 
+/* In a forked child about to exec: the program must not inherit our
+ * dispositions or mask, nor any stray fd.  Async-signal-safe. */
+static void
+reset_for_exec (void)
+{
+  struct sigaction dfl = { .sa_handler = SIG_DFL };
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP)
+      sigaction (sig, &dfl, NULL);
+  sigset_t none;
+  sigemptyset (&none);
+  sigprocmask (SIG_SETMASK, &none, NULL);
+  if (syscall (__NR_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+    for (int fd = 3; fd < 65536; fd++)
+      fcntl (fd, F_SETFD, FD_CLOEXEC);
+}
+
+char *
+stem_spawn_helper_path (const char *name)
+{
+  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
+  if (self != NULL)
+    {
+      g_autofree char *dir = g_path_get_dirname (self);
+      g_autofree char *beside = g_build_filename (dir, name, NULL);
+      if (g_file_test (beside, G_FILE_TEST_IS_EXECUTABLE))
+        return g_steal_pointer (&beside);
+    }
+  return g_build_filename (STEM_PKGLIBEXECDIR, name, NULL);
+}
+
+/* Runs in the forked log writer: async-signal-safe calls only.  It reads
+ * DATA_FD and appends to LOG_FD, as the worker's user. */
+static G_GNUC_NORETURN void
+become_log_writer (const StemNodePlan *plan, char *program, int data_fd, int log_fd, int status_fd)
+{
+  if (dup2 (data_fd, STDIN_FILENO) < 0 || dup2 (log_fd, STDOUT_FILENO) < 0
+      || dup2 (log_fd, STDERR_FILENO) < 0)
+    fail (status_fd, REPORT_WRITER, errno);
+  int errsv = stem_user_apply (plan->user);
+  if (errsv != 0)
+    fail (status_fd, REPORT_WRITER_USER, errsv);
+  if (chdir ("/") < 0)
+    fail (status_fd, REPORT_WRITER, errno);
+  reset_for_exec ();
+  char *argv[] = { program, plan->logfile, NULL };
+  execv (program, argv);
+  fail (status_fd, REPORT_WRITER, errno);
+}
+
+/* Starts a log writer and waits until it runs, in a forked child: writes
+ * the failure, if any, to STATUS_FD and returns FALSE. */
+static gboolean
+fork_log_writer (const StemNodePlan *plan, char *program, int data_fd, int log_fd, int status_fd)
+{
+  int wfds[2];
+  pid_t writer = -1;
+  Report r = { REPORT_WRITER, 0 };
+  if (pipe2 (wfds, O_CLOEXEC) < 0)
+    r.value = errno;
+  else if ((writer = vfork ()) < 0)
+    r = (Report){ REPORT_FORK, errno };
+  else if (writer == 0)
+    become_log_writer (plan, program, data_fd, log_fd, wfds[1]);
+  if (writer < 0)
+    {
+      report (status_fd, r.kind, r.value);
+      return FALSE;
+    }
+  close (wfds[1]);
+  ssize_t n;
+  while ((n = read (wfds[0], &r, sizeof r)) < 0 && errno == EINTR)
+    ;
+  close (wfds[0]);
+  if (n != sizeof r)
+    return TRUE; /* EOF: it runs */
+  report (status_fd, r.kind, r.value);
+  return FALSE;
+}
+
+static gboolean
+throw_writer_failure (GError **error, const Report *failure, const char *program, const char *node)
+{
+  errno = failure->value;
+  if (failure->kind == REPORT_WRITER_USER)
+    return stem_throw_errno (error, _ ("Switching user for the log writer of “%s”"), node);
+  return stem_throw_errno (error, _ ("Starting the log writer “%s” for “%s”"), program, node);
+}
+
+/* Opens PLAN's log and makes the pipe to its writer: *DATA the pipe, the
+ * log's descriptor returned (-1 with ERROR set).  The writer holds a shared
+ * lock on the log for as long as it writes there (on the open file
+ * description it inherits), which stem_spawn_wait_log waits for. */
+static int
+prepare_log (const StemNodePlan *plan, int data[2], GError **error)
+{
+  int log_fd = open_log (plan, error);
+  if (log_fd < 0)
+    return -1;
+  if (pipe2 (data, O_CLOEXEC) < 0)
+    {
+      stem_throw_errno (error, _ ("Preparing to start “%s”"), plan->node);
+      close (log_fd);
+      return -1;
+    }
+  flock (log_fd, LOCK_SH | LOCK_NB);
+  return log_fd;
+}
+
+/* Starts stem-logwriter for PLAN and returns the write end of its pipe,
+ * which becomes the worker's output; -1 on failure, before any worker
+ * exists.  The writer is orphaned at once (a grandchild whose parent exits)
+ * in a session of its own: never the child of a worker that replaces this
+ * process and might wait for all its children. */
+static int
+start_log_writer (const StemNodePlan *plan, GError **error)
+{
+  g_autofree char *program = stem_spawn_helper_path ("stem-logwriter");
+  int data[2], status[2];
+  int log_fd = prepare_log (plan, data, error);
+  if (log_fd < 0)
+    return -1;
+  if (pipe2 (status, O_CLOEXEC) < 0)
+    {
+      stem_throw_errno (error, _ ("Preparing to start “%s”"), plan->node);
+      close (log_fd);
+      close (data[0]);
+      close (data[1]);
+      return -1;
+    }
+
+  pid_t child = fork ();
+  if (child == 0)
+    {
+      close (status[0]);
+      if (setsid () < 0)
+        fail (status[1], REPORT_SETSID, errno);
+      _exit (fork_log_writer (plan, program, data[0], log_fd, status[1]) ? 0 : 127);
+    }
+  int fork_errno = errno;
+  close (log_fd);
+  close (data[0]);
+  close (status[1]);
+  Report failure = { 0, 0 };
+  if (child < 0)
+    failure = (Report){ REPORT_FORK, fork_errno };
+  else
+    {
+      while (waitpid (child, NULL, 0) < 0 && errno == EINTR)
+        ;
+      ssize_t n;
+      while ((n = read (status[0], &failure, sizeof failure)) < 0 && errno == EINTR)
+        ;
+      if (n > 0 && n != sizeof failure)
+        failure = (Report){ REPORT_WRITER, EIO };
+    }
+  close (status[0]);
+  if (failure.kind == 0)
+    return data[1];
+  close (data[1]);
+  throw_writer_failure (error, &failure, program, plan->node);
+  return -1;
+}
+
+/* The worker's output for PLAN: a pipe to a log writer when it has a log
+ * file, else -1 (output left as it is).  -2 on failure. */
+static int
+open_output (const StemNodePlan *plan, gboolean with_log, GError **error)
+{
+  if (!with_log || plan->logfile == NULL)
+    return -1;
+  int out_fd = start_log_writer (plan, error);
+  return out_fd < 0 ? -2 : out_fd;
+}
+
+gboolean
+stem_spawn_wait_log (const char *logfile, gint64 deadline_us)
+{
+  if (logfile == NULL)
+    return TRUE;
+  int fd = open (logfile, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0)
+    return TRUE;
+  struct stat st;
+  gboolean released = fstat (fd, &st) < 0 || !S_ISREG (st.st_mode);
+  while (!released)
+    {
+      if (flock (fd, LOCK_EX | LOCK_NB) == 0)
+        {
+          released = TRUE;
+          flock (fd, LOCK_UN);
+        }
+      else if (errno != EWOULDBLOCK && errno != EINTR)
+        released = TRUE; /* no locks here: nothing to wait for */
+      else if (g_get_monotonic_time () >= deadline_us)
+        break;
+      else
+        g_usleep (2000);
+    }
+  close (fd);
+  return released;
+}
+
 /* Runs in the forked worker: async-signal-safe calls only.  LOG_FD < 0
  * keeps stdout and stderr as they are. */
 static G_GNUC_NORETURN void
@@ -137,18 +347,7 @@ become_worker (const StemNodePlan *plan, int null_fd, int log_fd, int status_fd)
   if (plan->has_umask)
     umask (plan->umask);
 
-  /* The worker must not inherit our dispositions or mask, nor any stray fd. */
-  struct sigaction dfl = { .sa_handler = SIG_DFL };
-  for (int sig = 1; sig < NSIG; sig++)
-    if (sig != SIGKILL && sig != SIGSTOP)
-      sigaction (sig, &dfl, NULL);
-  sigset_t none;
-  sigemptyset (&none);
-  sigprocmask (SIG_SETMASK, &none, NULL);
-  if (syscall (__NR_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
-    for (int fd = 3; fd < 65536; fd++)
-      fcntl (fd, F_SETFD, FD_CLOEXEC);
-
+  reset_for_exec ();
   execve (plan->argv[0], plan->argv, plan->envp);
   fail (status_fd, REPORT_EXEC, errno);
 }
@@ -156,44 +355,58 @@ become_worker (const StemNodePlan *plan, int null_fd, int log_fd, int status_fd)
 StemLaunch *
 stem_launch_begin (const StemNodePlan *plan, gboolean detach, GError **error)
 {
-  int log_fd = -1;
-  if (plan->logfile != NULL && (log_fd = open_log (plan, error)) < 0)
+  /* Detached, the log writer is started by the first child, so that many
+   * nodes start in parallel; otherwise before the fork. */
+  g_autofree char *writer = NULL;
+  int data[2] = { -1, -1 }, log_fd = -1, out_fd;
+  if (detach && plan->logfile != NULL)
+    {
+      if ((log_fd = prepare_log (plan, data, error)) < 0)
+        return NULL;
+      writer = stem_spawn_helper_path ("stem-logwriter");
+      out_fd = data[1];
+    }
+  else if ((out_fd = open_output (plan, TRUE, error)) == -2)
     return NULL;
   int null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
-  int fds[2];
+  int fds[2] = { -1, -1 };
   if (null_fd < 0 || pipe2 (fds, O_CLOEXEC) < 0)
-    {
-      stem_throw_errno (error, _ ("Preparing to start “%s”"), plan->node);
-      if (log_fd >= 0)
-        close (log_fd);
-      if (null_fd >= 0)
-        close (null_fd);
-      return NULL;
-    }
+    stem_throw_errno (error, _ ("Preparing to start “%s”"), plan->node);
 
-  pid_t child = fork ();
+  pid_t child = fds[0] < 0 ? -1 : fork ();
   if (child == 0)
     {
       close (fds[0]);
       if (setsid () < 0)
         fail (fds[1], REPORT_SETSID, errno);
       if (!detach)
-        become_worker (plan, null_fd, log_fd, fds[1]);
-      /* Detached: the first child leads a new session and forks the worker,
-       * which is then no session leader and can never acquire a terminal. */
+        become_worker (plan, null_fd, out_fd, fds[1]);
+      /* Detached: the first child leads a new session, starts the log
+       * writer and then forks the worker, which is no session leader and
+       * can never acquire a terminal.  No writer, no worker. */
+      if (log_fd >= 0 && !fork_log_writer (plan, writer, data[0], log_fd, fds[1]))
+        _exit (127);
       pid_t worker = fork ();
       if (worker < 0)
         fail (fds[1], REPORT_FORK, errno);
       if (worker == 0)
-        become_worker (plan, null_fd, log_fd, fds[1]);
+        become_worker (plan, null_fd, out_fd, fds[1]);
       report (fds[1], REPORT_PID, worker);
       _exit (0);
     }
   int fork_errno = errno;
-  close (fds[1]);
+  if (fds[1] >= 0)
+    close (fds[1]);
+  if (out_fd >= 0)
+    close (out_fd);
   if (log_fd >= 0)
     close (log_fd);
-  close (null_fd);
+  if (data[0] >= 0)
+    close (data[0]);
+  if (null_fd >= 0)
+    close (null_fd);
+  if (fds[0] < 0)
+    return NULL; /* error set above */
   if (child < 0)
     {
       close (fds[0]);
@@ -203,7 +416,9 @@ stem_launch_begin (const StemNodePlan *plan, gboolean detach, GError **error)
     }
 
   StemLaunch *launch = g_new0 (StemLaunch, 1);
+  launch->node = g_strdup (plan->node);
   launch->program = g_strdup (plan->argv[0]);
+  launch->writer = g_steal_pointer (&writer);
   launch->workdir = g_strdup (plan->workdir);
   launch->detach = detach;
   launch->child = child;
@@ -251,6 +466,9 @@ stem_launch_finish (StemLaunch *launch, pid_t *out_pid, GError **error)
       return stem_throw_errno (error, _ ("Executing “%s”"), launch->program);
     case REPORT_USER:
       return stem_throw_errno (error, _ ("Switching user for “%s”"), launch->program);
+    case REPORT_WRITER:
+    case REPORT_WRITER_USER:
+      return throw_writer_failure (error, &failure, launch->writer, launch->node);
     default:
       return stem_throw_errno (error, _ ("Detaching “%s”"), launch->program);
     }
@@ -264,11 +482,11 @@ stem_launch_finish (StemLaunch *launch, pid_t *out_pid, GError **error)
 gboolean
 stem_spawn_exec (const StemNodePlan *plan, GError **error)
 {
-  if (plan->logfile_given && plan->logfile != NULL)
+  int log_fd = open_output (plan, plan->logfile_given, error);
+  if (log_fd == -2)
+    return FALSE;
+  if (log_fd >= 0)
     {
-      int log_fd = open_log (plan, error);
-      if (log_fd < 0)
-        return FALSE;
       if (dup2 (log_fd, STDOUT_FILENO) < 0 || dup2 (log_fd, STDERR_FILENO) < 0)
         return stem_throw_errno (error, _ ("Redirecting output to “%s”"), plan->logfile);
       close (log_fd);

@@ -8,8 +8,9 @@
 G_BEGIN_DECLS
 
 /* One start in flight (the directories must exist).  The worker gets a
- * session of its own, stdin from /dev/null, stdout and stderr appended to its
- * log (or left as they are with --logfile=-), and drops to its user.  When
+ * session of its own, stdin from /dev/null, stdout and stderr through a pipe
+ * to a stem-logwriter that appends them to its log (or left as they are with
+ * --logfile=-), and drops to its user.  When
  * DETACH, it is a grandchild that is no session leader (so it can never
  * acquire a controlling terminal) and whose parent exits; otherwise it is our
  * child (for supervise), and reaping it is the caller's job.  An exec failure
@@ -33,6 +34,18 @@ gboolean stem_spawn_prepare_dirs (const StemNodePlan *plan, gboolean with_log, G
  * go to the log only when a logfile was given explicitly.  Returns only on
  * failure. */
 gboolean stem_spawn_exec (const StemNodePlan *plan, GError **error);
+
+/* Waits, until DEADLINE_US at most (monotonic), until no log writer holds
+ * LOGFILE: the output of a worker that has exited has all been written.
+ * FALSE if one still does (a process the worker left behind still has its
+ * output open). */
+gboolean stem_spawn_wait_log (const char *logfile, gint64 deadline_us);
+/* How long stop and supervise wait for that, all nodes together. */
+#define STEM_SPAWN_LOG_WAIT_US (5 * G_USEC_PER_SEC)
+
+/* A helper program (stem-supervise, stem-logwriter): beside this program
+ * in a build tree, else where it was installed. */
+char *stem_spawn_helper_path (const char *name);
 
 /* The last N_LINES lines of PATH (for reporting a worker that died at start). */
 char *stem_spawn_log_tail (const char *path, guint n_lines);

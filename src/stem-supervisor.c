@@ -512,6 +512,15 @@ stem_supervisor_run (GPtrArray *plans, const StemSupervisorConfig *config)
   g_array_unref (s.nodes);
   g_main_loop_unref (s.loop);
   sigprocmask (SIG_UNBLOCK, &mask, NULL);
+  /* The log writers finish before we do: as a container's PID 1, our exit
+   * would kill them with the last lines unwritten. */
+  gint64 deadline = g_get_monotonic_time () + STEM_SPAWN_LOG_WAIT_US;
+  for (guint i = 0; i < plans->len; i++)
+    {
+      const StemNodePlan *plan = plans->pdata[i];
+      if (plan->logfile != NULL)
+        stem_spawn_wait_log (plan->logfile, deadline);
+    }
   g_printerr (_ ("%s: all nodes have stopped\n"), g_get_prgname ());
   return all_clean ? STEM_EXIT_OK : STEM_EXIT_FAILURE;
 }

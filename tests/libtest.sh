@@ -6,6 +6,7 @@ set -u
 MULTI=$top_builddir/src/stem-multi
 WORKER=$top_builddir/tests/stem-test-worker
 EXAMPLE=$top_builddir/src/stem-example-worker
+LOGWRITER=$top_builddir/src/stem-logwriter
 
 # Every path a test touches is under $T: without it, stop here.
 T=$(mktemp -d "${TMPDIR:-/tmp}/stem-test.XXXXXX") && [ -d "$T" ] || {
@@ -84,6 +85,20 @@ wait_until () {
 
 pid_of () { cat "$T/run/$1.pid" 2>/dev/null; }
 
+# log_writer_of PID: the stem-logwriter reading PID's output.
+log_writer_of () {
+  local pipe p
+  pipe=$(readlink "/proc/$1/fd/1") || return 1
+  case $pipe in pipe:*) ;; *) return 1 ;; esac
+  for p in $(pgrep -x stem-logwriter); do
+    if [ "$(readlink "/proc/$p/fd/0" 2>/dev/null)" = "$pipe" ]; then
+      echo "$p"
+      return 0
+    fi
+  done
+  return 1
+}
+
 # alive PID: exists and is not a zombie.
 alive () {
   local state
@@ -107,6 +122,6 @@ as_nobody () {
 # A private copy of the binaries that an unprivileged user can run.
 private_bin () {
   mkdir -p "$T/bin"
-  cp "$MULTI" "$WORKER" "$T/bin/"
+  cp "$MULTI" "$WORKER" "$LOGWRITER" "$T/bin/"
   chmod 755 "$T/bin" "$T/bin"/*
 }

@@ -57,7 +57,9 @@ if command -v logrotate >/dev/null; then
   run logrotate -d --state "$T/logrotate.state" "$conf"
   is "$rc:$(grep -ci 'error' "$T/err" "$T/out" | awk -F: '{ s += $NF } END { print s }')" "0:0" \
     "logrotate -d accepts the snippet without error"
-  like "$conf" '^\s*copytruncate$' "logrotate copies and truncates (workers keep their O_APPEND log)"
+  unlike "$conf" '^\s*copytruncate$' "logrotate renames, never copytruncate (which loses lines)"
+  like "$conf" '^\s*nocreate$' "nocreate: the log writers create the new log (as the worker's user)"
+  like "$conf" '^\s*delaycompress$' "delaycompress: the renamed log stays writable until the writer has moved on"
 else
   skip "logrotate is not installed"
 fi

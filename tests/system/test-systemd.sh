@@ -232,6 +232,42 @@ ok_if "beta's worker still runs" running "$beta"
 is "$(state stem-worker@beta)" active "stem-worker@beta is still active" "$(unit_report stem-worker@beta)"
 is "$(show stem-worker@beta MainPID)" "$beta" "… with the same MainPID"
 
+# A node that logs to a file (--logfile in STEM_WORKER_OPTS, from a drop-in):
+# its log writer works inside the hardened unit and follows a rotation.
+c mkdir -p /etc/systemd/system/stem-worker@logged.service.d
+c sh -c 'printf "[Service]\nEnvironment=STEM_WORKER_OPTS=--logfile=/var/log/stem/%%i.log\n" \
+  >/etc/systemd/system/stem-worker@logged.service.d/log.conf'
+c systemctl daemon-reload
+out=$(c_out systemctl start stem-worker@logged)
+is "$?" 0 "systemctl start stem-worker@logged (--logfile in a drop-in)" "$out"
+logged=$(show stem-worker@logged MainPID)
+log_has () { c grep -Eq -- "$2" "$1"; }
+LOGGED=/var/log/stem/logged.log
+if nspawn_wait 15 log_has $LOGGED "node=logged pid=$logged .*started"; then
+  pass "the worker's output is in $LOGGED"
+else
+  fail "the worker's output is in $LOGGED" "$(c_out tail -n 5 $LOGGED)" "$(unit_report stem-worker@logged)"
+fi
+writer=$(c pgrep -x stem-logwriter)
+is "$(proc_user "${writer:-0}")" "$SUSER" "its stem-logwriter runs as $SUSER"
+ok_if "… in the unit's cgroup" c grep -q '/stem-worker@logged\.service$' "/proc/${writer:-0}/cgroup"
+c mv $LOGGED $LOGGED.1
+if nspawn_wait 15 log_has $LOGGED heartbeat; then
+  pass "after a rename, the worker's output goes on in a new $LOGGED"
+else
+  fail "after a rename, the worker's output goes on in a new $LOGGED" "$(c_out ls -l /var/log/stem)"
+fi
+is "$(c stat -c '%U %a' $LOGGED)" "$SUSER 640" "the new log belongs to $SUSER, mode 0640"
+out=$(c_out systemctl stop stem-worker@logged)
+is "$?" 0 "systemctl stop stem-worker@logged" "$out"
+is "$(show stem-worker@logged Result)" success "… Result=success"
+tail_line=$(c tail -n 1 $LOGGED)
+ok_if "the worker's last line, stopped (warm), is the log's last ($tail_line)" \
+  eval '[[ $tail_line == *"stopped (warm)"* ]]'
+ok_if "the writer is gone" gone "${writer:-0}"
+c rm -rf /etc/systemd/system/stem-worker@logged.service.d $LOGGED $LOGGED.1
+c systemctl daemon-reload
+
 # stem-worker.service: all of STEMD_NODES under stem-multi supervise --------
 
 env_file "STEM_WORKER_COMMAND=$EXAMPLE" STEM_EXAMPLE_HEARTBEAT=1 STEM_EXAMPLE_WORK=0.2 \

@@ -1,0 +1,195 @@
+#!/bin/bash
+# The log writer beside every detached worker: rotation by renaming (what
+# logrotate does without copytruncate) or by removal loses no line and splits
+# none, stop returns once the last line is in the log, and what the writer
+# cannot do it says in the log, never dropping output on the floor.
+. "${top_srcdir:?run through make check}/tests/libtest.sh" || exit 99
+
+# in_order FILE…: the "line N" lines of the files, in that order, run 1, 2,
+# 3… with none missing or repeated (and there are some).
+in_order () {
+  awk '/^line [0-9]+$/ { if ($2 != ++n) { print "line " n " expected, got " $0 >"/dev/stderr"; exit 1 } }
+       END { exit n == 0 }' "$@"
+}
+# lines_in FILE: how many "line N" lines FILE holds.
+lines_in () { grep -c '^line [0-9]*$' "$1" 2>/dev/null; }
+# has_lines FILE N: FILE holds at least N of them.
+has_lines () { [ "$(lines_in "$1")" -ge "$2" ]; }
+# only_whole_lines FILE…: every line is one the worker printed whole.
+only_whole_lines () {
+  ! grep -qvhE '^(line [0-9]+|ready pid=[0-9]+ node=[a-z]+|got SIG[A-Z]+|stem-logwriter: .*)$' "$@"
+}
+# locked FILE: somebody holds a lock on FILE.
+locked () { ! flock -n -x "$1" true; }
+# no_process_has ENTRY: no process has ENTRY in its environment.
+no_process_has () {
+  grep -lsqz "^$1\$" /proc/[0-9]*/environ
+  [ $? -ne 0 ] # (2: some process went away meanwhile, and none matched)
+}
+
+log=$T/log/rot.log
+multi start rot --command "$WORKER" --command count --command 2
+rc_is 0 "start a worker printing a line every 2 ms"
+rot=$(pid_of rot)
+writer=$(log_writer_of "$rot")
+ok_if "a stem-logwriter reads its output" test -n "$writer"
+ok_if "the writer is in the worker's session, which it does not lead" \
+  eval '[ "$(ps -o sid= -p "${writer:-0}")" = "$(ps -o sid= -p "$rot")" ] && [ "$(ps -o sid= -p "${writer:-0}" | tr -d " ")" != "${writer:-0}" ]'
+ok_if "and its parent is not stem-multi, which has exited" test "$(ps -o ppid= -p "${writer:-0}" | tr -d ' ')" != $$
+ok_if "the log is locked (shared) while the writer has it" locked "$log"
+
+# Two rotations as logrotate does them: rename, then the writer follows.
+wait_until 10 has_lines "$log" 50
+mv "$log" "$log.1"
+ok_if "after a rename the writer creates the log afresh" wait_until 10 test -f "$log"
+ok_if "and writes on in it" wait_until 10 has_lines "$log" 50
+ok_if "the new log is mode 0640" test "$(stat -c %a "$log")" = 640
+mv "$log.1" "$log.2"
+mv "$log" "$log.1"
+ok_if "a second rotation is followed too" wait_until 10 has_lines "$log" 50
+kill -TERM "${writer:-0}"
+kill -INT "${writer:-0}"
+before=$(lines_in "$log")
+ok_if "TERM and INT do not stop the writer: it ends with the worker's output" \
+  eval 'wait_until 10 has_lines "$log" $((before + 20)) && alive "${writer:-0}"'
+
+multi stop rot
+rc_is 0 "stop"
+is "$(tail -n 1 "$log")" "got SIGTERM" "the worker's last line is in the log when stop returns"
+ok_if "the writer has exited by then" dead "${writer:-0}"
+ok_if "and the log is unlocked" flock -n -x "$log" true
+ok_if "every line is in $log.2, $log.1 or $log, once, in order" in_order "$log.2" "$log.1" "$log"
+ok_if "no line was split between two files" only_whole_lines "$log.2" "$log.1" "$log"
+
+# --foreground with an explicit --logfile (as in a unit's drop-in): the same.
+"$MULTI" start fgl --foreground --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" \
+  --command "$WORKER" --command count --command 2 >"$T/fg.out" 2>&1 &
+fgl=$!
+wait_until 10 has_lines "$T/log/fgl.log" 20
+ok_if "--foreground --logfile: a writer reads the worker's output" test -n "$(log_writer_of "$fgl")"
+mv "$T/log/fgl.log" "$T/log/fgl.log.1"
+ok_if "--foreground --logfile: the writer follows a rename" wait_until 10 has_lines "$T/log/fgl.log" 20
+multi stop fgl
+rc_is 0 "stop the foreground node"
+wait "$fgl"
+is "$(tail -n 1 "$T/log/fgl.log")" "got SIGTERM" "its last line is in the log when stop returns"
+ok_if "every line is in fgl.log.1 or fgl.log, once, in order" in_order "$T/log/fgl.log.1" "$T/log/fgl.log"
+ok_if "nothing went to the terminal" test ! -s "$T/fg.out"
+
+# Started with standard input closed (as by some init systems), the log
+# still gets the output: the file stem-multi opens must not become fd 0.
+"$MULTI" start closed --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" \
+  --command "$WORKER" --command run <&- >"$T/out" 2>"$T/err"
+rc=$?
+rc_is 0 "start with standard input closed"
+ok_if "the worker's output reaches its log" \
+  wait_until 10 grep -qs "^ready pid=$(pid_of closed) node=closed$" "$T/log/closed.log"
+multi stop closed
+
+# Removal: the writer recreates the log.
+multi start rot --command "$WORKER" --command count --command 2
+rot=$(pid_of rot)
+wait_until 10 has_lines "$log" 10
+rm "$log"
+ok_if "a removed log is created again" wait_until 10 has_lines "$log" 10
+multi stop rot
+
+# What cannot be reopened: said in the log the output still goes to.
+multi start rot --command "$WORKER" --command count --command 2
+rot=$(pid_of rot)
+writer=$(log_writer_of "$rot")
+wait_until 10 has_lines "$log" 10
+# (The log is replaced by a symbolic link in one rename, the old file kept
+# under another name: the writer must not follow the link.)
+ln "$log" "$log.old"
+ln -s /nowhere "$T/log/link"
+mv -T "$T/log/link" "$log"
+ok_if "a log that cannot be reopened is reported in the old one" \
+  wait_until 10 grep -qs "^stem-logwriter: cannot reopen $log: Too many levels of symbolic links; still writing to the file it was rotated to$" "$log.old"
+before=$(lines_in "$log.old")
+ok_if "which still gets the output" wait_until 10 has_lines "$log.old" $((before + 20))
+ok_if "the link was not followed" test ! -e /nowhere
+rm "$log"
+kill -HUP "${writer:-0}"
+ok_if "SIGHUP reopens the log" wait_until 10 has_lines "$log" 10
+multi stop rot
+ok_if "nothing was lost meanwhile" in_order "$log.old" "$log"
+ok_if "and no line split" only_whole_lines "$log.old" "$log"
+
+# A process the worker leaves behind keeps its output open: stop waits a
+# while for the writer, then says why it did not finish.
+multi start orphaned --command /bin/sh --command -c \
+  --command "sleep 300 & echo \"straggler=\$!\"; exec \"$WORKER\" run"
+orphaned=$(pid_of orphaned)
+wait_until 10 grep -qs '^straggler=' "$T/log/orphaned.log"
+straggler=$(sed -n 's/^straggler=//p' "$T/log/orphaned.log")
+multi stop orphaned --verbose
+rc_is 0 "stop a worker that left a process behind"
+like "$T/err" "^stem-multi: orphaned: “$T/log/orphaned.log” is still being written: a process the worker started is still running$" \
+  "stop --verbose says the output is still open"
+ok_if "and the worker itself is stopped" dead "$orphaned"
+kill "${straggler:-0}"
+
+# The writer runs as the worker's user.
+if [ "$(id -u)" -eq 0 ]; then
+  "$MULTI" start owned --uid=nobody --pidfile="$T/run/%n.pid" --logfile="$T/nobody/%n.log" \
+    --command "$WORKER" --command count --command 2 >"$T/out" 2>"$T/err"
+  rc=$?
+  rc_is 0 "start a worker as nobody"
+  owned=$(pid_of owned)
+  writer=$(log_writer_of "$owned")
+  is "$(ps -o user= -p "${writer:-0}" | tr -d ' ')" nobody "its writer runs as nobody too"
+  wait_until 10 has_lines "$T/nobody/owned.log" 5
+  mv "$T/nobody/owned.log" "$T/nobody/owned.log.1"
+  wait_until 10 test -f "$T/nobody/owned.log"
+  is "$(stat -c %U "$T/nobody/owned.log")" nobody "a log it creates belongs to nobody"
+  "$MULTI" stop owned --pidfile="$T/run/%n.pid" --logfile="$T/nobody/%n.log" >"$T/out" 2>"$T/err"
+else
+  skip "needs root to start a worker as another user"
+fi
+
+# Without its writer, nothing starts.
+if [ -e "${STEM_TEST_PKGLIBEXECDIR:?run through make check}/stem-logwriter" ]; then
+  skip "stem-logwriter is installed in $STEM_TEST_PKGLIBEXECDIR: cannot test a missing one"
+else
+  mkdir "$T/lonely"
+  cp "$MULTI" "$T/lonely/"
+  run "$T/lonely/stem-multi" start lonely --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" \
+    --command "$WORKER" --command run
+  rc_is 1 "start without stem-logwriter fails"
+  like "$T/err" "^stem-multi: lonely: Starting the log writer “$STEM_TEST_PKGLIBEXECDIR/stem-logwriter” for “lonely”: No such file or directory$" \
+    "naming the program it could not run"
+  ok_if "no pidfile is left" test ! -e "$T/run/lonely.pid"
+  ok_if "and no worker runs" no_process_has "STEM_WORKER_PIDFILE=$T/run/lonely.pid"
+fi
+
+# Output that cannot be written (here: past a file size limit) is counted,
+# and the count written down once writing works again.
+syscw () { sed -n 's/^syscw: //p' "/proc/$1/io"; }
+: >"$T/limited.log"
+mkfifo "$T/feed"
+bash -c 'ulimit -f 1 && exec "$0" "$1"' "$LOGWRITER" "$T/limited.log" <"$T/feed" >>"$T/limited.log" 2>&1 &
+lw=$!
+exec 7>"$T/feed"
+{ head -c 1023 /dev/zero | tr '\0' x; echo; } >&7
+wait_until 10 test "$(stat -c %s "$T/limited.log")" -eq 1024
+writes=$(syscw "$lw")
+printf 'lost\n' >&7
+ok_if "a write past the limit is attempted" wait_until 10 test "$(syscw "$lw")" -gt "$writes"
+ok_if "and fails without killing the writer (SIGXFSZ)" alive "$lw"
+: >"$T/limited.log"
+printf 'after\n' >&7
+wait_until 10 grep -qs '^after$' "$T/limited.log"
+is "$(cat "$T/limited.log")" "stem-logwriter: 5 bytes of output lost: File too large
+after" "once writing works, the log says how many bytes were lost, then goes on"
+exec 7>&-
+wait "$lw"
+rc=$?
+rc_is 0 "the writer exits at the end of its input"
+
+# By hand: a usage message.
+run "$LOGWRITER"
+rc_is 2 "stem-logwriter without a path"
+like "$T/err" "^Usage: stem-logwriter /PATH/OF/LOG" "prints its usage"
+
+done_testing
