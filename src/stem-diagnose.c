@@ -984,6 +984,47 @@ check_units_installed (Diagnose *d, const char *id, GError **error)
   return TRUE;
 }
 
+/* The stem-multi a SysV script runs: the value of its MULTI= line, which
+ * the build writes with the configured bindir. */
+static char *
+init_script_program (const char *text)
+{
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (g_str_has_prefix (lines[i], "MULTI="))
+      return g_strstrip (g_strdup (lines[i] + strlen ("MULTI=")));
+  return NULL;
+}
+
+static void
+check_init_script_program (Diagnose *d, const char *id, const char *path)
+{
+  g_autofree char *text = NULL;
+  g_autoptr (GError) local = NULL;
+  CheckResult *r;
+  if (!g_file_get_contents (path, &text, NULL, &local))
+    {
+      r = add_result (d, id, LEVEL_ERROR, _ ("%s: %s"), path, local->message);
+      set_hint (r, _ ("chmod 0755 %s"), path);
+      return;
+    }
+  g_autofree char *program = init_script_program (text);
+  if (program == NULL)
+    {
+      r = add_result (d, id, LEVEL_ERROR, _ ("%s: names no stem-multi (no MULTI= line)"), path);
+      set_hint (r, _ ("reinstall the script from the package; see stem-worker@.service(8)"));
+    }
+  else if (!g_path_is_absolute (program) || access (program, X_OK) < 0)
+    {
+      r = add_result (d, id, LEVEL_ERROR, _ ("%s: runs %s, which is not an executable file"), path,
+                      program);
+      set_hint (r, _ ("reinstall the package, or fix MULTI= in %s; see stem-worker@.service(8)"),
+                path);
+    }
+  else
+    add_result (d, id, LEVEL_OK, _ ("%s: installed, runs %s"), path, program);
+}
+
 static gboolean
 check_init_scripts (Diagnose *d, const char *id, GError **error)
 {
@@ -1000,7 +1041,7 @@ check_init_scripts (Diagnose *d, const char *id, GError **error)
           r = add_result (d, id, LEVEL_WARN, _ ("%s: %s"), path,
                           errno == ENOENT ? _ ("not installed") : g_strerror (errno));
           set_hint (r, _ ("install the package's SysV scripts (needed without systemd only); "
-                          "see stem-multi(1)"));
+                          "see stem-worker@.service(8)"));
         }
       else if (!S_ISREG (st.st_mode) || (st.st_mode & S_IXUSR) == 0)
         {
@@ -1008,7 +1049,7 @@ check_init_scripts (Diagnose *d, const char *id, GError **error)
           set_hint (r, _ ("chmod 0755 %s"), path);
         }
       else
-        add_result (d, id, LEVEL_OK, _ ("%s: installed and executable"), path);
+        check_init_script_program (d, id, path);
     }
   return TRUE;
 }

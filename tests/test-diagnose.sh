@@ -18,7 +18,7 @@ for unit in stem-worker@.service stem-worker.service stem-scheduler.service; do
   printf '[Service]\nExecStart=%s start %%i --foreground\n' "$T/bin/stem-multi" >"$T/units/$unit"
 done
 for script in stem-worker stem-scheduler; do
-  printf '#!/bin/sh\nexit 0\n' >"$T/init/$script"
+  printf '#!/bin/sh\nMULTI=%s\nexit 0\n' "$T/bin/stem-multi" >"$T/init/$script"
   chmod 755 "$T/init/$script"
 done
 cat >"$T/good.env" <<EOF
@@ -100,6 +100,40 @@ if [ "$(id -u)" -eq 0 ] && [ "$ME" = root ]; then
   fi
 else
   skip "golden JSON: the fixture's env file must be owned by root, and the user root"
+fi
+
+# --- a broken host, whole, against a golden file: every output of a
+# failing check (message, hint, level) is part of the interface.
+mkdir -p "$T/broken/run" "$T/broken/bin"
+printf '#!/bin/sh\nexit 0\n' >"$T/broken/bin/worker"
+chmod 644 "$T/broken/bin/worker"
+echo garbage >"$T/broken/run/alpha.pid"
+env_file broken.env 0644 '# everything wrong at once' 'STEMD_NODES=alpha' \
+  "STEM_WORKER_COMMAND=$T/broken/bin/worker" "STEM_ROUTING_CONFIG=$T/routing.yaml" \
+  "STEMD_OPTS='--queue=nosuch'" 'STEM_BROKER_URL=amqp://guest:guest@mq:5672/'
+if [ "$(id -u)" -eq 0 ]; then
+  diagnose --env-file="$T/broken.env" --user=no-such-stem-user --unitdir="$T/empty" \
+    --initdir="$T/empty" --pidfile="$T/broken/run/%n.pid" --logfile="$T/broken/log/%n.log" --json
+  rc_is 1 "a broken host: exit 1"
+  is "$(json "$T/out" .status)" error "… status error"
+  jq -S 'del(.checks[] | select(.check == "run-tmpfs"))' "$T/out" | sed "s|$T|@T@|g" \
+    >"$T/normalised.json"
+  if diff -u "$EXPECTED/broken.json" "$T/normalised.json" >"$T/diff"; then
+    pass "JSON of the broken fixture matches the golden file"
+  else
+    fail "JSON of the broken fixture matches the golden file" "$(cat "$T/diff")"
+  fi
+  diagnose --env-file="$T/broken.env" --user=no-such-stem-user --unitdir="$T/empty" \
+    --initdir="$T/empty" --pidfile="$T/broken/run/%n.pid" --logfile="$T/broken/log/%n.log"
+  awk '/^\[/ { skip = / run-tmpfs: / } !skip' "$T/out" | sed "s|$T|@T@|g" >"$T/normalised.txt"
+  if diff -u "$EXPECTED/broken.txt" "$T/normalised.txt" >"$T/diff"; then
+    pass "text output of the broken fixture matches the golden file"
+  else
+    fail "text output of the broken fixture matches the golden file" "$(cat "$T/diff")"
+  fi
+else
+  skip "golden JSON of a broken host: the env file's safety check differs when not root"
+  skip "golden text of a broken host: the env file's safety check differs when not root"
 fi
 
 # --- redaction
@@ -280,6 +314,16 @@ cp -p "$T/init"/* "$T/init-bad/"
 chmod 644 "$T/init-bad/stem-worker"
 diagnose --env-file="$T/good.env" --user="$ME" --initdir="$T/init-bad" --json
 is "$(level init-scripts)" error,ok "init-scripts fails for a script that is not executable"
+chmod 755 "$T/init-bad/stem-worker"
+sed -i "s|^MULTI=.*|MULTI=$T/bin/gone/stem-multi|" "$T/init-bad/stem-worker"
+diagnose --env-file="$T/good.env" --user="$ME" --initdir="$T/init-bad" --json
+is "$(level init-scripts)" error,ok "init-scripts fails for a script whose stem-multi is not there"
+is "$(message init-scripts | head -n 1)" \
+  "$T/init-bad/stem-worker: runs $T/bin/gone/stem-multi, which is not an executable file" \
+  "… and names the path it runs"
+sed -i '/^MULTI=/d' "$T/init-bad/stem-worker"
+diagnose --env-file="$T/good.env" --user="$ME" --initdir="$T/init-bad" --json
+is "$(level init-scripts)" error,ok "init-scripts fails for a script that is not stem-daemon's"
 
 # --- broker-url is information only
 diagnose --env-file="$T/nocmd.env" --user="$ME" --json
