@@ -4,7 +4,6 @@
 #include <sys/types.h>
 
 #include "stem-options.h"
-#include "stem-routing.h"
 #include "stem-user.h"
 
 G_BEGIN_DECLS
@@ -41,8 +40,6 @@ typedef struct
   GStrv base_env;   /* the caller's environment plus the global env files */
   char *host;
   char *timestamp;
-  StemRouting *routing; /* --routing-config or STEM_ROUTING_CONFIG, or NULL */
-  char *routing_path;   /* absolute */
 } StemPlanSet;
 
 void stem_plan_set_free (StemPlanSet *set);
@@ -55,6 +52,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemPlanSet, stem_plan_set_free)
  * STEM_ERROR_USAGE / STEM_ERROR_CONFIG. */
 StemPlanSet *stem_plan_build (StemArgs *args, const char *const *node_words, StemPlanFlags flags,
                               GError **error);
+/* stem_plan_build with STEM_PLAN_PATHS, in an object of its own: a tool
+ * that only finds nodes (stem-health) then links neither the routing
+ * parser nor json-glib. */
+StemPlanSet *stem_plan_build_paths (StemArgs *args, const char *const *node_words, GError **error);
 
 /* The default templates, from the configured directories. */
 const char *stem_plan_default_pidfile (void);

@@ -1,0 +1,222 @@
+/* The half of planning that only starting needs: the worker's command,
+ * environment, queues (checked against the routing file) and umask. */
+
+#include "stem-plan.h"
+#include "stem-plan-private.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+#include "stem-command.h"
+#include "stem-error.h"
+#include "stem-i18n.h"
+#include "stem-routing.h"
+
+/* --routing-config or STEM_ROUTING_CONFIG, for the duration of one build. */
+typedef struct
+{
+  StemRouting *routing; /* or NULL */
+  char *path;           /* absolute */
+} Routing;
+
+static gboolean
+validate_queue_name (const char *option, const char *name, GError **error)
+{
+  if (*name == '\0')
+    return stem_throw_code (error, STEM_ERROR_USAGE, _ ("Empty name in %s"), option);
+  for (const char *p = name; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p) && strchr ("._:-", *p) == NULL)
+      return stem_throw_code (error, STEM_ERROR_USAGE,
+                              _ ("Invalid name “%s” in %s (letters, digits, “.”, “_”, “:” and “-” "
+                                 "only)"),
+                              name, option);
+  return TRUE;
+}
+
+/* --queue=a,b --queue=c → a b c; names checked (against the routing file
+ * when there is one, which also resolves the default queue's alias),
+ * duplicates dropped. */
+static gboolean
+collect_names (StemArgs *args, StemRouting *routing, StemOptionId id, const char *option,
+               const StemNodePlan *plan, GStrv *out, GError **error)
+{
+  g_auto (GStrv) values = stem_args_get_all_for_node (args, id, plan->node, plan->index);
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; values[i] != NULL; i++)
+    {
+      g_auto (GStrv) parts = g_strsplit (values[i], ",", -1);
+      for (guint j = 0; parts[j] != NULL; j++)
+        {
+          if (!validate_queue_name (option, parts[j], error))
+            return FALSE;
+          g_autofree char *name = g_strdup (parts[j]);
+          if (routing != NULL && id == STEM_OPT_QUEUE)
+            {
+              g_free (name);
+              if ((name = stem_routing_resolve_queue (routing, parts[j], error)) == NULL)
+                return FALSE;
+            }
+          else if (routing != NULL && !stem_routing_check_broadcast (routing, name, error))
+            return FALSE;
+          if (!g_ptr_array_find_with_equal_func (names, name, g_str_equal, NULL))
+            g_ptr_array_add (names, g_steal_pointer (&name));
+        }
+    }
+  g_ptr_array_add (names, NULL);
+  *out = (GStrv)g_ptr_array_free (g_steal_pointer (&names), FALSE);
+  return TRUE;
+}
+
+static gboolean
+parse_umask (const char *text, mode_t *out, GError **error)
+{
+  guint64 value;
+  if (!g_ascii_string_to_unsigned (text, 8, 0, 0777, &value, NULL))
+    return stem_throw_code (error, STEM_ERROR_USAGE,
+                            _ ("Invalid --umask “%s” (an octal mode such as 027)"), text);
+  *out = (mode_t)value;
+  return TRUE;
+}
+
+static gint
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *)a, *(const char *const *)b);
+}
+
+static GStrv
+sorted_added_env (const char *const *caller, const char *const *envp)
+{
+  g_autoptr (GPtrArray) added = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; envp[i] != NULL; i++)
+    {
+      const char *eq = strchr (envp[i], '=');
+      g_autofree char *name = g_strndup (envp[i], eq - envp[i]);
+      const char *before = g_environ_getenv ((char **)caller, name);
+      if (g_strcmp0 (before, eq + 1) != 0)
+        g_ptr_array_add (added, g_strdup (envp[i]));
+    }
+  g_ptr_array_sort (added, compare_strings);
+  g_ptr_array_add (added, NULL);
+  return (GStrv)g_ptr_array_free (g_steal_pointer (&added), FALSE);
+}
+
+static gboolean
+plan_command (StemArgs *args, StemPlanSet *set, GHashTable *env_cache,
+              const char *const *caller_env, const StemTemplateContext *ctx, StemNodePlan *plan,
+              gpointer data, GError **error)
+{
+  const Routing *routing = data;
+  g_auto (GStrv) files
+      = stem_args_get_all_for_node (args, STEM_OPT_ENV_FILE, plan->node, plan->index);
+  g_auto (GStrv) envp = g_strdupv ((char **)caller_env);
+  if (plan->user != NULL && plan->user->change && plan->user->name != NULL)
+    {
+      /* What login(1) and systemd's User= give a process; env files may
+       * still say otherwise. */
+      envp = g_environ_setenv (envp, "USER", plan->user->name, TRUE);
+      envp = g_environ_setenv (envp, "LOGNAME", plan->user->name, TRUE);
+      if (plan->user->home != NULL)
+        envp = g_environ_setenv (envp, "HOME", plan->user->home, TRUE);
+    }
+  if (!stem_plan_apply_env_files (env_cache, (const char *const *)files, &envp, error))
+    return FALSE;
+
+  if (!collect_names (args, routing->routing, STEM_OPT_QUEUE, "--queue", plan, &plan->queues, error)
+      || !collect_names (args, routing->routing, STEM_OPT_BROADCAST, "--broadcast", plan,
+                         &plan->broadcasts, error))
+    return FALSE;
+
+  g_auto (GStrv) words
+      = stem_args_get_all_for_node (args, STEM_OPT_COMMAND, plan->node, plan->index);
+  const char *line = stem_args_get_for_node (args, STEM_OPT_COMMAND_LINE, plan->node, plan->index);
+  g_auto (GStrv) argv = NULL;
+  if (!stem_command_resolve ((const char *const *)words, line, (const char *const *)envp,
+                             (const char *const *)args->trailing, &argv, NULL, error))
+    return FALSE;
+
+  g_autofree char *index = g_strdup_printf ("%u", plan->index);
+  envp = g_environ_setenv (envp, "STEM_WORKER_NODE", plan->node, TRUE);
+  envp = g_environ_setenv (envp, "STEM_WORKER_INDEX", index, TRUE);
+  envp = g_environ_setenv (envp, "STEM_WORKER_HOST", ctx->host, TRUE);
+  envp = g_environ_setenv (envp, "STEM_WORKER_PIDFILE", plan->pidfile, TRUE);
+  if (plan->logfile != NULL)
+    envp = g_environ_setenv (envp, "STEM_WORKER_LOGFILE", plan->logfile, TRUE);
+  if (routing->path != NULL)
+    envp = g_environ_setenv (envp, "STEM_ROUTING_CONFIG", routing->path, TRUE);
+  if (plan->queues[0] != NULL)
+    {
+      g_autofree char *joined = g_strjoinv (",", plan->queues);
+      envp = g_environ_setenv (envp, "STEM_WORKER_QUEUES", joined, TRUE);
+      envp = g_environ_setenv (envp, "STEM_DEFAULT_QUEUE", plan->queues[0], FALSE);
+    }
+  if (plan->broadcasts[0] != NULL)
+    {
+      g_autofree char *joined = g_strjoinv (",", plan->broadcasts);
+      envp = g_environ_setenv (envp, "STEM_WORKER_BROADCASTS", joined, TRUE);
+    }
+
+  for (guint i = 0; argv[i] != NULL; i++)
+    {
+      char *word = stem_template_expand (argv[i], ctx, error);
+      if (word == NULL)
+        return FALSE;
+      g_free (argv[i]);
+      argv[i] = word;
+    }
+
+  /* Resolved once, on the worker's own PATH, so a missing program is a
+   * configuration error before anything starts. */
+  char *program = stem_command_find_program (argv[0], (const char *const *)envp, error);
+  if (program == NULL)
+    return FALSE;
+  g_free (argv[0]);
+  argv[0] = program;
+  struct stat st;
+  if (plan->user != NULL && stat (program, &st) == 0 && !stem_user_can_execute (plan->user, &st))
+    return stem_throw_code (error, STEM_ERROR_CONFIG,
+                            _ ("Program “%s” is not executable by uid %u"), program,
+                            (unsigned)plan->user->uid);
+
+  const char *umask_text = stem_args_get_for_node (args, STEM_OPT_UMASK, plan->node, plan->index);
+  if (umask_text != NULL)
+    {
+      if (!parse_umask (umask_text, &plan->umask, error))
+        return FALSE;
+      plan->has_umask = TRUE;
+    }
+
+  plan->added_env = sorted_added_env (caller_env, (const char *const *)envp);
+  plan->argv = g_steal_pointer (&argv);
+  plan->envp = g_steal_pointer (&envp);
+  return TRUE;
+}
+
+/* The routing file the workers will read, checked here so that an unknown
+ * queue is a configuration error before anything starts. */
+static gboolean
+load_routing (StemArgs *args, StemPlanSet *set, gpointer data, GError **error)
+{
+  Routing *routing = data;
+  const char *path = stem_args_get (args, STEM_OPT_ROUTING_CONFIG);
+  if (path == NULL)
+    path = g_environ_getenv (set->base_env, "STEM_ROUTING_CONFIG");
+  if (path == NULL || *path == '\0')
+    return TRUE;
+  routing->path = g_canonicalize_filename (path, NULL);
+  routing->routing = stem_routing_load (routing->path, error);
+  return routing->routing != NULL;
+}
+
+StemPlanSet *
+stem_plan_build (StemArgs *args, const char *const *node_words, StemPlanFlags flags, GError **error)
+{
+  if (!(flags & STEM_PLAN_COMMAND))
+    return stem_plan_build_paths (args, node_words, error);
+  static const StemPlanCommandOps ops = { load_routing, plan_command };
+  Routing routing = { NULL, NULL };
+  StemPlanSet *set = stem_plan_build_with (args, node_words, &ops, &routing, error);
+  stem_routing_free (routing.routing);
+  g_free (routing.path);
+  return set;
+}
