@@ -233,6 +233,29 @@ near "$(json "$T/out" '.uptimeSeconds')" $(($(date +%s) - $(start_epoch "$aged")
   "uptimeSeconds agrees with /proc/PID/stat"
 kill "$aged"
 
+# GLib alone is linked: json-glib (and GObject, GIO) is loaded for --json.
+needed=$(LC_ALL=C readelf -d "$HEALTH" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+unlike_text () { case $1 in *$2*) return 1 ;; esac; }
+ok_if "stem-health links neither json-glib, GObject nor GIO ($needed)" \
+  eval 'unlike_text "$needed" json-glib && unlike_text "$needed" gobject && unlike_text "$needed" gio'
+# A json-glib that lacks what --json needs: a configuration error, nothing printed.
+mkdir -p "$T/fakelib"
+if printf 'int stem_fake;\n' | cc -shared -fPIC -x c -o "$T/fakelib/libjson-glib-1.0.so.0" \
+  -Wl,-soname,libjson-glib-1.0.so.0 - 2>/dev/null; then
+  LD_LIBRARY_PATH=$T/fakelib health alpha --json
+  rc_is 2 "--json with a json-glib that lacks json_builder_new: exit 2"
+  like "$T/err" "^stem-health: --json needs libjson-glib-1\.0\.so\.0: json_builder_new is missing$" \
+    "… and says what is missing"
+  is "$(cat "$T/out")" "" "… and prints no document"
+  LD_LIBRARY_PATH=$T/fakelib health alpha
+  rc_is 0 "without --json that library is never loaded"
+else
+  skip "no C compiler to build a stand-in json-glib"
+  skip "no C compiler to build a stand-in json-glib"
+  skip "no C compiler to build a stand-in json-glib"
+  skip "no C compiler to build a stand-in json-glib"
+fi
+
 ok_if "stem-health signalled no worker" alive "$alpha"
 multi stop alpha beta
 done_testing
