@@ -1143,7 +1143,10 @@ plan_nodes (Diagnose *d)
     }
   if (words == NULL || words[0] == NULL)
     return;
-  d->plans = stem_plan_build (d->args, (const char *const *)words, STEM_PLAN_PATHS, &d->plan_error);
+  /* From the environment with the env files applied: the default ones
+   * too, which D->ARGS does not name. */
+  d->plans = stem_plan_build_paths (d->args, (const char *const *)words,
+                                    (const char *const *)d->envp, &d->plan_error);
 }
 
 static CheckLevel
@@ -1280,14 +1283,19 @@ main (int argc, char **argv)
   d.user_name = stem_args_get (args, STEM_OPT_USER);
   if (d.user_name == NULL)
     d.user_name = "stem";
+  load_env_files (&d);
+  /* As stem-multi would: the option, else the env files' STEMD_PID_FILE …
+   * (a malformed one is the pidfile check's error, through planning). */
+  g_autofree char *pidfile_template
+      = stem_plan_template_from_env ((const char *const *)d.envp, FALSE, NULL, NULL);
+  g_autofree char *logfile_template
+      = stem_plan_template_from_env ((const char *const *)d.envp, TRUE, NULL, NULL);
   d.pidfile_template = stem_args_get (args, STEM_OPT_PIDFILE);
   if (d.pidfile_template == NULL)
-    d.pidfile_template = stem_plan_default_pidfile ();
+    d.pidfile_template = pidfile_template != NULL ? pidfile_template : stem_plan_default_pidfile ();
   d.logfile_template = stem_args_get (args, STEM_OPT_LOGFILE);
   if (d.logfile_template == NULL)
-    d.logfile_template = stem_plan_default_logfile ();
-
-  load_env_files (&d);
+    d.logfile_template = logfile_template != NULL ? logfile_template : stem_plan_default_logfile ();
   collect_secrets (&d);
   d.user = lookup_service_user (d.user_name);
   plan_nodes (&d);

@@ -414,7 +414,7 @@ print_json (const StemHealthOptions *opts, GArray *results, gboolean all_ok)
 static int
 check_nodes (const StemHealthOptions *opts, const char *const *words, GError **error)
 {
-  g_autoptr (StemPlanSet) set = stem_plan_build_paths (opts->args, words, error);
+  g_autoptr (StemPlanSet) set = stem_plan_build_paths (opts->args, words, NULL, error);
   if (set == NULL)
     return -1;
   for (guint i = 0; i < set->plans->len; i++)

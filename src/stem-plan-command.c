@@ -212,10 +212,10 @@ StemPlanSet *
 stem_plan_build (StemArgs *args, const char *const *node_words, StemPlanFlags flags, GError **error)
 {
   if (!(flags & STEM_PLAN_COMMAND))
-    return stem_plan_build_paths (args, node_words, error);
+    return stem_plan_build_paths (args, node_words, NULL, error);
   static const StemPlanCommandOps ops = { load_routing, plan_command };
   Routing routing = { NULL, NULL };
-  StemPlanSet *set = stem_plan_build_with (args, node_words, &ops, &routing, error);
+  StemPlanSet *set = stem_plan_build_with (args, node_words, NULL, &ops, &routing, error);
   stem_routing_free (routing.routing);
   g_free (routing.path);
   return set;

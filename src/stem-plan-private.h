@@ -19,10 +19,11 @@ typedef struct
                          StemNodePlan *plan, gpointer data, GError **error);
 } StemPlanCommandOps;
 
-/* stem_plan_build, with OPS (and its DATA) for the command half, or NULL
- * for paths only. */
+/* stem_plan_build, from ENV (NULL: the process's environment), with OPS
+ * (and its DATA) for the command half, or NULL for paths only. */
 StemPlanSet *stem_plan_build_with (StemArgs *args, const char *const *node_words,
-                                   const StemPlanCommandOps *ops, gpointer data, GError **error);
+                                   const char *const *env, const StemPlanCommandOps *ops,
+                                   gpointer data, GError **error);
 
 /* Applies the env files PATHS to *ENVP in order, reading each once per
  * call: CACHE maps a path to its assignments. */

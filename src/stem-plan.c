@@ -23,6 +23,8 @@ stem_plan_set_free (StemPlanSet *set)
   g_strfreev (set->base_env);
   g_free (set->host);
   g_free (set->timestamp);
+  g_free (set->pidfile_template);
+  g_free (set->logfile_template);
   g_free (set);
 }
 
@@ -111,6 +113,34 @@ expand_path (const char *tmpl, const StemTemplateContext *ctx, GError **error)
   return g_canonicalize_filename (expanded, NULL);
 }
 
+char *
+stem_plan_template_from_env (const char *const *env, gboolean logfile, gboolean *out_from_env,
+                             GError **error)
+{
+  const char *file_var = logfile ? "STEMD_LOG_FILE" : "STEMD_PID_FILE";
+  const char *dir_var = logfile ? "STEM_LOG_DIR" : "STEM_PID_DIR";
+  const char *var = file_var;
+  const char *value = g_environ_getenv ((char **)env, file_var);
+  g_autofree char *tmpl = NULL;
+  if (value != NULL && *value != '\0')
+    tmpl = g_strdup (value);
+  else if ((value = g_environ_getenv ((char **)env, dir_var)) != NULL && *value != '\0')
+    {
+      var = dir_var;
+      tmpl = g_build_filename (value, logfile ? "%n.log" : "%n.pid", NULL);
+    }
+  if (tmpl != NULL && !stem_template_validate (tmpl, error))
+    {
+      stem_error_prefix (error, "%s", var);
+      return NULL;
+    }
+  if (out_from_env != NULL)
+    *out_from_env = tmpl != NULL;
+  if (tmpl == NULL)
+    return g_strdup (logfile ? stem_plan_default_logfile () : stem_plan_default_pidfile ());
+  return g_steal_pointer (&tmpl);
+}
+
 static gboolean
 plan_node (StemArgs *args, StemPlanSet *set, GHashTable *env_cache, const char *const *caller_env,
            const StemPlanCommandOps *ops, gpointer data, StemNodePlan *plan, GError **error)
@@ -128,7 +158,7 @@ plan_node (StemArgs *args, StemPlanSet *set, GHashTable *env_cache, const char *
    * after expansion. */
   gboolean scoped = pid_tmpl != NULL && pid_tmpl != stem_args_get (args, STEM_OPT_PIDFILE);
   if (pid_tmpl == NULL)
-    pid_tmpl = stem_plan_default_pidfile ();
+    pid_tmpl = set->pidfile_template;
   if (!stem_template_check_pidfile (pid_tmpl, scoped ? 1 : n_nodes, error))
     return FALSE;
   plan->pidfile = expand_path (pid_tmpl, &ctx, error);
@@ -136,9 +166,9 @@ plan_node (StemArgs *args, StemPlanSet *set, GHashTable *env_cache, const char *
     return FALSE;
 
   const char *log_tmpl = stem_args_get_for_node (args, STEM_OPT_LOGFILE, plan->node, plan->index);
-  plan->logfile_given = log_tmpl != NULL;
+  plan->logfile_given = log_tmpl != NULL || set->logfile_from_env;
   if (log_tmpl == NULL)
-    log_tmpl = stem_plan_default_logfile ();
+    log_tmpl = set->logfile_template;
   if (strcmp (log_tmpl, "-") != 0)
     {
       plan->logfile = expand_path (log_tmpl, &ctx, error);
@@ -160,19 +190,20 @@ plan_node (StemArgs *args, StemPlanSet *set, GHashTable *env_cache, const char *
 }
 
 StemPlanSet *
-stem_plan_build_paths (StemArgs *args, const char *const *node_words, GError **error)
+stem_plan_build_paths (StemArgs *args, const char *const *node_words, const char *const *env,
+                       GError **error)
 {
-  return stem_plan_build_with (args, node_words, NULL, NULL, error);
+  return stem_plan_build_with (args, node_words, env, NULL, NULL, error);
 }
 
 StemPlanSet *
-stem_plan_build_with (StemArgs *args, const char *const *node_words, const StemPlanCommandOps *ops,
-                      gpointer data, GError **error)
+stem_plan_build_with (StemArgs *args, const char *const *node_words, const char *const *env,
+                      const StemPlanCommandOps *ops, gpointer data, GError **error)
 {
   g_autoptr (StemPlanSet) set = g_new0 (StemPlanSet, 1);
   g_autoptr (GHashTable) env_cache
       = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_strfreev);
-  g_auto (GStrv) caller_env = g_get_environ ();
+  g_auto (GStrv) caller_env = env != NULL ? g_strdupv ((char **)env) : g_get_environ ();
 
   set->host = g_strdup (g_get_host_name ());
   set->timestamp = stem_template_timestamp (g_get_real_time ());
@@ -191,6 +222,15 @@ stem_plan_build_with (StemArgs *args, const char *const *node_words, const StemP
     return NULL;
 
   if (!find_nodes (args, node_words, (const char *const *)set->base_env, &set->nodes, error))
+    return NULL;
+
+  set->pidfile_template
+      = stem_plan_template_from_env ((const char *const *)set->base_env, FALSE, NULL, error);
+  if (set->pidfile_template == NULL)
+    return NULL;
+  set->logfile_template = stem_plan_template_from_env ((const char *const *)set->base_env, TRUE,
+                                                       &set->logfile_from_env, error);
+  if (set->logfile_template == NULL)
     return NULL;
 
   if (ops != NULL && !ops->prepare (args, set, data, error))

@@ -40,6 +40,9 @@ typedef struct
   GStrv base_env;   /* the caller's environment plus the global env files */
   char *host;
   char *timestamp;
+  char *pidfile_template;    /* without --pidfile: STEMD_PID_FILE, … or the default */
+  char *logfile_template;    /* without --logfile: STEMD_LOG_FILE, … or the default */
+  gboolean logfile_from_env; /* a variable gave it: as good as --logfile */
 } StemPlanSet;
 
 void stem_plan_set_free (StemPlanSet *set);
@@ -54,8 +57,18 @@ StemPlanSet *stem_plan_build (StemArgs *args, const char *const *node_words, Ste
                               GError **error);
 /* stem_plan_build with STEM_PLAN_PATHS, in an object of its own: a tool
  * that only finds nodes (stem-health) then links neither the routing
- * parser nor json-glib. */
-StemPlanSet *stem_plan_build_paths (StemArgs *args, const char *const *node_words, GError **error);
+ * parser nor json-glib.  ENV is the environment to start from (with env
+ * files already applied, say), or NULL for the process's. */
+StemPlanSet *stem_plan_build_paths (StemArgs *args, const char *const *node_words,
+                                    const char *const *env, GError **error);
+
+/* The pidfile (LOGFILE: log file) template of a node without --pidfile
+ * (--logfile): STEMD_PID_FILE (STEMD_LOG_FILE) of ENV, as the SysV scripts
+ * read it, else upstream's STEM_PID_DIR (STEM_LOG_DIR) with "%n.pid"
+ * ("%n.log"), else the default.  *OUT_FROM_ENV (if not NULL): whether a
+ * variable gave it.  A malformed one is an error naming its variable. */
+char *stem_plan_template_from_env (const char *const *env, gboolean logfile, gboolean *out_from_env,
+                                   GError **error);
 
 /* The default templates, from the configured directories. */
 const char *stem_plan_default_pidfile (void);

@@ -325,6 +325,16 @@ sed -i '/^MULTI=/d' "$T/init-bad/stem-worker"
 diagnose --env-file="$T/good.env" --user="$ME" --initdir="$T/init-bad" --json
 is "$(level init-scripts)" error,ok "init-scripts fails for a script that is not stem-daemon's"
 
+# --- paths from the env file, as the SysV scripts and stem-multi read them
+mkdir -p "$T/elsewhere"
+echo garbage >"$T/elsewhere/alpha.pid"
+env_file paths.env 0600 STEMD_NODES=alpha "STEMD_PID_FILE=$T/elsewhere/%n.pid" \
+  "STEM_WORKER_COMMAND=$T/bin/worker"
+run env -u STEM_WORKER_COMMAND -u STEMD_NODES -u STEMD_PID_FILE "$DIAGNOSE" --unitdir="$T/units" \
+  --initdir="$T/init" --env-file="$T/paths.env" --user="$ME" --json
+is "$(level pidfile):$(level pid-dir)" error:ok "STEMD_PID_FILE of the env file names the pidfile checked"
+like "$T/out" "Invalid pidfile “$T/elsewhere/alpha.pid”" "… by its path"
+
 # --- broker-url is information only
 diagnose --env-file="$T/nocmd.env" --user="$ME" --json
 is "$(level broker-url)" ok "broker-url is ok when unset"

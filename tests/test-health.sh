@@ -233,6 +233,17 @@ near "$(json "$T/out" '.uptimeSeconds')" $(($(date +%s) - $(start_epoch "$aged")
   "uptimeSeconds agrees with /proc/PID/stat"
 kill "$aged"
 
+# Paths from an env file (STEMD_PID_FILE, as the SysV scripts read it), as
+# stem-multi takes them.
+printf 'STEMD_NODES=alpha\nSTEMD_PID_FILE=%s/run/%%n.pid\nSTEMD_LOG_FILE=%s/log/%%n.log\n' "$T" "$T" \
+  >"$T/paths.env"
+chmod 644 "$T/paths.env"
+run env -u STEMD_NODES "$HEALTH" --env-file="$T/paths.env" --json
+is "$rc:$(json "$T/out" '.node + " " + .status + " " + .pidfile + " " + .logfile')" \
+  "0:alpha ok $T/run/alpha.pid $T/log/alpha.log" "STEMD_NODES, STEMD_PID_FILE and STEMD_LOG_FILE from --env-file"
+STEM_PID_DIR="$T/run" run "$HEALTH" alpha --quiet
+rc_is 0 "STEM_PID_DIR (upstream's) from the environment"
+
 # GLib alone is linked: json-glib (and GObject, GIO) is loaded for --json.
 needed=$(LC_ALL=C readelf -d "$HEALTH" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
 unlike_text () { case $1 in *$2*) return 1 ;; esac; }

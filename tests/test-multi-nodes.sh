@@ -135,4 +135,36 @@ else
   rc_is 2 "as a non-root user, --uid=root is refused"
 fi
 
+# Without --pidfile/--logfile: STEMD_PID_FILE and STEMD_LOG_FILE (what the
+# SysV scripts read), then upstream's STEM_PID_DIR and STEM_LOG_DIR, from
+# the environment or an env file; the options still win.
+paths () { jq -r '.nodes[] | .pidfile + " " + .logfile' "$T/out"; }
+STEMD_PID_FILE="$T/p/%n.pid" STEMD_LOG_FILE="$T/l/%N.log" run "$MULTI" show alpha "${cmd[@]}" --json
+is "$rc:$(paths)" "0:$T/p/alpha.pid $T/l/ALPHA.log" "STEMD_PID_FILE and STEMD_LOG_FILE name the files"
+STEM_PID_DIR="$T/pd" STEM_LOG_DIR="$T/ld" run "$MULTI" show alpha "${cmd[@]}" --json
+is "$rc:$(paths)" "0:$T/pd/alpha.pid $T/ld/alpha.log" "STEM_PID_DIR and STEM_LOG_DIR (upstream's) name the directories"
+STEMD_PID_FILE="$T/p/%n.pid" STEM_PID_DIR="$T/pd" run "$MULTI" show alpha "${cmd[@]}" --json
+is "$(jq -r '.nodes[0].pidfile' "$T/out")" "$T/p/alpha.pid" "STEMD_PID_FILE wins over STEM_PID_DIR"
+STEMD_PID_FILE="$T/p/%n.pid" run "$MULTI" show alpha "${cmd[@]}" --json --pidfile="$T/o/%n.pid"
+is "$(jq -r '.nodes[0].pidfile' "$T/out")" "$T/o/alpha.pid" "--pidfile wins over STEMD_PID_FILE"
+printf 'STEMD_PID_FILE=%s/e/%%n.pid\nSTEMD_LOG_FILE=%s/e/%%n.log\n' "$T" "$T" >"$T/paths.env"
+chmod 644 "$T/paths.env"
+run "$MULTI" show alpha "${cmd[@]}" --json --env-file="$T/paths.env"
+is "$rc:$(paths)" "0:$T/e/alpha.pid $T/e/alpha.log" "… also from an env file"
+STEMD_PID_FILE="$T/p/%q.pid" run "$MULTI" show alpha "${cmd[@]}"
+rc_is 2 "a bad template in STEMD_PID_FILE is a usage error"
+like "$T/err" "^stem-multi: STEMD_PID_FILE: .*%q" "… naming the variable and the placeholder"
+STEMD_PID_FILE="$T/p/one.pid" run "$MULTI" show alpha beta "${cmd[@]}"
+rc_is 2 "STEMD_PID_FILE without %n for two nodes is refused, as --pidfile is"
+STEMD_PID_FILE="$T/p/%n.pid" STEMD_LOG_FILE="$T/l/%n.log" run "$MULTI" start envpaths "${cmd[@]}"
+rc_is 0 "start with the paths from the environment"
+ok_if "the pidfile is where STEMD_PID_FILE says" test -s "$T/p/envpaths.pid"
+ok_if "the worker's output goes where STEMD_LOG_FILE says" \
+  wait_until 10 grep -qs "^ready pid=$(cat "$T/p/envpaths.pid" 2>/dev/null) node=envpaths" "$T/l/envpaths.log"
+STEMD_PID_FILE="$T/p/%n.pid" run "$MULTI" status envpaths
+rc_is 0 "status finds it through STEMD_PID_FILE"
+STEMD_PID_FILE="$T/p/%n.pid" run "$MULTI" stop envpaths
+rc_is 0 "and stop stops it"
+ok_if "… removing the pidfile" test ! -e "$T/p/envpaths.pid"
+
 done_testing
