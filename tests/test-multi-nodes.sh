@@ -166,5 +166,13 @@ rc_is 0 "status finds it through STEMD_PID_FILE"
 STEMD_PID_FILE="$T/p/%n.pid" run "$MULTI" stop envpaths
 rc_is 0 "and stop stops it"
 ok_if "… removing the pidfile" test ! -e "$T/p/envpaths.pid"
+STEMD_PID_FILE="$T/p/%n.pid" STEMD_LOG_FILE="$T/l/%n.log" "$MULTI" start fgenv --foreground \
+  "${cmd[@]}" >"$T/fg.out" 2>&1 &
+fgenv=$!
+ok_if "--foreground: a log file named by STEMD_LOG_FILE counts as given" \
+  wait_until 10 grep -qs "^ready pid=$fgenv node=fgenv" "$T/l/fgenv.log"
+STEMD_PID_FILE="$T/p/%n.pid" run "$MULTI" stop fgenv
+wait "$fgenv"
+ok_if "… and nothing went to stem-multi's own output" test ! -s "$T/fg.out"
 
 done_testing
