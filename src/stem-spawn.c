@@ -310,6 +310,11 @@ stem_spawn_wait_log (const char *logfile, gint64 deadline_us)
     return TRUE;
   struct stat st;
   gboolean released = fstat (fd, &st) < 0 || !S_ISREG (st.st_mode);
+  /* A short poll: a lock's release has no event of its own (inotify's
+   * close event comes before the kernel drops the lock, so waiting for it
+   * could miss the release), and a blocking flock could not keep the
+   * deadline.  The writer normally lets go within the first try or two,
+   * right after the worker's exit. */
   while (!released)
     {
       if (flock (fd, LOCK_EX | LOCK_NB) == 0)
