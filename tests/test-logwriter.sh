@@ -130,6 +130,17 @@ like "$T/err" "^stem-multi: orphaned: “$T/log/orphaned.log” is still being w
 ok_if "and the worker itself is stopped" dead "$orphaned"
 kill "${straggler:-0}"
 
+# A writer killed all the same: the worker's next write gets SIGPIPE, as
+# stem-multi(1) says, and status sees the worker gone.
+multi start doomed --command "$WORKER" --command count --command 2
+doomed=$(pid_of doomed)
+writer=$(log_writer_of "$doomed")
+kill -KILL "${writer:-0}"
+ok_if "a worker whose log writer was killed dies at its next write" wait_until 10 dead "$doomed"
+multi status doomed --no-clean
+rc_is 1 "… and status says the node is dead (pidfile left)"
+multi stop doomed
+
 # The writer runs as the worker's user.
 if [ "$(id -u)" -eq 0 ]; then
   "$MULTI" start owned --uid=nobody --pidfile="$T/run/%n.pid" --logfile="$T/nobody/%n.log" \
