@@ -99,11 +99,18 @@ log_writer_of () {
   return 1
 }
 
-# alive PID: exists and is not a zombie.
+# alive PID: exists and is not dead, as the tools judge it: a zombie is dead
+# once no thread of it is left; every other state (including "t", the
+# tracing stop a sanitizer's exit-time scan puts a process in) is alive.
 alive () {
-  local state
-  state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)
-  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+  local state threads
+  state=$(sed -n 's/^State:[[:space:]]*\([A-Za-z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)
+  threads=$(sed -n 's/^Threads:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$1/status" 2>/dev/null)
+  case $state in
+    '' | X | x) return 1 ;;
+    Z) [ "${threads:-0}" -gt 1 ] ;;
+    *) return 0 ;;
+  esac
 }
 dead () { ! alive "$1"; }
 

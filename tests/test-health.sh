@@ -18,7 +18,14 @@ near () { # A B SLACK NAME: |A - B| <= SLACK
   local d=$(($1 - $2))
   if [ "${d#-}" -le "$3" ]; then pass "$4"; else fail "$4" "got $1, expected $2 (± $3)"; fi
 }
-older_than () { [ $(($(date +%s) - $(start_epoch "$1"))) -ge "$2" ]; }
+# age_of PID: whole seconds the process has run, from its start tick and
+# /proc/uptime (the same clock; btime and `date +%s` would each round).
+age_of () {
+  local ticks
+  ticks=$(sed 's/.*) //' "/proc/$1/stat" | awk '{ print $20 }')
+  awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" '{ printf "%d\n", $1 - t / hz }' /proc/uptime
+}
+older_than () { [ "$(age_of "$1")" -ge "$2" ]; }
 
 # A process that is old by the time its pidfile is written: started now,
 # checked at the end (the uptime must come from it, not from the pidfile).
