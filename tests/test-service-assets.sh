@@ -25,7 +25,7 @@ if command -v systemd-analyze >/dev/null; then
   cp /bin/sh "$stage/bin/sh"
   for unit in stem-worker@alpha.service stem-worker.service stem-scheduler.service; do
     run systemd-analyze verify --man=no --recursive-errors=no --root="$stage" "$unit"
-    is "$rc:$(grep -v 'is not executable: No such file' "$T/err" | grep -c .)" "0:0" "$unit passes systemd-analyze verify"
+    is "$rc:$(grep -c . "$T/err")" "0:0" "$unit passes systemd-analyze verify"
     systemd-analyze security --offline=true --root="$stage" "$unit" >"$T/sec" 2>&1
     score=$(sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p' "$T/sec")
     echo "# $unit: exposure $score"
