@@ -1,15 +1,20 @@
 /* stem-logwriter: writes one worker's output to its log file and follows
  * the file when logrotate renames or removes it, so rotation loses no line.
  *
- * stem-multi and stem-supervise start it with the worker's output pipe on
- * standard input and the log file, opened and share-locked, on standard
- * output and standard error; the only argument is the log's path.  It exits
- * when the last writer of the pipe has gone.  Not meant to be run by hand.
+ * "stem-logwriter /PATH/OF/LOG" is one log writer: stem-multi starts it
+ * this way for a worker in the foreground or under supervise, with the
+ * worker's output pipe on standard input and the log file, opened and
+ * share-locked, on standard output and standard error.
+ * "stem-logwriter --serve" forks a log writer for each request that
+ * stem-multi start sends on standard input (see stem-logwriter-wire.h),
+ * and exits when stem-multi closes it.  A log writer exits when the last
+ * writer of its pipe has gone.  Not meant to be run by hand.
  *
  * Plain libc on purpose: one of these runs beside every worker. */
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <libintl.h>
 #include <locale.h>
 #include <poll.h>
@@ -22,8 +27,11 @@
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "stem-logwriter-wire.h"
 
 #define _(text) dgettext (GETTEXT_PACKAGE, text)
 
@@ -222,22 +230,13 @@ drain_inotify (void)
   check_path ();
 }
 
-int
-main (int argc, char **argv)
+/* The log writer's loop, with its pipe on fd 0 and LOG_PATH open on fds 1
+ * and 2. */
+static int
+run_writer (void)
 {
-  setlocale (LC_ALL, "");
-  const char *dir = getenv ("STEM_LOCALEDIR");
-  bindtextdomain (GETTEXT_PACKAGE, dir != NULL && *dir != '\0' ? dir : LOCALEDIR);
-
-  if (argc != 2 || argv[1][0] != '/')
-    {
-      fprintf (stderr, _ ("Usage: stem-logwriter /PATH/OF/LOG (run by “stem-multi start”)\n"));
-      return 2;
-    }
-  log_path = argv[1];
-
-  /* The worker's session may be signalled as a whole: we stay until its
-   * output ends.  SIGHUP reopens the log, for rotation schemes of its own. */
+  /* The worker's session or group may be signalled as a whole: we stay
+   * until its output ends.  SIGHUP reopens the log, for rotation schemes of its own. */
   signal (SIGTERM, SIG_IGN);
   signal (SIGINT, SIG_IGN);
   signal (SIGQUIT, SIG_IGN);
@@ -294,5 +293,189 @@ main (int argc, char **argv)
     }
   if (lost_bytes > 0)
     say (_ ("%llu bytes of output lost: %s"), lost_bytes, strerror (lost_errno));
+  /* Everything is written: let stop know now, not after the exit's slow
+   * teardown of the inotify instance, which may come before the log's. */
+  flock (STDOUT_FILENO, LOCK_UN);
   return 0;
+}
+
+/* --serve: the area of the original argument and environment strings,
+ * which each writer overwrites with a title naming its log, as
+ * "stem-logwriter /PATH/OF/LOG" would read in ps.  The environment is
+ * copied elsewhere first. */
+static char *title_area;
+static size_t title_room;
+static const char *program_name;
+
+extern char **environ;
+
+static void
+prepare_title (char **argv)
+{
+  program_name = strdup (argv[0]);
+  char *end = argv[0];
+  for (int i = 0; argv[i] != NULL; i++)
+    if (argv[i] == end)
+      end += strlen (argv[i]) + 1;
+  size_t n = 0;
+  while (environ[n] != NULL)
+    n++;
+  char **copy = calloc (n + 1, sizeof *copy);
+  char *env_end = end;
+  bool copied = copy != NULL && program_name != NULL;
+  for (size_t i = 0; copied && i < n; i++)
+    {
+      if (environ[i] == env_end)
+        env_end += strlen (environ[i]) + 1;
+      copied = (copy[i] = strdup (environ[i])) != NULL;
+    }
+  if (copied)
+    {
+      environ = copy;
+      end = env_end;
+    }
+  title_area = argv[0];
+  title_room = (size_t)(end - argv[0]);
+}
+
+static void
+set_title (const char *path)
+{
+  if (program_name == NULL || title_room < 2)
+    return;
+  char title[STEM_LOGWRITER_MAX_PATH + 512];
+  int len = snprintf (title, sizeof title, "%s %s", program_name, path);
+  if (len < 0)
+    return;
+  size_t n = (size_t)len < title_room - 1 ? (size_t)len : title_room - 1;
+  memset (title_area, 0, title_room);
+  memcpy (title_area, title, n);
+}
+
+static void
+answer (int answer_fd, int kind, int value)
+{
+  StemLogwriterAnswer a = { kind, value };
+  while (write (answer_fd, &a, sizeof a) < 0 && errno == EINTR)
+    ;
+}
+
+static _Noreturn void
+writer_failed (int answer_fd, int kind, int errsv)
+{
+  answer (answer_fd, kind, errsv);
+  _exit (127);
+}
+
+/* Forks the log writer REQ asks for, with FDS (pipe, log, answer). */
+static void
+start_writer (const StemLogwriterRequest *req, const int fds[3])
+{
+  pid_t pid = fork ();
+  if (pid < 0)
+    {
+      answer (fds[2], STEM_LOGWRITER_FAILED_START, errno);
+      return;
+    }
+  if (pid > 0)
+    return;
+
+  /* The writer: a session of its own, the worker's user. */
+  static char path[STEM_LOGWRITER_MAX_PATH];
+  static gid_t groups[STEM_LOGWRITER_MAX_GROUPS];
+  const uint32_t *req_groups = (const uint32_t *)(req + 1);
+  for (uint32_t i = 0; i < req->n_groups; i++)
+    groups[i] = (gid_t)req_groups[i];
+  memcpy (path, req_groups + req->n_groups, req->path_len);
+  path[req->path_len] = '\0';
+  if (setsid () < 0)
+    writer_failed (fds[2], STEM_LOGWRITER_FAILED_START, errno);
+  if (req->change_user
+      && (setgroups (req->n_groups, groups) < 0 || setgid ((gid_t)req->gid) < 0
+          || setuid ((uid_t)req->uid) < 0))
+    writer_failed (fds[2], STEM_LOGWRITER_FAILED_USER, errno);
+  if (dup2 (fds[0], STDIN_FILENO) < 0 || dup2 (fds[1], STDOUT_FILENO) < 0
+      || dup2 (fds[1], STDERR_FILENO) < 0 || chdir ("/") < 0)
+    writer_failed (fds[2], STEM_LOGWRITER_FAILED_START, errno);
+  close (fds[0]);
+  close (fds[1]);
+  set_title (path);
+  log_path = path;
+  answer (fds[2], STEM_LOGWRITER_RUNNING, (int)getpid ());
+  close (fds[2]);
+  _exit (run_writer ());
+}
+
+static int
+serve (char **argv)
+{
+  prepare_title (argv);
+  signal (SIGPIPE, SIG_IGN);
+  static uint32_t
+      message[(sizeof (StemLogwriterRequest) + STEM_LOGWRITER_MAX_PATH) / sizeof (uint32_t)
+              + STEM_LOGWRITER_MAX_GROUPS + 1];
+  for (;;)
+    {
+      union
+      {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE (3 * sizeof (int))];
+      } control;
+      struct iovec iov = { message, sizeof message };
+      struct msghdr msg = {
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+        .msg_control = control.buf,
+        .msg_controllen = sizeof control.buf,
+      };
+      ssize_t n = recvmsg (STDIN_FILENO, &msg, MSG_CMSG_CLOEXEC);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return n == 0 ? 0 : 1;
+
+      int fds[3] = { -1, -1, -1 };
+      size_t n_fds = 0;
+      for (struct cmsghdr *c = CMSG_FIRSTHDR (&msg); c != NULL; c = CMSG_NXTHDR (&msg, c))
+        {
+          if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+          size_t count = (c->cmsg_len - CMSG_LEN (0)) / sizeof (int);
+          for (size_t i = 0; i < count; i++)
+            {
+              int got;
+              memcpy (&got, CMSG_DATA (c) + i * sizeof (int), sizeof (int));
+              if (n_fds < 3)
+                fds[n_fds++] = got;
+              else
+                close (got);
+            }
+        }
+      const StemLogwriterRequest *req = (const StemLogwriterRequest *)message;
+      if (n_fds == 3 && (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0 && (size_t)n >= sizeof *req
+          && req->n_groups <= STEM_LOGWRITER_MAX_GROUPS && req->path_len > 0
+          && req->path_len < STEM_LOGWRITER_MAX_PATH
+          && (size_t)n == sizeof *req + req->n_groups * sizeof (uint32_t) + req->path_len)
+        start_writer (req, fds);
+      for (size_t i = 0; i < n_fds; i++)
+        close (fds[i]);
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+  setlocale (LC_ALL, "");
+  const char *dir = getenv ("STEM_LOCALEDIR");
+  bindtextdomain (GETTEXT_PACKAGE, dir != NULL && *dir != '\0' ? dir : LOCALEDIR);
+
+  if (argc == 2 && strcmp (argv[1], "--serve") == 0)
+    return serve (argv);
+  if (argc != 2 || argv[1][0] != '/')
+    {
+      fprintf (stderr, _ ("Usage: stem-logwriter /PATH/OF/LOG (run by “stem-multi start”)\n"));
+      return 2;
+    }
+  log_path = argv[1];
+  return run_writer ();
 }

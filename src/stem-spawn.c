@@ -2,9 +2,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -12,6 +15,7 @@
 
 #include "stem-error.h"
 #include "stem-i18n.h"
+#include "stem-logwriter-wire.h"
 
 #ifndef __NR_close_range
 #define __NR_close_range 436
@@ -46,9 +50,12 @@ struct _StemLaunch
   char *writer;
   char *workdir;
   gboolean detach;
+  gboolean uses_server; /* holds a use of the writer server */
   pid_t child;
   int status_fd;
 };
+
+static void server_release (void);
 
 void
 stem_launch_free (StemLaunch *launch)
@@ -60,6 +67,8 @@ stem_launch_free (StemLaunch *launch)
   if (launch->detach && launch->child > 0)
     while (waitpid (launch->child, NULL, 0) < 0 && errno == EINTR)
       ;
+  if (launch->uses_server)
+    server_release ();
   g_free (launch->node);
   g_free (launch->program);
   g_free (launch->writer);
@@ -205,6 +214,174 @@ fork_log_writer (const StemNodePlan *plan, char *program, int data_fd, int log_f
   return FALSE;
 }
 
+/* The writer server ("stem-logwriter --serve", see stem-logwriter-wire.h):
+ * started for the first detached launch that needs a log writer, and told
+ * to exit (by closing its socket) once the last of them is freed.  Nodes
+ * started together share it; a rolling restart starts one per node. */
+static int server_fd = -1;
+static pid_t server_pid = -1;
+static guint server_users;
+
+static gboolean
+server_acquire (const char *node, GError **error)
+{
+  if (server_users > 0)
+    {
+      server_users++;
+      return TRUE;
+    }
+  g_autofree char *program = stem_spawn_helper_path ("stem-logwriter");
+  int sv[2] = { -1, -1 }, status[2] = { -1, -1 };
+  Report failure = { 0, 0 };
+  pid_t pid = -1;
+  int null_fd = open ("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (null_fd < 0 || socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0
+      || pipe2 (status, O_CLOEXEC) < 0)
+    failure = (Report){ REPORT_WRITER, errno };
+  else if ((pid = fork ()) < 0)
+    failure = (Report){ REPORT_FORK, errno };
+  else if (pid == 0)
+    {
+      if (dup2 (sv[1], STDIN_FILENO) < 0 || dup2 (null_fd, STDOUT_FILENO) < 0)
+        fail (status[1], REPORT_WRITER, errno);
+      reset_for_exec ();
+      char *argv[] = { program, (char *)"--serve", NULL };
+      execv (program, argv);
+      fail (status[1], REPORT_WRITER, errno);
+    }
+  if (null_fd >= 0)
+    close (null_fd);
+  if (sv[1] >= 0)
+    close (sv[1]);
+  if (status[1] >= 0)
+    close (status[1]);
+  if (pid > 0)
+    {
+      ssize_t n;
+      while ((n = read (status[0], &failure, sizeof failure)) < 0 && errno == EINTR)
+        ;
+      if (n > 0 && n != sizeof failure)
+        failure = (Report){ REPORT_WRITER, EIO };
+      if (failure.kind != 0)
+        while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
+          ;
+    }
+  if (status[0] >= 0)
+    close (status[0]);
+  if (failure.kind != 0)
+    {
+      if (sv[0] >= 0)
+        close (sv[0]);
+      errno = failure.value;
+      return stem_throw_errno (error, _ ("Starting the log writer “%s” for “%s”"), program, node);
+    }
+  server_fd = sv[0];
+  server_pid = pid;
+  server_users = 1;
+  return TRUE;
+}
+
+static void
+server_release (void)
+{
+  if (server_users == 0 || --server_users > 0)
+    return;
+  close (server_fd); /* it exits once the first children's copies are gone */
+  server_fd = -1;
+  while (waitpid (server_pid, NULL, 0) < 0 && errno == EINTR)
+    ;
+  server_pid = -1;
+}
+
+/* PLAN's request to the server: its user and log path. */
+static GBytes *
+writer_request (const StemNodePlan *plan, GError **error)
+{
+  const StemUser *user = plan->user;
+  gboolean change = user != NULL && user->change;
+  gsize path_len = strlen (plan->logfile);
+  guint n_groups = change ? (guint)user->n_groups : 0;
+  if (path_len >= STEM_LOGWRITER_MAX_PATH || n_groups > STEM_LOGWRITER_MAX_GROUPS)
+    {
+      errno = path_len >= STEM_LOGWRITER_MAX_PATH ? ENAMETOOLONG : E2BIG;
+      stem_throw_errno (error, _ ("Preparing to start “%s”"), plan->node);
+      return NULL;
+    }
+  StemLogwriterRequest req = {
+    .change_user = change,
+    .uid = change ? (uint32_t)user->uid : 0,
+    .gid = change ? (uint32_t)user->gid : 0,
+    .n_groups = n_groups,
+    .path_len = (uint32_t)path_len,
+  };
+  GByteArray *bytes = g_byte_array_sized_new (sizeof req + n_groups * 4 + path_len);
+  g_byte_array_append (bytes, (const guint8 *)&req, sizeof req);
+  for (guint i = 0; i < n_groups; i++)
+    {
+      uint32_t gid = (uint32_t)user->groups[i];
+      g_byte_array_append (bytes, (const guint8 *)&gid, sizeof gid);
+    }
+  g_byte_array_append (bytes, (const guint8 *)plan->logfile, (guint)path_len);
+  return g_byte_array_free_to_bytes (bytes);
+}
+
+/* In the first child: asks the server for a log writer reading DATA_FD and
+ * writing LOG_FD, and waits until it runs.  Async-signal-safe; writes the
+ * failure, if any, to STATUS_FD and returns FALSE. */
+static gboolean
+request_log_writer (GBytes *request, int data_fd, int log_fd, int status_fd)
+{
+  int answer[2];
+  if (pipe2 (answer, O_CLOEXEC) < 0)
+    {
+      report (status_fd, REPORT_WRITER, errno);
+      return FALSE;
+    }
+  int fds[3] = { data_fd, log_fd, answer[1] };
+  union
+  {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE (sizeof fds)];
+  } control;
+  memset (&control, 0, sizeof control);
+  gsize len;
+  struct iovec iov = { (void *)g_bytes_get_data (request, &len), 0 };
+  iov.iov_len = len;
+  struct msghdr msg = {
+    .msg_iov = &iov,
+    .msg_iovlen = 1,
+    .msg_control = control.buf,
+    .msg_controllen = sizeof control.buf,
+  };
+  struct cmsghdr *c = CMSG_FIRSTHDR (&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN (sizeof fds);
+  memcpy (CMSG_DATA (c), fds, sizeof fds);
+  ssize_t n;
+  while ((n = sendmsg (server_fd, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+    ;
+  int send_errno = errno;
+  close (answer[1]);
+  StemLogwriterAnswer a = { STEM_LOGWRITER_FAILED_START, EPIPE }; /* no answer: no server */
+  if (n < 0)
+    a.value = send_errno;
+  else
+    {
+      StemLogwriterAnswer got;
+      while ((n = read (answer[0], &got, sizeof got)) < 0 && errno == EINTR)
+        ;
+      if (n == sizeof got)
+        a = got;
+    }
+  close (answer[0]);
+  if (a.kind == STEM_LOGWRITER_RUNNING)
+    return TRUE;
+  report (status_fd, a.kind == STEM_LOGWRITER_FAILED_USER ? REPORT_WRITER_USER : REPORT_WRITER,
+          a.value);
+  return FALSE;
+}
+
 static gboolean
 throw_writer_failure (GError **error, const Report *failure, const char *program, const char *node)
 {
@@ -300,6 +477,33 @@ open_output (const StemNodePlan *plan, gboolean with_log, GError **error)
   return out_fd < 0 ? -2 : out_fd;
 }
 
+/* A blocking flock in a thread of its own, which says on an eventfd when it
+ * got the lock: the lock's release is an event nothing else delivers
+ * (inotify's close event comes before the kernel drops the lock), and a
+ * blocking flock alone could not keep a deadline.  A waiter whose deadline
+ * passed stays blocked until the lock goes, then cleans up after itself. */
+typedef struct
+{
+  int log_fd;
+  int event_fd;
+} LockWaiter;
+
+static gpointer
+wait_for_lock (gpointer data)
+{
+  LockWaiter *w = data;
+  while (flock (w->log_fd, LOCK_EX) < 0 && errno == EINTR)
+    ;
+  flock (w->log_fd, LOCK_UN);
+  close (w->log_fd);
+  guint64 one = 1;
+  while (write (w->event_fd, &one, sizeof one) < 0 && errno == EINTR)
+    ;
+  close (w->event_fd);
+  g_free (w);
+  return NULL;
+}
+
 gboolean
 stem_spawn_wait_log (const char *logfile, gint64 deadline_us)
 {
@@ -309,27 +513,44 @@ stem_spawn_wait_log (const char *logfile, gint64 deadline_us)
   if (fd < 0)
     return TRUE;
   struct stat st;
-  gboolean released = fstat (fd, &st) < 0 || !S_ISREG (st.st_mode);
-  /* A short poll: a lock's release has no event of its own (inotify's
-   * close event comes before the kernel drops the lock, so waiting for it
-   * could miss the release), and a blocking flock could not keep the
-   * deadline.  The writer normally lets go within the first try or two,
-   * right after the worker's exit. */
-  while (!released)
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || flock (fd, LOCK_EX | LOCK_NB) == 0
+      || (errno != EWOULDBLOCK && errno != EINTR))
     {
-      if (flock (fd, LOCK_EX | LOCK_NB) == 0)
-        {
-          released = TRUE;
-          flock (fd, LOCK_UN);
-        }
-      else if (errno != EWOULDBLOCK && errno != EINTR)
-        released = TRUE; /* no locks here: nothing to wait for */
-      else if (g_get_monotonic_time () >= deadline_us)
-        break;
-      else
-        g_usleep (2000);
+      close (fd); /* released already, or no locks here: nothing to wait for */
+      return TRUE;
     }
-  close (fd);
+
+  int event_fd = eventfd (0, EFD_CLOEXEC);
+  LockWaiter *w = g_new (LockWaiter, 1);
+  w->log_fd = fd;
+  w->event_fd = event_fd < 0 ? -1 : fcntl (event_fd, F_DUPFD_CLOEXEC, 3);
+  GThread *thread = w->event_fd < 0 ? NULL : g_thread_try_new ("wait-log", wait_for_lock, w, NULL);
+  if (thread == NULL)
+    {
+      if (w->event_fd >= 0)
+        close (w->event_fd);
+      if (event_fd >= 0)
+        close (event_fd);
+      close (fd);
+      g_free (w);
+      return FALSE; /* cannot wait: say it may not all be written yet */
+    }
+  g_thread_unref (thread);
+
+  gboolean released = FALSE;
+  struct pollfd pfd = { .fd = event_fd, .events = POLLIN };
+  for (;;)
+    {
+      gint64 left_us = deadline_us - g_get_monotonic_time ();
+      if (left_us <= 0)
+        break;
+      int n = poll (&pfd, 1, (int)MIN ((left_us + 999) / 1000, G_MAXINT));
+      if (n > 0)
+        released = TRUE;
+      if (n > 0 || (n < 0 && errno != EINTR))
+        break;
+    }
+  close (event_fd);
   return released;
 }
 
@@ -360,14 +581,21 @@ become_worker (const StemNodePlan *plan, int null_fd, int log_fd, int status_fd)
 StemLaunch *
 stem_launch_begin (const StemNodePlan *plan, gboolean detach, GError **error)
 {
-  /* Detached, the log writer is started by the first child, so that many
-   * nodes start in parallel; otherwise before the fork. */
+  /* Detached, the first child asks the writer server for the log writer,
+   * so that many nodes start in parallel and no writer costs an exec;
+   * otherwise it is started before the fork. */
   g_autofree char *writer = NULL;
+  g_autoptr (GBytes) request = NULL;
   int data[2] = { -1, -1 }, log_fd = -1, out_fd;
   if (detach && plan->logfile != NULL)
     {
-      if ((log_fd = prepare_log (plan, data, error)) < 0)
+      if ((request = writer_request (plan, error)) == NULL || !server_acquire (plan->node, error))
         return NULL;
+      if ((log_fd = prepare_log (plan, data, error)) < 0)
+        {
+          server_release ();
+          return NULL;
+        }
       writer = stem_spawn_helper_path ("stem-logwriter");
       out_fd = data[1];
     }
@@ -389,7 +617,7 @@ stem_launch_begin (const StemNodePlan *plan, gboolean detach, GError **error)
       /* Detached: the first child leads a new session, starts the log
        * writer and then forks the worker, which is no session leader and
        * can never acquire a terminal.  No writer, no worker. */
-      if (log_fd >= 0 && !fork_log_writer (plan, writer, data[0], log_fd, fds[1]))
+      if (log_fd >= 0 && !request_log_writer (request, data[0], log_fd, fds[1]))
         _exit (127);
       pid_t worker = fork ();
       if (worker < 0)
@@ -410,6 +638,11 @@ stem_launch_begin (const StemNodePlan *plan, gboolean detach, GError **error)
     close (data[0]);
   if (null_fd >= 0)
     close (null_fd);
+  if (fds[0] < 0 || child < 0)
+    {
+      if (request != NULL)
+        server_release ();
+    }
   if (fds[0] < 0)
     return NULL; /* error set above */
   if (child < 0)
@@ -426,6 +659,7 @@ stem_launch_begin (const StemNodePlan *plan, gboolean detach, GError **error)
   launch->writer = g_steal_pointer (&writer);
   launch->workdir = g_strdup (plan->workdir);
   launch->detach = detach;
+  launch->uses_server = request != NULL;
   launch->child = child;
   launch->status_fd = fds[0];
   return launch;

@@ -33,9 +33,11 @@ rc_is 0 "start a worker printing a line every 2 ms"
 rot=$(pid_of rot)
 writer=$(log_writer_of "$rot")
 ok_if "a stem-logwriter reads its output" test -n "$writer"
-ok_if "the writer is in the worker's session, which it does not lead" \
-  eval '[ "$(ps -o sid= -p "${writer:-0}")" = "$(ps -o sid= -p "$rot")" ] && [ "$(ps -o sid= -p "${writer:-0}" | tr -d " ")" != "${writer:-0}" ]'
+sid_of () { ps -o sid= -p "$1" | tr -d ' '; }
+ok_if "the writer leads a session of its own, not the worker's" \
+  eval '[ "$(sid_of "${writer:-0}")" = "${writer:-0}" ] && [ "$(sid_of "$rot")" != "${writer:-0}" ]'
 ok_if "and its parent is not stem-multi, which has exited" test "$(ps -o ppid= -p "${writer:-0}" | tr -d ' ')" != $$
+is "$(tr '\0' ' ' <"/proc/${writer:-0}/cmdline")" "$LOGWRITER $log " "ps shows it as \"stem-logwriter LOG\""
 ok_if "the log is locked (shared) while the writer has it" locked "$log"
 
 # Two rotations as logrotate does them: rename, then the writer follows.
@@ -56,7 +58,7 @@ ok_if "TERM and INT do not stop the writer: it ends with the worker's output" \
 multi stop rot
 rc_is 0 "stop"
 is "$(tail -n 1 "$log")" "got SIGTERM" "the worker's last line is in the log when stop returns"
-ok_if "the writer has exited by then" dead "${writer:-0}"
+ok_if "the writer exits once it has written everything" wait_until 10 dead "${writer:-0}"
 ok_if "and the log is unlocked" flock -n -x "$log" true
 ok_if "every line is in $log.2, $log.1 or $log, once, in order" in_order "$log.2" "$log.1" "$log"
 ok_if "no line was split between two files" only_whole_lines "$log.2" "$log.1" "$log"
@@ -141,6 +143,25 @@ multi status doomed --no-clean
 rc_is 1 "… and status says the node is dead (pidfile left)"
 multi stop doomed
 
+# Nodes started together: a writer each (forked by one writer server, which
+# is gone when start returns), each naming its own log.
+multi start w1 w2 w3 --command "$WORKER" --command count --command 50
+rc_is 0 "start three nodes at once"
+writers=
+for n in w1 w2 w3; do
+  w=$(log_writer_of "$(pid_of $n)")
+  is "$(tr '\0' ' ' <"/proc/${w:-0}/cmdline" 2>/dev/null)" "$LOGWRITER $T/log/$n.log " "$n has a writer of its own for $n.log"
+  writers="$writers ${w:-0}"
+done
+is "$(echo $writers | tr ' ' '\n' | sort -u | wc -l)" 3 "three distinct writers"
+ok_if "no writer server is left behind" \
+  eval '! ps -eo ppid=,args= | awk -v s="$LOGWRITER --serve" '"'"'$1 == 1 && index($0, s)'"'"' | grep -q .'
+multi stop w1 w2 w3
+rc_is 0 "stop them"
+for n in w1 w2 w3; do
+  like "$T/log/$n.log" "^got SIGTERM$" "$n's last line is in its log"
+done
+
 # The writer runs as the worker's user.
 if [ "$(id -u)" -eq 0 ]; then
   "$MULTI" start owned --uid=nobody --pidfile="$T/run/%n.pid" --logfile="$T/nobody/%n.log" \
@@ -150,6 +171,8 @@ if [ "$(id -u)" -eq 0 ]; then
   owned=$(pid_of owned)
   writer=$(log_writer_of "$owned")
   is "$(ps -o user= -p "${writer:-0}" | tr -d ' ')" nobody "its writer runs as nobody too"
+  ids () { sed -n 's/^\(Uid\|Gid\|Groups\):[[:space:]]*//p' "/proc/$1/status" | tr -s ' \t' ' '; }
+  is "$(ids "${writer:-0}")" "$(ids "$owned")" "… with the worker's uid, gid and supplementary groups"
   wait_until 10 has_lines "$T/nobody/owned.log" 5
   mv "$T/nobody/owned.log" "$T/nobody/owned.log.1"
   wait_until 10 test -f "$T/nobody/owned.log"
