@@ -282,20 +282,40 @@ launch_nodes (StemMultiOptions *opts, GPtrArray *plans, GHashTable *locks, StemR
         g_array_append_val (launches, s);
     }
 
-  for (guint i = 0; i < launches->len; i++)
+  /* Every worker runs (or failed) before any pidfile is written; then the
+   * pidfiles are written all at once. */
+  guint n = launches->len;
+  g_autofree GError **errors = g_new0 (GError *, n);
+  g_autofree gboolean *running = g_new0 (gboolean, n);
+  g_autofree const char **paths = g_new0 (const char *, n);
+  g_autofree pid_t *pids = g_new0 (pid_t, n);
+  g_autofree guint *which = g_new0 (guint, n);
+  guint n_running = 0;
+  for (guint i = 0; i < n; i++)
     {
       Start *s = &g_array_index (launches, Start, i);
       g_autoptr (StemLaunch) launch = g_steal_pointer (&s->launch);
-      g_autoptr (GError) error = NULL;
-      if (!stem_launch_finish (launch, &s->pid, &error))
-        {
-          stem_report_add (report, s->plan->node, "failed", TRUE, "%s", error->message);
-          continue;
-        }
-      if (!stem_pidfile_write (s->plan->pidfile, s->pid, &error))
+      if (!stem_launch_finish (launch, &s->pid, &errors[i]))
+        continue;
+      running[i] = TRUE;
+      paths[n_running] = s->plan->pidfile;
+      pids[n_running] = s->pid;
+      which[n_running++] = i;
+    }
+  g_autofree GError **write_errors = g_new0 (GError *, MAX (n_running, 1));
+  stem_pidfile_write_many (paths, pids, n_running, write_errors);
+  for (guint k = 0; k < n_running; k++)
+    errors[which[k]] = write_errors[k];
+
+  for (guint i = 0; i < n; i++)
+    {
+      Start *s = &g_array_index (launches, Start, i);
+      g_autoptr (GError) error = g_steal_pointer (&errors[i]);
+      if (error != NULL)
         {
           /* A worker nobody can find again must not be left running. */
-          kill_untracked (s->pid);
+          if (running[i])
+            kill_untracked (s->pid);
           stem_report_add (report, s->plan->node, "failed", TRUE, "%s", error->message);
           continue;
         }
