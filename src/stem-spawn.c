@@ -151,6 +151,17 @@ reset_for_exec (void)
       fcntl (fd, F_SETFD, FD_CLOEXEC);
 }
 
+/* Before a vfork in a child that is about to exit anyway: no handler of
+ * ours may run in the vforked child, on memory it shares with us, before
+ * reset_for_exec has restored the defaults (and then the mask). */
+static void
+block_all_signals (void)
+{
+  sigset_t all;
+  sigfillset (&all);
+  sigprocmask (SIG_SETMASK, &all, NULL);
+}
+
 char *
 stem_spawn_helper_path (const char *name)
 {
@@ -192,6 +203,7 @@ fork_log_writer (const StemNodePlan *plan, char *program, int data_fd, int log_f
   int wfds[2];
   pid_t writer = -1;
   Report r = { REPORT_WRITER, 0 };
+  block_all_signals ();
   if (pipe2 (wfds, O_CLOEXEC) < 0)
     r.value = errno;
   else if ((writer = vfork ()) < 0)
@@ -554,7 +566,8 @@ stem_spawn_wait_log (const char *logfile, gint64 deadline_us)
   return released;
 }
 
-/* Runs in the forked worker: async-signal-safe calls only.  LOG_FD < 0
+/* Runs in the forked or vforked worker: async-signal-safe calls only, and
+ * nothing written to memory but its own stack and errno.  LOG_FD < 0
  * keeps stdout and stderr as they are. */
 static G_GNUC_NORETURN void
 become_worker (const StemNodePlan *plan, int null_fd, int log_fd, int status_fd)
@@ -576,6 +589,20 @@ become_worker (const StemNodePlan *plan, int null_fd, int log_fd, int status_fd)
   reset_for_exec ();
   execve (plan->argv[0], plan->argv, plan->envp);
   fail (status_fd, REPORT_EXEC, errno);
+}
+
+/* In the first child of a detached start: the worker, with vfork, since it
+ * only sets itself up and execs (become_worker's calls are fit for that),
+ * and a copy of our address space for every node would cost more than
+ * its exec.  Its pid, or -1. */
+static G_GNUC_NO_INLINE pid_t
+vfork_worker (const StemNodePlan *plan, int null_fd, int out_fd, int status_fd)
+{
+  block_all_signals ();
+  pid_t worker = vfork ();
+  if (worker == 0)
+    become_worker (plan, null_fd, out_fd, status_fd);
+  return worker;
 }
 
 StemLaunch *
@@ -619,11 +646,9 @@ stem_launch_begin (const StemNodePlan *plan, gboolean detach, GError **error)
        * can never acquire a terminal.  No writer, no worker. */
       if (log_fd >= 0 && !request_log_writer (request, data[0], log_fd, fds[1]))
         _exit (127);
-      pid_t worker = fork ();
+      pid_t worker = vfork_worker (plan, null_fd, out_fd, fds[1]);
       if (worker < 0)
         fail (fds[1], REPORT_FORK, errno);
-      if (worker == 0)
-        become_worker (plan, null_fd, out_fd, fds[1]);
       report (fds[1], REPORT_PID, worker);
       _exit (0);
     }
