@@ -21,4 +21,4 @@ multi start alpha beta --command "$PWD/src/stem-example-worker" -q default -q:be
 multi status alpha beta
 echo
 echo "Logs: $demo/log/ — stop the demo with:"
-echo "  $PWD/src/stem-multi stop alpha beta --pidfile='$demo/run/%n.pid'"
+echo "  $PWD/src/stem-multi stop alpha beta --pidfile='$demo/run/%n.pid' --logfile='$demo/log/%n.log'"
