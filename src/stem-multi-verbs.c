@@ -283,13 +283,11 @@ launch_nodes (StemMultiOptions *opts, GPtrArray *plans, GHashTable *locks, StemR
     }
 
   /* Every worker runs (or failed) before any pidfile is written; then the
-   * pidfiles are written all at once. */
+   * pidfiles are written all at once.  A launch that finished has a pid. */
   guint n = launches->len;
   g_autofree GError **errors = g_new0 (GError *, n);
-  g_autofree gboolean *running = g_new0 (gboolean, n);
   g_autofree const char **paths = g_new0 (const char *, n);
   g_autofree pid_t *pids = g_new0 (pid_t, n);
-  g_autofree guint *which = g_new0 (guint, n);
   guint n_running = 0;
   for (guint i = 0; i < n; i++)
     {
@@ -297,24 +295,22 @@ launch_nodes (StemMultiOptions *opts, GPtrArray *plans, GHashTable *locks, StemR
       g_autoptr (StemLaunch) launch = g_steal_pointer (&s->launch);
       if (!stem_launch_finish (launch, &s->pid, &errors[i]))
         continue;
-      running[i] = TRUE;
       paths[n_running] = s->plan->pidfile;
-      pids[n_running] = s->pid;
-      which[n_running++] = i;
+      pids[n_running++] = s->pid;
     }
   g_autofree GError **write_errors = g_new0 (GError *, MAX (n_running, 1));
   stem_pidfile_write_many (paths, pids, n_running, write_errors);
-  for (guint k = 0; k < n_running; k++)
-    errors[which[k]] = write_errors[k];
 
-  for (guint i = 0; i < n; i++)
+  for (guint i = 0, k = 0; i < n; i++)
     {
       Start *s = &g_array_index (launches, Start, i);
-      g_autoptr (GError) error = g_steal_pointer (&errors[i]);
+      gboolean running = s->pid > 0;
+      GError **slot = running ? &write_errors[k++] : &errors[i];
+      g_autoptr (GError) error = g_steal_pointer (slot);
       if (error != NULL)
         {
           /* A worker nobody can find again must not be left running. */
-          if (running[i])
+          if (running)
             kill_untracked (s->pid);
           stem_report_add (report, s->plan->node, "failed", TRUE, "%s", error->message);
           continue;

@@ -357,8 +357,8 @@ request_log_writer (GBytes *request, int data_fd, int log_fd, int status_fd)
   } control;
   memset (&control, 0, sizeof control);
   gsize len;
-  struct iovec iov = { (void *)g_bytes_get_data (request, &len), 0 };
-  iov.iov_len = len;
+  const void *data = g_bytes_get_data (request, &len);
+  struct iovec iov = { (void *)data, len };
   struct msghdr msg = {
     .msg_iov = &iov,
     .msg_iovlen = 1,
