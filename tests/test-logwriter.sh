@@ -200,16 +200,24 @@ fi
 # Output that cannot be written (here: past a file size limit) is counted,
 # and the count written down once writing works again.
 syscw () { sed -n 's/^syscw: //p' "/proc/$1/io"; }
+size_is () { [ "$(stat -c %s "$1")" -eq "$2" ]; }
+# (wait_until runs its command again and again: what it must read afresh
+# is read by a function, not expanded once in its arguments.)
+writes_above () { [ "$(syscw "$1")" -gt "$2" ]; }
+# The kernel counts a write once it has returned, after the file has grown:
+# the writer is done with it when it sleeps again, in poll().
+sleeping () { [ "$(sed 's/.*) //; s/ .*//' "/proc/$1/stat")" = S ]; }
 : >"$T/limited.log"
 mkfifo "$T/feed"
 bash -c 'ulimit -f 1 && exec "$0" "$1"' "$LOGWRITER" "$T/limited.log" <"$T/feed" >>"$T/limited.log" 2>&1 &
 lw=$!
 exec 7>"$T/feed"
 { head -c 1023 /dev/zero | tr '\0' x; echo; } >&7
-wait_until 10 test "$(stat -c %s "$T/limited.log")" -eq 1024
+ok_if "a line of 1024 bytes fills the limit" wait_until 10 size_is "$T/limited.log" 1024
+wait_until 10 sleeping "$lw"
 writes=$(syscw "$lw")
 printf 'lost\n' >&7
-ok_if "a write past the limit is attempted" wait_until 10 test "$(syscw "$lw")" -gt "$writes"
+ok_if "a write past the limit is attempted" wait_until 10 writes_above "$lw" "$writes"
 ok_if "and fails without killing the writer (SIGXFSZ)" alive "$lw"
 : >"$T/limited.log"
 printf 'after\n' >&7

@@ -96,12 +96,13 @@ like "$T/out" "^alpha: not running$" "and says so"
 
 # Rolling restart: all workers write one log, so the order of their lines is
 # the order of events; at no point may every node be down.
+ready_lines_are () { [ "$(grep -c '^ready' "$T/log/all.log")" -eq "$1" ]; }
 run "$MULTI" start a b c --pidfile="$T/run/%n.pid" --logfile="$T/log/all.log" "${cmd[@]}"
 rc_is 0 "start three nodes sharing one log"
-wait_until 10 test "$(grep -c '^ready' "$T/log/all.log")" -eq 3
+ok_if "all three say they are ready" wait_until 10 ready_lines_are 3
 run "$MULTI" restart a b c --pidfile="$T/run/%n.pid" --logfile="$T/log/all.log" "${cmd[@]}"
 rc_is 0 "rolling restart"
-wait_until 10 test "$(grep -c '^ready' "$T/log/all.log")" -eq 6
+ok_if "all three say so again" wait_until 10 ready_lines_are 6
 max_down=$(awk '/^ready/ { if (seen++ >= 3) down-- } /^got SIGTERM/ { down++; if (down > max) max = down } END { print max + 0 }' "$T/log/all.log")
 is "$max_down" 1 "restart takes one node down at a time"
 run "$MULTI" stop a b c --pidfile="$T/run/%n.pid"
