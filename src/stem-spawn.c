@@ -313,9 +313,15 @@ writer_request (const StemNodePlan *plan, GError **error)
   gboolean change = user != NULL && user->change;
   gsize path_len = strlen (plan->logfile);
   guint n_groups = change ? (guint)user->n_groups : 0;
-  if (path_len >= STEM_LOGWRITER_MAX_PATH || n_groups > STEM_LOGWRITER_MAX_GROUPS)
+  if (path_len >= STEM_LOGWRITER_MAX_PATH)
     {
-      errno = path_len >= STEM_LOGWRITER_MAX_PATH ? ENAMETOOLONG : E2BIG;
+      errno = ENAMETOOLONG;
+      stem_throw_errno (error, _ ("Opening log file “%s”"), plan->logfile);
+      return NULL;
+    }
+  if (n_groups > STEM_LOGWRITER_MAX_GROUPS)
+    {
+      errno = E2BIG;
       stem_throw_errno (error, _ ("Preparing to start “%s”"), plan->node);
       return NULL;
     }
