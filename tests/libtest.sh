@@ -5,7 +5,7 @@ set -u
 : "${top_builddir:?run through make check}" "${top_srcdir:?run through make check}"
 MULTI=$top_builddir/src/stem-multi
 WORKER=$top_builddir/tests/stem-test-worker
-EXAMPLE=$top_builddir/src/stem-example-worker
+EXAMPLE=$top_builddir/examples/stem-example-worker
 LOGWRITER=$top_builddir/src/stem-logwriter
 
 # Every path a test touches is under $T: without it, stop here.

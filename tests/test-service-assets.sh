@@ -10,7 +10,7 @@ rc=$?
 rc_is 0 "make install DESTDIR=…"
 generated=$(cd "$top_builddir" && ls init/stem-worker@.service init/stem-worker.service \
   init/stem-scheduler.service init/stem-worker init/stem-scheduler data/stem.env \
-  data/default-stem data/stem.logrotate data/stem.sysusers data/stem.tmpfiles)
+  data/default/stem data/logrotate.d/stem data/sysusers.d/stem.conf data/tmpfiles.d/stem.conf)
 for f in $generated; do
   unlike "$top_builddir/$f" '@[A-Za-z_]+@' "$f: every @placeholder@ is filled"
   unlike "$top_builddir/$f" '\$\{(prefix|exec_prefix|datarootdir|datadir|libdir|localstatedir|runstatedir|sysconfdir|bindir)\}' \
@@ -47,7 +47,7 @@ fi
 
 if command -v logrotate >/dev/null; then
   conf=$T/logrotate.conf
-  cp "$top_builddir/data/stem.logrotate" "$conf"
+  cp "$top_builddir/data/logrotate.d/stem" "$conf"
   chmod 644 "$conf"
   # The snippet rotates as the service user; where that user does not exist
   # (a build machine), check the rest as ourselves.
@@ -66,7 +66,7 @@ fi
 
 # The env files: as shipped, and with every example assignment switched on,
 # they parse with stem-multi's own parser and source cleanly in /bin/sh.
-for f in data/stem.env data/default-stem; do
+for f in data/stem.env data/default/stem; do
   cp "$top_builddir/$f" "$T/as-shipped"
   sed 's/^#\([A-Z_][A-Z_0-9]*=\)/\1/' "$top_builddir/$f" >"$T/all-set"
   chmod 644 "$T/as-shipped" "$T/all-set"

@@ -17,7 +17,7 @@ mkdir -p "$demo"
 multi () { ./src/stem-multi "$@" --pidfile="$demo/run/%n.pid" --logfile="$demo/log/%n.log"; }
 STEM_EXAMPLE_HEARTBEAT=1
 export STEM_EXAMPLE_HEARTBEAT
-multi start alpha beta --command "$PWD/src/stem-example-worker" -q default -q:beta=images
+multi start alpha beta --command "$PWD/examples/stem-example-worker" -q default -q:beta=images
 multi status alpha beta
 echo
 echo "Logs: $demo/log/ — stop the demo with:"
