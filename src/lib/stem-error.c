@@ -7,7 +7,13 @@
 #include <string.h>
 #include <unistd.h>
 
-G_DEFINE_QUARK (stem - error - quark, stem_error)
+/* Spelled out: G_DEFINE_QUARK stringifies its first argument, and
+ * clang-format puts spaces around the hyphens of a bare token. */
+GQuark
+stem_error_quark (void)
+{
+  return g_quark_from_static_string ("stem-error-quark");
+}
 
 gboolean
 stem_throw (GError **error, const char *format, ...)
