@@ -55,7 +55,7 @@ stem_multi_supervise (StemMultiOptions *opts, GError **error)
   StemSupervisorConfig config;
   if (!parse_config (opts, &config, error))
     return -1;
-  g_autoptr (StemPlanSet) set = stem_plan_build (opts->args, opts->words, STEM_PLAN_COMMAND, error);
+  g_autoptr (StemPlanSet) set = stem_plan_build_commands (opts->args, opts->words, error);
   if (set == NULL)
     return -1;
 

@@ -437,7 +437,7 @@ start_foreground (StemMultiOptions *opts, StemPlanSet *set, GError **error)
 int
 stem_multi_start (StemMultiOptions *opts, GError **error)
 {
-  g_autoptr (StemPlanSet) set = stem_plan_build (opts->args, opts->words, STEM_PLAN_COMMAND, error);
+  g_autoptr (StemPlanSet) set = stem_plan_build_commands (opts->args, opts->words, error);
   if (set == NULL)
     return -1;
   if (opts->foreground)
@@ -598,7 +598,7 @@ stop_nodes (StemMultiOptions *opts, GPtrArray *plans, GArray *schedule, StemRepo
 static int
 stop_verb (StemMultiOptions *opts, const char *verb, GArray *schedule, GError **error)
 {
-  g_autoptr (StemPlanSet) set = stem_plan_build (opts->args, opts->words, STEM_PLAN_PATHS, error);
+  g_autoptr (StemPlanSet) set = stem_plan_build_paths (opts->args, opts->words, NULL, error);
   if (set == NULL)
     return -1;
   g_autoptr (StemReport) report = stem_report_new (verb);
@@ -636,7 +636,7 @@ stem_multi_restart (StemMultiOptions *opts, GError **error)
                             _ ("--no-wait cannot be used with restart: a node must be stopped "
                                "before it is started again")),
            -1;
-  g_autoptr (StemPlanSet) set = stem_plan_build (opts->args, opts->words, STEM_PLAN_COMMAND, error);
+  g_autoptr (StemPlanSet) set = stem_plan_build_commands (opts->args, opts->words, error);
   if (set == NULL || !check_detachable (set, error))
     return -1;
 
@@ -688,7 +688,7 @@ stem_multi_restart (StemMultiOptions *opts, GError **error)
 int
 stem_multi_status (StemMultiOptions *opts, GError **error)
 {
-  g_autoptr (StemPlanSet) set = stem_plan_build (opts->args, opts->words, STEM_PLAN_PATHS, error);
+  g_autoptr (StemPlanSet) set = stem_plan_build_paths (opts->args, opts->words, NULL, error);
   if (set == NULL)
     return -1;
 
@@ -769,7 +769,7 @@ quote_argv (char **argv)
 int
 stem_multi_show (StemMultiOptions *opts, GError **error)
 {
-  g_autoptr (StemPlanSet) set = stem_plan_build (opts->args, opts->words, STEM_PLAN_COMMAND, error);
+  g_autoptr (StemPlanSet) set = stem_plan_build_commands (opts->args, opts->words, error);
   if (set == NULL)
     return -1;
 
@@ -870,7 +870,7 @@ print_list (StemMultiOptions *opts, const char *verb, GPtrArray *nodes, GPtrArra
 int
 stem_multi_names (StemMultiOptions *opts, GError **error)
 {
-  g_autoptr (StemPlanSet) set = stem_plan_build (opts->args, opts->words, STEM_PLAN_PATHS, error);
+  g_autoptr (StemPlanSet) set = stem_plan_build_paths (opts->args, opts->words, NULL, error);
   if (set == NULL)
     return -1;
   g_autoptr (GPtrArray) nodes = g_ptr_array_new ();
@@ -886,8 +886,7 @@ stem_multi_expand (StemMultiOptions *opts, GError **error)
   const char *tmpl = opts->words[0];
   if (!stem_template_validate (tmpl, error))
     return -1;
-  g_autoptr (StemPlanSet) set
-      = stem_plan_build (opts->args, opts->words + 1, STEM_PLAN_PATHS, error);
+  g_autoptr (StemPlanSet) set = stem_plan_build_paths (opts->args, opts->words + 1, NULL, error);
   if (set == NULL)
     return -1;
   g_autoptr (GPtrArray) nodes = g_ptr_array_new ();
@@ -914,14 +913,13 @@ stem_multi_get (StemMultiOptions *opts, GError **error)
   const char *wanted = opts->words[0];
   g_autoptr (StemPlanSet) set = NULL;
   if (opts->words[1] != NULL)
-    set = stem_plan_build (opts->args, opts->words + 1, STEM_PLAN_COMMAND, error);
+    set = stem_plan_build_commands (opts->args, opts->words + 1, error);
   else
     {
-      g_autoptr (StemPlanSet) configured
-          = stem_plan_build (opts->args, NULL, STEM_PLAN_PATHS, NULL);
+      g_autoptr (StemPlanSet) configured = stem_plan_build_paths (opts->args, NULL, NULL, NULL);
       gboolean listed
           = configured != NULL && g_strv_contains ((const char *const *)configured->nodes, wanted);
-      set = stem_plan_build (opts->args, listed ? NULL : opts->words, STEM_PLAN_COMMAND, error);
+      set = stem_plan_build_commands (opts->args, listed ? NULL : opts->words, error);
     }
   if (set == NULL)
     return -1;

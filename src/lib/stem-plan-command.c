@@ -11,6 +11,7 @@
 #include "stem-error.h"
 #include "stem-i18n.h"
 #include "stem-routing.h"
+#include "stem-template.h"
 
 /* --routing-config or STEM_ROUTING_CONFIG, for the duration of one build. */
 typedef struct
@@ -101,44 +102,15 @@ sorted_added_env (const char *const *caller, const char *const *envp)
   return (GStrv)g_ptr_array_free (g_steal_pointer (&added), FALSE);
 }
 
-static gboolean
-plan_command (StemArgs *args, StemPlanSet *set, GHashTable *env_cache,
-              const char *const *caller_env, const StemTemplateContext *ctx, StemNodePlan *plan,
-              gpointer data, GError **error)
+/* SPEC's STEM_WORKER_* variables: what a worker learns of its node. */
+static GStrv
+add_worker_env (GStrv envp, const StemPlanSet *set, const Routing *routing,
+                const StemNodePlan *plan)
 {
-  const Routing *routing = data;
-  g_auto (GStrv) files
-      = stem_args_get_all_for_node (args, STEM_OPT_ENV_FILE, plan->node, plan->index);
-  g_auto (GStrv) envp = g_strdupv ((char **)caller_env);
-  if (plan->user != NULL && plan->user->change && plan->user->name != NULL)
-    {
-      /* What login(1) and systemd's User= give a process; env files may
-       * still say otherwise. */
-      envp = g_environ_setenv (envp, "USER", plan->user->name, TRUE);
-      envp = g_environ_setenv (envp, "LOGNAME", plan->user->name, TRUE);
-      if (plan->user->home != NULL)
-        envp = g_environ_setenv (envp, "HOME", plan->user->home, TRUE);
-    }
-  if (!stem_plan_apply_env_files (env_cache, (const char *const *)files, &envp, error))
-    return FALSE;
-
-  if (!collect_names (args, routing->routing, STEM_OPT_QUEUE, "--queue", plan, &plan->queues, error)
-      || !collect_names (args, routing->routing, STEM_OPT_BROADCAST, "--broadcast", plan,
-                         &plan->broadcasts, error))
-    return FALSE;
-
-  g_auto (GStrv) words
-      = stem_args_get_all_for_node (args, STEM_OPT_COMMAND, plan->node, plan->index);
-  const char *line = stem_args_get_for_node (args, STEM_OPT_COMMAND_LINE, plan->node, plan->index);
-  g_auto (GStrv) argv = NULL;
-  if (!stem_command_resolve ((const char *const *)words, line, (const char *const *)envp,
-                             (const char *const *)args->trailing, &argv, NULL, error))
-    return FALSE;
-
   g_autofree char *index = g_strdup_printf ("%u", plan->index);
   envp = g_environ_setenv (envp, "STEM_WORKER_NODE", plan->node, TRUE);
   envp = g_environ_setenv (envp, "STEM_WORKER_INDEX", index, TRUE);
-  envp = g_environ_setenv (envp, "STEM_WORKER_HOST", ctx->host, TRUE);
+  envp = g_environ_setenv (envp, "STEM_WORKER_HOST", set->host, TRUE);
   envp = g_environ_setenv (envp, "STEM_WORKER_PIDFILE", plan->pidfile, TRUE);
   if (plan->logfile != NULL)
     envp = g_environ_setenv (envp, "STEM_WORKER_LOGFILE", plan->logfile, TRUE);
@@ -155,10 +127,53 @@ plan_command (StemArgs *args, StemPlanSet *set, GHashTable *env_cache,
       g_autofree char *joined = g_strjoinv (",", plan->broadcasts);
       envp = g_environ_setenv (envp, "STEM_WORKER_BROADCASTS", joined, TRUE);
     }
+  return envp;
+}
+
+static gboolean
+plan_command (StemArgs *args, StemPlanSet *set, const Routing *routing, StemNodePlan *plan,
+              GError **error)
+{
+  const char *const *caller_env = (const char *const *)set->caller_env;
+  StemTemplateContext ctx = {
+    .node = plan->node,
+    .index = plan->index,
+    .host = set->host,
+    .timestamp = set->timestamp,
+  };
+  g_auto (GStrv) files
+      = stem_args_get_all_for_node (args, STEM_OPT_ENV_FILE, plan->node, plan->index);
+  g_auto (GStrv) envp = g_strdupv ((char **)caller_env);
+  if (plan->user != NULL && plan->user->change && plan->user->name != NULL)
+    {
+      /* What login(1) and systemd's User= give a process; env files may
+       * still say otherwise. */
+      envp = g_environ_setenv (envp, "USER", plan->user->name, TRUE);
+      envp = g_environ_setenv (envp, "LOGNAME", plan->user->name, TRUE);
+      if (plan->user->home != NULL)
+        envp = g_environ_setenv (envp, "HOME", plan->user->home, TRUE);
+    }
+  if (!stem_plan_apply_env_files (set->env_files, (const char *const *)files, &envp, error))
+    return FALSE;
+
+  if (!collect_names (args, routing->routing, STEM_OPT_QUEUE, "--queue", plan, &plan->queues, error)
+      || !collect_names (args, routing->routing, STEM_OPT_BROADCAST, "--broadcast", plan,
+                         &plan->broadcasts, error))
+    return FALSE;
+
+  g_auto (GStrv) words
+      = stem_args_get_all_for_node (args, STEM_OPT_COMMAND, plan->node, plan->index);
+  const char *line = stem_args_get_for_node (args, STEM_OPT_COMMAND_LINE, plan->node, plan->index);
+  g_auto (GStrv) argv = NULL;
+  if (!stem_command_resolve ((const char *const *)words, line, (const char *const *)envp,
+                             (const char *const *)args->trailing, &argv, NULL, error))
+    return FALSE;
+
+  envp = add_worker_env (envp, set, routing, plan);
 
   for (guint i = 0; argv[i] != NULL; i++)
     {
-      char *word = stem_template_expand (argv[i], ctx, error);
+      char *word = stem_template_expand (argv[i], &ctx, error);
       if (word == NULL)
         return FALSE;
       g_free (argv[i]);
@@ -195,9 +210,8 @@ plan_command (StemArgs *args, StemPlanSet *set, GHashTable *env_cache,
 /* The routing file the workers will read, checked here so that an unknown
  * queue is a configuration error before anything starts. */
 static gboolean
-load_routing (StemArgs *args, StemPlanSet *set, gpointer data, GError **error)
+load_routing (StemArgs *args, StemPlanSet *set, Routing *routing, GError **error)
 {
-  Routing *routing = data;
   const char *path = stem_args_get (args, STEM_OPT_ROUTING_CONFIG);
   if (path == NULL)
     path = g_environ_getenv (set->base_env, "STEM_ROUTING_CONFIG");
@@ -209,14 +223,23 @@ load_routing (StemArgs *args, StemPlanSet *set, gpointer data, GError **error)
 }
 
 StemPlanSet *
-stem_plan_build (StemArgs *args, const char *const *node_words, StemPlanFlags flags, GError **error)
+stem_plan_build_commands (StemArgs *args, const char *const *node_words, GError **error)
 {
-  if (!(flags & STEM_PLAN_COMMAND))
-    return stem_plan_build_paths (args, node_words, NULL, error);
-  static const StemPlanCommandOps ops = { load_routing, plan_command };
+  g_autoptr (StemPlanSet) set = stem_plan_build_nodes (args, node_words, NULL, error);
+  if (set == NULL)
+    return NULL;
   Routing routing = { NULL, NULL };
-  StemPlanSet *set = stem_plan_build_with (args, node_words, NULL, &ops, &routing, error);
+  gboolean loaded = load_routing (args, set, &routing, error);
+  for (guint i = 0; loaded && i < set->plans->len; i++)
+    if (set->problems->pdata[i] == NULL)
+      {
+        GError *problem = NULL;
+        plan_command (args, set, &routing, set->plans->pdata[i], &problem);
+        set->problems->pdata[i] = problem;
+      }
   stem_routing_free (routing.routing);
   g_free (routing.path);
-  return set;
+  if (!loaded || !stem_plan_set_check (set, error))
+    return NULL;
+  return g_steal_pointer (&set);
 }

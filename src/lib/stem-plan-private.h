@@ -1,29 +1,23 @@
 #pragma once
 
-/* Between stem-plan.c (nodes, paths, users) and stem-plan-command.c (what
- * only starting needs: the command, the environment, routing files). */
+/* Between the two steps of planning: stem-plan.c (nodes, paths, users) and
+ * stem-plan-command.c (what only starting needs). */
 
 #include "stem-plan.h"
-#include "stem-template.h"
 
 G_BEGIN_DECLS
 
-typedef struct
-{
-  /* Once, when the nodes and the global environment are known. */
-  gboolean (*prepare) (StemArgs *args, StemPlanSet *set, gpointer data, GError **error);
-  /* For each node, once its paths and user are planned.  ENV_CACHE holds
-   * the env files read so far (see stem_plan_apply_env_files). */
-  gboolean (*plan_node) (StemArgs *args, StemPlanSet *set, GHashTable *env_cache,
-                         const char *const *caller_env, const StemTemplateContext *ctx,
-                         StemNodePlan *plan, gpointer data, GError **error);
-} StemPlanCommandOps;
+/* The first step, keeping going after a node's problem: every node of the
+ * set is planned as far as its paths and user, and a node that could not be
+ * is left with its problem in SET->problems.  Only an error that concerns
+ * no node in particular (the nodes themselves, a global env file, a
+ * malformed template) fails it. */
+StemPlanSet *stem_plan_build_nodes (StemArgs *args, const char *const *node_words,
+                                    const char *const *env, GError **error);
 
-/* stem_plan_build, from ENV (NULL: the process's environment), with OPS
- * (and its DATA) for the command half, or NULL for paths only. */
-StemPlanSet *stem_plan_build_with (StemArgs *args, const char *const *node_words,
-                                   const char *const *env, const StemPlanCommandOps *ops,
-                                   gpointer data, GError **error);
+/* The end of planning: the problems of SET's nodes as one error ("NODE:
+ * problem" per line), or a pidfile that two nodes would share. */
+gboolean stem_plan_set_check (StemPlanSet *set, GError **error);
 
 /* Applies the env files PATHS to *ENVP in order, reading each once per
  * call: CACHE maps a path to its assignments. */

@@ -9,24 +9,6 @@
 #define PLAN_FORMAT "(susmsbs^as^asbum@(uuaub))"
 #define WIRE_TYPE "(a" PLAN_TYPE "v)"
 
-void
-stem_node_plan_free (StemNodePlan *plan)
-{
-  if (plan == NULL)
-    return;
-  g_free (plan->node);
-  g_free (plan->pidfile);
-  g_free (plan->logfile);
-  g_free (plan->workdir);
-  g_strfreev (plan->argv);
-  g_strfreev (plan->envp);
-  g_strfreev (plan->added_env);
-  g_strfreev (plan->queues);
-  g_strfreev (plan->broadcasts);
-  stem_user_free (plan->user);
-  g_free (plan);
-}
-
 static GVariant *
 pack_user (const StemUser *user)
 {

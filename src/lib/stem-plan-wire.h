@@ -10,9 +10,6 @@ G_BEGIN_DECLS
  * supervisor) without it having to plan again, and so without it linking
  * what planning needs (routing files, JSON).  GLib only. */
 
-void stem_node_plan_free (StemNodePlan *plan);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemNodePlan, stem_node_plan_free)
-
 /* PLANS (StemNodePlan *) and EXTRA (any value the receiver expects) as one
  * serialized GVariant. */
 GVariant *stem_plan_wire_pack (GPtrArray *plans, GVariant *extra);

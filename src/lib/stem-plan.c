@@ -9,7 +9,6 @@
 #include "stem-error.h"
 #include "stem-i18n.h"
 #include "stem-node.h"
-#include "stem-plan-wire.h"
 #include "stem-template.h"
 
 void
@@ -25,7 +24,30 @@ stem_plan_set_free (StemPlanSet *set)
   g_free (set->timestamp);
   g_free (set->pidfile_template);
   g_free (set->logfile_template);
+  g_strfreev (set->caller_env);
+  if (set->env_files != NULL)
+    g_hash_table_unref (set->env_files);
+  if (set->problems != NULL)
+    g_ptr_array_unref (set->problems);
   g_free (set);
+}
+
+void
+stem_node_plan_free (StemNodePlan *plan)
+{
+  if (plan == NULL)
+    return;
+  g_free (plan->node);
+  g_free (plan->pidfile);
+  g_free (plan->logfile);
+  g_free (plan->workdir);
+  g_strfreev (plan->argv);
+  g_strfreev (plan->envp);
+  g_strfreev (plan->added_env);
+  g_strfreev (plan->queues);
+  g_strfreev (plan->broadcasts);
+  stem_user_free (plan->user);
+  g_free (plan);
 }
 
 const char *
@@ -142,8 +164,7 @@ stem_plan_template_from_env (const char *const *env, gboolean logfile, gboolean 
 }
 
 static gboolean
-plan_node (StemArgs *args, StemPlanSet *set, GHashTable *env_cache, const char *const *caller_env,
-           const StemPlanCommandOps *ops, gpointer data, StemNodePlan *plan, GError **error)
+plan_paths (StemArgs *args, StemPlanSet *set, StemNodePlan *plan, GError **error)
 {
   StemTemplateContext ctx = {
     .node = plan->node,
@@ -183,32 +204,14 @@ plan_node (StemArgs *args, StemPlanSet *set, GHashTable *env_cache, const char *
 
   const char *uid = stem_args_get_for_node (args, STEM_OPT_UID, plan->node, plan->index);
   const char *gid = stem_args_get_for_node (args, STEM_OPT_GID, plan->node, plan->index);
-  if ((uid != NULL || gid != NULL) && (plan->user = stem_user_resolve (uid, gid, error)) == NULL)
-    return FALSE;
-
-  return ops == NULL || ops->plan_node (args, set, env_cache, caller_env, &ctx, plan, data, error);
+  return (uid == NULL && gid == NULL) || (plan->user = stem_user_resolve (uid, gid, error)) != NULL;
 }
 
-StemPlanSet *
-stem_plan_build_paths (StemArgs *args, const char *const *node_words, const char *const *env,
-                       GError **error)
+/* The env files given for every node, then the nodes and the templates
+ * that every node starts from. */
+static gboolean
+plan_globals (StemArgs *args, const char *const *node_words, StemPlanSet *set, GError **error)
 {
-  return stem_plan_build_with (args, node_words, env, NULL, NULL, error);
-}
-
-StemPlanSet *
-stem_plan_build_with (StemArgs *args, const char *const *node_words, const char *const *env,
-                      const StemPlanCommandOps *ops, gpointer data, GError **error)
-{
-  g_autoptr (StemPlanSet) set = g_new0 (StemPlanSet, 1);
-  g_autoptr (GHashTable) env_cache
-      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_strfreev);
-  g_auto (GStrv) caller_env = env != NULL ? g_strdupv ((char **)env) : g_get_environ ();
-
-  set->host = g_strdup (g_get_host_name ());
-  set->timestamp = stem_template_timestamp (g_get_real_time ());
-  set->base_env = g_strdupv (caller_env);
-
   g_autoptr (GPtrArray) globals = g_ptr_array_new ();
   for (guint i = 0; i < args->values->len; i++)
     {
@@ -217,79 +220,118 @@ stem_plan_build_with (StemArgs *args, const char *const *node_words, const char 
         g_ptr_array_add (globals, v->value);
     }
   g_ptr_array_add (globals, NULL);
-  if (!stem_plan_apply_env_files (env_cache, (const char *const *)globals->pdata, &set->base_env,
-                                  error))
-    return NULL;
+  if (!stem_plan_apply_env_files (set->env_files, (const char *const *)globals->pdata,
+                                  &set->base_env, error))
+    return FALSE;
 
   if (!find_nodes (args, node_words, (const char *const *)set->base_env, &set->nodes, error))
-    return NULL;
+    return FALSE;
 
   set->pidfile_template
       = stem_plan_template_from_env ((const char *const *)set->base_env, FALSE, NULL, error);
   if (set->pidfile_template == NULL)
-    return NULL;
+    return FALSE;
   set->logfile_template = stem_plan_template_from_env ((const char *const *)set->base_env, TRUE,
                                                        &set->logfile_from_env, error);
   if (set->logfile_template == NULL)
-    return NULL;
+    return FALSE;
 
-  if (ops != NULL && !ops->prepare (args, set, data, error))
-    return NULL;
   if (!stem_args_check_selectors (args, (const char *const *)set->nodes, error))
-    return NULL;
+    return FALSE;
 
   /* A malformed template is one error, not one per node. */
   for (guint i = 0; i < args->values->len; i++)
     {
       StemOptionValue *v = args->values->pdata[i];
-      if (v->spec->id == STEM_OPT_PIDFILE || v->spec->id == STEM_OPT_LOGFILE
-          || v->spec->id == STEM_OPT_WORKDIR)
-        if (!stem_template_validate (v->value, error))
-          {
-            stem_error_prefix (error, "--%s", v->spec->long_name);
-            return NULL;
-          }
+      if ((v->spec->id == STEM_OPT_PIDFILE || v->spec->id == STEM_OPT_LOGFILE
+           || v->spec->id == STEM_OPT_WORKDIR)
+          && !stem_template_validate (v->value, error))
+        {
+          stem_error_prefix (error, "--%s", v->spec->long_name);
+          return FALSE;
+        }
     }
+  return TRUE;
+}
+
+static void
+free_problem (gpointer problem)
+{
+  if (problem != NULL)
+    g_error_free (problem);
+}
+
+StemPlanSet *
+stem_plan_build_nodes (StemArgs *args, const char *const *node_words, const char *const *env,
+                       GError **error)
+{
+  g_autoptr (StemPlanSet) set = g_new0 (StemPlanSet, 1);
+  set->env_files
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_strfreev);
+  set->caller_env = env != NULL ? g_strdupv ((char **)env) : g_get_environ ();
+  set->host = g_strdup (g_get_host_name ());
+  set->timestamp = stem_template_timestamp (g_get_real_time ());
+  set->base_env = g_strdupv (set->caller_env);
+  if (!plan_globals (args, node_words, set, error))
+    return NULL;
 
   /* Every node is planned even after one fails, so one run reports them all. */
   set->plans = g_ptr_array_new_with_free_func ((GDestroyNotify)stem_node_plan_free);
-  g_autoptr (GString) problems = g_string_new (NULL);
-  StemErrorCode code = STEM_ERROR_CONFIG;
+  set->problems = g_ptr_array_new_with_free_func (free_problem);
   for (guint i = 0; set->nodes[i] != NULL; i++)
     {
       StemNodePlan *plan = g_new0 (StemNodePlan, 1);
       plan->node = g_strdup (set->nodes[i]);
       plan->index = i + 1;
       g_ptr_array_add (set->plans, plan);
+      GError *problem = NULL;
+      plan_paths (args, set, plan, &problem);
+      g_ptr_array_add (set->problems, problem);
+    }
+  return g_steal_pointer (&set);
+}
 
-      g_autoptr (GError) local_error = NULL;
-      if (!plan_node (args, set, env_cache, (const char *const *)caller_env, ops, data, plan,
-                      &local_error))
-        {
-          if (problems->len > 0)
-            g_string_append_c (problems, '\n');
-          if (set->nodes[1] == NULL)
-            g_string_append (problems, local_error->message);
-          else
-            g_string_append_printf (problems, "%s: %s", plan->node, local_error->message);
-          if (local_error->domain == STEM_ERROR && local_error->code == STEM_ERROR_USAGE)
-            code = STEM_ERROR_USAGE;
-        }
+gboolean
+stem_plan_set_check (StemPlanSet *set, GError **error)
+{
+  g_autoptr (GString) problems = g_string_new (NULL);
+  StemErrorCode code = STEM_ERROR_CONFIG;
+  for (guint i = 0; i < set->plans->len; i++)
+    {
+      const StemNodePlan *plan = set->plans->pdata[i];
+      const GError *problem = set->problems->pdata[i];
+      if (problem == NULL)
+        continue;
+      if (problems->len > 0)
+        g_string_append_c (problems, '\n');
+      if (set->nodes[1] == NULL)
+        g_string_append (problems, problem->message);
+      else
+        g_string_append_printf (problems, "%s: %s", plan->node, problem->message);
+      if (problem->domain == STEM_ERROR && problem->code == STEM_ERROR_USAGE)
+        code = STEM_ERROR_USAGE;
     }
 
   for (guint i = 0; problems->len == 0 && i < set->plans->len; i++)
     for (guint j = 0; j < i; j++)
       {
-        StemNodePlan *a = set->plans->pdata[i], *b = set->plans->pdata[j];
+        const StemNodePlan *a = set->plans->pdata[i], *b = set->plans->pdata[j];
         if (strcmp (a->pidfile, b->pidfile) == 0)
           g_string_append_printf (problems, _ ("Nodes “%s” and “%s” would share the pidfile “%s”"),
                                   b->node, a->node, a->pidfile);
       }
 
   if (problems->len > 0)
-    {
-      stem_throw_code (error, code, "%s", problems->str);
-      return NULL;
-    }
+    return stem_throw_code (error, code, "%s", problems->str);
+  return TRUE;
+}
+
+StemPlanSet *
+stem_plan_build_paths (StemArgs *args, const char *const *node_words, const char *const *env,
+                       GError **error)
+{
+  g_autoptr (StemPlanSet) set = stem_plan_build_nodes (args, node_words, env, error);
+  if (set == NULL || !stem_plan_set_check (set, error))
+    return NULL;
   return g_steal_pointer (&set);
 }

@@ -8,12 +8,6 @@
 
 G_BEGIN_DECLS
 
-typedef enum
-{
-  STEM_PLAN_PATHS = 0,        /* node names, pidfiles and logfiles only (stop, status) */
-  STEM_PLAN_COMMAND = 1 << 0, /* also the worker's argv, environment and directory (start) */
-} StemPlanFlags;
-
 /* Everything needed to start, find or stop one node. */
 typedef struct
 {
@@ -33,6 +27,9 @@ typedef struct
   StemUser *user; /* --uid/--gid, or NULL */
 } StemNodePlan;
 
+void stem_node_plan_free (StemNodePlan *plan);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemNodePlan, stem_node_plan_free)
+
 typedef struct
 {
   GStrv nodes;
@@ -43,24 +40,34 @@ typedef struct
   char *pidfile_template;    /* without --pidfile: STEMD_PID_FILE, … or the default */
   char *logfile_template;    /* without --logfile: STEMD_LOG_FILE, … or the default */
   gboolean logfile_from_env; /* a variable gave it: as good as --logfile */
+  /* Between the two steps of planning (stem-plan-private.h): */
+  GStrv caller_env;      /* the environment planning started from */
+  GHashTable *env_files; /* env files read so far: path → their assignments */
+  GPtrArray *problems;   /* GError *, one per node, NULL for a node planned well */
 } StemPlanSet;
 
 void stem_plan_set_free (StemPlanSet *set);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemPlanSet, stem_plan_set_free)
 
-/* Works out the nodes (NODE_WORDS, else STEMD_NODES, else STEM_WORKER_NODES
- * from the environment and the global env files) and each node's plan.
- * Every configuration error is found here, before anything is done; when
- * several nodes are wrong, the message lists each as "NODE: problem".
+/* Planning is two steps: the nodes and their paths (what stop and status
+ * need), then, for start, each node's command (stem-plan-command.c).
+ *
+ * stem_plan_build_paths works out the nodes (NODE_WORDS, else STEMD_NODES,
+ * else STEM_WORKER_NODES from ENV and the global env files) and each
+ * node's pidfile, log file, working directory and user.  ENV is the
+ * environment to start from (with env files already applied, say), or
+ * NULL for the process's.  It links neither the routing parser nor
+ * json-glib, so a tool that only finds nodes (stem-health) stays small.
+ * Every configuration error is found before anything is done; when several
+ * nodes are wrong, the message lists each as "NODE: problem".
  * STEM_ERROR_USAGE / STEM_ERROR_CONFIG. */
-StemPlanSet *stem_plan_build (StemArgs *args, const char *const *node_words, StemPlanFlags flags,
-                              GError **error);
-/* stem_plan_build with STEM_PLAN_PATHS, in an object of its own: a tool
- * that only finds nodes (stem-health) then links neither the routing
- * parser nor json-glib.  ENV is the environment to start from (with env
- * files already applied, say), or NULL for the process's. */
 StemPlanSet *stem_plan_build_paths (StemArgs *args, const char *const *node_words,
                                     const char *const *env, GError **error);
+
+/* Both steps: everything start needs, from the process's environment, with
+ * the errors of both steps reported together. */
+StemPlanSet *stem_plan_build_commands (StemArgs *args, const char *const *node_words,
+                                       GError **error);
 
 /* The pidfile (LOGFILE: log file) template of a node without --pidfile
  * (--logfile): STEMD_PID_FILE (STEMD_LOG_FILE) of ENV, as the SysV scripts
