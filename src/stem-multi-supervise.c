@@ -10,7 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "stem-duration.h"
+#include "stem-schedule.h"
 #include "stem-error.h"
 #include "stem-i18n.h"
 #include "stem-multi.h"

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "stem-duration.h"
+#include "stem-schedule.h"
 #include "stem-error.h"
 #include "stem-i18n.h"
 #include "stem-lock.h"

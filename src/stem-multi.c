@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "stem-duration.h"
+#include "stem-schedule.h"
 #include "stem-error.h"
 #include "stem-i18n.h"
 #include "stem-multi.h"

@@ -1,4 +1,5 @@
 #include "stem-duration.h"
+#include "stem-schedule.h"
 #include "stem-error.h"
 
 #include <signal.h>
@@ -136,7 +137,7 @@ test_duration_format (gconstpointer data)
 static void
 test_duration_format_forever (void)
 {
-  g_autofree char *text = stem_duration_format (STEM_SCHEDULE_FOREVER);
+  g_autofree char *text = stem_duration_format (STEM_DURATION_FOREVER);
   g_assert_cmpstr (text, ==, "forever");
 }
 
@@ -280,7 +281,7 @@ typedef struct
   StemScheduleStep steps[MAX_STEPS];
 } ScheduleCase;
 
-#define FOREVER STEM_SCHEDULE_FOREVER
+#define FOREVER STEM_DURATION_FOREVER
 
 static const ScheduleCase schedule_cases[] = {
   { "/schedule/parse/timeout",

@@ -1,4 +1,4 @@
-#include "stem-duration.h"
+#include "stem-schedule.h"
 #include "stem-error.h"
 #include "stem-process.h"
 
@@ -459,7 +459,7 @@ test_wait_exit (void)
   g_autoptr (StemProc) proc = open_child (child);
   g_assert_no_errno (kill (child, SIGTERM));
   gint64 before = g_get_monotonic_time ();
-  g_assert_true (stem_proc_wait (proc, STEM_SCHEDULE_FOREVER));
+  g_assert_true (stem_proc_wait (proc, STEM_DURATION_FOREVER));
   g_assert_cmpint (g_get_monotonic_time () - before, <, 5 * G_USEC_PER_SEC);
   reap (child);
 }
@@ -554,7 +554,7 @@ test_stop_all_forever (void)
   pid_t child = spawn_child (CHILD_PAUSE);
   g_autoptr (GPtrArray) procs = g_ptr_array_new_with_free_func ((GDestroyNotify)stem_proc_free);
   g_ptr_array_add (procs, open_child (child));
-  g_autoptr (GArray) steps = schedule (SIGTERM, STEM_SCHEDULE_FOREVER, 0, 0);
+  g_autoptr (GArray) steps = schedule (SIGTERM, STEM_DURATION_FOREVER, 0, 0);
 
   int results[1] = { 42 };
   g_autoptr (GError) error = NULL;
@@ -570,7 +570,7 @@ test_stop_all_exited (void)
   pid_t zombie = spawn_zombie ();
   g_autoptr (GPtrArray) procs = g_ptr_array_new_with_free_func ((GDestroyNotify)stem_proc_free);
   g_ptr_array_add (procs, open_child (zombie));
-  g_autoptr (GArray) steps = schedule (SIGTERM, STEM_SCHEDULE_FOREVER, 0, 0);
+  g_autoptr (GArray) steps = schedule (SIGTERM, STEM_DURATION_FOREVER, 0, 0);
 
   int results[1] = { 42 };
   g_autoptr (GError) error = NULL;

@@ -1,6 +1,6 @@
 #include "stem-process.h"
 
-#include "stem-duration.h"
+#include "stem-schedule.h"
 #include "stem-error.h"
 #include "stem-i18n.h"
 
@@ -432,12 +432,12 @@ stem_proc_has_exited (StemProc *proc)
   return proc->exited;
 }
 
-/* The monotonic deadline TIMEOUT_MS after NOW_US; STEM_SCHEDULE_FOREVER
+/* The monotonic deadline TIMEOUT_MS after NOW_US; STEM_DURATION_FOREVER
  * never comes. */
 static gint64
 deadline_after (gint64 now_us, gint64 timeout_ms)
 {
-  if (timeout_ms == STEM_SCHEDULE_FOREVER || timeout_ms > (G_MAXINT64 - now_us) / 1000 - 1)
+  if (timeout_ms == STEM_DURATION_FOREVER || timeout_ms > (G_MAXINT64 - now_us) / 1000 - 1)
     return G_MAXINT64;
   return now_us + MAX (timeout_ms, 0) * 1000;
 }

@@ -16,6 +16,7 @@
 #include <glib-unix.h>
 
 #include "stem-duration.h"
+#include "stem-schedule.h"
 #include "stem-error.h"
 #include "stem-i18n.h"
 #include "stem-lock.h"
@@ -365,7 +366,7 @@ begin_stop (Supervisor *s, int sig)
         }
     }
   gint64 timeout_ms = s->config->timeout_ms;
-  if (timeout_ms != STEM_SCHEDULE_FOREVER)
+  if (timeout_ms != STEM_DURATION_FOREVER)
     s->kill_timer = g_timeout_add ((guint)MIN (timeout_ms, G_MAXUINT), kill_due, s);
   finish_if_all_down (s);
 }

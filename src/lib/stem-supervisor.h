@@ -19,7 +19,7 @@ typedef struct
 {
   StemRestartPolicy policy;
   guint max_restarts;
-  gint64 timeout_ms; /* after the stop signal, before KILL; STEM_SCHEDULE_FOREVER: never */
+  gint64 timeout_ms; /* after the stop signal, before KILL; STEM_DURATION_FOREVER: never */
   gboolean verbose;
 } StemSupervisorConfig;
 
