@@ -213,12 +213,10 @@ parse_unquoted (const char *start, const char *end, GString *value, GError **err
 
 /* Parses one line (without its line ending).  On success *OUT_NAME is NULL
  * for a blank or comment line.  Errors carry no location; the caller adds it. */
+/* Bytes that systemd and /bin/sh would read differently anywhere in a line. */
 static gboolean
-parse_line (const char *line, gsize length, char **out_name, char **out_value, GError **error)
+check_line_bytes (const char *line, gsize length, GError **error)
 {
-  const char *end = line + length;
-  const char *p = line;
-
   if (memchr (line, '\0', length) != NULL)
     return stem_throw_code (error, STEM_ERROR_CONFIG,
                             _ ("line contains a NUL byte (hint: remove it; a value cannot "
@@ -228,38 +226,23 @@ parse_line (const char *line, gsize length, char **out_name, char **out_value, G
     return stem_throw_code (error, STEM_ERROR_CONFIG,
                             _ ("carriage return inside a line (hint: use LF or CRLF line "
                                "endings only)"));
+  return TRUE;
+}
 
-  while (p < end && is_blank (*p))
-    p++;
-  if (p == end)
-    {
-      *out_name = NULL;
-      return TRUE;
-    }
-  if (*p == '#')
-    {
-      /* systemd before v254 continued such a comment onto the next line. */
-      if (end[-1] == '\\')
-        return stem_throw_code (error, STEM_ERROR_CONFIG,
-                                _ ("comment ends with a backslash; older systemd versions "
-                                   "would ignore the next line (hint: remove the backslash)"));
-      *out_name = NULL;
-      return TRUE;
-    }
+static gboolean
+throw_export_alone (GError **error)
+{
+  return stem_throw_code (error, STEM_ERROR_CONFIG,
+                          _ ("“export” without an assignment (hint: write "
+                             "export NAME=VALUE, or just NAME=VALUE)"));
+}
 
-  gboolean exported = FALSE;
-  if (end - p >= 6 && memcmp (p, "export", 6) == 0 && (end - p == 6 || is_blank (p[6])))
-    {
-      exported = TRUE;
-      p += 6;
-      while (p < end && is_blank (*p))
-        p++;
-      if (p == end)
-        return stem_throw_code (error, STEM_ERROR_CONFIG,
-                                _ ("“export” without an assignment (hint: write "
-                                   "export NAME=VALUE, or just NAME=VALUE)"));
-    }
-
+/* NAME= at *PP (after any "export"): *OUT_NAME gets the name and *PP moves
+ * past the "=". */
+static gboolean
+parse_name (const char **pp, const char *end, gboolean exported, char **out_name, GError **error)
+{
+  const char *p = *pp;
   const char *name_start = p;
   while (p < end && is_name_char (*p))
     p++;
@@ -291,19 +274,27 @@ parse_line (const char *line, gsize length, char **out_name, char **out_value, G
   if (p == end || *p != '=')
     {
       if (exported)
-        return stem_throw_code (error, STEM_ERROR_CONFIG,
-                                _ ("“export” without an assignment (hint: write "
-                                   "export NAME=VALUE, or just NAME=VALUE)"));
+        return throw_export_alone (error);
       return stem_throw_code (error, STEM_ERROR_CONFIG,
                               _ ("missing “=” after the variable name (hint: write "
                                  "NAME=VALUE)"));
     }
-  p++;
+  *out_name = g_strndup (name_start, name_end - name_start);
+  *pp = p + 1;
+  return TRUE;
+}
 
+/* The value from P (just after the "=") to END. */
+static char *
+parse_value (const char *p, const char *end, GError **error)
+{
   if (p < end && is_space (*p) && !rest_is_blank (p, end))
-    return stem_throw_code (error, STEM_ERROR_CONFIG,
-                            _ ("spaces around “=” are not allowed; /bin/sh would run a "
-                               "command (hint: write NAME=VALUE)"));
+    {
+      stem_throw_code (error, STEM_ERROR_CONFIG,
+                       _ ("spaces around “=” are not allowed; /bin/sh would run a "
+                          "command (hint: write NAME=VALUE)"));
+      return NULL;
+    }
 
   g_autoptr (GString) value = g_string_new (NULL);
   gboolean ok;
@@ -314,16 +305,65 @@ parse_line (const char *line, gsize length, char **out_name, char **out_value, G
   else
     ok = parse_unquoted (p, end, value, error);
   if (!ok)
-    return FALSE;
+    return NULL;
 
   /* systemd ignores an assignment whose value is not UTF-8. */
   if (!g_utf8_validate (value->str, value->len, NULL))
-    return stem_throw_code (error, STEM_ERROR_CONFIG,
-                            _ ("value is not valid UTF-8; systemd would ignore it (hint: "
-                               "convert the file to UTF-8)"));
+    {
+      stem_throw_code (error, STEM_ERROR_CONFIG,
+                       _ ("value is not valid UTF-8; systemd would ignore it (hint: "
+                          "convert the file to UTF-8)"));
+      return NULL;
+    }
+  return g_string_free (g_steal_pointer (&value), FALSE);
+}
 
-  *out_name = g_strndup (name_start, name_end - name_start);
-  *out_value = g_string_free (g_steal_pointer (&value), FALSE);
+static gboolean
+parse_line (const char *line, gsize length, char **out_name, char **out_value, GError **error)
+{
+  const char *end = line + length;
+  const char *p = line;
+
+  if (!check_line_bytes (line, length, error))
+    return FALSE;
+
+  while (p < end && is_blank (*p))
+    p++;
+  if (p == end)
+    {
+      *out_name = NULL;
+      return TRUE;
+    }
+  if (*p == '#')
+    {
+      /* systemd before v254 continued such a comment onto the next line. */
+      if (end[-1] == '\\')
+        return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                _ ("comment ends with a backslash; older systemd versions "
+                                   "would ignore the next line (hint: remove the backslash)"));
+      *out_name = NULL;
+      return TRUE;
+    }
+
+  gboolean exported = FALSE;
+  if (end - p >= 6 && memcmp (p, "export", 6) == 0 && (end - p == 6 || is_blank (p[6])))
+    {
+      exported = TRUE;
+      p += 6;
+      while (p < end && is_blank (*p))
+        p++;
+      if (p == end)
+        return throw_export_alone (error);
+    }
+
+  g_autofree char *name = NULL;
+  if (!parse_name (&p, end, exported, &name, error))
+    return FALSE;
+  char *value = parse_value (p, end, error);
+  if (value == NULL)
+    return FALSE;
+  *out_name = g_steal_pointer (&name);
+  *out_value = value;
   return TRUE;
 }
 
