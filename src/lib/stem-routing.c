@@ -639,6 +639,54 @@ optional_name (const char *path, const Node *node, const char *where, const char
   return TRUE;
 }
 
+/* default_queue's keys: queue, alias and fallbacks. */
+static gboolean
+split_default_queue (const char *path, const Node *node, const char *where, const Node **queue,
+                     const Node **alias, const Node **fallbacks, GError **error)
+{
+  for (guint i = 0; i < node->keys->len; i++)
+    {
+      const Node *key = g_ptr_array_index (node->keys, i);
+      const Node *value = g_ptr_array_index (node->items, i);
+      if (g_str_equal (key->text, "queue"))
+        *queue = value;
+      else if (g_str_equal (key->text, "alias"))
+        *alias = value;
+      else if (g_str_equal (key->text, "fallbacks"))
+        *fallbacks = value;
+      else
+        return throw_at (error, path, key->line,
+                         _ ("%s: unknown key “%s” (known keys: queue, alias, fallbacks)"), where,
+                         key->text);
+    }
+  return TRUE;
+}
+
+/* default_queue.fallbacks: a list of defined queues. */
+static gboolean
+check_fallbacks (StemRouting *routing, gboolean has_queues, const Node *fallbacks,
+                 const char *where, GError **error)
+{
+  const char *path = routing->path;
+  if (fallbacks == NULL || fallbacks->kind == NODE_NULL)
+    return TRUE;
+  if (fallbacks->kind != NODE_LIST)
+    return throw_at (error, path, fallbacks->line, _ ("%s.fallbacks: expected a list"), where);
+  for (guint i = 0; i < fallbacks->items->len; i++)
+    {
+      const Node *item = g_ptr_array_index (fallbacks->items, i);
+      g_autofree char *item_where = g_strdup_printf ("%s.fallbacks[%u]", where, i);
+      const char *name;
+      if (!optional_name (path, item, item_where, &name, error))
+        return FALSE;
+      if (name != NULL
+          && !check_defined (routing, has_queues, item_where, name,
+                             item->line ? item->line : fallbacks->line, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
 /* Needs routing->queues filled in.  WHERE is the key as written
  * ("default_queue" or upstream's "defaultQueue"). */
 static gboolean
@@ -658,21 +706,8 @@ load_default_queue (StemRouting *routing, gboolean has_queues, const Node *node,
     }
   else if (node->kind == NODE_MAPPING)
     {
-      for (guint i = 0; i < node->keys->len; i++)
-        {
-          const Node *key = g_ptr_array_index (node->keys, i);
-          const Node *value = g_ptr_array_index (node->items, i);
-          if (g_str_equal (key->text, "queue"))
-            queue = value;
-          else if (g_str_equal (key->text, "alias"))
-            alias = value;
-          else if (g_str_equal (key->text, "fallbacks"))
-            fallbacks = value;
-          else
-            return throw_at (error, path, key->line,
-                             _ ("%s: unknown key “%s” (known keys: queue, alias, fallbacks)"),
-                             where, key->text);
-        }
+      if (!split_default_queue (path, node, where, &queue, &alias, &fallbacks, error))
+        return FALSE;
       queue_where = g_strdup_printf ("%s.queue", where);
     }
   else
@@ -714,23 +749,8 @@ load_default_queue (StemRouting *routing, gboolean has_queues, const Node *node,
                         "always names the default queue (hint: rename that queue)"),
                      queue_where, queue_name);
 
-  if (fallbacks != NULL && fallbacks->kind != NODE_NULL)
-    {
-      if (fallbacks->kind != NODE_LIST)
-        return throw_at (error, path, fallbacks->line, _ ("%s.fallbacks: expected a list"), where);
-      for (guint i = 0; i < fallbacks->items->len; i++)
-        {
-          const Node *item = g_ptr_array_index (fallbacks->items, i);
-          g_autofree char *item_where = g_strdup_printf ("%s.fallbacks[%u]", where, i);
-          const char *name;
-          if (!optional_name (path, item, item_where, &name, error))
-            return FALSE;
-          if (name != NULL
-              && !check_defined (routing, has_queues, item_where, name,
-                                 item->line ? item->line : fallbacks->line, error))
-            return FALSE;
-        }
-    }
+  if (!check_fallbacks (routing, has_queues, fallbacks, where, error))
+    return FALSE;
 
   routing->default_queue = g_strdup (queue_name);
   routing->alias = g_strdup (alias_name);
