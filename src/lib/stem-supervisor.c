@@ -428,6 +428,71 @@ check_not_running (GPtrArray *plans, GError **error)
   return TRUE;
 }
 
+/* The signals the supervisor handles, as a signalfd; -1 (said) if there is
+ * none.  *MASK gets them. */
+static int
+open_signals (sigset_t *mask)
+{
+  static const int handled[] = { SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP };
+  sigemptyset (mask);
+  /* A handler as well as the mask: as PID 1 of a namespace, a signal whose
+   * disposition is the default is dropped before it could be read. */
+  struct sigaction noop = { .sa_handler = ignore_signal };
+  for (guint i = 0; i < G_N_ELEMENTS (handled); i++)
+    {
+      sigaddset (mask, handled[i]);
+      sigaction (handled[i], &noop, NULL);
+    }
+  sigprocmask (SIG_BLOCK, mask, NULL); /* workers reset both before exec */
+  int sfd = signalfd (-1, mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (sfd < 0)
+    g_printerr ("%s: signalfd: %s\n", g_get_prgname (), g_strerror (errno));
+  return sfd;
+}
+
+/* One node per plan, each started unless its directories cannot be made. */
+static void
+start_nodes (Supervisor *s, GPtrArray *plans)
+{
+  s->nodes = g_array_sized_new (FALSE, TRUE, sizeof (Node), plans->len);
+  g_array_set_size (s->nodes, plans->len);
+  for (guint i = 0; i < plans->len; i++)
+    {
+      Node *node = &g_array_index (s->nodes, Node, i);
+      node->sup = s;
+      node->plan = plans->pdata[i];
+      node->run = NODE_DOWN;
+      /* A worker is not the service systemd is waiting for. */
+      node->plan->envp = g_environ_unsetenv (node->plan->envp, "NOTIFY_SOCKET");
+    }
+  for (guint i = 0; i < s->nodes->len; i++)
+    {
+      Node *node = &g_array_index (s->nodes, Node, i);
+      g_autoptr (GError) local_error = NULL;
+      if (!stem_spawn_prepare_dirs (node->plan, TRUE, &local_error))
+        {
+          say (node, "%s", local_error->message);
+          s->failed = TRUE;
+          continue;
+        }
+      start_node (node);
+    }
+}
+
+/* The log writers finish before we do: as a container's PID 1, our exit
+ * would kill them with the last lines unwritten. */
+static void
+wait_log_writers (GPtrArray *plans)
+{
+  gint64 deadline = g_get_monotonic_time () + STEM_SPAWN_LOG_WAIT_US;
+  for (guint i = 0; i < plans->len; i++)
+    {
+      const StemNodePlan *plan = plans->pdata[i];
+      if (plan->logfile != NULL)
+        stem_spawn_wait_log (plan->logfile, deadline);
+    }
+}
+
 int
 stem_supervisor_run (GPtrArray *plans, const StemSupervisorConfig *config)
 {
@@ -445,49 +510,14 @@ stem_supervisor_run (GPtrArray *plans, const StemSupervisorConfig *config)
     g_printerr ("%s: PR_SET_CHILD_SUBREAPER: %s\n", g_get_prgname (), g_strerror (errno));
 
   sigset_t mask;
-  sigemptyset (&mask);
-  for (const int *sig = (const int[]){ SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, 0 }; *sig; sig++)
-    sigaddset (&mask, *sig);
-  /* A handler as well as the mask: as PID 1 of a namespace, a signal whose
-   * disposition is the default is dropped before it could be read. */
-  struct sigaction noop = { .sa_handler = ignore_signal };
-  for (const int *sig = (const int[]){ SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, 0 }; *sig; sig++)
-    sigaction (*sig, &noop, NULL);
-  sigprocmask (SIG_BLOCK, &mask, NULL); /* workers reset both before exec */
-  int sfd = signalfd (-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  int sfd = open_signals (&mask);
   if (sfd < 0)
-    {
-      g_printerr ("%s: signalfd: %s\n", g_get_prgname (), g_strerror (errno));
-      return STEM_EXIT_FAILURE;
-    }
+    return STEM_EXIT_FAILURE;
 
   notify_open (&s);
   s.loop = g_main_loop_new (NULL, FALSE);
-  s.nodes = g_array_sized_new (FALSE, TRUE, sizeof (Node), plans->len);
-  g_array_set_size (s.nodes, plans->len);
-  for (guint i = 0; i < plans->len; i++)
-    {
-      Node *node = &g_array_index (s.nodes, Node, i);
-      node->sup = &s;
-      node->plan = plans->pdata[i];
-      node->run = NODE_DOWN;
-      /* A worker is not the service systemd is waiting for. */
-      node->plan->envp = g_environ_unsetenv (node->plan->envp, "NOTIFY_SOCKET");
-    }
   guint watch = g_unix_fd_add (sfd, G_IO_IN, on_signal, &s);
-
-  for (guint i = 0; i < s.nodes->len; i++)
-    {
-      Node *node = &g_array_index (s.nodes, Node, i);
-      if (!stem_spawn_prepare_dirs (node->plan, TRUE, &local_error))
-        {
-          say (node, "%s", local_error->message);
-          g_clear_error (&local_error);
-          s.failed = TRUE;
-          continue;
-        }
-      start_node (node);
-    }
+  start_nodes (&s, plans);
   notify_status (&s, "READY=1\n");
 
   gboolean any_up = FALSE;
@@ -513,15 +543,7 @@ stem_supervisor_run (GPtrArray *plans, const StemSupervisorConfig *config)
   g_array_unref (s.nodes);
   g_main_loop_unref (s.loop);
   sigprocmask (SIG_UNBLOCK, &mask, NULL);
-  /* The log writers finish before we do: as a container's PID 1, our exit
-   * would kill them with the last lines unwritten. */
-  gint64 deadline = g_get_monotonic_time () + STEM_SPAWN_LOG_WAIT_US;
-  for (guint i = 0; i < plans->len; i++)
-    {
-      const StemNodePlan *plan = plans->pdata[i];
-      if (plan->logfile != NULL)
-        stem_spawn_wait_log (plan->logfile, deadline);
-    }
+  wait_log_writers (plans);
   g_printerr (_ ("%s: all nodes have stopped\n"), g_get_prgname ());
   return all_clean ? STEM_EXIT_OK : STEM_EXIT_FAILURE;
 }
