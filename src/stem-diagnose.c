@@ -33,8 +33,7 @@
 #define RAMFS_MAGIC 0x858458f6
 #endif
 
-/* The options only stem-diagnose has, numbered far from the shared ones so
- * that no option added to StemOptionId can collide with them. */
+/* The options stem-diagnose accepts; every id is one of StemOptionId's. */
 
 static const StemOptionSpec options[] = {
   { "pidfile", 0, N_ ("TEMPLATE"), 0, STEM_OPT_PIDFILE,

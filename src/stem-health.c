@@ -19,8 +19,7 @@
 #include "stem-plan.h"
 #include "stem-process.h"
 
-/* The options only stem-health has, numbered far from the shared ones so
- * that no option added to StemOptionId can collide with them. */
+/* The options stem-health accepts; every id is one of StemOptionId's. */
 
 static const StemOptionSpec options[] = {
   { "node", 0, N_ ("NAME"), STEM_OPTION_REPEATABLE, STEM_OPT_NODE,
