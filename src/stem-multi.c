@@ -41,6 +41,8 @@ static const StemVerb verbs[] = {
     N_ ("Expand a template for each node") },
   { "get", N_ ("NODE [NODE…|N]"), 1, G_MAXUINT, stem_multi_get,
     N_ ("Print the command line of one node") },
+  { "logs", N_ ("[NODE…|N]"), 0, G_MAXUINT, stem_multi_logs,
+    N_ ("Print the last lines of each node's log (--follow: and what comes)") },
 };
 
 static const StemOptionSpec options[] = {
@@ -87,6 +89,10 @@ static const StemOptionSpec options[] = {
     N_ ("supervise: give a node up after N restarts in a row (default 10)") },
   { "no-wait", 0, NULL, 0, STEM_OPT_NO_WAIT, N_ ("Send the stop signal and return at once") },
   { "no-clean", 0, NULL, 0, STEM_OPT_NO_CLEAN, N_ ("Let status leave stale pidfiles alone") },
+  { "lines", 'n', N_ ("N"), 0, STEM_OPT_LINES,
+    N_ ("logs: print the last N lines of each log (default 10)") },
+  { "follow", 'f', NULL, 0, STEM_OPT_FOLLOW,
+    N_ ("logs: keep printing what is written, across log rotations") },
   { "json", 0, NULL, 0, STEM_OPT_JSON, N_ ("Print one JSON document") },
   { "quiet", 0, NULL, 0, STEM_OPT_QUIET, N_ ("Print only errors") },
   { "verbose", 'v', NULL, 0, STEM_OPT_VERBOSE, N_ ("Say what is being done") },

@@ -34,5 +34,6 @@ int stem_multi_show (StemMultiOptions *opts, GError **error);
 int stem_multi_names (StemMultiOptions *opts, GError **error);
 int stem_multi_expand (StemMultiOptions *opts, GError **error);
 int stem_multi_get (StemMultiOptions *opts, GError **error);
+int stem_multi_logs (StemMultiOptions *opts, GError **error);
 
 G_END_DECLS

@@ -41,6 +41,8 @@ typedef enum
   STEM_OPT_USER,
   STEM_OPT_UNITDIR,
   STEM_OPT_INITDIR,
+  STEM_OPT_FOLLOW,
+  STEM_OPT_LINES,
 } StemOptionId;
 
 typedef enum

@@ -1,0 +1,332 @@
+/* stem-multi logs: the last lines of each node's log, and with --follow
+ * what comes after, across logrotate's renames (the way the log writer
+ * follows them: a rename or removal of the file is seen through inotify,
+ * the old file is read to its end, and the new one from its start). */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "stem-error.h"
+#include "stem-i18n.h"
+#include "stem-multi.h"
+#include "stem-pidfile.h"
+#include "stem-plan.h"
+
+#define DEFAULT_LINES 10
+#define FILE_EVENTS (IN_MODIFY | IN_MOVE_SELF)
+#define DIR_EVENTS (IN_CREATE | IN_MOVED_TO)
+
+typedef struct
+{
+  const StemNodePlan *plan;
+  const char *prefix; /* "NODE: " before each line, or "" */
+  char *dir;
+  char *base;
+  int fd;        /* the log being read, or -1 */
+  int file_wd;   /* its inotify watch, or -1 */
+  int dir_wd;    /* the directory's, or -1 */
+  GString *line; /* an unfinished line, when lines are prefixed */
+} Follow;
+
+static void
+follow_clear (Follow *f)
+{
+  if (f->fd >= 0)
+    close (f->fd);
+  g_free (f->dir);
+  g_free (f->base);
+  if (f->line != NULL)
+    g_string_free (f->line, TRUE);
+}
+
+/* A log is read by whoever asks, root included, in a directory the worker
+ * may own: never through a symbolic link, never a FIFO or a device. */
+static int
+open_log (const char *path, GError **error)
+{
+  int fd = open (path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    {
+      stem_throw_errno (error, _ ("Cannot open log file “%s”"), path);
+      return -1;
+    }
+  struct stat st;
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
+    {
+      close (fd);
+      stem_throw (error, _ ("Log file “%s” is not a regular file"), path);
+      return -1;
+    }
+  return fd;
+}
+
+/* Writes DATA to standard output, each line after F's prefix. */
+static void
+emit (Follow *f, const char *data, gsize len)
+{
+  if (*f->prefix == '\0')
+    {
+      fwrite (data, 1, len, stdout);
+      return;
+    }
+  for (const char *end = data + len; data < end;)
+    {
+      const char *nl = memchr (data, '\n', end - data);
+      const char *stop = nl != NULL ? nl + 1 : end;
+      g_string_append_len (f->line, data, stop - data);
+      if (nl != NULL)
+        {
+          fputs (f->prefix, stdout);
+          fwrite (f->line->str, 1, f->line->len, stdout);
+          g_string_truncate (f->line, 0);
+        }
+      data = stop;
+    }
+}
+
+/* Reads F's log to its end, starting over if it was truncated
+ * (copytruncate). */
+static void
+drain (Follow *f)
+{
+  struct stat st;
+  off_t pos = lseek (f->fd, 0, SEEK_CUR);
+  if (fstat (f->fd, &st) == 0 && st.st_size < pos)
+    lseek (f->fd, 0, SEEK_SET);
+  char buffer[65536];
+  ssize_t n;
+  while ((n = read (f->fd, buffer, sizeof buffer)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0)
+      emit (f, buffer, n);
+  fflush (stdout);
+}
+
+/* Where the last LINES lines of FD begin. */
+static off_t
+tail_offset (int fd, guint lines)
+{
+  struct stat st;
+  if (fstat (fd, &st) < 0)
+    return 0;
+  off_t end = st.st_size;
+  guint seen = 0;
+  char buffer[65536];
+  /* A final newline ends the last line; it does not start another. */
+  for (off_t pos = end; pos > 0;)
+    {
+      size_t len = pos < (off_t)sizeof buffer ? (size_t)pos : sizeof buffer;
+      pos -= len;
+      if (pread (fd, buffer, len, pos) != (ssize_t)len)
+        return 0;
+      for (size_t i = len; i-- > 0;)
+        if (buffer[i] == '\n' && pos + (off_t)i != end - 1 && ++seen == lines)
+          return pos + i + 1;
+    }
+  return 0;
+}
+
+/* The unit of ours that a running node belongs to ("stem-worker@alpha.service"),
+ * from its cgroup, or NULL.  Only a hint is made of it, so the pidfile's
+ * word is taken as it is. */
+static char *
+unit_of_node (const StemNodePlan *plan)
+{
+  pid_t pid;
+  if (!stem_pidfile_read (plan->pidfile, &pid, NULL, NULL))
+    return NULL;
+  g_autofree char *path = g_strdup_printf ("/proc/%d/cgroup", (int)pid);
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return NULL;
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      const char *slash = strrchr (lines[i], '/');
+      if (slash != NULL && g_str_has_prefix (slash, "/stem-")
+          && g_str_has_suffix (slash, ".service"))
+        return g_strdup (slash + 1);
+    }
+  return NULL;
+}
+
+/* Says where the output of a node without a readable log goes.  FALSE
+ * when that is nowhere we know of. */
+static gboolean
+explain_missing (const StemNodePlan *plan, const GError *problem, gboolean follow)
+{
+  g_autofree char *unit = unit_of_node (plan);
+  const char *tail = follow ? " -f" : "";
+  if (unit != NULL)
+    {
+      g_printerr (_ ("%s: %s: its output goes to the journal: journalctl -u %s%s\n"),
+                  g_get_prgname (), plan->node, unit, tail);
+      return TRUE;
+    }
+  if (plan->logfile == NULL)
+    {
+      g_printerr (_ ("%s: %s: it logs to the output of whatever started it (--logfile=-); "
+                     "under systemd: journalctl -u stem-worker@%s%s\n"),
+                  g_get_prgname (), plan->node, plan->node, tail);
+      return TRUE;
+    }
+  g_printerr ("%s: %s: %s\n", g_get_prgname (), plan->node, problem->message);
+  return FALSE;
+}
+
+/* (Re)opens F's log and reads it from OFFSET_LINES lines before its end
+ * (G_MAXUINT: from the start). */
+static gboolean
+follow_open (Follow *f, int inotify_fd, guint offset_lines, GError **error)
+{
+  if (inotify_fd >= 0 && f->file_wd < 0)
+    {
+      /* Watched before it is opened, so nothing written in between is missed. */
+      f->file_wd = inotify_add_watch (inotify_fd, f->plan->logfile, FILE_EVENTS | IN_DONT_FOLLOW);
+    }
+  f->fd = open_log (f->plan->logfile, error);
+  if (f->fd < 0)
+    return FALSE;
+  if (offset_lines != G_MAXUINT)
+    lseek (f->fd,
+           offset_lines == 0 ? lseek (f->fd, 0, SEEK_END) : tail_offset (f->fd, offset_lines),
+           SEEK_SET);
+  drain (f);
+  return TRUE;
+}
+
+/* A file is now under the log's name: the old one (if any) is read to its
+ * end and closed, the new one read from its start.  The log writer creates
+ * the new file only once it is done with the old, so nothing written to the
+ * old file after its rename is missed. */
+static void
+follow_switch (Follow *f, int inotify_fd)
+{
+  if (f->fd >= 0)
+    {
+      drain (f);
+      close (f->fd);
+      f->fd = -1;
+    }
+  if (f->file_wd >= 0)
+    inotify_rm_watch (inotify_fd, f->file_wd);
+  f->file_wd = -1;
+  follow_open (f, inotify_fd, G_MAXUINT, NULL);
+}
+
+/* Whether F's descriptor still reads the file under the log's name. */
+static gboolean
+follow_is_current (const Follow *f)
+{
+  struct stat now, open_st;
+  return f->fd >= 0 && stat (f->plan->logfile, &now) == 0 && fstat (f->fd, &open_st) == 0
+         && now.st_ino == open_st.st_ino && now.st_dev == open_st.st_dev;
+}
+
+static void
+handle_event (Follow *follows, guint n, int inotify_fd, const struct inotify_event *ev)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      Follow *f = &follows[i];
+      /* Renamed or removed, the file is still read through F->fd until a
+       * new one takes its name. */
+      if (ev->wd == f->file_wd && f->fd >= 0)
+        drain (f);
+      else if (ev->wd == f->dir_wd && ev->len > 0 && strcmp (ev->name, f->base) == 0
+               && !follow_is_current (f))
+        follow_switch (f, inotify_fd);
+    }
+}
+
+static int
+follow_forever (Follow *follows, guint n, int inotify_fd)
+{
+  char buffer[4096] __attribute__ ((aligned (__alignof__(struct inotify_event))));
+  for (;;)
+    {
+      struct pollfd pfd = { .fd = inotify_fd, .events = POLLIN };
+      if (poll (&pfd, 1, -1) < 0 && errno != EINTR)
+        return STEM_EXIT_FAILURE;
+      ssize_t len = read (inotify_fd, buffer, sizeof buffer);
+      for (char *p = buffer; len > 0 && p < buffer + len;)
+        {
+          const struct inotify_event *ev = (const struct inotify_event *)p;
+          handle_event (follows, n, inotify_fd, ev);
+          p += sizeof *ev + ev->len;
+        }
+    }
+}
+
+static gboolean
+parse_lines (StemArgs *args, guint *out_lines, GError **error)
+{
+  const char *text = stem_args_get (args, STEM_OPT_LINES);
+  guint64 value = DEFAULT_LINES;
+  if (text != NULL && !g_ascii_string_to_unsigned (text, 10, 0, G_MAXUINT - 1, &value, NULL))
+    return stem_throw_code (error, STEM_ERROR_USAGE,
+                            _ ("Invalid --lines “%s” (a number of lines, 0 or more)"), text);
+  *out_lines = (guint)value;
+  return TRUE;
+}
+
+int
+stem_multi_logs (StemMultiOptions *opts, GError **error)
+{
+  guint lines = DEFAULT_LINES;
+  if (!parse_lines (opts->args, &lines, error))
+    return -1;
+  gboolean follow = stem_args_has (opts->args, STEM_OPT_FOLLOW);
+  g_autoptr (StemPlanSet) set = stem_plan_build_paths (opts->args, opts->words, NULL, error);
+  if (set == NULL)
+    return -1;
+
+  int inotify_fd = follow ? inotify_init1 (IN_CLOEXEC | IN_NONBLOCK) : -1;
+  if (follow && inotify_fd < 0)
+    {
+      stem_throw_errno (error, _ ("Cannot follow the logs"));
+      return -1;
+    }
+
+  guint n = set->plans->len;
+  Follow *follows = g_new0 (Follow, n);
+  int status = STEM_EXIT_OK;
+  guint followed = 0;
+  for (guint i = 0; i < n; i++)
+    {
+      Follow *f = &follows[i];
+      f->plan = set->plans->pdata[i];
+      f->prefix = n > 1 ? g_strdup_printf ("%s: ", f->plan->node) : "";
+      f->line = g_string_new (NULL);
+      f->fd = f->file_wd = f->dir_wd = -1;
+      g_autoptr (GError) problem = NULL;
+      if (f->plan->logfile != NULL && follow)
+        {
+          f->dir = g_path_get_dirname (f->plan->logfile);
+          f->base = g_path_get_basename (f->plan->logfile);
+          f->dir_wd = inotify_add_watch (inotify_fd, f->dir, DIR_EVENTS | IN_ONLYDIR);
+          followed += f->dir_wd >= 0;
+        }
+      if (f->plan->logfile == NULL || !follow_open (f, inotify_fd, lines, &problem))
+        if (!explain_missing (f->plan, problem, follow))
+          status = STEM_EXIT_FAILURE;
+    }
+
+  if (follow && followed > 0)
+    status = follow_forever (follows, n, inotify_fd);
+  for (guint i = 0; i < n; i++)
+    {
+      if (n > 1)
+        g_free ((char *)follows[i].prefix);
+      follow_clear (&follows[i]);
+    }
+  g_free (follows);
+  if (inotify_fd >= 0)
+    close (inotify_fd);
+  return status;
+}

@@ -1,0 +1,74 @@
+#!/bin/bash
+# stem-multi logs: the last lines of each node's log, prefixed by node when
+# there are several, and with --follow everything after, across a rotation
+# by renaming, with no line missed or doubled.
+. "${top_srcdir:?run through make check}/tests/libtest.sh" || exit 99
+
+lines_in () { grep -c '^line [0-9]*$' "$1" 2>/dev/null; }
+has_lines () { [ "$(lines_in "$1")" -ge "$2" ]; }
+
+multi start a b --command "$WORKER" --command count --command 2
+rc_is 0 "start two workers printing a line every 2 ms"
+wait_until 10 has_lines "$T/log/a.log" 20
+wait_until 10 has_lines "$T/log/b.log" 20
+
+multi logs a --lines=3
+rc_is 0 "logs a --lines=3"
+is "$(wc -l <"$T/out")" 3 "prints three lines"
+ok_if "the last lines of the log, unprefixed" grep -qxF "$(head -n 1 "$T/out")" "$T/log/a.log"
+run "$MULTI" logs a -n 0 --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log"
+is "$rc:$(wc -c <"$T/out")" "0:0" "-n 0 prints nothing"
+
+multi logs a b -n 2
+rc_is 0 "logs of two nodes"
+is "$(cut -d' ' -f1 "$T/out" | tr '\n' ' ')" "a: a: b: b: " "each line is prefixed by its node, node by node"
+
+: >"$T/log/short.log"
+printf 'one\ntwo\n' >"$T/log/short.log"
+multi logs short --lines=5
+is "$(cat "$T/out")" "$(printf 'one\ntwo')" "a log shorter than --lines is printed whole"
+printf 'one\ntwo' >"$T/log/short.log"
+multi logs short --lines=1
+is "$(cat "$T/out")" "two" "an unfinished last line counts as a line"
+
+multi logs missing
+rc_is 1 "a node without a log"
+like "$T/err" "^stem-multi: missing: Cannot open log file “$T/log/missing.log”: No such file or directory$" \
+  "says which file is missing"
+multi logs journal --logfile=-
+rc_is 0 "a node that logs to its starter's output (--logfile=-)"
+like "$T/err" "journalctl -u stem-worker@journal$" "says which journalctl to run"
+multi logs a --lines=-1
+rc_is 2 "--lines=-1 is a usage error"
+like "$T/err" "Invalid --lines “-1”" "naming the value"
+ln -s /etc/passwd "$T/log/evil.log"
+multi logs evil
+rc_is 1 "a log that is a symbolic link"
+unlike "$T/out" "^root:" "is never followed"
+mkfifo "$T/log/fifo.log"
+multi logs fifo
+rc_is 1 "a FIFO at the log path is refused, without blocking"
+like "$T/err" "is not a regular file" "naming it"
+
+# --follow from the first line, across a rotation by renaming, until the
+# worker has stopped and the writer has written its last line.
+"$MULTI" logs a --follow --lines=100000000 --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" \
+  >"$T/follow" 2>"$T/follow.err" &
+follower=$!
+wait_until 10 has_lines "$T/follow" "$(($(lines_in "$T/log/a.log") + 20))"
+mv "$T/log/a.log" "$T/log/a.log.1"
+ok_if "the log writer creates the log afresh after the rename" wait_until 10 test -f "$T/log/a.log"
+ok_if "the follower goes on into the new file" wait_until 10 has_lines "$T/follow" \
+  "$(($(lines_in "$T/log/a.log.1") + 20))"
+multi stop a b
+rc_is 0 "stop the workers"
+total=$(cat "$T/log/a.log.1" "$T/log/a.log" | wc -l)
+follow_has () { [ "$(wc -l <"$T/follow")" -ge "$1" ]; }
+ok_if "the follower prints the last line too" wait_until 10 follow_has "$total"
+kill "$follower" 2>/dev/null
+wait "$follower" 2>/dev/null
+ok_if "what it printed is the old file then the new one, every line once, in order" \
+  cmp -s "$T/follow" <(cat "$T/log/a.log.1" "$T/log/a.log")
+is "$(cat "$T/follow.err")" "" "and it said nothing on stderr"
+
+done_testing
