@@ -5,9 +5,11 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <json-glib/json-glib.h>
 
@@ -34,7 +36,15 @@ static const StemOptionSpec options[] = {
     N_ ("Read STEMD_NODES from FILE (repeatable, later files win)") },
   { "prefix", 0, N_ ("PREFIX"), 0, STEM_OPT_PREFIX,
     N_ ("Name prefix when nodes are given as a count (default stem)") },
-  { "json", 0, NULL, 0, STEM_OPT_JSON, N_ ("Print one JSON document") },
+  { "format", 0, N_ ("text|json|openmetrics|nagios"), 0, STEM_OPT_FORMAT,
+    N_ ("Output format (default text)") },
+  { "json", 0, NULL, 0, STEM_OPT_JSON, N_ ("Print one JSON document (--format=json)") },
+  { "warning", 0, N_ ("DURATION"), 0, STEM_OPT_WARNING,
+    N_ ("nagios: WARNING when a log is older than DURATION") },
+  { "critical", 0, N_ ("DURATION"), 0, STEM_OPT_CRITICAL,
+    N_ ("nagios: CRITICAL when a log is older than DURATION (default --max-log-age)") },
+  { "output", 0, N_ ("FILE"), 0, STEM_OPT_OUTPUT,
+    N_ ("openmetrics: replace FILE with the metrics, atomically") },
   { "quiet", 0, NULL, 0, STEM_OPT_QUIET, N_ ("Print nothing; only the exit status tells") },
   { "version", 0, NULL, 0, STEM_OPT_VERSION, N_ ("Print the version and exit") },
   { "help", 'h', NULL, 0, STEM_OPT_HELP, N_ ("Print this help and exit") },
@@ -98,14 +108,42 @@ json_api_load (JsonApi *api, GError **error)
   return TRUE;
 }
 
+typedef enum
+{
+  FORMAT_TEXT,
+  FORMAT_JSON,
+  FORMAT_OPENMETRICS,
+  FORMAT_NAGIOS,
+} HealthFormat;
+
+static const char *const format_names[] = {
+  [FORMAT_TEXT] = "text",
+  [FORMAT_JSON] = "json",
+  [FORMAT_OPENMETRICS] = "openmetrics",
+  [FORMAT_NAGIOS] = "nagios",
+};
+
+/* The Monitoring Plugins' exit codes, which --format=nagios uses. */
+typedef enum
+{
+  NAGIOS_OK = 0,
+  NAGIOS_WARNING = 1,
+  NAGIOS_CRITICAL = 2,
+  NAGIOS_UNKNOWN = 3,
+} NagiosState;
+
 /* One invocation: everything a probe needs, no globals. */
 typedef struct
 {
   StemArgs *args;
-  JsonApi *json; /* --json: json-glib, loaded; else NULL */
+  HealthFormat format;
+  JsonApi *json; /* --format=json: json-glib, loaded; else NULL */
   gboolean quiet;
   gint64 max_log_age_ms; /* -1: readiness is not checked */
+  gint64 warning_ms;     /* nagios: -1, or a log age that is a warning */
+  const char *output;    /* openmetrics: the file to replace, or NULL */
   gint64 now_us;
+  gboolean checked; /* the nodes were checked (what fails after is the output) */
 } StemHealthOptions;
 
 /* The values are the stable English keywords of the JSON "error" member. */
@@ -410,8 +448,196 @@ print_json (const StemHealthOptions *opts, GArray *results, gboolean all_ok)
   g_print ("%s\n", text);
 }
 
+/* Prometheus' text exposition format, which node_exporter's textfile
+ * collector reads.  How many times a node was restarted is known only to
+ * whatever restarts it (systemd, supervise), so it is not among them. */
+static void
+format_openmetrics (const StemHealthOptions *opts, GArray *results, GString *out)
+{
+  static const struct
+  {
+    const char *name;
+    const char *help;
+  } metrics[] = {
+    { "stem_worker_up", "Whether the node's worker is running and is ours (1) or not (0)." },
+    { "stem_worker_healthy", "Whether every check of the node passed (1) or not (0)." },
+    { "stem_worker_start_time_seconds",
+      "When the node's worker process started, in seconds since the epoch." },
+    { "stem_worker_log_age_seconds", "Seconds since the node's log file was last written." },
+  };
+  for (guint m = 0; m < G_N_ELEMENTS (metrics); m++)
+    {
+      g_string_append_printf (out, "# HELP %s %s\n# TYPE %s gauge\n", metrics[m].name,
+                              metrics[m].help, metrics[m].name);
+      for (guint i = 0; i < results->len; i++)
+        {
+          const NodeHealth *h = &g_array_index (results, NodeHealth, i);
+          /* Node names need no escaping: [A-Za-z0-9._-] only. */
+          const char *node = h->plan->node;
+          gboolean up = h->ours && h->error != HEALTH_PERMISSION_DENIED;
+          if (m == 0)
+            g_string_append_printf (out, "%s{node=\"%s\"} %d\n", metrics[m].name, node, up);
+          else if (m == 1)
+            g_string_append_printf (out, "%s{node=\"%s\"} %d\n", metrics[m].name, node,
+                                    h->error == HEALTH_OK);
+          else if (m == 2 && h->ours)
+            g_string_append_printf (out, "%s{node=\"%s\"} %" G_GINT64_FORMAT ".%06d\n",
+                                    metrics[m].name, node, h->start_us / G_USEC_PER_SEC,
+                                    (int)(h->start_us % G_USEC_PER_SEC));
+          else if (m == 3 && h->log_age_s >= 0)
+            g_string_append_printf (out, "%s{node=\"%s\"} %" G_GINT64_FORMAT "\n", metrics[m].name,
+                                    node, h->log_age_s);
+        }
+    }
+}
+
+/* Replaces PATH with TEXT: a new file beside it, then rename(), so a reader
+ * (node_exporter) sees the old metrics or the new ones, never half. */
+static gboolean
+write_atomically (const char *path, const char *text, GError **error)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autofree char *base = g_path_get_basename (path);
+  g_autofree char *tmp_name = g_strdup_printf (".%s.%d.tmp", base, (int)getpid ());
+  int dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return stem_throw_errno (error, _ ("Cannot open directory “%s”"), dir);
+  /* O_EXCL | O_NOFOLLOW: nothing planted under the temporary name is
+   * written through, and rename() replaces a link at PATH, never follows it. */
+  int fd = openat (dfd, tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  gboolean ok = fd >= 0;
+  gsize len = strlen (text);
+  if (ok)
+    {
+      ok = fchmod (fd, 0644) == 0 && write (fd, text, len) == (ssize_t)len && fsync (fd) == 0;
+      int errsv = errno;
+      close (fd);
+      ok = ok && renameat (dfd, tmp_name, dfd, base) == 0;
+      if (!ok)
+        {
+          errsv = errno;
+          unlinkat (dfd, tmp_name, 0);
+        }
+      errno = errsv;
+    }
+  int errsv = errno;
+  close (dfd);
+  errno = errsv;
+  return ok || stem_throw_errno (error, _ ("Cannot write “%s”"), path);
+}
+
+static NagiosState
+nagios_state (const StemHealthOptions *opts, const NodeHealth *h)
+{
+  if (h->error == HEALTH_PERMISSION_DENIED)
+    return NAGIOS_UNKNOWN;
+  if (h->error != HEALTH_OK)
+    return NAGIOS_CRITICAL;
+  if (opts->warning_ms >= 0 && h->log_age_s >= 0 && h->log_age_s * 1000 > opts->warning_ms)
+    return NAGIOS_WARNING;
+  return NAGIOS_OK;
+}
+
+/* Worst first: a node that is down outweighs one nobody can see, which
+ * outweighs a slow heartbeat. */
 static int
-check_nodes (const StemHealthOptions *opts, const char *const *words, GError **error)
+nagios_rank (NagiosState state)
+{
+  static const int ranks[]
+      = { [NAGIOS_OK] = 0, [NAGIOS_WARNING] = 1, [NAGIOS_UNKNOWN] = 2, [NAGIOS_CRITICAL] = 3 };
+  return ranks[state];
+}
+
+static const char *const nagios_names[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
+
+/* A threshold as perfdata has it: whole seconds, or nothing. */
+static char *
+nagios_threshold (gint64 ms)
+{
+  return ms < 0 ? g_strdup ("") : g_strdup_printf ("%" G_GINT64_FORMAT, ms / 1000);
+}
+
+/* The Monitoring Plugins' one line: "STEM-HEALTH STATE - text | perfdata".
+ * Returns the state, which is the exit status. */
+static NagiosState
+format_nagios (const StemHealthOptions *opts, GArray *results, GString *out)
+{
+  NagiosState worst = NAGIOS_OK;
+  g_autoptr (GString) text = g_string_new (NULL);
+  g_autoptr (GString) fine = g_string_new (NULL);
+  g_autoptr (GString) perf = g_string_new (NULL);
+  g_autofree char *warn = nagios_threshold (opts->warning_ms);
+  g_autofree char *crit = nagios_threshold (opts->max_log_age_ms);
+  for (guint i = 0; i < results->len; i++)
+    {
+      const NodeHealth *h = &g_array_index (results, NodeHealth, i);
+      NagiosState state = nagios_state (opts, h);
+      if (nagios_rank (state) > nagios_rank (worst))
+        worst = state;
+      /* Problems first: the start of the line is what a pager shows. */
+      GString *part = state == NAGIOS_OK ? fine : text;
+      if (part->len > 0)
+        g_string_append (part, ", ");
+      if (h->error != HEALTH_OK)
+        g_string_append_printf (part, "%s %s (%s)", h->plan->node, error_keywords[h->error],
+                                h->message);
+      else if (state == NAGIOS_WARNING)
+        g_string_append_printf (part, "%s log %" G_GINT64_FORMAT "s old", h->plan->node,
+                                h->log_age_s);
+      else
+        g_string_append_printf (part, "%s running (pid %d)", h->plan->node, (int)h->pid);
+      g_string_append_printf (perf, "%s%s_up=%d;;;0;1", perf->len > 0 ? " " : "", h->plan->node,
+                              h->ours && h->error != HEALTH_PERMISSION_DENIED);
+      if (h->log_age_s >= 0)
+        g_string_append_printf (perf, " %s_log_age=%" G_GINT64_FORMAT "s;%s;%s;0;", h->plan->node,
+                                h->log_age_s, warn, crit);
+    }
+  if (text->len > 0 && fine->len > 0)
+    g_string_append (text, ", ");
+  g_string_append (text, fine->str);
+  /* "|" would start the perfdata early: a message never holds one. */
+  g_strdelimit (text->str, "|", '/');
+  g_string_append_printf (out, "STEM-HEALTH %s - %s | %s\n", nagios_names[worst], text->str,
+                          perf->str);
+  return worst;
+}
+
+/* Prints RESULTS in the chosen format; returns the exit status. */
+static int
+report (const StemHealthOptions *opts, GArray *results, gboolean all_ok, GError **error)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+  int status = all_ok ? STEM_EXIT_OK : STEM_EXIT_FAILURE;
+  switch (opts->format)
+    {
+    case FORMAT_JSON:
+      if (!opts->quiet)
+        print_json (opts, results, all_ok);
+      return status;
+    case FORMAT_NAGIOS:
+      status = format_nagios (opts, results, out);
+      break;
+    case FORMAT_OPENMETRICS:
+      /* The nodes' state is in the metrics: making them is the success. */
+      status = STEM_EXIT_OK;
+      format_openmetrics (opts, results, out);
+      if (opts->output != NULL)
+        return write_atomically (opts->output, out->str, error) ? status : -1;
+      break;
+    case FORMAT_TEXT:
+    default:
+      if (!opts->quiet)
+        for (guint i = 0; i < results->len; i++)
+          print_human (opts, &g_array_index (results, NodeHealth, i));
+      return status;
+    }
+  if (!opts->quiet)
+    fputs (out->str, stdout);
+  return status;
+}
+
+static int
+check_nodes (StemHealthOptions *opts, const char *const *words, GError **error)
 {
   g_autoptr (StemPlanSet) set = stem_plan_build_paths (opts->args, words, NULL, error);
   if (set == NULL)
@@ -437,12 +663,8 @@ check_nodes (const StemHealthOptions *opts, const char *const *words, GError **e
       g_array_append_val (results, health);
     }
 
-  if (opts->json != NULL)
-    print_json (opts, results, all_ok);
-  else if (!opts->quiet)
-    for (guint i = 0; i < results->len; i++)
-      print_human (opts, &g_array_index (results, NodeHealth, i));
-  return all_ok ? STEM_EXIT_OK : STEM_EXIT_FAILURE;
+  opts->checked = TRUE;
+  return report (opts, results, all_ok, error);
 }
 
 static void
@@ -464,22 +686,88 @@ usage (void)
 }
 
 static gboolean
+parse_format (StemHealthOptions *opts, GError **error)
+{
+  const char *text = stem_args_get (opts->args, STEM_OPT_FORMAT);
+  gboolean json = stem_args_has (opts->args, STEM_OPT_JSON);
+  opts->format = json ? FORMAT_JSON : FORMAT_TEXT;
+  if (text == NULL)
+    return TRUE;
+  for (guint i = 0; i < G_N_ELEMENTS (format_names); i++)
+    if (strcmp (text, format_names[i]) == 0)
+      {
+        opts->format = i;
+        if (json && i != FORMAT_JSON)
+          return stem_throw_code (error, STEM_ERROR_USAGE,
+                                  _ ("--json and --format=%s contradict each other"), text);
+        return TRUE;
+      }
+  return stem_throw_code (error, STEM_ERROR_USAGE,
+                          _ ("Invalid --format “%s” (text, json, openmetrics or nagios)"), text);
+}
+
+/* A duration option, or -1 when it is not given. */
+static gboolean
+parse_duration_option (StemArgs *args, StemOptionId id, const char *name, gint64 *out_ms,
+                       GError **error)
+{
+  const char *text = stem_args_get (args, id);
+  *out_ms = -1;
+  if (text != NULL && !stem_duration_parse (text, out_ms, error))
+    {
+      stem_error_prefix (error, "%s", name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* --warning and --critical are nagios's, --output openmetrics's. */
+static gboolean
+check_format_options (StemHealthOptions *opts, GError **error)
+{
+  static const struct
+  {
+    StemOptionId id;
+    const char *name;
+    HealthFormat format;
+  } owned[] = {
+    { STEM_OPT_WARNING, "--warning", FORMAT_NAGIOS },
+    { STEM_OPT_CRITICAL, "--critical", FORMAT_NAGIOS },
+    { STEM_OPT_OUTPUT, "--output", FORMAT_OPENMETRICS },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (owned); i++)
+    if (stem_args_has (opts->args, owned[i].id) && opts->format != owned[i].format)
+      return stem_throw_code (error, STEM_ERROR_USAGE, _ ("%s needs --format=%s"), owned[i].name,
+                              format_names[owned[i].format]);
+  opts->output = stem_args_get (opts->args, STEM_OPT_OUTPUT);
+  if (opts->output != NULL && *opts->output == '\0')
+    return stem_throw_code (error, STEM_ERROR_USAGE, _ ("--output needs a file name"));
+  return TRUE;
+}
+
+static gboolean
 parse_options (StemHealthOptions *opts, GError **error)
 {
   opts->quiet = stem_args_has (opts->args, STEM_OPT_QUIET);
-  if (stem_args_has (opts->args, STEM_OPT_JSON) && !opts->quiet)
+  if (!parse_format (opts, error) || !check_format_options (opts, error))
+    return FALSE;
+  if (opts->format == FORMAT_JSON && !opts->quiet)
     {
       opts->json = g_new0 (JsonApi, 1);
       if (!json_api_load (opts->json, error))
         return FALSE;
     }
-  opts->max_log_age_ms = -1;
-  const char *text = stem_args_get (opts->args, STEM_OPT_MAX_LOG_AGE);
-  if (text != NULL && !stem_duration_parse (text, &opts->max_log_age_ms, error))
-    {
-      stem_error_prefix (error, "--max-log-age");
-      return FALSE;
-    }
+  gint64 critical_ms;
+  if (!parse_duration_option (opts->args, STEM_OPT_MAX_LOG_AGE, "--max-log-age",
+                              &opts->max_log_age_ms, error)
+      || !parse_duration_option (opts->args, STEM_OPT_WARNING, "--warning", &opts->warning_ms,
+                                 error)
+      || !parse_duration_option (opts->args, STEM_OPT_CRITICAL, "--critical", &critical_ms, error))
+    return FALSE;
+  /* For nagios, --critical is the log age that fails a node, as
+   * --max-log-age is elsewhere. */
+  if (critical_ms >= 0)
+    opts->max_log_age_ms = critical_ms;
   if (opts->args->trailing[0] != NULL)
     return stem_throw_code (error, STEM_ERROR_USAGE, _ ("Unexpected argument “%s” after “--”"),
                             opts->args->trailing[0]);
@@ -522,11 +810,18 @@ main (int argc, char **argv)
   if (parse_options (&opts, &error))
     status = check_nodes (&opts, (const char *const *)words, &error);
   g_free (opts.json);
+  if (error != NULL && opts.format == FORMAT_NAGIOS)
+    {
+      /* The Monitoring Plugins' way: UNKNOWN, said on standard output. */
+      g_print ("STEM-HEALTH UNKNOWN - %s\n", error->message);
+      return NAGIOS_UNKNOWN;
+    }
   if (error != NULL)
     {
-      /* Nothing was checked: a configuration problem is never "unhealthy". */
+      /* A configuration problem is never "unhealthy": nothing was checked
+       * (2).  Only writing --output can fail once the checks are done (1). */
       stem_error_print (error);
-      return STEM_EXIT_USAGE;
+      return opts.checked ? STEM_EXIT_FAILURE : STEM_EXIT_USAGE;
     }
   return status;
 }

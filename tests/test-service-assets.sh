@@ -9,7 +9,8 @@ make -s -C "$top_builddir" install DESTDIR="$stage" >"$T/install.log" 2>&1
 rc=$?
 rc_is 0 "make install DESTDIR=…"
 generated=$(cd "$top_builddir" && ls init/stem-worker@.service init/stem-worker.service \
-  init/stem-scheduler.service init/stem-worker init/stem-scheduler data/stem.env \
+  init/stem-scheduler.service init/stem-health-textfile.service init/stem-health-textfile.timer \
+  init/stem-worker init/stem-scheduler data/stem.env \
   data/default/stem data/logrotate.d/stem data/sysusers.d/stem.conf data/tmpfiles.d/stem.conf)
 for f in $generated; do
   unlike "$top_builddir/$f" '@[A-Za-z_]+@' "$f: every @placeholder@ is filled"
@@ -21,9 +22,10 @@ if command -v systemd-analyze >/dev/null; then
   # The units where systemd looks for them, in the installed tree, with the
   # programs they start (/bin/sh for the scheduler's check).
   mkdir -p "$stage/etc/systemd/system" "$stage/bin"
-  cp "$top_builddir"/init/*.service "$stage/etc/systemd/system/"
+  cp "$top_builddir"/init/*.service "$top_builddir"/init/*.timer "$stage/etc/systemd/system/"
   cp /bin/sh "$stage/bin/sh"
-  for unit in stem-worker@alpha.service stem-worker.service stem-scheduler.service; do
+  for unit in stem-worker@alpha.service stem-worker.service stem-scheduler.service \
+    stem-health-textfile.service; do
     run systemd-analyze verify --man=no --recursive-errors=no --root="$stage" "$unit"
     is "$rc:$(grep -c . "$T/err")" "0:0" "$unit passes systemd-analyze verify"
     systemd-analyze security --offline=true --root="$stage" "$unit" >"$T/sec" 2>&1
@@ -31,6 +33,8 @@ if command -v systemd-analyze >/dev/null; then
     echo "# $unit: exposure $score"
     ok_if "$unit: exposure level $score is at most 2.0" awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }'
   done
+  run systemd-analyze verify --man=no --recursive-errors=no --root="$stage" stem-health-textfile.timer
+  is "$rc:$(grep -c . "$T/err")" "0:0" "stem-health-textfile.timer passes systemd-analyze verify"
 else
   skip "systemd-analyze is not installed"
 fi

@@ -43,6 +43,10 @@ typedef enum
   STEM_OPT_INITDIR,
   STEM_OPT_FOLLOW,
   STEM_OPT_LINES,
+  STEM_OPT_FORMAT,
+  STEM_OPT_WARNING,
+  STEM_OPT_CRITICAL,
+  STEM_OPT_OUTPUT,
 } StemOptionId;
 
 typedef enum

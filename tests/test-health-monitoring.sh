@@ -1,0 +1,225 @@
+#!/bin/bash
+# stem-health in the monitoring operators already run, each the real program
+# from Debian's archive: Prometheus' node_exporter scraping what
+# --format=openmetrics --output writes (and promtool checking it), and
+# Nagios 4 running the shipped command definition of --format=nagios.
+. "${top_srcdir:?run through make check}/tests/libtest.sh" || exit 99
+HEALTH=$top_builddir/src/stem-health
+
+health () { run "$HEALTH" --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" "$@"; }
+
+multi start alpha --command "$WORKER" --command run
+rc_is 0 "start node alpha"
+
+# The formats themselves, whatever is installed.
+health alpha ghost --format=openmetrics
+rc_is 0 "--format=openmetrics exits 0: the state is in the metrics"
+like "$T/out" '^stem_worker_up\{node="alpha"\} 1$' "alpha is up"
+like "$T/out" '^stem_worker_up\{node="ghost"\} 0$' "a node that is not running is down"
+like "$T/out" '^# TYPE stem_worker_up gauge$' "with its TYPE"
+like "$T/out" '^# HELP stem_worker_start_time_seconds ' "and HELP"
+like "$T/out" '^stem_worker_start_time_seconds\{node="alpha"\} [0-9]+\.[0-9]{6}$' "the start time"
+unlike "$T/out" 'stem_worker_start_time_seconds\{node="ghost"\}' "none for a node without a process"
+health alpha --format=openmetrics --output="$T/tf/stem.prom"
+rc_is 1 "--output into a missing directory fails"
+like "$T/err" "$T/tf" "naming it"
+health alpha --format=text --output="$T/x.prom"
+rc_is 2 "--output without --format=openmetrics is a usage error"
+health alpha --json --format=nagios
+rc_is 3 "--json with --format=nagios: UNKNOWN, as plugins say a usage error"
+like "$T/out" '^STEM-HEALTH UNKNOWN - --json and --format=nagios contradict each other$' \
+  "on standard output"
+health alpha --format=xml
+rc_is 2 "an unknown format"
+like "$T/err" 'Invalid --format “xml”' "is named"
+
+health alpha --format=nagios --warning=1h --critical=2h
+rc_is 0 "nagios: a running node is OK (exit 0)"
+like "$T/out" '^STEM-HEALTH OK - alpha running \(pid [0-9]+\) \| alpha_up=1;;;0;1 alpha_log_age=[0-9]+s;3600;7200;0;$' \
+  "one status line, then perfdata with the thresholds"
+touch -d '10 minutes ago' "$T/log/alpha.log"
+health alpha --format=nagios --warning=1m --critical=1h
+rc_is 1 "a log older than --warning is WARNING (exit 1)"
+like "$T/out" '^STEM-HEALTH WARNING - alpha log [0-9]+s old \|' "saying why"
+health alpha ghost --format=nagios --critical=1m
+rc_is 2 "a log older than --critical, or a node that is down, is CRITICAL (exit 2)"
+like "$T/out" '^STEM-HEALTH CRITICAL - alpha log-stale \(.*\), ghost pidfile-missing \(' \
+  "problems are listed first"
+
+# Prometheus: node_exporter's textfile collector, on a loopback port.
+mkdir -p "$T/tf"
+scrape () { # PORT: /metrics, or nothing
+  local reply
+  exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+  printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+  reply=$(cat <&3)
+  exec 3<&-
+  printf '%s\n' "$reply"
+}
+up_in_scrape () { scrape "$port" | grep -qx "stem_worker_up{node=\"alpha\"} $1"; }
+exporter=$(command -v prometheus-node-exporter || command -v node_exporter)
+if [ -z "$exporter" ]; then
+  skip "node_exporter is not installed (Debian: prometheus-node-exporter)"
+else
+  health alpha --format=openmetrics --output="$T/tf/stem.prom"
+  rc_is 0 "--output writes the metrics into the textfile directory"
+  is "$(stat -c %a "$T/tf/stem.prom")" 644 "mode 0644, for node_exporter to read"
+  is "$(find "$T/tf" -name '.*' | wc -l)" 0 "and no temporary file is left"
+  port=
+  for try in $(seq 1 20); do
+    p=$((20000 + (RANDOM % 20000)))
+    "$exporter" --web.listen-address="127.0.0.1:$p" --collector.disable-defaults \
+      --collector.textfile --collector.textfile.directory="$T/tf" >"$T/exporter.log" 2>&1 &
+    exporter_pid=$!
+    if wait_until 10 eval "scrape $p >/dev/null 2>&1 || ! kill -0 $exporter_pid 2>/dev/null" \
+      && kill -0 "$exporter_pid" 2>/dev/null; then
+      port=$p
+      break
+    fi
+    wait "$exporter_pid" 2>/dev/null
+  done
+  if [ -z "$port" ]; then
+    fail "node_exporter listens on a loopback port" "$(cat "$T/exporter.log")"
+  else
+    ok_if "node_exporter's scrape shows stem_worker_up{node=\"alpha\"} 1" up_in_scrape 1
+    unlike <(scrape "$port") '^node_textfile_scrape_error 1' "and the textfile collector read it without error"
+    multi stop alpha
+    health alpha --format=openmetrics --output="$T/tf/stem.prom"
+    ok_if "after stop, the scrape shows stem_worker_up{node=\"alpha\"} 0" up_in_scrape 0
+    multi start alpha --command "$WORKER" --command run
+  fi
+  kill "$exporter_pid" 2>/dev/null
+  wait "$exporter_pid" 2>/dev/null
+fi
+
+if ! command -v promtool >/dev/null; then
+  skip "promtool is not installed (Debian: prometheus)"
+else
+  health alpha ghost --format=openmetrics
+  run promtool check metrics <"$T/out"
+  is "$rc:$(cat "$T/err")" "0:" "promtool check metrics accepts the output, without a remark"
+fi
+
+# Nagios 4 running the shipped definition, its command pointed at this build.
+nagios=$(command -v nagios4 || command -v nagios)
+if [ -z "$nagios" ]; then
+  skip "Nagios is not installed (Debian: nagios4-core)"
+else
+  N=$T/nagios
+  mkdir -p "$N/spool/checkresults" "$N/run"
+  sed -e "s|/usr/bin/stem-health|$HEALTH --pidfile=$T/run/%n.pid --logfile=$T/log/%n.log|" \
+    -e '/use  *generic-service/d' \
+    -e 's|check_stem_health!alpha beta!60s!5m|check_stem_health!alpha!1h!2h|' \
+    "$top_srcdir/data/examples/nagios-stem-health.cfg" >"$N/stem.cfg"
+  cat >"$N/base.cfg" <<EOF
+define timeperiod {
+    timeperiod_name 24x7
+    alias           always
+    sunday 00:00-24:00
+    monday 00:00-24:00
+    tuesday 00:00-24:00
+    wednesday 00:00-24:00
+    thursday 00:00-24:00
+    friday 00:00-24:00
+    saturday 00:00-24:00
+}
+define contact {
+    contact_name                  nobody
+    host_notifications_enabled    0
+    service_notifications_enabled 0
+    host_notification_period      24x7
+    service_notification_period   24x7
+    host_notification_options     n
+    service_notification_options  n
+    host_notification_commands    notify-none
+    service_notification_commands notify-none
+}
+define command {
+    command_name notify-none
+    command_line /bin/true
+}
+define host {
+    host_name             localhost
+    address               127.0.0.1
+    max_check_attempts    1
+    check_period          24x7
+    contacts              nobody
+    notification_interval 0
+    notification_period   24x7
+}
+define service {
+    name                  test-service
+    register              0
+    max_check_attempts    1
+    check_interval        1
+    retry_interval        1
+    check_period          24x7
+    contacts              nobody
+    notification_interval 0
+    notification_period   24x7
+}
+EOF
+  sed -i 's|^\(define service {\)$|\1\n    use test-service|' "$N/stem.cfg"
+  cat >"$N/nagios.cfg" <<EOF
+cfg_file=$N/base.cfg
+cfg_file=$N/stem.cfg
+status_file=$N/status.dat
+status_update_interval=1
+log_file=$N/nagios.log
+lock_file=$N/run/nagios.lock
+temp_file=$N/nagios.tmp
+temp_path=$N
+check_result_path=$N/spool/checkresults
+state_retention_file=$N/retention.dat
+retain_state_information=0
+use_retained_scheduling_info=0
+object_cache_file=$N/objects.cache
+precached_object_file=$N/objects.precache
+command_file=$N/run/nagios.cmd
+check_external_commands=0
+nagios_user=$(id -un)
+nagios_group=$(id -gn)
+interval_length=1
+max_service_check_spread=1
+max_host_check_spread=1
+service_inter_check_delay_method=n
+host_inter_check_delay_method=n
+execute_host_checks=0
+enable_notifications=0
+enable_flap_detection=0
+check_service_freshness=0
+use_syslog=0
+illegal_macro_output_chars=\`~\$&|'"<>
+EOF
+  run "$nagios" -v "$N/nagios.cfg"
+  rc_is 0 "nagios -v accepts a config with the shipped definition"
+  "$nagios" "$N/nagios.cfg" >"$T/nagios.out" 2>&1 &
+  nagios_pid=$!
+  # service_state STATE: the status file shows the service with that state.
+  service_state () {
+    awk -v want="$1" '/^servicestatus \{/ { s = 1 } s && /current_state=/ { split($0, a, "="); st = a[2] }
+      s && /has_been_checked=1/ { c = 1 } s && /^\t}/ { if (c && st == want) found = 1; s = c = 0 }
+      END { exit !found }' "$N/status.dat" 2>/dev/null
+  }
+  output_of_service () { # the service's plugin output and perfdata, a line each
+    awk '/^servicestatus \{/ { s = 1 } s && /^\t(plugin_output|performance_data)=/ { sub(/^\t[a-z_]+=/, ""); print }
+      /^\t}/ { s = 0 }' "$N/status.dat"
+  }
+  if wait_until 60 service_state 0; then
+    pass "Nagios shows the service OK for a running node"
+    like <(output_of_service) '^alpha_up=1;;;0;1 alpha_log_age=[0-9]+s;3600;7200;0;$' "with its perfdata"
+  else
+    fail "Nagios shows the service OK for a running node" "$(cat "$N/status.dat" "$T/nagios.out" 2>&1 | tail -30)"
+  fi
+  multi stop alpha
+  if wait_until 60 service_state 2; then
+    pass "and CRITICAL once the node is stopped"
+    like <(output_of_service) '^STEM-HEALTH CRITICAL - alpha ' "saying which node" 
+  else
+    fail "and CRITICAL once the node is stopped" "$(tail -30 "$N/status.dat" 2>&1)"
+  fi
+  kill "$nagios_pid" 2>/dev/null
+  wait "$nagios_pid" 2>/dev/null
+fi
+
+done_testing
