@@ -180,8 +180,8 @@ probe_liveness (const StemHealthOptions *opts, NodeHealth *health)
 {
   const char *pidfile = health->plan->pidfile;
   g_autoptr (GError) error = NULL;
-  gint64 mtime_us;
-  if (!stem_pidfile_read (pidfile, &health->pid, &mtime_us, &error))
+  StemPidfile loaded;
+  if (!stem_pidfile_load (pidfile, &loaded, &error))
     {
       if (g_error_matches (error, STEM_ERROR, STEM_ERROR_NOT_FOUND))
         fail (health, HEALTH_PIDFILE_MISSING, _ ("no pidfile “%s” (not started?)"), pidfile);
@@ -190,10 +190,10 @@ probe_liveness (const StemHealthOptions *opts, NodeHealth *health)
       return;
     }
 
-  pid_t pid = health->pid;
-  StemProcState state = stem_proc_probe (pid, mtime_us, &health->start_us);
+  pid_t pid = health->pid = loaded.pid;
+  StemProcState state = stem_proc_probe (pid, loaded.mtime_us, &health->start_us);
   if ((state == STEM_PROC_RUNNING || state == STEM_PROC_NO_PERMISSION)
-      && !stem_pidfile_check_owner (pidfile, pid, &error))
+      && !stem_pidfile_check_owner (pidfile, &loaded, &error))
     {
       if (g_error_matches (error, STEM_ERROR, STEM_ERROR_NOT_FOUND))
         fail (health, HEALTH_NOT_RUNNING, _ ("pid %d is not running"), (int)pid);

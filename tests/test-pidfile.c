@@ -512,7 +512,7 @@ test_lock_exclusive (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *pidfile = fixture_path (fixture, "alpha.pid");
   g_autoptr (GError) error = NULL;
-  StemLock *lock = stem_lock_acquire (pidfile, &error);
+  StemLock *lock = stem_lock_acquire (pidfile, -1, &error);
   g_assert_no_error (error);
   g_assert_nonnull (lock);
 
@@ -524,7 +524,7 @@ test_lock_exclusive (StemScratch *fixture, gconstpointer data)
     {
       close (fds[0]);
       child_write (fds[1], 'S');
-      StemLock *second = stem_lock_acquire (pidfile, NULL);
+      StemLock *second = stem_lock_acquire (pidfile, -1, NULL);
       if (second == NULL)
         _exit (2);
       child_write (fds[1], 'L');
@@ -557,7 +557,7 @@ test_lock_cloexec (StemScratch *fixture, gconstpointer data)
   g_autofree char *pidfile = fixture_path (fixture, "alpha.pid");
   g_autofree char *lock_path = g_strconcat (pidfile, ".lock", NULL);
   g_autoptr (GError) error = NULL;
-  g_autoptr (StemLock) lock = stem_lock_acquire (pidfile, &error);
+  g_autoptr (StemLock) lock = stem_lock_acquire (pidfile, -1, &error);
   g_assert_no_error (error);
   g_assert_nonnull (lock);
 
@@ -596,7 +596,7 @@ test_lock_symlink (StemScratch *fixture, gconstpointer data)
   g_assert_no_errno (symlink (victim, lock_path));
 
   g_autoptr (GError) error = NULL;
-  g_autoptr (StemLock) lock = stem_lock_acquire (pidfile, &error);
+  g_autoptr (StemLock) lock = stem_lock_acquire (pidfile, -1, &error);
   g_assert_null (lock);
   g_assert_nonnull (error);
   g_assert_nonnull (strstr (error->message, lock_path));
@@ -612,7 +612,7 @@ test_lock_not_regular (StemScratch *fixture, gconstpointer data)
 
   alarm (10);
   g_autoptr (GError) error = NULL;
-  g_autoptr (StemLock) lock = stem_lock_acquire (pidfile, &error);
+  g_autoptr (StemLock) lock = stem_lock_acquire (pidfile, -1, &error);
   alarm (0);
   g_assert_null (lock);
   g_assert_nonnull (error);
