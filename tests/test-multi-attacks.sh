@@ -104,7 +104,8 @@ like "$T/err" "“$W/alpha” is a symbolic link that a user other than root cou
   "naming the link"
 is "$(ls -A "$T/target"; stat -c '%u %a' "$T/target/w.log")" "w.log
 0 600" "nothing is created or given away behind it"
-bounded "$MULTI" start alpha --pidfile="$T/run/%n.pid" --workdir="$W/%n" --uid="$NOBODY" \
+bounded "$MULTI" start alpha --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" \
+  --workdir="$W/%n" --uid="$NOBODY" \
   --settle=0 --command "$T/bin/stem-test-worker" --command sleep-forever
 rc_is 1 "so does a working directory that is such a link"
 is "$(stat -c %u "$T/target")" 0 "which keeps its owner"
