@@ -152,17 +152,8 @@ path_is_ours (void)
 static int
 open_log_path (void)
 {
-  char name[NAME_MAX + 1];
-  int dfd = stem_path_open_parent (log_path, NULL, name, NULL);
-  if (dfd < 0)
-    return -1;
-  int fd = openat (dfd, name,
-                   O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
-                   0640);
-  int errsv = errno;
-  close (dfd);
-  errno = errsv;
-  return fd;
+  return stem_path_open_file (
+      log_path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_CLOEXEC | O_NONBLOCK, 0640);
 }
 
 /* Opens LOG_PATH afresh (creating it, as the user we run as) and writes

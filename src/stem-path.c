@@ -204,3 +204,15 @@ stem_path_open_parent (const char *path, const StemPathCreate *create, char *nam
   memcpy (name, base, base_len + 1);
   return stem_path_open_dir (dir, create, failed_len);
 }
+
+int
+stem_path_open_file (const char *path, int flags, mode_t mode)
+{
+  char name[NAME_MAX + 1];
+  int dfd = stem_path_open_parent (path, NULL, name, NULL);
+  if (dfd < 0)
+    return -1;
+  int fd = openat (dfd, name, flags | O_NOFOLLOW, mode);
+  close_keep_errno (dfd);
+  return fd;
+}

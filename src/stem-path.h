@@ -39,3 +39,7 @@ int stem_path_open_dir (const char *path, const StemPathCreate *create, size_t *
  * that ends in a slash or names no file. */
 int stem_path_open_parent (const char *path, const StemPathCreate *create, char *name,
                            size_t *failed_len);
+
+/* Opens file PATH with openat (FLAGS | O_NOFOLLOW, MODE) relative to its
+ * directory, opened as stem_path_open_parent does; -1 with errno. */
+int stem_path_open_file (const char *path, int flags, mode_t mode);

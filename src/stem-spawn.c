@@ -570,7 +570,8 @@ stem_spawn_wait_log (const char *logfile, gint64 deadline_us)
 {
   if (logfile == NULL)
     return TRUE;
-  int fd = open (logfile, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+  /* Through its directory: root must not lock a file someone else chose. */
+  int fd = stem_path_open_file (logfile, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0);
   if (fd < 0)
     return TRUE;
   struct stat st;
@@ -821,7 +822,10 @@ stem_spawn_exec (const StemNodePlan *plan, GError **error)
 char *
 stem_spawn_log_tail (const char *path, guint n_lines)
 {
-  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+  int fd = stem_path_open_file (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
+  struct stat st;
+  if (fd >= 0 && (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)))
+    stem_fd_clear (&fd);
   if (fd < 0)
     return NULL;
   char buf[4096];
