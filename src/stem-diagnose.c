@@ -705,10 +705,9 @@ check_one_pidfile (Diagnose *d, const char *id, const StemNodePlan *plan)
 {
   const char *node = plan->node, *path = plan->pidfile;
   g_autoptr (GError) local = NULL;
-  pid_t pid;
-  gint64 mtime_us;
+  StemPidfile pidfile;
   CheckResult *r;
-  if (!stem_pidfile_read (path, &pid, &mtime_us, &local))
+  if (!stem_pidfile_load (path, &pidfile, &local))
     {
       if (g_error_matches (local, STEM_ERROR, STEM_ERROR_NOT_FOUND))
         add_result (d, id, LEVEL_OK, _ ("%s: not running (no pidfile %s)"), node, path);
@@ -724,9 +723,10 @@ check_one_pidfile (Diagnose *d, const char *id, const StemNodePlan *plan)
         }
       return;
     }
-  StemProcState state = stem_proc_probe (pid, mtime_us, NULL);
+  pid_t pid = pidfile.pid;
+  StemProcState state = stem_proc_probe (pid, pidfile.mtime_us, NULL);
   if ((state == STEM_PROC_RUNNING || state == STEM_PROC_NO_PERMISSION)
-      && !stem_pidfile_check_owner (path, pid, &local))
+      && !stem_pidfile_check_owner (path, &pidfile, &local))
     {
       r = add_result (d, id, LEVEL_ERROR, _ ("%s: %s"), node, local->message);
       set_hint (r, _ ("chown root %s, or let stem-multi write it (see stem-multi(1))"), path);

@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,6 +16,7 @@
 
 #include "stem-duration.h"
 #include "stem-error.h"
+#include "stem-fd.h"
 #include "stem-i18n.h"
 #include "stem-options.h"
 #include "stem-pidfile.h"
@@ -217,8 +219,8 @@ probe_liveness (const StemHealthOptions *opts, NodeHealth *health)
 {
   const char *pidfile = health->plan->pidfile;
   g_autoptr (GError) error = NULL;
-  gint64 mtime_us;
-  if (!stem_pidfile_read (pidfile, &health->pid, &mtime_us, &error))
+  StemPidfile loaded;
+  if (!stem_pidfile_load (pidfile, &loaded, &error))
     {
       if (g_error_matches (error, STEM_ERROR, STEM_ERROR_NOT_FOUND))
         fail (health, HEALTH_PIDFILE_MISSING, _ ("no pidfile “%s” (not started?)"), pidfile);
@@ -227,10 +229,10 @@ probe_liveness (const StemHealthOptions *opts, NodeHealth *health)
       return;
     }
 
-  pid_t pid = health->pid;
-  StemProcState state = stem_proc_probe (pid, mtime_us, &health->start_us);
+  pid_t pid = health->pid = loaded.pid;
+  StemProcState state = stem_proc_probe (pid, loaded.mtime_us, &health->start_us);
   if ((state == STEM_PROC_RUNNING || state == STEM_PROC_NO_PERMISSION)
-      && !stem_pidfile_check_owner (pidfile, pid, &error))
+      && !stem_pidfile_check_owner (pidfile, &loaded, &error))
     {
       if (g_error_matches (error, STEM_ERROR, STEM_ERROR_NOT_FOUND))
         fail (health, HEALTH_NOT_RUNNING, _ ("pid %d is not running"), (int)pid);
@@ -496,34 +498,29 @@ format_openmetrics (const StemHealthOptions *opts, GArray *results, GString *out
 static gboolean
 write_atomically (const char *path, const char *text, GError **error)
 {
-  g_autofree char *dir = g_path_get_dirname (path);
-  g_autofree char *base = g_path_get_basename (path);
-  g_autofree char *tmp_name = g_strdup_printf (".%s.%d.tmp", base, (int)getpid ());
-  int dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  char base[NAME_MAX + 1];
+  /* Root writes into node_exporter's directory, whose parent another user
+   * may own: reached without following an untrusted link. */
+  g_auto (StemFd) dfd = stem_fd_open_parent (path, NULL, base, error);
   if (dfd < 0)
-    return stem_throw_errno (error, _ ("Cannot open directory “%s”"), dir);
+    {
+      g_prefix_error (error, _ ("Cannot write “%s”: "), path);
+      return FALSE;
+    }
+  g_autofree char *tmp_name = g_strdup_printf (".%s.%d.tmp", base, (int)getpid ());
   /* O_EXCL | O_NOFOLLOW: nothing planted under the temporary name is
    * written through, and rename() replaces a link at PATH, never follows it. */
-  int fd = openat (dfd, tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  gboolean ok = fd >= 0;
+  g_auto (StemFd) fd
+      = openat (dfd, tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   gsize len = strlen (text);
-  if (ok)
-    {
-      ok = fchmod (fd, 0644) == 0 && write (fd, text, len) == (ssize_t)len && fsync (fd) == 0;
-      int errsv = errno;
-      close (fd);
-      ok = ok && renameat (dfd, tmp_name, dfd, base) == 0;
-      if (!ok)
-        {
-          errsv = errno;
-          unlinkat (dfd, tmp_name, 0);
-        }
-      errno = errsv;
-    }
+  if (fd >= 0 && fchmod (fd, 0644) == 0 && write (fd, text, len) == (ssize_t)len && fsync (fd) == 0
+      && renameat (dfd, tmp_name, dfd, base) == 0)
+    return TRUE;
   int errsv = errno;
-  close (dfd);
+  if (fd >= 0)
+    unlinkat (dfd, tmp_name, 0);
   errno = errsv;
-  return ok || stem_throw_errno (error, _ ("Cannot write “%s”"), path);
+  return stem_throw_errno (error, _ ("Cannot write “%s”"), path);
 }
 
 static NagiosState

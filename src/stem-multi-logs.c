@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "stem-error.h"
+#include "stem-fd.h"
 #include "stem-i18n.h"
 #include "stem-multi.h"
 #include "stem-pidfile.h"
@@ -46,11 +48,20 @@ follow_clear (Follow *f)
 }
 
 /* A log is read by whoever asks, root included, in a directory the worker
- * may own: never through a symbolic link, never a FIFO or a device. */
+ * may own: opened through the directory walk that follows no untrusted
+ * link, never through a link itself, never a FIFO or a device. */
 static int
 open_log (const char *path, GError **error)
 {
-  int fd = open (path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  char name[NAME_MAX + 1];
+  g_auto (StemFd) dfd = stem_fd_open_parent (path, NULL, name, error);
+  if (dfd < 0)
+    {
+      g_prefix_error (error, _ ("Cannot open log file “%s”: "), path);
+      return -1;
+    }
+  g_auto (StemFd) fd
+      = openat (dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0)
     {
       stem_throw_errno (error, _ ("Cannot open log file “%s”"), path);
@@ -59,11 +70,10 @@ open_log (const char *path, GError **error)
   struct stat st;
   if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
     {
-      close (fd);
       stem_throw (error, _ ("Log file “%s” is not a regular file"), path);
       return -1;
     }
-  return fd;
+  return stem_fd_steal (&fd);
 }
 
 /* Writes DATA to standard output, each line after F's prefix. */
@@ -107,16 +117,14 @@ drain (Follow *f)
   fflush (stdout);
 }
 
-/* Where the last LINES lines of FD begin. */
+/* Where the last LINES lines of FD's first END bytes begin. */
 static off_t
-tail_offset (int fd, guint lines)
+tail_offset (int fd, guint lines, off_t end)
 {
-  struct stat st;
-  if (fstat (fd, &st) < 0)
-    return 0;
-  off_t end = st.st_size;
   guint seen = 0;
   char buffer[65536];
+  if (lines == 0)
+    return end;
   /* A final newline ends the last line; it does not start another. */
   for (off_t pos = end; pos > 0;)
     {
@@ -129,6 +137,26 @@ tail_offset (int fd, guint lines)
           return pos + i + 1;
     }
   return 0;
+}
+
+/* Prints FD's bytes from START to END: the tail as it was when the log was
+ * opened, however much the worker writes meanwhile. */
+static void
+print_range (Follow *f, off_t start, off_t end)
+{
+  char buffer[65536];
+  while (start < end)
+    {
+      size_t want = MIN ((off_t)sizeof buffer, end - start);
+      ssize_t n = pread (f->fd, buffer, want, start);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      emit (f, buffer, n);
+      start += n;
+    }
+  fflush (stdout);
 }
 
 /* The unit of ours that a running node belongs to ("stem-worker@alpha.service"),
@@ -192,11 +220,14 @@ follow_open (Follow *f, int inotify_fd, guint offset_lines, GError **error)
   f->fd = open_log (f->plan->logfile, error);
   if (f->fd < 0)
     return FALSE;
-  if (offset_lines != G_MAXUINT)
-    lseek (f->fd,
-           offset_lines == 0 ? lseek (f->fd, 0, SEEK_END) : tail_offset (f->fd, offset_lines),
-           SEEK_SET);
-  drain (f);
+  struct stat st;
+  off_t end = fstat (f->fd, &st) == 0 ? st.st_size : 0;
+  off_t start = offset_lines == G_MAXUINT ? 0 : tail_offset (f->fd, offset_lines, end);
+  print_range (f, start, end);
+  /* Following, what comes next is read from there. */
+  lseek (f->fd, end, SEEK_SET);
+  if (inotify_fd >= 0)
+    drain (f);
   return TRUE;
 }
 

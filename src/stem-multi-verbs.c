@@ -61,9 +61,9 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Inspection, inspection_clear)
 static void
 inspect (const StemNodePlan *plan, Inspection *in)
 {
-  gint64 mtime_us;
+  StemPidfile pidfile;
   memset (in, 0, sizeof *in);
-  if (!stem_pidfile_read (plan->pidfile, &in->pid, &mtime_us, &in->error))
+  if (!stem_pidfile_load (plan->pidfile, &pidfile, &in->error))
     {
       if (g_error_matches (in->error, STEM_ERROR, STEM_ERROR_NOT_FOUND))
         {
@@ -74,9 +74,10 @@ inspect (const StemNodePlan *plan, Inspection *in)
         in->state = NODE_UNKNOWN;
       return;
     }
-  in->proc = stem_proc_probe (in->pid, mtime_us, &in->start_us);
+  in->pid = pidfile.pid;
+  in->proc = stem_proc_probe (in->pid, pidfile.mtime_us, &in->start_us);
   if ((in->proc == STEM_PROC_RUNNING || in->proc == STEM_PROC_NO_PERMISSION)
-      && !stem_pidfile_check_owner (plan->pidfile, in->pid, &in->error))
+      && !stem_pidfile_check_owner (plan->pidfile, &pidfile, &in->error))
     {
       in->state = NODE_UNKNOWN;
       return;
@@ -130,10 +131,10 @@ compare_pidfiles (gconstpointer a, gconstpointer b)
 }
 
 /* Node locks are always taken in pidfile order, so two calls naming the same
- * nodes in a different order cannot deadlock.  With CREATE (start), a node
- * whose lock cannot be had fails in REPORT and is left out of the table;
- * without (stop, kill), a node with no lock file was never started here and
- * needs no lock. */
+ * nodes in a different order cannot deadlock.  A node whose lock cannot be
+ * had (refused, or not had in time) fails in REPORT and is left out of the
+ * table; without CREATE (stop, kill), a node with no lock file was never
+ * started here and needs no lock. */
 static GHashTable *
 lock_plans (StemMultiOptions *opts, GPtrArray *plans, gboolean create, StemReport *report)
 {
@@ -146,14 +147,15 @@ lock_plans (StemMultiOptions *opts, GPtrArray *plans, gboolean create, StemRepor
     {
       StemNodePlan *plan = sorted->pdata[i];
       g_autoptr (GError) error = NULL;
-      StemLock *lock = create ? stem_lock_acquire (plan->pidfile, &error)
-                              : stem_lock_acquire_existing (plan->pidfile, &error);
+      StemLock *lock
+          = create ? stem_lock_acquire (plan->pidfile, opts->lock_timeout_ms, &error)
+                   : stem_lock_acquire_existing (plan->pidfile, opts->lock_timeout_ms, &error);
       if (lock != NULL)
         g_hash_table_insert (locks, plan, lock);
-      else if (create)
-        stem_report_add (report, plan->node, "failed", TRUE, "%s", error->message);
-      else if (!g_error_matches (error, STEM_ERROR, STEM_ERROR_NOT_FOUND))
+      else if (!create && g_error_matches (error, STEM_ERROR, STEM_ERROR_NOT_FOUND))
         verbose (opts, "%s: %s", plan->node, error->message);
+      else
+        stem_report_add (report, plan->node, "failed", TRUE, "%s", error->message);
     }
   return locks;
 }
@@ -394,7 +396,7 @@ start_foreground (StemMultiOptions *opts, StemPlanSet *set, GError **error)
   StemNodePlan *plan = set->plans->pdata[0];
   if (!stem_spawn_prepare_dirs (plan, plan->logfile_given, error))
     return STEM_EXIT_FAILURE;
-  g_autoptr (StemLock) lock = stem_lock_acquire (plan->pidfile, error);
+  g_autoptr (StemLock) lock = stem_lock_acquire (plan->pidfile, opts->lock_timeout_ms, error);
   if (lock == NULL)
     return STEM_EXIT_FAILURE;
 
@@ -596,6 +598,23 @@ stop_nodes (StemMultiOptions *opts, GPtrArray *plans, GArray *schedule, StemRepo
     }
 }
 
+/* The plans of PLANS that have no result in REPORT yet. */
+static GPtrArray *
+plans_without_result (GPtrArray *plans, StemReport *report)
+{
+  GPtrArray *left = g_ptr_array_new ();
+  for (guint i = 0; i < plans->len; i++)
+    {
+      StemNodePlan *plan = plans->pdata[i];
+      gboolean reported = FALSE;
+      for (guint j = 0; j < report->results->len && !reported; j++)
+        reported = strcmp (((StemNodeResult *)report->results->pdata[j])->node, plan->node) == 0;
+      if (!reported)
+        g_ptr_array_add (left, plan);
+    }
+  return left;
+}
+
 static int
 stop_verb (StemMultiOptions *opts, const char *verb, GArray *schedule, GError **error)
 {
@@ -604,8 +623,9 @@ stop_verb (StemMultiOptions *opts, const char *verb, GArray *schedule, GError **
     return -1;
   g_autoptr (StemReport) report = stem_report_new (verb);
   {
-    g_autoptr (GHashTable) locks = lock_plans (opts, set->plans, FALSE, NULL);
-    stop_nodes (opts, set->plans, schedule, report);
+    g_autoptr (GHashTable) locks = lock_plans (opts, set->plans, FALSE, report);
+    g_autoptr (GPtrArray) unreported = plans_without_result (set->plans, report);
+    stop_nodes (opts, unreported, schedule, report);
   }
   sort_report (report, set);
   stem_report_print (report, opts->json, opts->quiet);

@@ -5,6 +5,7 @@
 #include "stem-schedule.h"
 #include "stem-error.h"
 #include "stem-i18n.h"
+#include "stem-lock.h"
 #include "stem-multi.h"
 #include "stem-options.h"
 #include "stem-plan.h"
@@ -79,6 +80,8 @@ static const StemOptionSpec options[] = {
     N_ ("After start, report nodes that died within DURATION (default 0.5s)") },
   { "timeout", 0, N_ ("DURATION"), 0, STEM_OPT_TIMEOUT,
     N_ ("Wait this long after the first stop signal before SIGKILL (default 30s)") },
+  { "lock-timeout", 0, N_ ("DURATION"), 0, STEM_OPT_LOCK_TIMEOUT,
+    N_ ("Wait at most this long for another call on the same node (default 60s)") },
   { "mode", 0, N_ ("warm|soft|hard"), 0, STEM_OPT_MODE,
     N_ ("First stop signal: TERM, INT or QUIT (default warm)") },
   { "retry", 0, N_ ("SCHEDULE"), 0, STEM_OPT_RETRY,
@@ -150,6 +153,11 @@ parse_options (StemMultiOptions *opts, GError **error)
   opts->settle_ms = 500;
   const char *text = stem_args_get (args, STEM_OPT_SETTLE);
   if (text != NULL && !stem_duration_parse (text, &opts->settle_ms, error))
+    return FALSE;
+
+  opts->lock_timeout_ms = STEM_LOCK_TIMEOUT_MS;
+  if ((text = stem_args_get (args, STEM_OPT_LOCK_TIMEOUT)) != NULL
+      && !stem_duration_parse (text, &opts->lock_timeout_ms, error))
     return FALSE;
 
   StemStopMode mode = STEM_STOP_WARM;

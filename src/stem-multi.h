@@ -19,7 +19,8 @@ typedef struct
   gboolean no_wait;
   gboolean no_clean;
   gint64 settle_ms;
-  GArray *schedule; /* StemScheduleStep: the stop schedule */
+  GArray *schedule;       /* StemScheduleStep: the stop schedule */
+  gint64 lock_timeout_ms; /* the longest wait for a node's lock */
 } StemMultiOptions;
 
 /* Each returns the exit code, or -1 with *error set for a usage or

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char *
@@ -270,6 +271,73 @@ test_read_mtime (StemScratch *fixture, gconstpointer data)
   g_assert_cmpint (ABS (g_get_real_time () - mtime), <, 60 * G_USEC_PER_SEC);
 }
 
+static void
+test_read_future (StemScratch *fixture, gconstpointer data)
+{
+  g_autofree char *path = fixture_path (fixture, "alpha.pid");
+  write_file (path, "42\n", -1);
+  struct timespec times[2];
+  clock_gettime (CLOCK_REALTIME, &times[0]);
+  times[0].tv_sec += 3600;
+  times[1] = times[0];
+  g_assert_no_errno (utimensat (AT_FDCWD, path, times, 0));
+
+  g_autoptr (GError) error = NULL;
+  StemPidfile pidfile;
+  g_assert_false (stem_pidfile_load (path, &pidfile, &error));
+  g_assert_error (error, STEM_ERROR, STEM_ERROR_INVALID_PIDFILE);
+  g_assert_nonnull (strstr (error->message, "dated in the future"));
+}
+
+static void
+test_load_owner (StemScratch *fixture, gconstpointer data)
+{
+  g_autofree char *path = fixture_path (fixture, "alpha.pid");
+  g_autofree char *text = g_strdup_printf ("%d\n", (int)getpid ());
+  write_file (path, text, -1);
+  g_autoptr (GError) error = NULL;
+  StemPidfile pidfile;
+  g_assert_true (stem_pidfile_load (path, &pidfile, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (pidfile.pid, ==, getpid ());
+  g_assert_cmpuint (pidfile.uid, ==, geteuid ());
+  /* The owner that was read decides, whatever is at the path by now. */
+  g_assert_true (stem_pidfile_check_owner (path, &pidfile, &error));
+  pidfile.uid = geteuid () + 1;
+  g_assert_false (stem_pidfile_check_owner (path, &pidfile, &error));
+  g_assert_error (error, STEM_ERROR, STEM_ERROR_INVALID_PIDFILE);
+}
+
+/* A link in a directory that others can write is not followed; one in a
+ * directory of ours is. */
+static void
+test_read_untrusted_dir_link (StemScratch *fixture, gconstpointer data)
+{
+  g_autofree char *real = fixture_path (fixture, "real");
+  g_autofree char *shared = fixture_path (fixture, "shared");
+  g_autofree char *ours = fixture_path (fixture, "ours");
+  g_autofree char *shared_link = g_build_filename (shared, "run", NULL);
+  g_assert_no_errno (mkdir (real, 0755));
+  g_assert_no_errno (mkdir (shared, 0777));
+  g_assert_no_errno (chmod (shared, 0777));
+  g_assert_no_errno (symlink (real, shared_link));
+  g_assert_no_errno (symlink (real, ours));
+  g_autofree char *target = g_build_filename (real, "alpha.pid", NULL);
+  write_file (target, "42\n", -1);
+
+  g_autofree char *via_ours = g_build_filename (ours, "alpha.pid", NULL);
+  g_autofree char *via_shared = g_build_filename (shared_link, "alpha.pid", NULL);
+  g_autoptr (GError) error = NULL;
+  pid_t pid = 0;
+  g_assert_true (stem_pidfile_read (via_ours, &pid, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (pid, ==, 42);
+  g_assert_false (stem_pidfile_read (via_shared, &pid, NULL, &error));
+  g_assert_nonnull (strstr (error->message, "is a symbolic link that a user other than root"));
+  g_assert_nonnull (strstr (error->message, shared_link));
+  g_unlink (shared_link);
+}
+
 /* Writing ------------------------------------------------------------------------------------- */
 
 static void
@@ -512,7 +580,7 @@ test_lock_exclusive (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *pidfile = fixture_path (fixture, "alpha.pid");
   g_autoptr (GError) error = NULL;
-  StemLock *lock = stem_lock_acquire (pidfile, &error);
+  StemLock *lock = stem_lock_acquire (pidfile, -1, &error);
   g_assert_no_error (error);
   g_assert_nonnull (lock);
 
@@ -524,7 +592,7 @@ test_lock_exclusive (StemScratch *fixture, gconstpointer data)
     {
       close (fds[0]);
       child_write (fds[1], 'S');
-      StemLock *second = stem_lock_acquire (pidfile, NULL);
+      StemLock *second = stem_lock_acquire (pidfile, -1, NULL);
       if (second == NULL)
         _exit (2);
       child_write (fds[1], 'L');
@@ -557,7 +625,7 @@ test_lock_cloexec (StemScratch *fixture, gconstpointer data)
   g_autofree char *pidfile = fixture_path (fixture, "alpha.pid");
   g_autofree char *lock_path = g_strconcat (pidfile, ".lock", NULL);
   g_autoptr (GError) error = NULL;
-  g_autoptr (StemLock) lock = stem_lock_acquire (pidfile, &error);
+  g_autoptr (StemLock) lock = stem_lock_acquire (pidfile, -1, &error);
   g_assert_no_error (error);
   g_assert_nonnull (lock);
 
@@ -596,7 +664,7 @@ test_lock_symlink (StemScratch *fixture, gconstpointer data)
   g_assert_no_errno (symlink (victim, lock_path));
 
   g_autoptr (GError) error = NULL;
-  g_autoptr (StemLock) lock = stem_lock_acquire (pidfile, &error);
+  g_autoptr (StemLock) lock = stem_lock_acquire (pidfile, -1, &error);
   g_assert_null (lock);
   g_assert_nonnull (error);
   g_assert_nonnull (strstr (error->message, lock_path));
@@ -612,7 +680,7 @@ test_lock_not_regular (StemScratch *fixture, gconstpointer data)
 
   alarm (10);
   g_autoptr (GError) error = NULL;
-  g_autoptr (StemLock) lock = stem_lock_acquire (pidfile, &error);
+  g_autoptr (StemLock) lock = stem_lock_acquire (pidfile, -1, &error);
   alarm (0);
   g_assert_null (lock);
   g_assert_nonnull (error);
@@ -635,6 +703,9 @@ main (int argc, char **argv)
 #define ADD(path, func)                                                                            \
   g_test_add (path, StemScratch, NULL, stem_scratch_setup, func, stem_scratch_teardown)
   ADD ("/pidfile/read/symlink", test_read_symlink);
+  ADD ("/pidfile/read/future", test_read_future);
+  ADD ("/pidfile/read/owner", test_load_owner);
+  ADD ("/pidfile/read/untrusted-dir-link", test_read_untrusted_dir_link);
   ADD ("/pidfile/read/directory", test_read_directory);
   ADD ("/pidfile/read/oversize", test_read_oversize);
   ADD ("/pidfile/read/fifo", test_read_fifo);

@@ -47,6 +47,7 @@ typedef enum
   STEM_OPT_WARNING,
   STEM_OPT_CRITICAL,
   STEM_OPT_OUTPUT,
+  STEM_OPT_LOCK_TIMEOUT,
 } StemOptionId;
 
 typedef enum

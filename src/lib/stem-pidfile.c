@@ -1,10 +1,12 @@
 #include "stem-pidfile.h"
 
 #include "stem-error.h"
+#include "stem-fd.h"
 #include "stem-i18n.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -99,43 +101,55 @@ throw_open_errno (const char *path, GError **error)
   return stem_throw_errno (error, _ ("Cannot read pidfile “%s”"), path);
 }
 
-/* Reads PATH without following a symlink and without blocking on a FIFO.
- * OUT_STAT receives the identity of the file that was read. */
-static gboolean
-read_pidfile (const char *path, pid_t *out_pid, struct stat *out_stat, GError **error)
+/* Opens pidfile NAME in directory DFD without following a symlink and
+ * without blocking on a FIFO; *OUT_STAT is the fstat of that descriptor. */
+static int
+open_pidfile (const char *path, int dfd, const char *name, struct stat *out_stat, GError **error)
 {
-  /* lstat() first so that a device node is rejected before open() can have
-   * side effects on it; the fstat() below is the authoritative check. */
+  /* fstatat() first so that a device node is rejected before open() can
+   * have side effects on it; the fstat() below is the authoritative check. */
   struct stat st;
-  if (lstat (path, &st) < 0)
-    return stem_throw_errno (error, _ ("Cannot read pidfile “%s”"), path);
+  if (fstatat (dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    {
+      stem_throw_errno (error, _ ("Cannot read pidfile “%s”"), path);
+      return -1;
+    }
   if (!S_ISREG (st.st_mode))
-    return throw_not_regular (path, &st, error);
-
-  int fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    {
+      throw_not_regular (path, &st, error);
+      return -1;
+    }
+  g_auto (StemFd) fd
+      = openat (dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0)
-    return throw_open_errno (path, error);
+    {
+      throw_open_errno (path, error);
+      return -1;
+    }
+  if (fstat (fd, out_stat) < 0)
+    {
+      stem_throw_errno (error, _ ("Cannot read pidfile “%s”"), path);
+      return -1;
+    }
+  if (!S_ISREG (out_stat->st_mode))
+    {
+      throw_not_regular (path, out_stat, error);
+      return -1;
+    }
+  return stem_fd_steal (&fd);
+}
 
-  if (fstat (fd, &st) < 0)
-    {
-      int errsv = errno;
-      close (fd);
-      errno = errsv;
-      return stem_throw_errno (error, _ ("Cannot read pidfile “%s”"), path);
-    }
-  if (!S_ISREG (st.st_mode))
-    {
-      close (fd);
-      return throw_not_regular (path, &st, error);
-    }
-  if (st.st_size > STEM_PIDFILE_MAX_SIZE)
-    {
-      close (fd);
-      return stem_throw_code (error, STEM_ERROR_INVALID_PIDFILE,
-                              _ ("Invalid pidfile “%s”: it is larger than %d bytes"), path,
-                              STEM_PIDFILE_MAX_SIZE);
-    }
+static gboolean
+throw_too_large (const char *path, GError **error)
+{
+  return stem_throw_code (error, STEM_ERROR_INVALID_PIDFILE,
+                          _ ("Invalid pidfile “%s”: it is larger than %d bytes"), path,
+                          STEM_PIDFILE_MAX_SIZE);
+}
 
+static gboolean
+read_content (const char *path, int fd, pid_t *out_pid, GError **error)
+{
   /* One byte more than allowed, to notice a file that grew after fstat(). */
   char buffer[STEM_PIDFILE_MAX_SIZE + 1];
   gsize length = 0;
@@ -145,38 +159,64 @@ read_pidfile (const char *path, pid_t *out_pid, struct stat *out_stat, GError **
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)
-        {
-          int errsv = errno;
-          close (fd);
-          errno = errsv;
-          return stem_throw_errno (error, _ ("Cannot read pidfile “%s”"), path);
-        }
+        return stem_throw_errno (error, _ ("Cannot read pidfile “%s”"), path);
       if (n == 0)
         break;
       length += (gsize)n;
     }
-  close (fd);
-
   if (length > STEM_PIDFILE_MAX_SIZE)
-    return stem_throw_code (error, STEM_ERROR_INVALID_PIDFILE,
-                            _ ("Invalid pidfile “%s”: it is larger than %d bytes"), path,
-                            STEM_PIDFILE_MAX_SIZE);
-  if (!stem_pidfile_parse (path, buffer, length, out_pid, error))
+    return throw_too_large (path, error);
+  return stem_pidfile_parse (path, buffer, length, out_pid, error);
+}
+
+/* Reads pidfile NAME in DFD: owner, mtime and content all from one
+ * descriptor, so that what is decided is what was read (a second look by
+ * path would see whatever someone renamed there meanwhile). */
+static gboolean
+read_pidfile_at (const char *path, int dfd, const char *name, StemPidfile *out,
+                 struct stat *out_stat, GError **error)
+{
+  struct stat st;
+  g_auto (StemFd) fd = open_pidfile (path, dfd, name, &st, error);
+  if (fd < 0)
     return FALSE;
-  *out_stat = st;
+  if (st.st_size > STEM_PIDFILE_MAX_SIZE)
+    return throw_too_large (path, error);
+  pid_t pid;
+  if (!read_content (path, fd, &pid, error))
+    return FALSE;
+  gint64 mtime_us = (gint64)st.st_mtim.tv_sec * G_USEC_PER_SEC + st.st_mtim.tv_nsec / 1000;
+  /* A date in the future would let any older process pass for the one the
+   * pidfile was written for. */
+  if (mtime_us > g_get_real_time () + STEM_PIDFILE_FUTURE_TOLERANCE_US)
+    return stem_throw_code (error, STEM_ERROR_INVALID_PIDFILE,
+                            _ ("Invalid pidfile “%s”: it is dated in the future, not trusted"),
+                            path);
+  *out = (StemPidfile){ .pid = pid, .uid = st.st_uid, .mtime_us = mtime_us };
+  if (out_stat != NULL)
+    *out_stat = st;
   return TRUE;
+}
+
+gboolean
+stem_pidfile_load (const char *path, StemPidfile *out, GError **error)
+{
+  char name[NAME_MAX + 1];
+  g_auto (StemFd) dfd = stem_fd_open_parent (path, NULL, name, error);
+  if (dfd < 0)
+    return FALSE;
+  return read_pidfile_at (path, dfd, name, out, NULL, error);
 }
 
 gboolean
 stem_pidfile_read (const char *path, pid_t *out_pid, gint64 *out_mtime_us, GError **error)
 {
-  pid_t pid;
-  struct stat st;
-  if (!read_pidfile (path, &pid, &st, error))
+  StemPidfile pidfile;
+  if (!stem_pidfile_load (path, &pidfile, error))
     return FALSE;
-  *out_pid = pid;
+  *out_pid = pidfile.pid;
   if (out_mtime_us != NULL)
-    *out_mtime_us = (gint64)st.st_mtim.tv_sec * G_USEC_PER_SEC + st.st_mtim.tv_nsec / 1000;
+    *out_mtime_us = pidfile.mtime_us;
   return TRUE;
 }
 
@@ -204,45 +244,48 @@ fill_temp_file (int fd, pid_t pid)
   return fchmod (fd, 0644) == 0 && write_all (fd, text, strlen (text)) && fsync (fd) == 0;
 }
 
+/* Creates a temporary file beside NAME in DFD: its descriptor, its name in
+ * TEMP (NAME_MAX + 1 bytes). */
+static int
+create_temp_at (int dfd, const char *name, char *temp)
+{
+  for (int attempt = 0; attempt < 100; attempt++)
+    {
+      g_snprintf (temp, NAME_MAX + 1, ".%.*s.%08x", NAME_MAX - 10, name, g_random_int ());
+      int fd = openat (dfd, temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
+                       0644);
+      if (fd >= 0 || errno != EEXIST)
+        return fd;
+    }
+  return -1;
+}
+
 gboolean
 stem_pidfile_write (const char *path, pid_t pid, GError **error)
 {
   if (pid < 2)
     return stem_throw (error, _ ("Refusing to write PID %d to pidfile “%s”"), (int)pid, path);
 
+  char name[NAME_MAX + 1], temp[NAME_MAX + 1];
+  g_auto (StemFd) dfd = stem_fd_open_parent (path, NULL, name, error);
+  if (dfd < 0)
+    {
+      stem_error_prefix (error, _ ("Cannot write pidfile “%s”"), path);
+      return FALSE;
+    }
   struct stat st;
-  if (lstat (path, &st) == 0 && S_ISDIR (st.st_mode))
+  if (fstatat (dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR (st.st_mode))
     return stem_throw (error, _ ("Cannot write pidfile “%s”: it is a directory"), path);
 
-  g_autofree char *dir = g_path_get_dirname (path);
-  g_autofree char *base = g_path_get_basename (path);
-  g_autofree char *name = g_strdup_printf (".%s.XXXXXX", base);
-  g_autofree char *temp = g_build_filename (dir, name, NULL);
-
-  int fd = g_mkstemp_full (temp, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
+  g_auto (StemFd) fd = create_temp_at (dfd, name, temp);
   if (fd < 0)
     return stem_throw_errno (error, _ ("Cannot create a temporary file for pidfile “%s”"), path);
-
-  if (!fill_temp_file (fd, pid))
+  /* renameat() replaces a symlink at NAME instead of writing through it. */
+  if (!fill_temp_file (fd, pid) || close (stem_fd_steal (&fd)) < 0
+      || renameat (dfd, temp, dfd, name) < 0)
     {
       int errsv = errno;
-      close (fd);
-      unlink (temp);
-      errno = errsv;
-      return stem_throw_errno (error, _ ("Cannot write pidfile “%s”"), path);
-    }
-  if (close (fd) < 0)
-    {
-      int errsv = errno;
-      unlink (temp);
-      errno = errsv;
-      return stem_throw_errno (error, _ ("Cannot write pidfile “%s”"), path);
-    }
-  /* rename() replaces a symlink at PATH instead of writing through it. */
-  if (rename (temp, path) < 0)
-    {
-      int errsv = errno;
-      unlink (temp);
+      unlinkat (dfd, temp, 0);
       errno = errsv;
       return stem_throw_errno (error, _ ("Cannot write pidfile “%s”"), path);
     }
@@ -294,57 +337,63 @@ stem_pidfile_write_many (const char *const *paths, const pid_t *pids, guint n, G
       g_thread_join (threads[t]);
 }
 
+/* Whether NAME in DFD is still the pidfile of EXPECTED_PID that was read
+ * (FALSE, no error: leave it alone). */
+static gboolean
+still_names (const char *path, int dfd, const char *name, pid_t expected_pid, gboolean *out_ours,
+             GError **error)
+{
+  StemPidfile pidfile;
+  struct stat st, now;
+  *out_ours = FALSE;
+  if (!read_pidfile_at (path, dfd, name, &pidfile, &st, error))
+    return FALSE;
+  if (pidfile.pid != expected_pid)
+    return TRUE;
+  /* Callers hold the node lock; this only narrows the window left to
+   * anything that replaces the pidfile without taking it. */
+  if (fstatat (dfd, name, &now, AT_SYMLINK_NOFOLLOW) < 0)
+    return errno == ENOENT ? TRUE
+                           : stem_throw_errno (error, _ ("Cannot remove pidfile “%s”"), path);
+  *out_ours = now.st_dev == st.st_dev && now.st_ino == st.st_ino;
+  return TRUE;
+}
+
 gboolean
 stem_pidfile_remove (const char *path, pid_t expected_pid, GError **error)
 {
-  if (expected_pid != 0)
+  char name[NAME_MAX + 1];
+  g_autoptr (GError) local_error = NULL;
+  g_auto (StemFd) dfd = stem_fd_open_parent (path, NULL, name, &local_error);
+  gboolean ours = TRUE;
+  if (dfd >= 0 && expected_pid != 0)
+    still_names (path, dfd, name, expected_pid, &ours, &local_error);
+  if (local_error != NULL)
     {
-      g_autoptr (GError) local_error = NULL;
-      pid_t pid;
-      struct stat st;
-      if (!read_pidfile (path, &pid, &st, &local_error))
-        {
-          if (g_error_matches (local_error, STEM_ERROR, STEM_ERROR_NOT_FOUND))
-            return TRUE;
-          g_propagate_error (error, g_steal_pointer (&local_error));
-          return FALSE;
-        }
-      if (pid != expected_pid)
+      if (g_error_matches (local_error, STEM_ERROR, STEM_ERROR_NOT_FOUND))
         return TRUE;
-
-      /* Callers hold the node lock; this only narrows the window left to
-       * anything that replaces the pidfile without taking it. */
-      struct stat now;
-      if (lstat (path, &now) < 0)
-        {
-          if (errno == ENOENT)
-            return TRUE;
-          return stem_throw_errno (error, _ ("Cannot remove pidfile “%s”"), path);
-        }
-      if (now.st_dev != st.st_dev || now.st_ino != st.st_ino)
-        return TRUE;
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
     }
-
-  if (unlink (path) < 0 && errno != ENOENT)
+  if (ours && unlinkat (dfd, name, 0) < 0 && errno != ENOENT)
     return stem_throw_errno (error, _ ("Cannot remove pidfile “%s”"), path);
   return TRUE;
 }
 
 gboolean
-stem_pidfile_check_owner (const char *path, pid_t pid, GError **error)
+stem_pidfile_check_owner (const char *path, const StemPidfile *pidfile, GError **error)
 {
-  struct stat file_st, proc_st;
-  g_autofree char *proc = g_strdup_printf ("/proc/%d", (int)pid);
-  if (lstat (path, &file_st) < 0)
-    return stem_throw_errno (error, _ ("Cannot read pidfile “%s”"), path);
-  if (file_st.st_uid == 0)
+  if (pidfile->uid == 0)
     return TRUE;
+  struct stat proc_st;
+  g_autofree char *proc = g_strdup_printf ("/proc/%d", (int)pidfile->pid);
   if (stat (proc, &proc_st) < 0)
     return stem_throw_errno (error, _ ("Cannot read “%s”"), proc);
-  if (proc_st.st_uid != file_st.st_uid)
+  if (proc_st.st_uid != pidfile->uid)
     return stem_throw_code (error, STEM_ERROR_INVALID_PIDFILE,
                             _ ("Pidfile “%s” belongs to uid %u but names pid %d of uid %u: not "
                                "trusted"),
-                            path, (unsigned)file_st.st_uid, (int)pid, (unsigned)proc_st.st_uid);
+                            path, (unsigned)pidfile->uid, (int)pidfile->pid,
+                            (unsigned)proc_st.st_uid);
   return TRUE;
 }

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "stem-error.h"
+#include "stem-fd.h"
 #include "stem-i18n.h"
 #include "stem-logwriter-wire.h"
 
@@ -95,28 +97,69 @@ stem_spawn_prepare_dirs (const StemNodePlan *plan, gboolean with_log, GError **e
   return stem_mkdir_owned (plan->workdir, 0755, plan->user, error);
 }
 
-/* O_NOFOLLOW: whoever can write the log directory must not be able to point
- * a root-started worker's output at another file.  O_APPEND: history
- * survives restarts and logrotate's copytruncate works.  A log we create
- * belongs to the worker's user, who may want to reopen it. */
+/* Opens (creating) log NAME in DFD: O_NOFOLLOW, so that whoever can write
+ * the log directory cannot point a root-started worker's output at another
+ * file; O_NONBLOCK, so that a FIFO planted there cannot block us with the
+ * node's lock held; O_APPEND, so that history survives restarts and
+ * logrotate's copytruncate works.  A log we create belongs to the worker's
+ * user, who may want to reopen it. */
 static int
-open_log (const StemNodePlan *plan, GError **error)
+open_log_at (const StemNodePlan *plan, int dfd, const char *name, GError **error)
 {
-  const int flags = O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW;
-  int fd = open (plan->logfile, flags | O_CREAT | O_EXCL, 0640);
+  const int flags = O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+  g_auto (StemFd) fd = openat (dfd, name, flags | O_CREAT | O_EXCL, 0640);
   if (fd >= 0 && plan->user != NULL && plan->user->change
       && fchown (fd, plan->user->uid, plan->user->gid) < 0)
     {
       stem_throw_errno (error, _ ("Giving log file “%s” to uid %u"), plan->logfile,
                         (unsigned)plan->user->uid);
-      close (fd);
       return -1;
     }
   if (fd < 0 && errno == EEXIST)
-    fd = open (plan->logfile, flags);
+    fd = openat (dfd, name, flags);
   if (fd < 0)
-    stem_throw_errno (error, _ ("Opening log file “%s”"), plan->logfile);
-  return fd;
+    {
+      if (errno == ENXIO || errno == ELOOP)
+        stem_throw (error, _ ("Opening log file “%s”: it is not a regular file"), plan->logfile);
+      else
+        stem_throw_errno (error, _ ("Opening log file “%s”"), plan->logfile);
+      return -1;
+    }
+  return stem_fd_steal (&fd);
+}
+
+/* Whether the log open on FD may be written by PLAN's worker: a regular
+ * file, and, when we are root, one with no other name (a hard link to a
+ * file the worker's user must not write). */
+static gboolean
+check_log (const StemNodePlan *plan, int fd, GError **error)
+{
+  struct stat st;
+  if (fstat (fd, &st) < 0)
+    return stem_throw_errno (error, _ ("Opening log file “%s”"), plan->logfile);
+  if (!S_ISREG (st.st_mode))
+    return stem_throw (error, _ ("Opening log file “%s”: it is not a regular file"), plan->logfile);
+  if (geteuid () == 0 && st.st_nlink > 1)
+    return stem_throw (error, _ ("Opening log file “%s”: it has other hard links, not trusted"),
+                       plan->logfile);
+  if (fcntl (fd, F_SETFL, O_APPEND) < 0)
+    return stem_throw_errno (error, _ ("Opening log file “%s”"), plan->logfile);
+  return TRUE;
+}
+
+/* PLAN's log, opened relative to its directory, which was opened one
+ * component at a time (stem-path.h). */
+static int
+open_log (const StemNodePlan *plan, GError **error)
+{
+  char name[NAME_MAX + 1];
+  g_auto (StemFd) dfd = stem_fd_open_parent (plan->logfile, NULL, name, error);
+  if (dfd < 0)
+    return -1;
+  g_auto (StemFd) fd = open_log_at (plan, dfd, name, error);
+  if (fd < 0 || !check_log (plan, fd, error))
+    return -1;
+  return stem_fd_steal (&fd);
 }
 
 static void
@@ -527,7 +570,8 @@ stem_spawn_wait_log (const char *logfile, gint64 deadline_us)
 {
   if (logfile == NULL)
     return TRUE;
-  int fd = open (logfile, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+  /* Through its directory: root must not lock a file someone else chose. */
+  int fd = stem_path_open_file (logfile, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0);
   if (fd < 0)
     return TRUE;
   struct stat st;
@@ -778,7 +822,10 @@ stem_spawn_exec (const StemNodePlan *plan, GError **error)
 char *
 stem_spawn_log_tail (const char *path, guint n_lines)
 {
-  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+  int fd = stem_path_open_file (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
+  struct stat st;
+  if (fd >= 0 && (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)))
+    stem_fd_clear (&fd);
   if (fd < 0)
     return NULL;
   char buf[4096];

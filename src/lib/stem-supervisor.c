@@ -190,6 +190,34 @@ after_exit (Node *node, gboolean clean)
 
 /* ---- starting ------------------------------------------------------------- */
 
+/* What stop checks before it acts, checked before a start: TRUE when
+ * PLAN's node is not running (a stale pidfile is removed); else an error
+ * saying it runs, or why its pidfile is not trusted. */
+static gboolean
+check_down (const StemNodePlan *plan, GError **error)
+{
+  StemPidfile pidfile;
+  g_autoptr (GError) local_error = NULL;
+  if (!stem_pidfile_load (plan->pidfile, &pidfile, &local_error))
+    {
+      if (g_error_matches (local_error, STEM_ERROR, STEM_ERROR_NOT_FOUND))
+        return TRUE;
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  StemProcState state = stem_proc_probe (pidfile.pid, pidfile.mtime_us, NULL);
+  if (state == STEM_PROC_UNKNOWN)
+    return stem_throw_code (
+        error, STEM_ERROR_PERMISSION,
+        _ ("Cannot tell whether pid %d from “%s” is the worker (is /proc readable?)"),
+        (int)pidfile.pid, plan->pidfile);
+  if (state != STEM_PROC_RUNNING && state != STEM_PROC_NO_PERMISSION)
+    return stem_pidfile_remove (plan->pidfile, pidfile.pid, error);
+  if (!stem_pidfile_check_owner (plan->pidfile, &pidfile, error))
+    return FALSE;
+  return stem_throw (error, _ ("already running (pid %d): stop it first"), (int)pidfile.pid);
+}
+
 /* Starts NODE as our own child.  Returns FALSE when it did not start; what
  * happens next (a restart, giving up) has then been decided. */
 static gboolean
@@ -198,7 +226,7 @@ start_node (Node *node)
   Supervisor *s = node->sup;
   StemNodePlan *plan = node->plan;
   g_autoptr (GError) error = NULL;
-  g_autoptr (StemLock) lock = stem_lock_acquire (plan->pidfile, &error);
+  g_autoptr (StemLock) lock = stem_lock_acquire (plan->pidfile, -1, &error);
   if (lock == NULL)
     {
       say (node, "%s", error->message);
@@ -206,32 +234,16 @@ start_node (Node *node)
       return FALSE;
     }
 
-  pid_t old_pid;
-  gint64 mtime_us;
-  if (stem_pidfile_read (plan->pidfile, &old_pid, &mtime_us, &error))
+  if (!check_down (plan, &error))
     {
-      StemProcState state = stem_proc_probe (old_pid, mtime_us, NULL);
-      if (state == STEM_PROC_RUNNING || state == STEM_PROC_NO_PERMISSION)
-        {
-          /* Someone started it behind our back: two workers would compete. */
-          say (node, _ ("already running (pid %d) outside this supervisor; leaving it alone"),
-               (int)old_pid);
-          node->run = NODE_DOWN;
-          s->failed = TRUE;
-          finish_if_all_down (s);
-          return FALSE;
-        }
-      stem_pidfile_remove (plan->pidfile, old_pid, NULL);
-    }
-  else if (!g_error_matches (error, STEM_ERROR, STEM_ERROR_NOT_FOUND))
-    {
+      /* Someone started it behind our back (two workers would compete), or
+       * its pidfile is not to be trusted: as stop, touch nothing. */
       say (node, "%s", error->message);
       node->run = NODE_DOWN;
       s->failed = TRUE;
       finish_if_all_down (s);
       return FALSE;
     }
-  g_clear_error (&error);
 
   node->started_us = g_get_monotonic_time ();
   g_autoptr (StemLaunch) launch = stem_launch_begin (plan, FALSE, &error);
@@ -401,7 +413,8 @@ ignore_signal (int sig)
   (void)sig; /* never runs: the signals are blocked and read from the signalfd */
 }
 
-/* Nothing starts while any node already runs: two workers would compete. */
+/* Nothing starts while any node already runs (two workers would compete)
+ * or has a pidfile that stop would not trust. */
 static gboolean
 check_not_running (GPtrArray *plans, GError **error)
 {
@@ -409,19 +422,9 @@ check_not_running (GPtrArray *plans, GError **error)
   for (guint i = 0; i < plans->len; i++)
     {
       StemNodePlan *plan = plans->pdata[i];
-      pid_t pid;
-      gint64 mtime_us;
       g_autoptr (GError) local_error = NULL;
-      if (!stem_pidfile_read (plan->pidfile, &pid, &mtime_us, &local_error))
-        {
-          if (!g_error_matches (local_error, STEM_ERROR, STEM_ERROR_NOT_FOUND))
-            g_string_append_printf (running, "\n%s: %s", plan->node, local_error->message);
-          continue;
-        }
-      StemProcState state = stem_proc_probe (pid, mtime_us, NULL);
-      if (state == STEM_PROC_RUNNING || state == STEM_PROC_NO_PERMISSION)
-        g_string_append_printf (running, _ ("\n%s: already running (pid %d): stop it first"),
-                                plan->node, (int)pid);
+      if (!check_down (plan, &local_error))
+        g_string_append_printf (running, "\n%s: %s", plan->node, local_error->message);
     }
   if (running->len > 0)
     return stem_throw (error, "%s", running->str + 1);

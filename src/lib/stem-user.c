@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "stem-error.h"
+#include "stem-fd.h"
 #include "stem-i18n.h"
 
 void
@@ -150,21 +151,9 @@ stem_user_can_execute (const StemUser *user, const struct stat *st)
 gboolean
 stem_mkdir_owned (const char *path, mode_t mode, const StemUser *user, GError **error)
 {
-  if (g_file_test (path, G_FILE_TEST_IS_DIR))
-    return TRUE;
-  g_autofree char *parent = g_path_get_dirname (path);
-  if (strcmp (parent, path) != 0 && !stem_mkdir_owned (parent, mode, user, error))
-    return FALSE;
-  if (mkdir (path, mode) < 0)
-    {
-      if (errno == EEXIST && g_file_test (path, G_FILE_TEST_IS_DIR))
-        return TRUE;
-      if (errno == EEXIST)
-        errno = ENOTDIR;
-      return stem_throw_errno (error, _ ("Creating directory “%s”"), path);
-    }
-  if (user != NULL && user->change && chown (path, user->uid, user->gid) < 0)
-    return stem_throw_errno (error, _ ("Giving directory “%s” to uid %u"), path,
-                             (unsigned)user->uid);
-  return TRUE;
+  StemPathCreate create = { .mode = mode };
+  if (user != NULL && user->change)
+    create = (StemPathCreate){ .mode = mode, .give = 1, .uid = user->uid, .gid = user->gid };
+  g_auto (StemFd) fd = stem_fd_open_dir (path, &create, error);
+  return fd >= 0;
 }

@@ -37,7 +37,9 @@ int stem_user_apply (const StemUser *user);
 gboolean stem_user_can_execute (const StemUser *user, const struct stat *st);
 
 /* mkdir -p with MODE; the directories it creates are given to USER when
- * USER changes ids (may be NULL). */
+ * USER changes ids (may be NULL).  Through descriptors, component by
+ * component (mkdirat, then fchown of the directory it opened), never
+ * through a link someone other than root could change: stem-path.h. */
 gboolean stem_mkdir_owned (const char *path, mode_t mode, const StemUser *user, GError **error);
 
 G_END_DECLS

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <libintl.h>
 #include <locale.h>
 #include <poll.h>
@@ -32,6 +33,7 @@
 #include <unistd.h>
 
 #include "stem-logwriter-wire.h"
+#include "stem-path.h"
 
 #define _(text) dgettext (GETTEXT_PACKAGE, text)
 
@@ -143,6 +145,17 @@ path_is_ours (void)
   return path_st.st_dev == ours.st_dev && path_st.st_ino == ours.st_ino;
 }
 
+/* Opens LOG_PATH relative to its directory, which is opened one component
+ * at a time, never through a link someone other than root could change
+ * (stem-path.h): whoever can write a directory on the way must not be able
+ * to send the output to another file. */
+static int
+open_log_path (void)
+{
+  return stem_path_open_file (
+      log_path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_CLOEXEC | O_NONBLOCK, 0640);
+}
+
 /* Opens LOG_PATH afresh (creating it, as the user we run as) and writes
  * there from now on.  If it cannot be opened, output keeps going to the file
  * we have, wherever it now is: late rather than lost. */
@@ -151,9 +164,7 @@ reopen_log (void)
 {
   move_pending = false;
   held = 0;
-  int fd
-      = open (log_path,
-              O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
+  int fd = open_log_path ();
   struct stat st;
   int errsv = 0;
   if (fd < 0)

@@ -350,6 +350,27 @@ out=$(c_out systemctl stop stem-scheduler)
 is "$?" 0 "systemctl stop stem-scheduler" "$out"
 is "$(state stem-scheduler)" inactive "stem-scheduler is inactive"
 
+# A node started and stopped by root by hand, then by its unit --------------
+# Root's lock file is 0644 and locked read-only: the unit's User= can use it.
+
+by_hand () { # VERB: stem-multi VERB s1 as root, as an operator would type it
+  c_out "$BINDIR/stem-multi" "$1" s1 --pidfile="$RUNDIR/%n.pid" --logfile=/var/log/stem/%n.log \
+    --uid="$SUSER" --command "$EXAMPLE" --settle=0
+}
+out=$(by_hand start)
+is "$?" 0 "as root: stem-multi start s1 --uid=$SUSER" "$out"
+is "$(c stat -c '%U %a' "$RUNDIR/s1.pid.lock")" "root 644" "root's lock file for s1 is mode 0644"
+out=$(by_hand stop)
+is "$?" 0 "as root: stem-multi stop s1" "$out"
+out=$(c_out systemctl start stem-worker@s1)
+is "$?" 0 "then systemctl start stem-worker@s1 (User=$SUSER) starts" "$out" "$(unit_report stem-worker@s1)"
+is "$(state stem-worker@s1)" active "stem-worker@s1 is active" "$(unit_report stem-worker@s1)"
+nspawn_wait 10 mainpid_is_pidfile stem-worker@s1 s1
+ok_if "… and its MainPID is in $RUNDIR/s1.pid" mainpid_is_pidfile stem-worker@s1 s1
+out=$(c_out systemctl stop stem-worker@s1)
+is "$?" 0 "systemctl stop stem-worker@s1" "$out"
+c rm -f /var/log/stem/s1.log
+
 out=$(c_out systemctl stop stem-worker@beta)
 is "$?" 0 "systemctl stop stem-worker@beta" "$out"
 is "$(c_out systemctl list-units --failed --no-legend --plain 'stem-*')" "" "no stem unit is left failed"

@@ -214,7 +214,8 @@ write_default () {
 }
 write_env () {
   { cat "$T/stage/etc/stem/stem.env"; printf '%s\n' "$@"; } >/etc/stem/stem.env
-  chown root:root /etc/stem/stem.env
+  # As shipped: the scripts run stem-multi as the service user, who reads it.
+  chown "root:$STEM_USER" /etc/stem/stem.env
   chmod 0640 /etc/stem/stem.env
 }
 
@@ -368,6 +369,18 @@ for node in alpha beta; do
 done
 is "$(our_workers | tr '\n' ' ')" "$(printf '%s\n' "$alpha" "$beta" | sort -n | tr '\n' ' ')" \
   "exactly the two workers of the pidfiles run"
+
+# Root only made the directories (SECURITY in stem-multi(1)): everything in
+# them was made by stem-multi running as the service user.
+: >"$T/out"
+: >"$T/err"
+for d in $RUN_DIR $LOG_DIR; do
+  is "$(stat -c %U:%G $d 2>/dev/null)" "$STEM_USER:$STEM_USER" "$d was made for $STEM_USER"
+done
+is "$(find $RUN_DIR $LOG_DIR -mindepth 1 ! -user "$STEM_USER" 2>&1)" "" \
+  "nothing in $RUN_DIR or $LOG_DIR belongs to anyone but $STEM_USER: root never worked there"
+is "$(stat -c '%U %a' $RUN_DIR/alpha.pid.lock 2>/dev/null)" "$STEM_USER 644" \
+  "the lock file is the service user's, mode 0644"
 
 svc stem-worker status
 rc_is 0 "service stem-worker status while both run"

@@ -1,0 +1,56 @@
+#include "stem-fd.h"
+
+#include <pwd.h>
+#include <string.h>
+
+#include "stem-error.h"
+#include "stem-i18n.h"
+
+/* The error of a failed walk of PATH: it names the component that failed
+ * (with CREATING, as the directory that could not be made). */
+static int
+throw_walk (const char *path, size_t failed_len, gboolean creating, GError **error)
+{
+  int errsv = errno;
+  g_autofree char *at = g_strndup (path, failed_len > 0 ? failed_len : strlen (path));
+  if (errsv == ELOOP)
+    stem_throw_code (error, STEM_ERROR_PERMISSION,
+                     _ ("Opening “%s”: “%s” is a symbolic link that a user other than root could "
+                        "have made or changed: not followed (see SECURITY in stem-multi(1))"),
+                     path, at);
+  else if (creating)
+    stem_throw_errno (error, _ ("Creating directory “%s”"), at);
+  else
+    stem_throw_errno (error, _ ("Opening “%s”"), at);
+  errno = errsv;
+  return -1;
+}
+
+int
+stem_fd_open_parent (const char *path, const StemPathCreate *create, char *name, GError **error)
+{
+  size_t failed_len = 0;
+  int fd = stem_path_open_parent (path, create, name, &failed_len);
+  if (fd < 0)
+    return throw_walk (path, failed_len, FALSE, error);
+  return fd;
+}
+
+int
+stem_fd_open_dir (const char *path, const StemPathCreate *create, GError **error)
+{
+  size_t failed_len = 0;
+  int fd = stem_path_open_dir (path, create, &failed_len);
+  if (fd < 0)
+    return throw_walk (path, failed_len, create != NULL, error);
+  return fd;
+}
+
+char *
+stem_fd_describe_uid (uid_t uid)
+{
+  struct passwd *pw = getpwuid (uid);
+  if (pw != NULL)
+    return g_strdup_printf ("%s (uid %u)", pw->pw_name, (unsigned)uid);
+  return g_strdup_printf ("uid %u", (unsigned)uid);
+}

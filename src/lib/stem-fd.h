@@ -1,0 +1,52 @@
+#pragma once
+
+#include <errno.h>
+#include <glib.h>
+#include <unistd.h>
+
+#include "stem-path.h"
+
+G_BEGIN_DECLS
+
+/* A descriptor that closes itself: g_auto (StemFd) fd = -1; hand it over
+ * with stem_fd_steal.  Closing keeps errno. */
+typedef int StemFd;
+
+static inline void
+stem_fd_clear (StemFd *fd)
+{
+  if (*fd >= 0)
+    {
+      int errsv = errno;
+      close (*fd);
+      errno = errsv;
+      *fd = -1;
+    }
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (StemFd, stem_fd_clear)
+
+static inline int
+stem_fd_steal (StemFd *fd)
+{
+  int value = *fd;
+  *fd = -1;
+  return value;
+}
+
+/* stem_path_open_parent with a GError: the directory holding PATH (an
+ * O_PATH descriptor) and, in NAME (NAME_MAX + 1 bytes), PATH's last
+ * component.  The message names the component that could not be opened,
+ * and says why a symbolic link was not followed.  ENOENT maps to
+ * STEM_ERROR_NOT_FOUND. */
+int stem_fd_open_parent (const char *path, const StemPathCreate *create, char *name,
+                         GError **error);
+
+/* stem_path_open_dir with a GError, as stem_fd_open_parent; with CREATE,
+ * a failure is "Creating directory “PREFIX”: …" for the first directory
+ * that could not be opened or made. */
+int stem_fd_open_dir (const char *path, const StemPathCreate *create, GError **error);
+
+/* The user name of UID, or its number. */
+char *stem_fd_describe_uid (uid_t uid);
+
+G_END_DECLS

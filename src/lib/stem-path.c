@@ -1,0 +1,218 @@
+#include "stem-path.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* As the kernel's own limit on links followed in one lookup. */
+#define MAX_HOPS 40
+
+static int walk (int dfd, const char *path, const StemPathCreate *create, int *hops,
+                 size_t *failed_len);
+
+static int
+close_keep_errno (int fd)
+{
+  int errsv = errno;
+  close (fd);
+  errno = errsv;
+  return -1;
+}
+
+static int
+open_start (const char *path, int dfd)
+{
+  if (path[0] == '/')
+    return open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  return openat (dfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* Whether the link LINK_ST in directory DFD can only have been made by
+ * root or by us (see stem-path.h). */
+static int
+link_trusted (int dfd, const struct stat *link_st)
+{
+  uid_t me = geteuid ();
+  struct stat dir_st;
+  if (fstat (dfd, &dir_st) < 0)
+    return 0;
+  if ((link_st->st_uid != 0 && link_st->st_uid != me)
+      || (dir_st.st_uid != 0 && dir_st.st_uid != me))
+    return 0;
+  return (dir_st.st_mode & (S_IWGRP | S_IWOTH)) == 0 || (dir_st.st_mode & S_ISVTX) != 0;
+}
+
+/* Makes directory NAME in DFD and opens it.  It is given away only if it
+ * is still an empty directory of ours: whoever can write DFD may have
+ * replaced it by then, and must not be handed anything else. */
+static int
+make_dir (int dfd, const char *name, const StemPathCreate *create)
+{
+  if (mkdirat (dfd, name, create->mode) < 0)
+    return -1;
+  int fd = openat (dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 || !create->give)
+    return fd;
+  struct stat st;
+  if (fstat (fd, &st) < 0)
+    return close_keep_errno (fd);
+  if (st.st_uid != geteuid () || st.st_nlink != 2)
+    {
+      close (fd);
+      errno = EEXIST;
+      return -1;
+    }
+  if (fchownat (fd, "", create->uid, create->gid, AT_EMPTY_PATH) < 0)
+    return close_keep_errno (fd);
+  return fd;
+}
+
+/* Follows the link NAME in DFD, if it is to be trusted. */
+static int
+follow (int dfd, const char *name, const StemPathCreate *create, int *hops)
+{
+  struct stat st;
+  if (fstatat (dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return -1;
+  if (!S_ISLNK (st.st_mode))
+    {
+      errno = ENOTDIR;
+      return -1;
+    }
+  if (!link_trusted (dfd, &st) || ++*hops > MAX_HOPS)
+    {
+      errno = ELOOP;
+      return -1;
+    }
+  char target[PATH_MAX];
+  ssize_t n = readlinkat (dfd, name, target, sizeof target - 1);
+  if (n < 0)
+    return -1;
+  target[n] = '\0';
+  int start = open_start (target, dfd);
+  if (start < 0)
+    return -1;
+  return walk (start, target, create, hops, NULL);
+}
+
+/* The directory NAME in DFD. */
+static int
+step (int dfd, const char *name, const StemPathCreate *create, int *hops)
+{
+  for (int attempt = 0; attempt < 2; attempt++)
+    {
+      int fd = openat (dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd >= 0)
+        return fd;
+      if (errno == ENOENT && create != NULL)
+        {
+          fd = make_dir (dfd, name, create);
+          if (fd >= 0 || errno != EEXIST || attempt > 0)
+            return fd;
+          continue; /* made meanwhile by someone else: look again */
+        }
+      if (errno == ENOTDIR || errno == ELOOP)
+        return follow (dfd, name, create, hops);
+      return -1;
+    }
+  return -1;
+}
+
+/* Walks PATH's components from DFD, which it consumes. */
+static int
+walk (int dfd, const char *path, const StemPathCreate *create, int *hops, size_t *failed_len)
+{
+  const char *p = path;
+  for (;;)
+    {
+      while (*p == '/')
+        p++;
+      if (*p == '\0')
+        return dfd;
+      const char *end = strchrnul (p, '/');
+      char name[NAME_MAX + 1];
+      if ((size_t)(end - p) > NAME_MAX)
+        errno = ENAMETOOLONG;
+      else
+        {
+          memcpy (name, p, (size_t)(end - p));
+          name[end - p] = '\0';
+        }
+      int next = (size_t)(end - p) > NAME_MAX ? -1 : step (dfd, name, create, hops);
+      if (next < 0)
+        {
+          if (failed_len != NULL)
+            *failed_len = (size_t)(end - path);
+          return close_keep_errno (dfd);
+        }
+      close (dfd);
+      dfd = next;
+      p = end;
+    }
+}
+
+int
+stem_path_open_dir (const char *path, const StemPathCreate *create, size_t *failed_len)
+{
+  int start = open_start (path, AT_FDCWD);
+  if (start < 0)
+    {
+      if (failed_len != NULL)
+        *failed_len = 0;
+      return -1;
+    }
+  int hops = 0;
+  return walk (start, path, create, &hops, failed_len);
+}
+
+int
+stem_path_open_parent (const char *path, const StemPathCreate *create, char *name,
+                       size_t *failed_len)
+{
+  size_t len = strlen (path);
+  if (len == 0 || path[len - 1] == '/')
+    {
+      if (failed_len != NULL)
+        *failed_len = len;
+      errno = ENOENT;
+      return -1;
+    }
+  const char *slash = strrchr (path, '/');
+  const char *base = slash != NULL ? slash + 1 : path;
+  size_t base_len = len - (size_t)(base - path);
+  if (base_len > NAME_MAX)
+    {
+      if (failed_len != NULL)
+        *failed_len = len;
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+  char dir[PATH_MAX];
+  size_t dir_len = slash == NULL ? 0 : (size_t)(slash - path) + 1; /* keeps "/" for "/x" */
+  if (dir_len >= sizeof dir)
+    {
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+  memcpy (dir, path, dir_len);
+  dir[dir_len] = '\0';
+  if (dir_len == 0)
+    strcpy (dir, ".");
+  memcpy (name, base, base_len + 1);
+  return stem_path_open_dir (dir, create, failed_len);
+}
+
+int
+stem_path_open_file (const char *path, int flags, mode_t mode)
+{
+  char name[NAME_MAX + 1];
+  int dfd = stem_path_open_parent (path, NULL, name, NULL);
+  if (dfd < 0)
+    return -1;
+  int fd = openat (dfd, name, flags | O_NOFOLLOW, mode);
+  close_keep_errno (dfd);
+  return fd;
+}

@@ -1,0 +1,152 @@
+#!/bin/bash
+# A privileged stem-multi against the worker's user: each attack of a
+# compromised worker (SECURITY in stem-multi(1)) does no harm, and every
+# operation ends with a clear message.  Root runs stem-multi, "nobody" runs
+# the attacker; tests/stem-attacker.c does the racing, driven by inotify.
+if [ "$(id -u)" -ne 0 ]; then
+  echo "1..0 # SKIP needs root: the attacks are on a stem-multi run by root"
+  exit 0
+fi
+. "${top_srcdir:?run through make check}/tests/libtest.sh" || exit 99
+
+ROUNDS=${STEM_ATTACK_ROUNDS:-50}
+ATTACKER=$top_builddir/tests/stem-attacker
+private_bin
+cp "$ATTACKER" "$T/bin/"
+chmod 755 "$T/bin/stem-attacker"
+NOBODY=65534
+
+# attacker_dir NAME: a directory of the attacker's, as /run/stem is the worker user's.
+attacker_dir () {
+  mkdir -p "$T/$1"
+  chown "$NOBODY:$NOBODY" "$T/$1"
+  echo "$T/$1"
+}
+
+# attack ARGS…: starts the attacker in the background (pid in $attacker)
+# and waits until it is ready to strike.
+attack () {
+  : >"$T/attacker.out"
+  as_nobody "$T/bin/stem-attacker" "$@" >"$T/attacker.out" 2>&1 &
+  attacker=$!
+  wait_until 30 grep -qs '^ready' "$T/attacker.out"
+}
+
+# bounded CMD…: runs CMD as root, killed after 60 s (exit 124): the bound
+# only catches a hang, nothing waits for it.
+bounded () { run timeout 60 "$@"; }
+
+# 1. A pidfile that names root's process, swapped for root's own file once
+# stem-multi has read it, with and without a date in the future.
+P=$(attacker_dir pid)
+"$WORKER" sleep-forever &
+victim=$!
+harmed=0 refused=0 hung=0
+for round in $(seq "$ROUNDS"); do
+  rm -f "$P"/*
+  : >"$P/alpha.pid.lock" # root's, as stem-multi would have made it
+  attack plant-pidfile "$P" alpha.pid "$victim" $((round % 2)) alpha.pid.lock
+  bounded "$MULTI" stop alpha --pidfile="$P/%n.pid" --logfile="$T/log/%n.log" --timeout=1s
+  [ "$rc" -eq 124 ] && hung=$((hung + 1))
+  wait "$attacker"
+  if dead "$victim"; then
+    harmed=$((harmed + 1))
+    break
+  fi
+  grep -Eq "dated in the future|belongs to uid $NOBODY but names pid $victim of uid 0" "$T/err" \
+    && refused=$((refused + 1))
+done
+is "$harmed" 0 "a planted pidfile swapped for root's file after the read never kills root's process"
+is "$hung" 0 "and stop always ends"
+is "$refused" "$ROUNDS" "stop says the pidfile is not trusted, every time"
+kill "$victim"
+
+# 2 and 3. A directory root creates for the worker (workdir, log directory)
+# swapped for a link to a root-only directory between mkdir and its use.
+W=$(attacker_dir work)
+mkdir -m 700 "$T/target"
+echo secret >"$T/target/w.log"
+chmod 600 "$T/target/w.log"
+before=$(stat -c '%u %a' "$T/target"; ls -A "$T/target"; cat "$T/target/w.log")
+harmed=0 hung=0 unclear=0
+for round in $(seq "$ROUNDS"); do
+  rm -rf "${W:?}"/*
+  if [ $((round % 2)) -eq 0 ]; then
+    where=(--workdir="$W/%n" --logfile="$T/log/%n.log")
+  else
+    where=(--workdir=/ --logfile="$W/%n/w.log")
+  fi
+  attack swap-dir "$W" "$T/target"
+  bounded "$MULTI" start alpha --pidfile="$T/run/%n.pid" "${where[@]}" --uid="$NOBODY" \
+    --settle=0 --command "$T/bin/stem-test-worker" --command sleep-forever
+  [ "$rc" -eq 124 ] && hung=$((hung + 1))
+  [ "$rc" -ne 0 ] && ! grep -Eq "Not a directory|symbolic link|Permission denied" "$T/err" \
+    && unclear=$((unclear + 1))
+  wait "$attacker"
+  timeout 60 "$MULTI" stop alpha --pidfile="$T/run/%n.pid" "${where[@]}" >/dev/null 2>&1
+  after=$(stat -c '%u %a' "$T/target"; ls -A "$T/target"; cat "$T/target/w.log")
+  if [ "$after" != "$before" ]; then
+    harmed=$((harmed + 1))
+    break
+  fi
+done
+is "$harmed" 0 "a directory swapped for a link is never given away or written through"
+is "$hung" 0 "and start always ends"
+is "$unclear" 0 "a start that fails says why"
+
+# The same link left in place: refused by name.
+rm -rf "${W:?}"/*
+as_nobody ln -s "$T/target" "$W/alpha"
+bounded "$MULTI" start alpha --pidfile="$T/run/%n.pid" --logfile="$W/%n/w.log" --uid="$NOBODY" \
+  --settle=0 --command "$T/bin/stem-test-worker" --command sleep-forever
+rc_is 1 "a log directory that is the worker user's link fails the node"
+like "$T/err" "“$W/alpha” is a symbolic link that a user other than root could have made" \
+  "naming the link"
+is "$(ls -A "$T/target"; stat -c '%u %a' "$T/target/w.log")" "w.log
+0 600" "nothing is created or given away behind it"
+bounded "$MULTI" start alpha --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" \
+  --workdir="$W/%n" --uid="$NOBODY" \
+  --settle=0 --command "$T/bin/stem-test-worker" --command sleep-forever
+rc_is 1 "so does a working directory that is such a link"
+is "$(stat -c %u "$T/target")" 0 "which keeps its owner"
+
+# 4. A lock file of the worker user's, held: refused at once, by name.
+L=$(attacker_dir lock)
+attack hold-lock "$L/alpha.pid.lock"
+for verb in start stop restart; do
+  bounded "$MULTI" "$verb" alpha --pidfile="$L/%n.pid" --logfile="$T/log/%n.log" --settle=0 \
+    --command "$T/bin/stem-test-worker" --command sleep-forever
+  rc_is 1 "$verb with a lock file planted by another user fails"
+  like "$T/err" "Refusing lock file “$L/alpha.pid.lock”: it belongs to nobody \(uid $NOBODY\)" \
+    "$verb names the file and its owner"
+done
+kill "$attacker"
+wait "$attacker" 2>/dev/null
+
+# Root's own lock file, held by the worker's user: a bounded wait that
+# names the holder.
+: >"$L/beta.pid.lock"
+chmod 644 "$L/beta.pid.lock"
+attack hold-lock "$L/beta.pid.lock"
+holder=$(sed -n 's/^ready //p' "$T/attacker.out")
+for verb in stop start; do
+  bounded "$MULTI" "$verb" beta --pidfile="$L/%n.pid" --logfile="$T/log/%n.log" --settle=0 \
+    --lock-timeout=0.3s --command "$T/bin/stem-test-worker" --command sleep-forever
+  rc_is 1 "$verb gives up waiting for a lock someone holds"
+  like "$T/err" "Gave up waiting 0\.3 s for lock file “$L/beta.pid.lock”: it is held by pid $holder \(stem-attacker\)" \
+    "$verb names the holder's pid"
+done
+kill "$attacker"
+wait "$attacker" 2>/dev/null
+
+# 5. A FIFO at the log path: start fails at once, stop does not hang.
+F=$(attacker_dir fifo)
+as_nobody mkfifo "$F/gamma.log"
+bounded "$MULTI" start gamma --pidfile="$T/run/%n.pid" --logfile="$F/%n.log" --uid="$NOBODY" \
+  --settle=0 --command "$T/bin/stem-test-worker" --command sleep-forever
+rc_is 1 "start with a FIFO at the log path fails"
+like "$T/err" "Opening log file “$F/gamma.log”: it is not a regular file" "saying what is wrong"
+bounded "$MULTI" stop gamma --pidfile="$T/run/%n.pid" --logfile="$F/%n.log"
+rc_is 0 "stop after it ends at once"
+
+done_testing
