@@ -174,11 +174,12 @@ typedef struct
 {
   const StemNodePlan *plan;
   HealthError error;
-  char *message;    /* translated; NULL when healthy */
-  pid_t pid;        /* 0: the pidfile gave none */
-  gboolean ours;    /* the process is the worker by identity */
-  gint64 start_us;  /* meaningful when OURS */
-  gint64 log_age_s; /* -1: no log file seen */
+  char *message;          /* translated; NULL when healthy */
+  pid_t pid;              /* 0: the pidfile gave none */
+  gboolean ours;          /* the process is the worker by identity */
+  gint64 start_us;        /* meaningful when OURS */
+  gint64 log_age_s;       /* -1: no log file seen */
+  const char *log_source; /* "file" or "journal": where LOG_AGE_S comes from */
 } NodeHealth;
 
 static void
@@ -243,12 +244,11 @@ probe_liveness (const StemHealthOptions *opts, NodeHealth *health)
   switch (state)
     {
     case STEM_PROC_RUNNING:
-      health->ours = TRUE;
-      break;
+    /* The kernel will not let this user signal it, but /proc says it is
+     * the worker, and a probe never signals: monitoring runs as its own
+     * user (nagios, prometheus, root without capabilities). */
     case STEM_PROC_NO_PERMISSION:
       health->ours = TRUE;
-      fail (health, HEALTH_PERMISSION_DENIED,
-            _ ("pid %d is running but belongs to another user: permission denied"), (int)pid);
       break;
     case STEM_PROC_DEAD:
       fail (health, HEALTH_NOT_RUNNING, _ ("pid %d is not running"), (int)pid);
@@ -266,23 +266,85 @@ probe_liveness (const StemHealthOptions *opts, NodeHealth *health)
     }
 }
 
-/* Readiness: the worker's heartbeat is its log.  The log's age is reported
- * whenever the file exists; only --max-log-age makes it a failure. */
+/* The age of the last entry UNIT has in the journal, from journalctl: only
+ * asked for a node without a log file whose worker runs in a unit of ours.
+ * FALSE with a message when the journal cannot say (no entry readable). */
+static gboolean
+journal_age (const char *unit, gint64 now_us, gint64 *out_age_us, char **out_problem)
+{
+  const char *argv[] = { "journalctl",          "--unit",     unit,      "--lines=1",
+                         "--output=short-unix", "--no-pager", "--quiet", NULL };
+  g_autofree char *out = NULL;
+  int wait_status;
+  if (!g_spawn_sync (NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
+                     NULL, NULL, &out, NULL, &wait_status, NULL))
+    {
+      *out_problem = g_strdup_printf (_ ("it logs to the journal of %s, and journalctl cannot be "
+                                         "run"),
+                                      unit);
+      return FALSE;
+    }
+  /* "1796481652.602305 host identifier[pid]: message" */
+  char *end = NULL;
+  double seconds = out != NULL ? g_ascii_strtod (out, &end) : 0;
+  if (end == NULL || end == out || seconds <= 0)
+    {
+      *out_problem = g_strdup_printf (_ ("no journal entry of %s can be read (as root, or in the "
+                                         "systemd-journal group, it could)"),
+                                      unit);
+      return FALSE;
+    }
+  *out_age_us = MAX (0, now_us - (gint64)(seconds * G_USEC_PER_SEC));
+  return TRUE;
+}
+
+/* Where a node without a log file logs: its unit's journal, when it runs in
+ * a unit of ours.  *OUT_AGE_US is that journal's age; FALSE (with a
+ * message in HEALTH when readiness is checked) when it cannot be known. */
+static gboolean
+probe_journal (const StemHealthOptions *opts, NodeHealth *health, gint64 *out_age_us)
+{
+  g_autofree char *unit = health->ours ? stem_proc_unit (health->pid) : NULL;
+  g_autofree char *problem = NULL;
+  if (unit != NULL && g_str_has_prefix (unit, "stem-")
+      && journal_age (unit, opts->now_us, out_age_us, &problem))
+    {
+      health->log_source = "journal";
+      return TRUE;
+    }
+  if (opts->max_log_age_ms < 0)
+    return FALSE;
+  if (problem != NULL)
+    fail (health, HEALTH_LOG_STALE, "%s", problem);
+  else if (health->plan->logfile == NULL)
+    fail (health, HEALTH_LOG_STALE,
+          _ ("it logs to the output of whatever started it (--logfile=-), not to a unit's "
+             "journal: its age cannot be known"));
+  else
+    fail (health, HEALTH_LOG_STALE, _ ("log file “%s” does not exist"), health->plan->logfile);
+  return FALSE;
+}
+
+/* Readiness: the worker's heartbeat is its log, or its unit's journal for
+ * a node without a log file.  The age is reported whenever it is known;
+ * only --max-log-age makes it a failure. */
 static void
 probe_log (const StemHealthOptions *opts, NodeHealth *health)
 {
   const char *logfile = health->plan->logfile;
-  if (logfile == NULL)
-    return;
   struct stat st;
-  if (stat (logfile, &st) < 0)
+  int errsv = logfile == NULL ? ENOENT : stat (logfile, &st) < 0 ? errno : 0;
+  gint64 age_us;
+  if (errsv == ENOENT)
     {
-      int errsv = errno;
+      if (!probe_journal (opts, health, &age_us))
+        return;
+    }
+  else if (errsv != 0)
+    {
       if (opts->max_log_age_ms < 0)
         return;
-      if (errsv == ENOENT)
-        fail (health, HEALTH_LOG_STALE, _ ("log file “%s” does not exist"), logfile);
-      else if (errsv == EACCES)
+      if (errsv == EACCES)
         fail (health, HEALTH_PERMISSION_DENIED, _ ("cannot check log file “%s”: %s"), logfile,
               g_strerror (errsv));
       else
@@ -290,15 +352,23 @@ probe_log (const StemHealthOptions *opts, NodeHealth *health)
               g_strerror (errsv));
       return;
     }
-  gint64 mtime_us = (gint64)st.st_mtim.tv_sec * G_USEC_PER_SEC + st.st_mtim.tv_nsec / 1000;
-  gint64 age_us = MAX (0, opts->now_us - mtime_us);
+  else
+    {
+      gint64 mtime_us = (gint64)st.st_mtim.tv_sec * G_USEC_PER_SEC + st.st_mtim.tv_nsec / 1000;
+      age_us = MAX (0, opts->now_us - mtime_us);
+      health->log_source = "file";
+    }
   health->log_age_s = age_us / G_USEC_PER_SEC;
   if (opts->max_log_age_ms >= 0 && age_us / 1000 > opts->max_log_age_ms)
     {
       g_autofree char *age = stem_uptime_format (health->log_age_s);
       g_autofree char *limit = stem_duration_format (opts->max_log_age_ms);
-      fail (health, HEALTH_LOG_STALE, _ ("log file “%s” was last written %s ago (limit %s)"),
-            logfile, age, limit);
+      if (logfile != NULL && strcmp (health->log_source, "file") == 0)
+        fail (health, HEALTH_LOG_STALE, _ ("log file “%s” was last written %s ago (limit %s)"),
+              logfile, age, limit);
+      else
+        fail (health, HEALTH_LOG_STALE, _ ("the journal's last entry is %s old (limit %s)"), age,
+              limit);
     }
 }
 
@@ -357,7 +427,12 @@ print_human (const StemHealthOptions *opts, const NodeHealth *health)
       return;
     }
   g_autofree char *up = stem_uptime_format (uptime_s (opts, health));
-  if (health->log_age_s >= 0)
+  if (health->log_age_s >= 0 && strcmp (health->log_source, "journal") == 0)
+    {
+      g_autofree char *age = stem_uptime_format (health->log_age_s);
+      g_print (_ ("%s: ok (pid %d, up %s, journal %s old)\n"), node, (int)health->pid, up, age);
+    }
+  else if (health->log_age_s >= 0)
     {
       g_autofree char *age = stem_uptime_format (health->log_age_s);
       g_print (_ ("%s: ok (pid %d, up %s, log %s old)\n"), node, (int)health->pid, up, age);
@@ -401,7 +476,10 @@ build_node_json (const StemHealthOptions *opts, const NodeHealth *health, JsonBu
       add_int (j, b, "uptimeSeconds", uptime_s (opts, health));
     }
   if (health->log_age_s >= 0)
-    add_int (j, b, "logAgeSeconds", health->log_age_s);
+    {
+      add_int (j, b, "logAgeSeconds", health->log_age_s);
+      add_string (j, b, "logSource", health->log_source);
+    }
   g_auto (GStrv) queues = health->ours ? read_queues (health->pid, health->start_us) : NULL;
   if (queues != NULL)
     {
@@ -639,14 +717,6 @@ check_nodes (StemHealthOptions *opts, const char *const *words, GError **error)
   g_autoptr (StemPlanSet) set = stem_plan_build_paths (opts->args, words, NULL, error);
   if (set == NULL)
     return -1;
-  for (guint i = 0; i < set->plans->len; i++)
-    if (opts->max_log_age_ms >= 0 && ((StemNodePlan *)set->plans->pdata[i])->logfile == NULL)
-      {
-        stem_throw_code (error, STEM_ERROR_USAGE,
-                         _ ("--max-log-age needs a log file (not --logfile=-)"));
-        return -1;
-      }
-
   g_autoptr (GArray) results
       = g_array_sized_new (FALSE, TRUE, sizeof (NodeHealth), set->plans->len);
   g_array_set_clear_func (results, node_health_clear);

@@ -19,6 +19,7 @@
 #include "stem-multi.h"
 #include "stem-pidfile.h"
 #include "stem-plan.h"
+#include "stem-process.h"
 
 #define DEFAULT_LINES 10
 #define FILE_EVENTS (IN_MODIFY | IN_MOVE_SELF)
@@ -160,27 +161,16 @@ print_range (Follow *f, off_t start, off_t end)
 }
 
 /* The unit of ours that a running node belongs to ("stem-worker@alpha.service"),
- * from its cgroup, or NULL.  Only a hint is made of it, so the pidfile's
- * word is taken as it is. */
+ * or NULL.  Only a hint is made of it, so the pidfile's word is taken as
+ * it is. */
 static char *
 unit_of_node (const StemNodePlan *plan)
 {
   pid_t pid;
   if (!stem_pidfile_read (plan->pidfile, &pid, NULL, NULL))
     return NULL;
-  g_autofree char *path = g_strdup_printf ("/proc/%d/cgroup", (int)pid);
-  g_autofree char *text = NULL;
-  if (!g_file_get_contents (path, &text, NULL, NULL))
-    return NULL;
-  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
-  for (guint i = 0; lines[i] != NULL; i++)
-    {
-      const char *slash = strrchr (lines[i], '/');
-      if (slash != NULL && g_str_has_prefix (slash, "/stem-")
-          && g_str_has_suffix (slash, ".service"))
-        return g_strdup (slash + 1);
-    }
-  return NULL;
+  g_autofree char *unit = stem_proc_unit (pid);
+  return unit != NULL && g_str_has_prefix (unit, "stem-") ? g_steal_pointer (&unit) : NULL;
 }
 
 /* Says where the output of a node without a readable log goes.  FALSE

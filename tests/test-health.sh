@@ -134,7 +134,8 @@ health alpha --json --logfile="$T/log/none-%n.log"
 rc_is 0 "a missing log without --max-log-age does not matter"
 is "$(json "$T/out" 'has("logAgeSeconds")')" false "logAgeSeconds is left out"
 
-# permission-denied: an unprivileged user checking a root-owned worker.
+# An unprivileged user checking a root-owned worker: healthy through /proc;
+# permission-denied only for what it cannot read.
 if [ "$(id -u)" -eq 0 ]; then
   mkdir -p "$T/bin"
   cp "$HEALTH" "$T/bin/"
@@ -142,9 +143,9 @@ if [ "$(id -u)" -eq 0 ]; then
   as_nobody "$T/bin/stem-health" alpha --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" --json \
     >"$T/out" 2>"$T/err"
   rc=$?
-  rc_is 1 "a non-root user cannot vouch for root's worker"
-  is "$(json "$T/out" '.error')" permission-denied "error permission-denied"
-  is "$(json "$T/out" '.pid')" "$alpha" "the pid is still reported"
+  rc_is 0 "a user who may not signal root's worker still sees it healthy, through /proc"
+  is "$(json "$T/out" '.status')" ok "status ok (a monitoring user needs no right to signal)"
+  is "$(json "$T/out" '.pid')" "$alpha" "the pid is reported"
   is "$(json "$T/out" '.uptimeSeconds | type')" number "and its uptime"
   is "$(json "$T/out" 'has("queues")')" false "queues are left out: the environment is unreadable"
   chmod 600 "$T/run/alpha.pid"
@@ -218,8 +219,14 @@ run "$HEALTH" alpha beta --pidfile="$T/run/one.pid"
 rc_is 2 "one pidfile for two nodes"
 health alpha --env-file="$T/missing.env"
 rc_is 2 "a missing env file"
-health alpha --logfile=- --max-log-age=1m
-rc_is 2 "--max-log-age without a log file"
+multi start outonly --command "$WORKER" --command run
+health outonly --logfile=- --max-log-age=1m
+rc_is 1 "--max-log-age of a node that logs to its starter's output, outside any unit"
+like "$T/err" "outonly: error: log-stale: it logs to the output of whatever started it \(--logfile=-\), not to a unit's journal" \
+  "says its age cannot be known"
+health outonly --logfile=-
+rc_is 0 "without --max-log-age it is healthy"
+multi stop outonly
 health alpha -- extra
 rc_is 2 "words after --"
 health --help

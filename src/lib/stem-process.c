@@ -554,3 +554,26 @@ stem_proc_stop_all (GPtrArray *procs, GArray *steps, gboolean send_first, int *o
         return stem_throw_errno (error, _ ("Cannot wait for processes to exit"));
     }
 }
+
+char *
+stem_proc_unit (pid_t pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/cgroup", (int)pid);
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return NULL;
+  /* "0::/system.slice/stem-worker@alpha.service" (cgroup v2), or a v1
+   * hierarchy's line: the service is the innermost ".service" component. */
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      const char *cgroup = strchr (lines[i], '/');
+      if (cgroup == NULL)
+        continue;
+      g_auto (GStrv) parts = g_strsplit (cgroup, "/", -1);
+      for (guint j = g_strv_length (parts); j-- > 0;)
+        if (g_str_has_suffix (parts[j], ".service"))
+          return g_strdup (parts[j]);
+    }
+  return NULL;
+}

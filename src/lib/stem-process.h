@@ -75,4 +75,9 @@ gboolean stem_proc_stop_all (GPtrArray *procs, GArray *steps, gboolean send_firs
  * if it exited. */
 gboolean stem_proc_wait (StemProc *proc, gint64 timeout_ms);
 
+/* The systemd service whose cgroup PID is in ("stem-worker@alpha.service"),
+ * from /proc/PID/cgroup; NULL when it is in none (or PID is gone).  A hint
+ * about where a process logs, never a reason to signal it. */
+char *stem_proc_unit (pid_t pid);
+
 G_END_DECLS
