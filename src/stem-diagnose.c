@@ -515,11 +515,25 @@ check_worker_command (Diagnose *d, const char *id, GError **error)
   g_auto (GStrv) argv = NULL;
   g_autofree char *origin = NULL;
   g_autoptr (GError) local = NULL;
+  /* An env file that does not parse may be the one that sets it: that is
+   * env-file-syntax's error, not a second one here. */
+  for (guint i = 0; i < d->env_files->len; i++)
+    {
+      const EnvFile *f = d->env_files->pdata[i];
+      if (f->load_error != NULL)
+        {
+          add_result (d, id, LEVEL_WARN, _ ("not checked: %s does not parse (see env-file-syntax)"),
+                      f->path);
+          return TRUE;
+        }
+    }
   if (!stem_command_resolve (NULL, NULL, (const char *const *)d->envp, NULL, &argv, &origin,
                              &local))
     {
       CheckResult *r = add_result (d, id, LEVEL_ERROR, "%s", local->message);
-      set_hint (r, _ ("set STEM_WORKER_COMMAND in %s/default/stem (see stem.env(5))"),
+      set_hint (r,
+                _ ("set STEM_WORKER_COMMAND in %s/stem/stem.env, which the units, the SysV "
+                   "scripts and stem-multi --env-file read (see stem.env(5))"),
                 STEM_SYSCONFDIR);
       return TRUE;
     }
@@ -768,6 +782,30 @@ check_pidfile (Diagnose *d, const char *id, GError **error)
   return TRUE;
 }
 
+/* The unit whose journal has NODE's output when it has no log file: the
+ * unit its running worker is in, or stem-worker@NODE.service when that is
+ * enabled and STEM_WORKER_OPTS names no --logfile (the template's default
+ * is the journal).  NULL otherwise. */
+static char *
+journal_unit (Diagnose *d, const StemNodePlan *plan)
+{
+  StemPidfile pidfile;
+  if (stem_pidfile_load (plan->pidfile, &pidfile, NULL))
+    {
+      g_autofree char *unit = stem_proc_unit (pidfile.pid);
+      if (unit != NULL && g_str_has_prefix (unit, "stem-"))
+        return g_steal_pointer (&unit);
+    }
+  const char *opts = g_environ_getenv (d->envp, "STEM_WORKER_OPTS");
+  if (opts != NULL && strstr (opts, "--logfile") != NULL)
+    return NULL;
+  g_autofree char *unit = g_strdup_printf ("stem-worker@%s.service", plan->node);
+  g_autofree char *wants
+      = g_build_filename (STEM_SYSCONFDIR, "systemd/system/multi-user.target.wants", unit, NULL);
+  struct stat st;
+  return lstat (wants, &st) == 0 ? g_steal_pointer (&unit) : NULL;
+}
+
 static gboolean
 check_log_file (Diagnose *d, const char *id, GError **error)
 {
@@ -781,8 +819,15 @@ check_log_file (Diagnose *d, const char *id, GError **error)
       if (plan->logfile == NULL)
         add_result (d, id, LEVEL_OK, _ ("%s: logs to stem-multi's output"), plan->node);
       else if (lstat (plan->logfile, &st) < 0 && errno == ENOENT)
-        add_result (d, id, LEVEL_OK, _ ("%s: %s does not exist yet (created at start)"), plan->node,
-                    plan->logfile);
+        {
+          g_autofree char *unit = journal_unit (d, plan);
+          if (unit != NULL)
+            add_result (d, id, LEVEL_OK, _ ("%s: logs to the journal of %s (journalctl -u %s)"),
+                        plan->node, unit, unit);
+          else
+            add_result (d, id, LEVEL_OK, _ ("%s: %s does not exist yet (created at start)"),
+                        plan->node, plan->logfile);
+        }
       else if (lstat (plan->logfile, &st) < 0)
         {
           r = add_result (d, id, LEVEL_WARN, _ ("%s: %s: %s"), plan->node, plan->logfile,

@@ -203,6 +203,14 @@ is "$(level shell-systemd-agreement)" ok "“%”, and glob characters outside S
 env_file nocmd.env 0600 'A=1'
 diagnose --env-file="$T/nocmd.env" --user="$ME" --json
 is "$(level worker-command)" error "worker-command fails when no command is set"
+like "$T/out" "set STEM_WORKER_COMMAND in [^ ]*/stem/stem.env, which the units" \
+  "… and the hint names stem.env, which the units read"
+unlike "$T/out" "default/stem" "… not /etc/default/stem, which they do not"
+env_file broken-cmd.env 0600 "STEM_WORKER_COMMAND=$T/bin/worker" 'B=a b'
+diagnose --env-file="$T/broken-cmd.env" --user="$ME" --json
+is "$(level env-file-syntax),$(level worker-command)" error,warn \
+  "an env file that does not parse is one error: worker-command is not checked, not failed"
+like "$T/out" "not checked: $T/broken-cmd.env does not parse" "… and says why"
 printf '#!/bin/sh\n' >"$T/bin/notexec"
 chmod 644 "$T/bin/notexec"
 env_file notexec.env 0600 "STEMD_COMMAND=$T/bin/notexec"
