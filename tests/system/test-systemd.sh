@@ -268,6 +268,58 @@ ok_if "the writer is gone" gone "${writer:-0}"
 c rm -rf /etc/systemd/system/stem-worker@logged.service.d $LOGGED $LOGGED.1
 c systemctl daemon-reload
 
+# An operator's quick restarts never hit a start limit -------------------------
+
+out=$(c_out systemctl start stem-worker@gamma)
+is "$?" 0 "systemctl start stem-worker@gamma" "$out"
+for i in 1 2 3 4 5 6; do
+  c systemctl restart stem-worker@gamma || break
+done
+is "$(state stem-worker@gamma)" active "six quick restarts in a row leave stem-worker@gamma active" \
+  "$(unit_report stem-worker@gamma)"
+nspawn_wait 10 mainpid_is_example stem-worker@gamma
+gamma=$(show stem-worker@gamma MainPID)
+if nspawn_wait 15 journal_has stem-worker@gamma "node=gamma pid=$gamma .*started"; then
+  pass "the worker of the last restart runs and logs"
+else
+  fail "the worker of the last restart runs and logs" "$(journal_tail stem-worker@gamma)"
+fi
+tagged () { c journalctl --no-pager -o cat -t "$1" | grep -Eq -- "$2"; }
+if nspawn_wait 10 tagged stem-worker@gamma "node=gamma pid=$gamma .*started"; then
+  pass "the journal tags the worker's lines stem-worker@gamma (SyslogIdentifier)"
+else
+  fail "the journal tags the worker's lines stem-worker@gamma (SyslogIdentifier)" \
+    "$(c_out journalctl --no-pager -o verbose -n 3 -u stem-worker@gamma | grep -E 'SYSLOG_IDENTIFIER|MESSAGE=')"
+fi
+
+# Readiness of a node that logs to the journal (the template's default).
+out=$(c_out "$BINDIR/stem-health" gamma --pidfile="$RUNDIR/%n.pid" --max-log-age=1m)
+is "$?" 0 "stem-health --max-log-age=1m: gamma, logging to the journal, is ready" "$out"
+ok_if "… by its journal's age" eval '[[ $out == *"journal "*" old)"* ]]'
+out=$(c_out "$BINDIR/stem-diagnose" gamma --pidfile="$RUNDIR/%n.pid")
+ok_if "stem-diagnose says gamma logs to the journal, not that its log file is missing" \
+  eval '[[ $out == *"gamma: logs to the journal of stem-worker@gamma.service"* ]]'
+out=$(c_out systemctl stop stem-worker@gamma)
+is "$?" 0 "systemctl stop stem-worker@gamma" "$out"
+
+# A syntax error in stem.env fails the start, with FILE:LINE, and no retry.
+env_file "STEM_WORKER_COMMAND=$EXAMPLE" 'BROKEN=a b'
+c systemctl start stem-worker@delta
+failed_state () { [ "$(state "$1")" = failed ]; }
+if nspawn_wait 15 failed_state stem-worker@delta; then
+  pass "with a syntax error in stem.env, stem-worker@delta fails (and is not restarting)"
+else
+  fail "with a syntax error in stem.env, stem-worker@delta fails (and is not restarting)" \
+    "$(unit_report stem-worker@delta)"
+fi
+if journal_has stem-worker@delta "$ENVFILE:2: "; then
+  pass "the journal names $ENVFILE and the line"
+else
+  fail "the journal names $ENVFILE and the line" "$(journal_tail stem-worker@delta)"
+fi
+is "$(show stem-worker@delta NRestarts)" 0 "exit 2 is not retried (RestartPreventExitStatus=2)"
+c systemctl reset-failed stem-worker@delta
+
 # stem-worker.service: all of STEMD_NODES under stem-multi supervise --------
 
 env_file "STEM_WORKER_COMMAND=$EXAMPLE" STEM_EXAMPLE_HEARTBEAT=1 STEM_EXAMPLE_WORK=0.2 \
@@ -318,6 +370,46 @@ for n in n1 n2; do
   fi
 done
 is "$(state stem-worker@beta)" active "stem-worker@beta is still active"
+
+# The supervisor dies: every worker still gets TERM (warm) before any KILL.
+warm_count () { c grep -c 'stopped (warm)' "/var/log/stem/$1.log" 2>/dev/null; }
+declare -A warm_before
+for n in n1 n2; do warm_before[$n]=$(warm_count "$n"); done
+out=$(c_out systemctl start stem-worker)
+is "$?" 0 "systemctl start stem-worker again" "$out"
+sup=$(show stem-worker MainPID)
+c kill -9 "$sup"
+for n in n1 n2; do
+  warmer () { [ "$(warm_count "$1")" -gt "${warm_before[$1]:-0}" ]; }
+  if nspawn_wait 30 warmer "$n"; then
+    pass "after kill -9 of the supervisor, $n got TERM and finished its work"
+  else
+    fail "after kill -9 of the supervisor, $n got TERM and finished its work" \
+      "$(c tail -n 5 "/var/log/stem/$n.log" 2>&1)" "$(unit_report stem-worker)"
+  fi
+done
+c systemctl stop stem-worker
+c systemctl reset-failed stem-worker 2>/dev/null
+
+# stem-health-textfile: the metrics for node_exporter, as the timer writes them.
+c mkdir -p /var/lib/prometheus/node-exporter
+out=$(c_out systemctl start stem-worker)
+is "$?" 0 "systemctl start stem-worker for the metrics" "$out"
+out=$(c_out systemctl start stem-health-textfile.timer)
+is "$?" 0 "systemctl start stem-health-textfile.timer" "$out"
+prom=/var/lib/prometheus/node-exporter/stem.prom
+prom_up () { c grep -qx "stem_worker_up{node=\"$1\"} $2" "$prom"; }
+if nspawn_wait 15 prom_up n1 1; then
+  pass "the timer's service writes stem_worker_up{node=\"n1\"} 1 into $prom"
+else
+  fail "the timer's service writes stem_worker_up{node=\"n1\"} 1 into $prom" \
+    "$(c_out cat "$prom")" "$(unit_report stem-health-textfile.service)"
+fi
+is "$(show stem-health-textfile.service Result)" success "stem-health-textfile.service succeeds"
+c systemctl stop stem-worker
+out=$(c_out systemctl start stem-health-textfile.service)
+ok_if "after stop, stem_worker_up{node=\"n1\"} is 0" prom_up n1 0
+c systemctl stop stem-health-textfile.timer
 
 # stem-scheduler.service refuses until configured -----------------------------
 

@@ -347,6 +347,21 @@ done
 # stem-worker: start, status, stop.
 
 write_default 'STEMD_NODES="alpha beta"'
+
+# A broken stem.env: the status line ends, then stem-multi's FILE:LINE.
+write_env STEM_WORKER_COMMAND=$WORKER 'BROKEN=a b'
+timeout 120 service stem-worker start >"$T/both" 2>&1
+rc=$?
+rc_is 6 "with a syntax error in stem.env, service stem-worker start fails as LSB's \"not configured\""
+like "$T/both" '^Starting Stem workers: stem-worker.* failed!$' "the status line ends with its verdict"
+like "$T/both" "^stem-multi: /etc/stem/stem.env:[0-9]+: " "then stem-multi's error, on a line of its own"
+if grep -q 'stem-worker.*stem-multi:' "$T/both"; then
+  fail "nothing is glued to the status line" "$(cat "$T/both")"
+else
+  pass "nothing is glued to the status line"
+fi
+ok_if "and no worker was started" no_workers
+
 write_env STEM_WORKER_COMMAND=$WORKER STEM_EXAMPLE_HEARTBEAT=0.2 STEM_EXAMPLE_WORK=0.2
 
 svc stem-worker start
