@@ -223,17 +223,6 @@ typedef struct
   pid_t pid;
 } Start;
 
-static void
-kill_untracked (pid_t pid)
-{
-  gint64 start_us;
-  if (!stem_proc_start_time (pid, &start_us, NULL))
-    return;
-  g_autoptr (StemProc) proc = stem_proc_open (pid, start_us, NULL);
-  if (proc != NULL)
-    stem_proc_signal (proc, SIGKILL, NULL);
-}
-
 /* Starts every node of PLANS that is not running and whose lock is held.
  * Nodes that started are appended to STARTED (Start). */
 static void
@@ -282,36 +271,15 @@ launch_nodes (StemMultiOptions *opts, GPtrArray *plans, GHashTable *locks, StemR
         g_array_append_val (launches, s);
     }
 
-  /* Every worker runs (or failed) before any pidfile is written; then the
-   * pidfiles are written all at once.  A launch that finished has a pid. */
-  guint n = launches->len;
-  g_autofree GError **errors = g_new0 (GError *, n);
-  g_autofree const char **paths = g_new0 (const char *, n);
-  g_autofree pid_t *pids = g_new0 (pid_t, n);
-  guint n_running = 0;
-  for (guint i = 0; i < n; i++)
+  /* Each first child has written its worker's pidfile by the time its
+   * launch finishes (see stem-spawn.h). */
+  for (guint i = 0; i < launches->len; i++)
     {
       Start *s = &g_array_index (launches, Start, i);
       g_autoptr (StemLaunch) launch = g_steal_pointer (&s->launch);
-      if (!stem_launch_finish (launch, &s->pid, &errors[i]))
-        continue;
-      paths[n_running] = s->plan->pidfile;
-      pids[n_running++] = s->pid;
-    }
-  g_autofree GError **write_errors = g_new0 (GError *, MAX (n_running, 1));
-  stem_pidfile_write_many (paths, pids, n_running, write_errors);
-
-  for (guint i = 0, k = 0; i < n; i++)
-    {
-      Start *s = &g_array_index (launches, Start, i);
-      gboolean running = s->pid > 0;
-      GError **slot = running ? &write_errors[k++] : &errors[i];
-      g_autoptr (GError) error = g_steal_pointer (slot);
-      if (error != NULL)
+      g_autoptr (GError) error = NULL;
+      if (!stem_launch_finish (launch, &s->pid, &error))
         {
-          /* A worker nobody can find again must not be left running. */
-          if (running)
-            kill_untracked (s->pid);
           stem_report_add (report, s->plan->node, "failed", TRUE, "%s", error->message);
           continue;
         }
