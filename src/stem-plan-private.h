@@ -25,6 +25,11 @@ StemPlanSet *stem_plan_build_with (StemArgs *args, const char *const *node_words
                                    const char *const *env, const StemPlanCommandOps *ops,
                                    gpointer data, GError **error);
 
+/* Sets ERROR's code to STEM_ERROR_CONFIG and returns FALSE: a file the
+ * configuration names that cannot be read (missing, unreadable) is a
+ * configuration error like a bad one, exit 2 with nothing done. */
+gboolean stem_plan_config_error (GError **error);
+
 /* Applies the env files PATHS to *ENVP in order, reading each once per
  * call: CACHE maps a path to its assignments. */
 gboolean stem_plan_apply_env_files (GHashTable *cache, const char *const *paths, GStrv *envp,
