@@ -37,6 +37,9 @@ struct _StemProc
 typedef struct
 {
   char state;
+  pid_t ppid;
+  pid_t pgid;
+  pid_t sid;
   guint64 num_threads;
   guint64 start_ticks;
 } ProcStat;
@@ -96,17 +99,25 @@ parse_proc_stat (const char *path, char *text, ProcStat *out, GError **error)
     return stem_throw (error, _ ("Unexpected contents in “%s”"), path);
   g_auto (GStrv) fields = g_strsplit (g_strstrip (end_of_comm + 1), " ", 0);
 
-  /* fields[0] is field 3 (state), fields[17] field 20 (num_threads),
-   * fields[19] field 22 (starttime, clock ticks since boot). */
+  /* fields[0] is field 3 (state), fields[1..3] fields 4-6 (ppid, pgrp,
+   * session), fields[17] field 20 (num_threads), fields[19] field 22
+   * (starttime, clock ticks since boot). */
   guint64 num_threads;
   guint64 start_ticks;
+  guint64 ids[3];
   if (g_strv_length (fields) < 20 || strlen (fields[0]) != 1
+      || !g_ascii_string_to_unsigned (fields[1], 10, 0, G_MAXINT32, &ids[0], NULL)
+      || !g_ascii_string_to_unsigned (fields[2], 10, 0, G_MAXINT32, &ids[1], NULL)
+      || !g_ascii_string_to_unsigned (fields[3], 10, 0, G_MAXINT32, &ids[2], NULL)
       || !g_ascii_string_to_unsigned (fields[17], 10, 0, G_MAXINT32, &num_threads, NULL)
       || !g_ascii_string_to_unsigned (fields[19], 10, 0, G_MAXINT64 / G_USEC_PER_SEC, &start_ticks,
                                       NULL))
     return stem_throw (error, _ ("Unexpected contents in “%s”"), path);
 
   out->state = fields[0][0];
+  out->ppid = (pid_t)ids[0];
+  out->pgid = (pid_t)ids[1];
+  out->sid = (pid_t)ids[2];
   out->num_threads = num_threads;
   out->start_ticks = start_ticks;
   return TRUE;
@@ -233,6 +244,27 @@ stem_proc_probe (pid_t pid, gint64 pidfile_mtime_us, gint64 *out_start_us)
     }
 }
 
+/* Whether PID is this process's grandparent or further up, following the
+ * ppid field of /proc/PID/stat up to PID 1.  An ancestor that exits
+ * meanwhile only ends the walk early (its children go to a reaper, which
+ * is then walked instead); the walk is bounded in case a PID reused under
+ * it ever made a cycle. */
+static gboolean
+is_ancestor (pid_t pid)
+{
+  pid_t p = getppid ();
+  for (guint depth = 0; p > 1 && depth < 4096; depth++)
+    {
+      if (p == pid)
+        return TRUE;
+      ProcStat stat;
+      if (!read_proc_stat (p, &stat, NULL))
+        return FALSE;
+      p = stat.ppid;
+    }
+  return FALSE;
+}
+
 gboolean
 stem_proc_check_signallable (pid_t pid, GError **error)
 {
@@ -245,6 +277,15 @@ stem_proc_check_signallable (pid_t pid, GError **error)
     return stem_throw (error, _ ("Refusing to signal PID %d: it is this process"), (int)pid);
   if (pid == getppid ())
     return stem_throw (error, _ ("Refusing to signal PID %d: it is the parent of this process"),
+                       (int)pid);
+  if (is_ancestor (pid))
+    return stem_throw (error,
+                       _ ("Refusing to signal PID %d: it is an ancestor of this process (a "
+                          "caller such as a script, above timeout, sudo or a subshell)"),
+                       (int)pid);
+  if (pid == getsid (0))
+    return stem_throw (error,
+                       _ ("Refusing to signal PID %d: it leads the session this process runs in"),
                        (int)pid);
   return TRUE;
 }

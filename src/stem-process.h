@@ -32,7 +32,9 @@ gboolean stem_proc_is_dead (pid_t pid);
  * (may be NULL) receives the start time when the process exists. */
 StemProcState stem_proc_probe (pid_t pid, gint64 pidfile_mtime_us, gint64 *out_start_us);
 
-/* The never-signal list: PID ≤ 1, ourselves, our parent.  STEM_ERROR_FAILED. */
+/* The never-signal list: PID ≤ 1, ourselves, our ancestors (a script that
+ * runs us under timeout, sudo or in a subshell), the leader of our session.
+ * STEM_ERROR_FAILED with a message saying which. */
 gboolean stem_proc_check_signallable (pid_t pid, GError **error);
 
 /* A handle on one process that stays valid if the PID is reused: a pidfd
