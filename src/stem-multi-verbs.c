@@ -432,7 +432,93 @@ typedef struct
 {
   StemNodePlan *plan;
   pid_t pid;
+  StemProcGroup *group; /* what it may leave behind, unless --no-kill-group */
 } Target;
+
+static void
+target_clear (Target *t)
+{
+  g_clear_pointer (&t->group, stem_proc_group_free);
+}
+
+/* The members of the groups of TARGETS found while every worker still
+ * runs: once a worker has exited and been reaped, only they (and their
+ * children) can still be proven to be its own. */
+static void
+collect_groups (GArray *targets)
+{
+  g_autoptr (GPtrArray) groups = g_ptr_array_new ();
+  for (guint i = 0; i < targets->len; i++)
+    if (g_array_index (targets, Target, i).group != NULL)
+      g_ptr_array_add (groups, g_array_index (targets, Target, i).group);
+  if (groups->len > 0)
+    stem_proc_groups_collect (groups);
+}
+
+/* A worker that fork-bombs its group must not keep stop busy for ever. */
+#define LEFTOVER_ROUNDS 8
+
+static void
+report_leftovers (StemMultiOptions *opts, const Target *t)
+{
+  GPtrArray *members = stem_proc_group_members (t->group);
+  guint survivors = 0;
+  for (guint i = 0; i < members->len; i++)
+    if (!stem_proc_has_exited (members->pdata[i]))
+      survivors++;
+  if (members->len > survivors)
+    verbose (opts,
+             ngettext ("%s: ended %u process the worker left in its process group %d",
+                       "%s: ended %u processes the worker left in its process group %d",
+                       members->len - survivors),
+             t->plan->node, members->len - survivors, (int)t->pid);
+  if (survivors > 0)
+    g_printerr (ngettext ("%s: %s: %u process the worker left in its process group %d is still "
+                          "running\n",
+                          "%s: %s: %u processes the worker left in its process group %d are "
+                          "still running\n",
+                          survivors),
+                g_get_prgname (), t->plan->node, survivors, (int)t->pid);
+}
+
+/* Ends, with SCHEDULE, what the workers of TARGETS that have exited
+ * (RESULTS) left in their process groups, scan after scan until one finds
+ * nothing new: a leftover may fork while it is being stopped.  Before the
+ * log writers are waited for: leftovers hold their pipes. */
+static void
+stop_leftovers (StemMultiOptions *opts, GArray *targets, const int *results, GArray *schedule)
+{
+  g_autoptr (GPtrArray) groups = g_ptr_array_new ();
+  for (guint i = 0; i < targets->len; i++)
+    {
+      Target *t = &g_array_index (targets, Target, i);
+      if (t->group != NULL && results[i] >= 0)
+        g_ptr_array_add (groups, t->group);
+    }
+  if (groups->len == 0)
+    return;
+  for (guint round = 0; round < LEFTOVER_ROUNDS; round++)
+    {
+      if (stem_proc_groups_collect (groups) == 0 && round > 0)
+        break;
+      g_autoptr (GPtrArray) live = g_ptr_array_new ();
+      for (guint i = 0; i < groups->len; i++)
+        {
+          GPtrArray *members = stem_proc_group_members (groups->pdata[i]);
+          for (guint j = 0; j < members->len; j++)
+            if (!stem_proc_has_exited (members->pdata[j]))
+              g_ptr_array_add (live, members->pdata[j]);
+        }
+      if (live->len == 0)
+        break;
+      g_autofree int *ignored = g_new (int, live->len);
+      if (!stem_proc_stop_all (live, schedule, TRUE, ignored, NULL))
+        break;
+    }
+  for (guint i = 0; i < targets->len; i++)
+    if (g_array_index (targets, Target, i).group != NULL && results[i] >= 0)
+      report_leftovers (opts, &g_array_index (targets, Target, i));
+}
 
 /* Stops PLANS (locks held) with SCHEDULE, all at once. */
 static void
@@ -440,6 +526,7 @@ stop_nodes (StemMultiOptions *opts, GPtrArray *plans, GArray *schedule, StemRepo
 {
   g_autoptr (GPtrArray) procs = g_ptr_array_new_with_free_func ((GDestroyNotify)stem_proc_free);
   g_autoptr (GArray) targets = g_array_new (FALSE, FALSE, sizeof (Target));
+  g_array_set_clear_func (targets, (GDestroyNotify)target_clear);
 
   for (guint i = 0; i < plans->len; i++)
     {
@@ -486,11 +573,14 @@ stop_nodes (StemMultiOptions *opts, GPtrArray *plans, GArray *schedule, StemRepo
           continue;
         }
       g_ptr_array_add (procs, proc);
-      Target t = { plan, in.pid };
+      Target t = { plan, in.pid, NULL };
+      if (!opts->no_kill_group && !opts->no_wait)
+        t.group = stem_proc_group_new (proc);
       g_array_append_val (targets, t);
     }
   if (procs->len == 0)
     return;
+  collect_groups (targets);
 
   const StemScheduleStep *steps = (const StemScheduleStep *)schedule->data;
   const char *first = stem_signal_name (steps[0].signum);
@@ -524,6 +614,7 @@ stop_nodes (StemMultiOptions *opts, GPtrArray *plans, GArray *schedule, StemRepo
       return;
     }
 
+  stop_leftovers (opts, targets, results, schedule);
   gint64 deadline = g_get_monotonic_time () + STEM_SPAWN_LOG_WAIT_US;
   for (guint i = 0; i < procs->len; i++)
     {

@@ -86,6 +86,8 @@ static const StemOptionSpec options[] = {
     N_ ("supervise: give a node up after N restarts in a row (default 10)") },
   { "no-wait", 0, NULL, 0, STEM_OPT_NO_WAIT, N_ ("Send the stop signal and return at once") },
   { "no-clean", 0, NULL, 0, STEM_OPT_NO_CLEAN, N_ ("Let status leave stale pidfiles alone") },
+  { "no-kill-group", 0, NULL, 0, STEM_OPT_NO_KILL_GROUP,
+    N_ ("Let stop leave the processes a worker left in its process group") },
   { "json", 0, NULL, 0, STEM_OPT_JSON, N_ ("Print one JSON document") },
   { "quiet", 0, NULL, 0, STEM_OPT_QUIET, N_ ("Print only errors") },
   { "verbose", 'v', NULL, 0, STEM_OPT_VERBOSE, N_ ("Say what is being done") },
@@ -139,6 +141,7 @@ parse_options (StemMultiOptions *opts, GError **error)
   opts->foreground = stem_args_has (args, STEM_OPT_FOREGROUND);
   opts->no_wait = stem_args_has (args, STEM_OPT_NO_WAIT);
   opts->no_clean = stem_args_has (args, STEM_OPT_NO_CLEAN);
+  opts->no_kill_group = stem_args_has (args, STEM_OPT_NO_KILL_GROUP);
 
   opts->settle_ms = 500;
   const char *text = stem_args_get (args, STEM_OPT_SETTLE);

@@ -41,6 +41,7 @@ typedef enum
   STEM_OPT_USER,
   STEM_OPT_UNITDIR,
   STEM_OPT_INITDIR,
+  STEM_OPT_NO_KILL_GROUP,
 } StemOptionId;
 
 typedef enum

@@ -77,4 +77,25 @@ gboolean stem_proc_stop_all (GPtrArray *procs, GArray *steps, gboolean send_firs
  * if it exited. */
 gboolean stem_proc_wait (StemProc *proc, gint64 timeout_ms);
 
+/* The processes a worker left in the process group it leads: see the
+ * comment in stem-process.c for why a group found this way cannot be a
+ * reused one. */
+typedef struct _StemProcGroup StemProcGroup;
+
+/* A group for LEADER, which must lead its own process group (pgid ==
+ * pid, as start makes every worker) and still exist; NULL otherwise.
+ * LEADER must outlive the group. */
+StemProcGroup *stem_proc_group_new (StemProc *leader);
+void stem_proc_group_free (StemProcGroup *group);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemProcGroup, stem_proc_group_free)
+
+/* Scans /proc once for members of GROUPS (StemProcGroup *) not found
+ * before and adds to each group those proven to be in its leader's group:
+ * all of them while the leader's task exists, after that only children of
+ * members found by an earlier call.  Returns how many were added. */
+guint stem_proc_groups_collect (GPtrArray *groups);
+
+/* Every member found so far (StemProc *, owned by GROUP), exited or not. */
+GPtrArray *stem_proc_group_members (StemProcGroup *group);
+
 G_END_DECLS
