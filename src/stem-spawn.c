@@ -54,7 +54,8 @@ typedef struct
  * so the next stop cannot look before the pidfile is there.  stem-multi
  * opens the pidfile's directory and picks the temporary name beforehand:
  * the child then needs only async-signal-safe calls (openat, write, fsync,
- * renameat). */
+ * renameat).  The directory is resolved as the pidfile's path always was;
+ * the file itself is created O_EXCL|O_NOFOLLOW and renamed into place. */
 typedef struct
 {
   int dir_fd;
@@ -79,7 +80,7 @@ pidfile_slot_init (PidfileSlot *slot, const char *pidfile, GError **error)
   g_autofree char *dir = g_path_get_dirname (pidfile);
   slot->name = g_path_get_basename (pidfile);
   slot->temp = g_strdup_printf (".%s.%08x", slot->name, g_random_int ());
-  slot->dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  slot->dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
   if (slot->dir_fd < 0)
     return stem_throw_errno (error, _ ("Cannot write pidfile “%s”"), pidfile);
   return TRUE;
