@@ -226,17 +226,6 @@ typedef struct
   pid_t pid;
 } Start;
 
-static void
-kill_untracked (pid_t pid)
-{
-  gint64 start_us;
-  if (!stem_proc_start_time (pid, &start_us, NULL))
-    return;
-  g_autoptr (StemProc) proc = stem_proc_open (pid, start_us, NULL);
-  if (proc != NULL)
-    stem_proc_signal (proc, SIGKILL, NULL);
-}
-
 /* Starts every node of PLANS that is not running and whose lock is held.
  * Nodes that started are appended to STARTED (Start). */
 static void
@@ -285,36 +274,15 @@ launch_nodes (StemMultiOptions *opts, GPtrArray *plans, GHashTable *locks, StemR
         g_array_append_val (launches, s);
     }
 
-  /* Every worker runs (or failed) before any pidfile is written; then the
-   * pidfiles are written all at once.  A launch that finished has a pid. */
-  guint n = launches->len;
-  g_autofree GError **errors = g_new0 (GError *, n);
-  g_autofree const char **paths = g_new0 (const char *, n);
-  g_autofree pid_t *pids = g_new0 (pid_t, n);
-  guint n_running = 0;
-  for (guint i = 0; i < n; i++)
+  /* Each first child has written its worker's pidfile by the time its
+   * launch finishes (see stem-spawn.h). */
+  for (guint i = 0; i < launches->len; i++)
     {
       Start *s = &g_array_index (launches, Start, i);
       g_autoptr (StemLaunch) launch = g_steal_pointer (&s->launch);
-      if (!stem_launch_finish (launch, &s->pid, &errors[i]))
-        continue;
-      paths[n_running] = s->plan->pidfile;
-      pids[n_running++] = s->pid;
-    }
-  g_autofree GError **write_errors = g_new0 (GError *, MAX (n_running, 1));
-  stem_pidfile_write_many (paths, pids, n_running, write_errors);
-
-  for (guint i = 0, k = 0; i < n; i++)
-    {
-      Start *s = &g_array_index (launches, Start, i);
-      gboolean running = s->pid > 0;
-      GError **slot = running ? &write_errors[k++] : &errors[i];
-      g_autoptr (GError) error = g_steal_pointer (slot);
-      if (error != NULL)
+      g_autoptr (GError) error = NULL;
+      if (!stem_launch_finish (launch, &s->pid, &error))
         {
-          /* A worker nobody can find again must not be left running. */
-          if (running)
-            kill_untracked (s->pid);
           stem_report_add (report, s->plan->node, "failed", TRUE, "%s", error->message);
           continue;
         }
@@ -467,7 +435,93 @@ typedef struct
 {
   StemNodePlan *plan;
   pid_t pid;
+  StemProcGroup *group; /* what it may leave behind, unless --no-kill-group */
 } Target;
+
+static void
+target_clear (Target *t)
+{
+  g_clear_pointer (&t->group, stem_proc_group_free);
+}
+
+/* The members of the groups of TARGETS found while every worker still
+ * runs: once a worker has exited and been reaped, only they (and their
+ * children) can still be proven to be its own. */
+static void
+collect_groups (GArray *targets)
+{
+  g_autoptr (GPtrArray) groups = g_ptr_array_new ();
+  for (guint i = 0; i < targets->len; i++)
+    if (g_array_index (targets, Target, i).group != NULL)
+      g_ptr_array_add (groups, g_array_index (targets, Target, i).group);
+  if (groups->len > 0)
+    stem_proc_groups_collect (groups);
+}
+
+/* A worker that fork-bombs its group must not keep stop busy for ever. */
+#define LEFTOVER_ROUNDS 8
+
+static void
+report_leftovers (StemMultiOptions *opts, const Target *t)
+{
+  GPtrArray *members = stem_proc_group_members (t->group);
+  guint survivors = 0;
+  for (guint i = 0; i < members->len; i++)
+    if (!stem_proc_has_exited (members->pdata[i]))
+      survivors++;
+  if (members->len > survivors)
+    verbose (opts,
+             ngettext ("%s: ended %u process the worker left in its process group %d",
+                       "%s: ended %u processes the worker left in its process group %d",
+                       members->len - survivors),
+             t->plan->node, members->len - survivors, (int)t->pid);
+  if (survivors > 0)
+    g_printerr (ngettext ("%s: %s: %u process the worker left in its process group %d is still "
+                          "running\n",
+                          "%s: %s: %u processes the worker left in its process group %d are "
+                          "still running\n",
+                          survivors),
+                g_get_prgname (), t->plan->node, survivors, (int)t->pid);
+}
+
+/* Ends, with SCHEDULE, what the workers of TARGETS that have exited
+ * (RESULTS) left in their process groups, scan after scan until one finds
+ * nothing new: a leftover may fork while it is being stopped.  Before the
+ * log writers are waited for: leftovers hold their pipes. */
+static void
+stop_leftovers (StemMultiOptions *opts, GArray *targets, const int *results, GArray *schedule)
+{
+  g_autoptr (GPtrArray) groups = g_ptr_array_new ();
+  for (guint i = 0; i < targets->len; i++)
+    {
+      Target *t = &g_array_index (targets, Target, i);
+      if (t->group != NULL && results[i] >= 0)
+        g_ptr_array_add (groups, t->group);
+    }
+  if (groups->len == 0)
+    return;
+  for (guint round = 0; round < LEFTOVER_ROUNDS; round++)
+    {
+      if (stem_proc_groups_collect (groups) == 0 && round > 0)
+        break;
+      g_autoptr (GPtrArray) live = g_ptr_array_new ();
+      for (guint i = 0; i < groups->len; i++)
+        {
+          GPtrArray *members = stem_proc_group_members (groups->pdata[i]);
+          for (guint j = 0; j < members->len; j++)
+            if (!stem_proc_has_exited (members->pdata[j]))
+              g_ptr_array_add (live, members->pdata[j]);
+        }
+      if (live->len == 0)
+        break;
+      g_autofree int *ignored = g_new (int, live->len);
+      if (!stem_proc_stop_all (live, schedule, TRUE, ignored, NULL))
+        break;
+    }
+  for (guint i = 0; i < targets->len; i++)
+    if (g_array_index (targets, Target, i).group != NULL && results[i] >= 0)
+      report_leftovers (opts, &g_array_index (targets, Target, i));
+}
 
 /* Stops PLANS (locks held) with SCHEDULE, all at once. */
 static void
@@ -475,6 +529,7 @@ stop_nodes (StemMultiOptions *opts, GPtrArray *plans, GArray *schedule, StemRepo
 {
   g_autoptr (GPtrArray) procs = g_ptr_array_new_with_free_func ((GDestroyNotify)stem_proc_free);
   g_autoptr (GArray) targets = g_array_new (FALSE, FALSE, sizeof (Target));
+  g_array_set_clear_func (targets, (GDestroyNotify)target_clear);
 
   for (guint i = 0; i < plans->len; i++)
     {
@@ -521,11 +576,14 @@ stop_nodes (StemMultiOptions *opts, GPtrArray *plans, GArray *schedule, StemRepo
           continue;
         }
       g_ptr_array_add (procs, proc);
-      Target t = { plan, in.pid };
+      Target t = { plan, in.pid, NULL };
+      if (!opts->no_kill_group && !opts->no_wait)
+        t.group = stem_proc_group_new (proc);
       g_array_append_val (targets, t);
     }
   if (procs->len == 0)
     return;
+  collect_groups (targets);
 
   const StemScheduleStep *steps = (const StemScheduleStep *)schedule->data;
   const char *first = stem_signal_name (steps[0].signum);
@@ -559,6 +617,7 @@ stop_nodes (StemMultiOptions *opts, GPtrArray *plans, GArray *schedule, StemRepo
       return;
     }
 
+  stop_leftovers (opts, targets, results, schedule);
   gint64 deadline = g_get_monotonic_time () + STEM_SPAWN_LOG_WAIT_US;
   for (guint i = 0; i < procs->len; i++)
     {

@@ -96,6 +96,8 @@ static const StemOptionSpec options[] = {
     N_ ("logs: print the last N lines of each log (default 10)") },
   { "follow", 'f', NULL, 0, STEM_OPT_FOLLOW,
     N_ ("logs: keep printing what is written, across log rotations") },
+  { "no-kill-group", 0, NULL, 0, STEM_OPT_NO_KILL_GROUP,
+    N_ ("Let stop leave the processes a worker left in its process group") },
   { "json", 0, NULL, 0, STEM_OPT_JSON, N_ ("Print one JSON document") },
   { "quiet", 0, NULL, 0, STEM_OPT_QUIET, N_ ("Print only errors") },
   { "verbose", 'v', NULL, 0, STEM_OPT_VERBOSE, N_ ("Say what is being done") },
@@ -149,6 +151,7 @@ parse_options (StemMultiOptions *opts, GError **error)
   opts->foreground = stem_args_has (args, STEM_OPT_FOREGROUND);
   opts->no_wait = stem_args_has (args, STEM_OPT_NO_WAIT);
   opts->no_clean = stem_args_has (args, STEM_OPT_NO_CLEAN);
+  opts->no_kill_group = stem_args_has (args, STEM_OPT_NO_KILL_GROUP);
 
   opts->settle_ms = 500;
   const char *text = stem_args_get (args, STEM_OPT_SETTLE);

@@ -18,6 +18,7 @@ typedef struct
   gboolean foreground;
   gboolean no_wait;
   gboolean no_clean;
+  gboolean no_kill_group; /* stop: leave what a worker left in its process group */
   gint64 settle_ms;
   GArray *schedule;       /* StemScheduleStep: the stop schedule */
   gint64 lock_timeout_ms; /* the longest wait for a node's lock */

@@ -118,14 +118,15 @@ multi stop rot
 ok_if "nothing was lost meanwhile" in_order "$log.old" "$log"
 ok_if "and no line split" only_whole_lines "$log.old" "$log"
 
-# A process the worker leaves behind keeps its output open: stop waits a
-# while for the writer, then says why it did not finish.
+# A process the worker leaves behind keeps its output open: with
+# --no-kill-group (stop would end it otherwise), stop waits a while for
+# the writer, then says why it did not finish.
 multi start orphaned --command /bin/sh --command -c \
   --command "sleep 300 & echo \"straggler=\$!\"; exec \"$WORKER\" run"
 orphaned=$(pid_of orphaned)
 wait_until 10 grep -qs '^straggler=' "$T/log/orphaned.log"
 straggler=$(sed -n 's/^straggler=//p' "$T/log/orphaned.log")
-multi stop orphaned --verbose
+multi stop orphaned --verbose --no-kill-group
 rc_is 0 "stop a worker that left a process behind"
 like "$T/err" "^stem-multi: orphaned: “$T/log/orphaned.log” is still being written: a process the worker started is still running$" \
   "stop --verbose says the output is still open"

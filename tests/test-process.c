@@ -346,6 +346,39 @@ test_state_to_string (void)
 /* Identity and signalling -----------------------------------------------------------------------
  */
 
+/* Once the leader is reaped, a process that joins a group with its id is
+ * no member unless its parent is one: the group may be someone else's. */
+static void
+test_group_after_leader (void)
+{
+  pid_t alone = spawn_child (CHILD_PAUSE);
+  g_autoptr (StemProc) alone_proc = open_child (alone);
+  g_assert_null (stem_proc_group_new (alone_proc)); /* in our group, leading none */
+  kill_and_reap (alone);
+
+  pid_t leader = spawn_child (CHILD_PAUSE);
+  g_assert_no_errno (setpgid (leader, leader));
+  pid_t member = spawn_child (CHILD_PAUSE);
+  g_assert_no_errno (setpgid (member, leader));
+  g_autoptr (StemProc) leader_proc = open_child (leader);
+  g_autoptr (StemProcGroup) group = stem_proc_group_new (leader_proc);
+  g_assert_nonnull (group);
+  g_autoptr (GPtrArray) groups = g_ptr_array_new ();
+  g_ptr_array_add (groups, group);
+  g_assert_cmpuint (stem_proc_groups_collect (groups), ==, 1);
+  GPtrArray *members = stem_proc_group_members (group);
+  g_assert_cmpint (stem_proc_get_pid (members->pdata[0]), ==, member);
+  g_assert_cmpuint (stem_proc_groups_collect (groups), ==, 0); /* found once */
+
+  kill_and_reap (leader);
+  pid_t stranger = spawn_child (CHILD_PAUSE);
+  g_assert_no_errno (setpgid (stranger, leader)); /* the group lives on in MEMBER */
+  g_assert_cmpuint (stem_proc_groups_collect (groups), ==, 0);
+  g_assert_cmpuint (members->len, ==, 1);
+  kill_and_reap (stranger);
+  kill_and_reap (member);
+}
+
 static void
 test_signallable (void)
 {
@@ -629,6 +662,7 @@ static const ProcessTest process_tests[] = {
   { "stop-all/survivor", test_stop_all_survivor },
   { "stop-all/forever", test_stop_all_forever },
   { "stop-all/exited", test_stop_all_exited },
+  { "group/after-leader", test_group_after_leader },
 };
 
 typedef struct

@@ -48,6 +48,7 @@ typedef enum
   STEM_OPT_CRITICAL,
   STEM_OPT_OUTPUT,
   STEM_OPT_LOCK_TIMEOUT,
+  STEM_OPT_NO_KILL_GROUP,
 } StemOptionId;
 
 typedef enum

@@ -102,6 +102,30 @@ sorted_added_env (const char *const *caller, const char *const *envp)
   return (GStrv)g_ptr_array_free (g_steal_pointer (&added), FALSE);
 }
 
+/* Whether USER may execute PROGRAM: the file's mode, and the search
+ * permission of every directory above it (exec fails in either case). */
+static gboolean
+user_can_run (const StemUser *user, const char *program)
+{
+  struct stat st;
+  if (stat (program, &st) != 0)
+    return TRUE; /* left for exec to report */
+  if (!stem_user_can_execute (user, &st))
+    return FALSE;
+  if (!user->change || user->uid == 0)
+    return TRUE; /* root searches every directory */
+  g_autofree char *dir = g_path_get_dirname (program);
+  while (stat (dir, &st) != 0 || stem_user_can_execute (user, &st))
+    {
+      if (strcmp (dir, "/") == 0 || strcmp (dir, ".") == 0)
+        return TRUE;
+      char *parent = g_path_get_dirname (dir);
+      g_free (dir);
+      dir = parent;
+    }
+  return FALSE;
+}
+
 /* SPEC's STEM_WORKER_* variables: what a worker learns of its node. */
 static GStrv
 add_worker_env (GStrv envp, const StemPlanSet *set, const Routing *routing,
@@ -187,8 +211,7 @@ plan_command (StemArgs *args, StemPlanSet *set, const Routing *routing, StemNode
     return FALSE;
   g_free (argv[0]);
   argv[0] = program;
-  struct stat st;
-  if (plan->user != NULL && stat (program, &st) == 0 && !stem_user_can_execute (plan->user, &st))
+  if (plan->user != NULL && !user_can_run (plan->user, program))
     return stem_throw_code (error, STEM_ERROR_CONFIG,
                             _ ("Program “%s” is not executable by uid %u"), program,
                             (unsigned)plan->user->uid);
@@ -219,7 +242,7 @@ load_routing (StemArgs *args, StemPlanSet *set, Routing *routing, GError **error
     return TRUE;
   routing->path = g_canonicalize_filename (path, NULL);
   routing->routing = stem_routing_load (routing->path, error);
-  return routing->routing != NULL;
+  return routing->routing != NULL || stem_plan_config_error (error);
 }
 
 StemPlanSet *

@@ -19,6 +19,11 @@ StemPlanSet *stem_plan_build_nodes (StemArgs *args, const char *const *node_word
  * problem" per line), or a pidfile that two nodes would share. */
 gboolean stem_plan_set_check (StemPlanSet *set, GError **error);
 
+/* Sets ERROR's code to STEM_ERROR_CONFIG and returns FALSE: a file the
+ * configuration names that cannot be read (missing, unreadable) is a
+ * configuration error like a bad one, exit 2 with nothing done. */
+gboolean stem_plan_config_error (GError **error);
+
 /* Applies the env files PATHS to *ENVP in order, reading each once per
  * call: CACHE maps a path to its assignments. */
 gboolean stem_plan_apply_env_files (GHashTable *cache, const char *const *paths, GStrv *envp,

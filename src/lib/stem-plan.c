@@ -62,6 +62,14 @@ stem_plan_default_logfile (void)
   return STEM_LOCALSTATEDIR "/log/stem/%n.log";
 }
 
+gboolean
+stem_plan_config_error (GError **error)
+{
+  if (error != NULL && *error != NULL)
+    (*error)->code = STEM_ERROR_CONFIG;
+  return FALSE;
+}
+
 /* Env files are read once per call however many nodes use them; CACHE maps a
  * path to the assignments it holds (a g_environ list of its own). */
 gboolean
@@ -74,7 +82,7 @@ stem_plan_apply_env_files (GHashTable *cache, const char *const *paths, GStrv *e
         {
           g_auto (GStrv) loaded = g_new0 (char *, 1);
           if (!stem_envfile_load (paths[i], geteuid () == 0, &loaded, error))
-            return FALSE;
+            return stem_plan_config_error (error);
           assignments = g_steal_pointer (&loaded);
           g_hash_table_insert (cache, g_strdup (paths[i]), assignments);
         }

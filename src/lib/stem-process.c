@@ -37,6 +37,9 @@ struct _StemProc
 typedef struct
 {
   char state;
+  pid_t ppid;
+  pid_t pgid;
+  pid_t sid;
   guint64 num_threads;
   guint64 start_ticks;
 } ProcStat;
@@ -96,17 +99,25 @@ parse_proc_stat (const char *path, char *text, ProcStat *out, GError **error)
     return stem_throw (error, _ ("Unexpected contents in “%s”"), path);
   g_auto (GStrv) fields = g_strsplit (g_strstrip (end_of_comm + 1), " ", 0);
 
-  /* fields[0] is field 3 (state), fields[17] field 20 (num_threads),
-   * fields[19] field 22 (starttime, clock ticks since boot). */
+  /* fields[0] is field 3 (state), fields[1..3] fields 4-6 (ppid, pgrp,
+   * session), fields[17] field 20 (num_threads), fields[19] field 22
+   * (starttime, clock ticks since boot). */
   guint64 num_threads;
   guint64 start_ticks;
+  guint64 ids[3];
   if (g_strv_length (fields) < 20 || strlen (fields[0]) != 1
+      || !g_ascii_string_to_unsigned (fields[1], 10, 0, G_MAXINT32, &ids[0], NULL)
+      || !g_ascii_string_to_unsigned (fields[2], 10, 0, G_MAXINT32, &ids[1], NULL)
+      || !g_ascii_string_to_unsigned (fields[3], 10, 0, G_MAXINT32, &ids[2], NULL)
       || !g_ascii_string_to_unsigned (fields[17], 10, 0, G_MAXINT32, &num_threads, NULL)
       || !g_ascii_string_to_unsigned (fields[19], 10, 0, G_MAXINT64 / G_USEC_PER_SEC, &start_ticks,
                                       NULL))
     return stem_throw (error, _ ("Unexpected contents in “%s”"), path);
 
   out->state = fields[0][0];
+  out->ppid = (pid_t)ids[0];
+  out->pgid = (pid_t)ids[1];
+  out->sid = (pid_t)ids[2];
   out->num_threads = num_threads;
   out->start_ticks = start_ticks;
   return TRUE;
@@ -233,6 +244,27 @@ stem_proc_probe (pid_t pid, gint64 pidfile_mtime_us, gint64 *out_start_us)
     }
 }
 
+/* Whether PID is this process's grandparent or further up, following the
+ * ppid field of /proc/PID/stat up to PID 1.  An ancestor that exits
+ * meanwhile only ends the walk early (its children go to a reaper, which
+ * is then walked instead); the walk is bounded in case a PID reused under
+ * it ever made a cycle. */
+static gboolean
+is_ancestor (pid_t pid)
+{
+  pid_t p = getppid ();
+  for (guint depth = 0; p > 1 && depth < 4096; depth++)
+    {
+      if (p == pid)
+        return TRUE;
+      ProcStat stat;
+      if (!read_proc_stat (p, &stat, NULL))
+        return FALSE;
+      p = stat.ppid;
+    }
+  return FALSE;
+}
+
 gboolean
 stem_proc_check_signallable (pid_t pid, GError **error)
 {
@@ -245,6 +277,15 @@ stem_proc_check_signallable (pid_t pid, GError **error)
     return stem_throw (error, _ ("Refusing to signal PID %d: it is this process"), (int)pid);
   if (pid == getppid ())
     return stem_throw (error, _ ("Refusing to signal PID %d: it is the parent of this process"),
+                       (int)pid);
+  if (is_ancestor (pid))
+    return stem_throw (error,
+                       _ ("Refusing to signal PID %d: it is an ancestor of this process (a "
+                          "caller such as a script, above timeout, sudo or a subshell)"),
+                       (int)pid);
+  if (pid == getsid (0))
+    return stem_throw (error,
+                       _ ("Refusing to signal PID %d: it leads the session this process runs in"),
                        (int)pid);
   return TRUE;
 }
@@ -576,4 +617,193 @@ stem_proc_unit (pid_t pid)
           return g_strdup (parts[j]);
     }
   return NULL;
+}
+
+/* ---- what a worker leaves in its process group ----------------------------
+ *
+ * stop may end the processes a worker left in the process group it led
+ * (start makes every worker the leader of a group of its own, so the
+ * group's id is the worker's PID, W), but never a group that may since
+ * have been created anew by another process that got the number W.  What
+ * the kernel guarantees: a number in use as a PID, a process group id or a
+ * session id is never handed out as a new PID, and only the process whose
+ * PID is W can create a group W (setpgid (0, 0), setsid).  So:
+ *
+ *  - While the worker's task exists (alive or a zombie not yet reaped,
+ *    which pidfd_send_signal (pidfd, 0) tells without any doubt about
+ *    reuse), W is its PID, and every process whose /proc entry says
+ *    pgid W is in the group the worker made.  Once it has been reaped,
+ *    the group lives on only as long as a member remains, and a process
+ *    with pgid W may belong to a new group W of someone else's.
+ *  - A process found in group W after the worker is gone is therefore
+ *    taken only when its parent (field 4 of its /proc entry, read after
+ *    its pidfd was opened) is a process already taken, whose pidfd was
+ *    opened before that read and whose task still exists after it: then
+ *    that PID was the member's all along, and the process is its child.
+ *
+ * Each scan first reads every candidate (opening a pidfd on it and reading
+ * its entry again, so the identity that is checked is the one that will
+ * be signalled), then checks the proof, so that a proof always comes after
+ * what it proves.  A process that escapes the group (setpgid, setsid) or
+ * whose parent was never seen (an orphan of an orphan that died between
+ * two scans) is left alone: stop errs on the side of signalling nothing. */
+struct _StemProcGroup
+{
+  StemProc *leader;   /* not owned */
+  GPtrArray *members; /* StemProc *, in the order found */
+  guint index;        /* in the array of the current collect */
+};
+
+/* TRUE while PROC's task exists, a zombie included: its PID is its own. */
+static gboolean
+task_exists (StemProc *proc)
+{
+  if (proc->pidfd >= 0)
+    {
+      if (sys_pidfd_send_signal (proc->pidfd, 0) == 0)
+        return TRUE;
+      if (errno == ESRCH)
+        return FALSE;
+      /* EPERM (another user's, or a seccomp filter), ENOSYS: ask /proc. */
+    }
+  ProcStat stat;
+  return read_proc_stat (proc->pid, &stat, NULL) && stat.start_ticks == proc->start_ticks;
+}
+
+StemProcGroup *
+stem_proc_group_new (StemProc *leader)
+{
+  ProcStat stat;
+  if (!read_proc_stat (leader->pid, &stat, NULL) || stat.start_ticks != leader->start_ticks
+      || stat.pgid != leader->pid || !task_exists (leader))
+    return NULL;
+  StemProcGroup *group = g_new0 (StemProcGroup, 1);
+  group->leader = leader;
+  group->members = g_ptr_array_new_with_free_func ((GDestroyNotify)stem_proc_free);
+  return group;
+}
+
+void
+stem_proc_group_free (StemProcGroup *group)
+{
+  if (group == NULL)
+    return;
+  g_ptr_array_unref (group->members);
+  g_free (group);
+}
+
+GPtrArray *
+stem_proc_group_members (StemProcGroup *group)
+{
+  return group->members;
+}
+
+static gboolean
+is_member (StemProcGroup *group, pid_t pid, guint64 start_ticks, guint n_members)
+{
+  for (guint i = 0; i < n_members; i++)
+    {
+      StemProc *m = group->members->pdata[i];
+      if (m->pid == pid && m->start_ticks == start_ticks)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* A process with pgid W not yet taken: opened, and its parent as read after
+ * the pidfd was opened. */
+typedef struct
+{
+  StemProcGroup *group;
+  StemProc *proc;
+  pid_t ppid;
+} Candidate;
+
+static StemProc *
+open_candidate (StemProcGroup *group, pid_t pid, const ProcStat *seen, pid_t *out_ppid)
+{
+  pid_t w = group->leader->pid;
+  if (proc_stat_is_dead (seen) || is_member (group, pid, seen->start_ticks, group->members->len))
+    return NULL;
+  StemProc *proc = stem_proc_open (pid, ticks_to_wall_us (seen->start_ticks), NULL);
+  if (proc == NULL)
+    return NULL; /* gone, or on the never-signal list */
+  ProcStat stat;
+  if (!read_proc_stat (pid, &stat, NULL) || stat.start_ticks != proc->start_ticks || stat.pgid != w)
+    {
+      stem_proc_free (proc);
+      return NULL;
+    }
+  *out_ppid = stat.ppid;
+  return proc;
+}
+
+/* One pass over /proc for all GROUPS (keyed by their leaders' PIDs). */
+static GArray *
+scan_candidates (GHashTable *groups)
+{
+  GArray *candidates = g_array_new (FALSE, FALSE, sizeof (Candidate));
+  g_autoptr (GDir) dir = g_dir_open ("/proc", 0, NULL);
+  const char *name;
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      guint64 pid;
+      ProcStat stat;
+      if (!g_ascii_string_to_unsigned (name, 10, 2, G_MAXINT32, &pid, NULL)
+          || g_hash_table_contains (groups, GINT_TO_POINTER ((int)pid))
+          || !read_proc_stat ((pid_t)pid, &stat, NULL))
+        continue;
+      Candidate c = { g_hash_table_lookup (groups, GINT_TO_POINTER ((int)stat.pgid)), NULL, 0 };
+      if (c.group != NULL
+          && (c.proc = open_candidate (c.group, (pid_t)pid, &stat, &c.ppid)) != NULL)
+        g_array_append_val (candidates, c);
+    }
+  return candidates;
+}
+
+/* Whether C's parent is one of the first N_BEFORE members of its group and
+ * still exists. */
+static gboolean
+parent_is_member (const Candidate *c, guint n_before)
+{
+  for (guint j = 0; j < n_before; j++)
+    {
+      StemProc *m = c->group->members->pdata[j];
+      if (m->pid == c->ppid)
+        return task_exists (m);
+    }
+  return FALSE;
+}
+
+guint
+stem_proc_groups_collect (GPtrArray *groups)
+{
+  g_autoptr (GHashTable) by_leader = g_hash_table_new (NULL, NULL);
+  g_autofree guint *n_before = g_new (guint, MAX (groups->len, 1));
+  for (guint i = 0; i < groups->len; i++)
+    {
+      StemProcGroup *group = groups->pdata[i];
+      g_hash_table_insert (by_leader, GINT_TO_POINTER ((int)group->leader->pid), group);
+      n_before[i] = group->members->len;
+      group->index = i;
+    }
+  g_autoptr (GArray) candidates = scan_candidates (by_leader);
+  /* The proofs are checked after every candidate was read (see above). */
+  g_autofree gint8 *leader_there = g_new0 (gint8, MAX (groups->len, 1));
+  for (guint i = 0; i < groups->len; i++)
+    leader_there[i] = task_exists (((StemProcGroup *)groups->pdata[i])->leader);
+  guint added = 0;
+  for (guint i = 0; i < candidates->len; i++)
+    {
+      Candidate *c = &g_array_index (candidates, Candidate, i);
+      guint g = c->group->index;
+      if (leader_there[g] || parent_is_member (c, n_before[g]))
+        {
+          g_ptr_array_add (c->group->members, c->proc);
+          added++;
+        }
+      else
+        stem_proc_free (c->proc);
+    }
+  return added;
 }

@@ -32,7 +32,9 @@ gboolean stem_proc_is_dead (pid_t pid);
  * (may be NULL) receives the start time when the process exists. */
 StemProcState stem_proc_probe (pid_t pid, gint64 pidfile_mtime_us, gint64 *out_start_us);
 
-/* The never-signal list: PID ≤ 1, ourselves, our parent.  STEM_ERROR_FAILED. */
+/* The never-signal list: PID ≤ 1, ourselves, our ancestors (a script that
+ * runs us under timeout, sudo or in a subshell), the leader of our session.
+ * STEM_ERROR_FAILED with a message saying which. */
 gboolean stem_proc_check_signallable (pid_t pid, GError **error);
 
 /* A handle on one process that stays valid if the PID is reused: a pidfd
@@ -79,5 +81,26 @@ gboolean stem_proc_wait (StemProc *proc, gint64 timeout_ms);
  * from /proc/PID/cgroup; NULL when it is in none (or PID is gone).  A hint
  * about where a process logs, never a reason to signal it. */
 char *stem_proc_unit (pid_t pid);
+
+/* The processes a worker left in the process group it leads: see the
+ * comment in stem-process.c for why a group found this way cannot be a
+ * reused one. */
+typedef struct _StemProcGroup StemProcGroup;
+
+/* A group for LEADER, which must lead its own process group (pgid ==
+ * pid, as start makes every worker) and still exist; NULL otherwise.
+ * LEADER must outlive the group. */
+StemProcGroup *stem_proc_group_new (StemProc *leader);
+void stem_proc_group_free (StemProcGroup *group);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemProcGroup, stem_proc_group_free)
+
+/* Scans /proc once for members of GROUPS (StemProcGroup *) not found
+ * before and adds to each group those proven to be in its leader's group:
+ * all of them while the leader's task exists, after that only children of
+ * members found by an earlier call.  Returns how many were added. */
+guint stem_proc_groups_collect (GPtrArray *groups);
+
+/* Every member found so far (StemProc *, owned by GROUP), exited or not. */
+GPtrArray *stem_proc_group_members (StemProcGroup *group);
 
 G_END_DECLS

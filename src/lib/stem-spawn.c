@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdio.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -37,6 +38,7 @@ typedef enum
   REPORT_USER,
   REPORT_WRITER,      /* the log writer could not be started */
   REPORT_WRITER_USER, /* nor switch to the worker's user */
+  REPORT_PIDFILE,     /* the worker ran, but its pidfile could not be written: killed */
 } ReportKind;
 
 typedef struct
@@ -45,12 +47,55 @@ typedef struct
   int value; /* a pid or an errno */
 } Report;
 
+/* Crash safety of a detached start: the first child records the worker's
+ * pid itself, the moment the worker's exec has succeeded and before it
+ * exits, so that no worker ever runs without a pidfile whatever happens to
+ * stem-multi meanwhile (SIGKILL included; the first child, in a session of
+ * its own with every signal blocked, finishes its few steps).  Until it
+ * exits it also holds the node's lock through the descriptor it inherited,
+ * so the next stop cannot look before the pidfile is there.  stem-multi
+ * opens the pidfile's directory and picks the temporary name beforehand:
+ * the child then needs only async-signal-safe calls (openat, write, fsync,
+ * renameat).  The directory is resolved as the pidfile's path always was;
+ * the file itself is created O_EXCL|O_NOFOLLOW and renamed into place. */
+typedef struct
+{
+  int dir_fd;
+  char *name; /* the pidfile's name in dir_fd */
+  char *temp; /* ".NAME.XXXXXXXX" in dir_fd */
+} PidfileSlot;
+
+static void
+pidfile_slot_clear (PidfileSlot *slot)
+{
+  if (slot->dir_fd >= 0)
+    close (slot->dir_fd);
+  slot->dir_fd = -1;
+  g_clear_pointer (&slot->name, g_free);
+  g_clear_pointer (&slot->temp, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (PidfileSlot, pidfile_slot_clear)
+
+static gboolean
+pidfile_slot_init (PidfileSlot *slot, const char *pidfile, GError **error)
+{
+  g_autofree char *dir = g_path_get_dirname (pidfile);
+  slot->name = g_path_get_basename (pidfile);
+  slot->temp = g_strdup_printf (".%s.%08x", slot->name, g_random_int ());
+  slot->dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+  if (slot->dir_fd < 0)
+    return stem_throw_errno (error, _ ("Cannot write pidfile “%s”"), pidfile);
+  return TRUE;
+}
+
 struct _StemLaunch
 {
   char *node;
   char *program;
   char *writer;
   char *workdir;
+  char *pidfile;
+  PidfileSlot slot; /* detached: where the first child records the worker */
   gboolean detach;
   gboolean uses_server; /* holds a use of the writer server */
   pid_t child;
@@ -71,10 +116,12 @@ stem_launch_free (StemLaunch *launch)
       ;
   if (launch->uses_server)
     server_release ();
+  pidfile_slot_clear (&launch->slot);
   g_free (launch->node);
   g_free (launch->program);
   g_free (launch->writer);
   g_free (launch->workdir);
+  g_free (launch->pidfile);
   g_free (launch);
 }
 
@@ -651,8 +698,87 @@ vfork_worker (const StemNodePlan *plan, int null_fd, int out_fd, int status_fd)
   block_all_signals ();
   pid_t worker = vfork ();
   if (worker == 0)
-    become_worker (plan, null_fd, out_fd, status_fd);
+    {
+      /* The leader of a process group of its own (in the first child's
+       * session): what it leaves there is what stop may end after it. */
+      if (setpgid (0, 0) < 0)
+        fail (status_fd, REPORT_SETSID, errno);
+      become_worker (plan, null_fd, out_fd, status_fd);
+    }
   return worker;
+}
+
+/* In the first child, once the worker's exec has succeeded: writes "PID\n"
+ * to a new temporary file, mode 0644 whatever the umask, flushed to disk,
+ * renamed over the pidfile (replacing a symbolic link, never following it).
+ * Async-signal-safe.  Returns 0 or an errno. */
+static int
+record_worker (const PidfileSlot *slot, pid_t worker)
+{
+  char digits[16], text[16];
+  size_t n = 0, len = 0;
+  for (unsigned long v = (unsigned long)worker; n == 0 || v > 0; v /= 10)
+    digits[n++] = (char)('0' + v % 10);
+  while (n > 0)
+    text[len++] = digits[--n];
+  text[len++] = '\n';
+
+  int fd = openat (slot->dir_fd, slot->temp,
+                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
+  if (fd < 0)
+    return errno;
+  /* A few bytes to a new regular file, signals blocked: written whole or
+   * not at all (a short count here means a full disk). */
+  int errsv = 0;
+  ssize_t n_written = fchmod (fd, 0644) < 0 ? -1 : write (fd, text, len);
+  if (n_written != (ssize_t)len || fsync (fd) < 0)
+    errsv = n_written < 0 || n_written == (ssize_t)len ? errno : ENOSPC;
+  if (close (fd) < 0 && errsv == 0 && errno != EINTR)
+    errsv = errno;
+  if (errsv == 0 && renameat (slot->dir_fd, slot->temp, slot->dir_fd, slot->name) < 0)
+    errsv = errno;
+  if (errsv != 0)
+    unlinkat (slot->dir_fd, slot->temp, 0);
+  return errsv;
+}
+
+/* The first child of a detached start, in a session of its own: starts the
+ * log writer (no writer, no worker), vforks the worker, which is no session
+ * leader and can never acquire a terminal, learns from a close-on-exec pipe
+ * of its own whether the exec succeeded, and records the worker.  Signals
+ * stay blocked (the worker resets its mask): nothing but SIGKILL may come
+ * between a running worker and its pidfile. */
+static G_GNUC_NORETURN void
+run_first_child (const StemNodePlan *plan, GBytes *request, int data_fd, int log_fd, int null_fd,
+                 int out_fd, const PidfileSlot *slot, int status_fd)
+{
+  block_all_signals ();
+  if (log_fd >= 0 && !request_log_writer (request, data_fd, log_fd, status_fd))
+    _exit (127);
+  int exec_status[2];
+  if (pipe2 (exec_status, O_CLOEXEC) < 0)
+    fail (status_fd, REPORT_FORK, errno);
+  pid_t worker = vfork_worker (plan, null_fd, out_fd, exec_status[1]);
+  int errsv = errno;
+  close (exec_status[1]);
+  if (worker < 0)
+    fail (status_fd, REPORT_FORK, errsv);
+  Report r;
+  ssize_t n;
+  while ((n = read (exec_status[0], &r, sizeof r)) < 0 && errno == EINTR)
+    ;
+  if (n == sizeof r)
+    fail (status_fd, r.kind, r.value); /* it did not start, and has exited */
+  report (status_fd, REPORT_PID, worker);
+  errsv = record_worker (slot, worker);
+  if (errsv != 0)
+    {
+      /* Nothing could find it again.  Our own child, not yet reaped, so
+       * its PID cannot have been reused. */
+      kill (worker, SIGKILL);
+      fail (status_fd, REPORT_PIDFILE, errsv);
+    }
+  _exit (0);
 }
 
 StemLaunch *
@@ -663,7 +789,10 @@ stem_launch_begin (const StemNodePlan *plan, gboolean detach, GError **error)
    * otherwise it is started before the fork. */
   g_autofree char *writer = NULL;
   g_autoptr (GBytes) request = NULL;
+  g_auto (PidfileSlot) slot = { -1, NULL, NULL };
   int data[2] = { -1, -1 }, log_fd = -1, out_fd;
+  if (detach && !pidfile_slot_init (&slot, plan->pidfile, error))
+    return NULL;
   if (detach && plan->logfile != NULL)
     {
       if ((request = writer_request (plan, error)) == NULL || !server_acquire (plan->node, error))
@@ -691,16 +820,7 @@ stem_launch_begin (const StemNodePlan *plan, gboolean detach, GError **error)
         fail (fds[1], REPORT_SETSID, errno);
       if (!detach)
         become_worker (plan, null_fd, out_fd, fds[1]);
-      /* Detached: the first child leads a new session, starts the log
-       * writer and then forks the worker, which is no session leader and
-       * can never acquire a terminal.  No writer, no worker. */
-      if (log_fd >= 0 && !request_log_writer (request, data[0], log_fd, fds[1]))
-        _exit (127);
-      pid_t worker = vfork_worker (plan, null_fd, out_fd, fds[1]);
-      if (worker < 0)
-        fail (fds[1], REPORT_FORK, errno);
-      report (fds[1], REPORT_PID, worker);
-      _exit (0);
+      run_first_child (plan, request, data[0], log_fd, null_fd, out_fd, &slot, fds[1]);
     }
   int fork_errno = errno;
   if (fds[1] >= 0)
@@ -733,6 +853,9 @@ stem_launch_begin (const StemNodePlan *plan, gboolean detach, GError **error)
   launch->program = g_strdup (plan->argv[0]);
   launch->writer = g_steal_pointer (&writer);
   launch->workdir = g_strdup (plan->workdir);
+  launch->pidfile = g_strdup (plan->pidfile);
+  launch->slot = slot;
+  slot = (PidfileSlot){ -1, NULL, NULL };
   launch->detach = detach;
   launch->uses_server = request != NULL;
   launch->child = child;
@@ -783,6 +906,8 @@ stem_launch_finish (StemLaunch *launch, pid_t *out_pid, GError **error)
     case REPORT_WRITER:
     case REPORT_WRITER_USER:
       return throw_writer_failure (error, &failure, launch->writer, launch->node);
+    case REPORT_PIDFILE:
+      return stem_throw_errno (error, _ ("Cannot write pidfile “%s”"), launch->pidfile);
     default:
       return stem_throw_errno (error, _ ("Detaching “%s”"), launch->program);
     }

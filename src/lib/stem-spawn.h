@@ -12,8 +12,11 @@ G_BEGIN_DECLS
  * to a stem-logwriter that appends them to its log (or left as they are with
  * --logfile=-), and drops to its user.  When
  * DETACH, it is a grandchild that is no session leader (so it can never
- * acquire a controlling terminal) and whose parent exits; otherwise it is our
- * child (for supervise), and reaping it is the caller's job.  An exec failure
+ * acquire a controlling terminal) but leads a process group of its own, and
+ * whose parent writes its pidfile as soon as its exec has succeeded, then
+ * exits (so a worker never runs unrecorded, whatever happens to the caller);
+ * otherwise it is our child (for supervise), and reaping it and its pidfile
+ * are the caller's job.  An exec failure
  * comes back through a close-on-exec pipe, so stem_launch_finish knows whether
  * the program really started.  Beginning every node before finishing any
  * starts them all in parallel. */

@@ -1,0 +1,80 @@
+#!/bin/bash
+# stop also ends what a worker left in its process group (a shell wrapper's
+# background job, a forking worker's children), then still waits for the
+# log writer; --no-kill-group leaves them; a process that left the group is
+# never touched.
+. "${top_srcdir:?run through make check}/tests/libtest.sh" || exit 99
+
+# A wrapper that leaves a background child holding the worker's output, and
+# says its PID in the log before it becomes the test worker.
+leaver=(--command /bin/sh --command -c
+  --command 'sleep 1000 & echo "child=$!"; exec "$0" run' --command "$WORKER")
+# The same, but the child leaves the group (a session of its own).
+escaper=(--command /bin/sh --command -c
+  --command 'setsid sleep 1001 & echo "child=$!"; exec "$0" run' --command "$WORKER")
+
+ready () { grep -q '^ready' "$T/log/$1.log" 2>/dev/null; }
+child_of () { sed -n 's/^child=//p' "$T/log/$1.log"; }
+# start_node NODE ARGS…: starts NODE and waits for its "ready" line.
+start_node () {
+  local node=$1
+  shift
+  multi start "$node" "$@"
+  rc_is 0 "$node: started"
+  wait_until 30 ready "$node" || fail "$node: the worker said ready" "it did not"
+}
+
+start_node a "${leaver[@]}"
+worker=$(pid_of a) child=$(child_of a)
+ok_if "a: the worker leads its own process group" \
+  test "$(ps -o pgid= -p "$worker" | tr -d ' ')" = "$worker"
+ok_if "a: its child is in that group" test "$(ps -o pgid= -p "$child" | tr -d ' ')" = "$worker"
+writer=$(log_writer_of "$worker")
+multi stop a -v
+rc_is 0 "a: stop"
+like "$T/out" "^a: stopped \(pid $worker\)$" "a: the worker stopped"
+ok_if "a: the child it left in its group was ended too" dead "$child"
+like "$T/err" "a: ended 1 process the worker left in its process group $worker" "a: --verbose says so"
+unlike "$T/err" "still being written" "a: and the wait for the log writer completed"
+ok_if "a: the log writer has exited" wait_until 10 dead "$writer"
+
+# --no-kill-group: the worker alone.
+start_node b "${leaver[@]}"
+worker=$(pid_of b) child=$(child_of b)
+multi stop b --no-kill-group --retry=TERM/10
+rc_is 0 "b: stop --no-kill-group"
+ok_if "b: the worker stopped" dead "$worker"
+ok_if "b: the child it left is alone, still running" alive "$child"
+kill "$child"
+
+# kill ends the group as well.
+start_node c "${leaver[@]}"
+child=$(child_of c)
+multi kill c
+rc_is 0 "c: kill"
+ok_if "c: the child it left was killed too" dead "$child"
+
+# restart: the old worker's leftovers are gone before the new one starts.
+start_node d "${leaver[@]}"
+child=$(child_of d)
+: >"$T/log/d.log"
+multi restart d "${leaver[@]}"
+rc_is 0 "d: restart"
+ok_if "d: the old worker's child was ended" dead "$child"
+wait_until 30 ready d
+new_child=$(child_of d)
+ok_if "d: the new worker's child runs" alive "$new_child"
+multi stop d
+ok_if "d: and is ended by the next stop" dead "$new_child"
+
+# A process that left the group (setsid) is not the worker's to end.
+start_node e "${escaper[@]}"
+child=$(child_of e)
+left_group () { [ "$(ps -o pgid= -p "$1" | tr -d ' ')" = "$1" ]; }
+wait_until 10 left_group "$child" || fail "e: the child left the group" "it did not"
+multi stop e
+rc_is 0 "e: stop"
+ok_if "e: the child that left the group is not touched" alive "$child"
+kill "$child"
+
+done_testing
