@@ -6,7 +6,8 @@ packages="autoconf automake autopoint gettext make gcc pkg-config
   libglib2.0-dev libjson-glib-dev libyaml-dev
   groff-base groff clang-format jq procps util-linux
   systemd shellcheck logrotate supervisor bash-completion
-  systemd-container debootstrap zstd"
+  systemd-container debootstrap zstd
+  dpkg-dev debhelper devscripts fakeroot lintian blhc diffoscope-minimal equivs"
 missing=
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
