@@ -17,7 +17,9 @@ for f in $generated; do
     "$f: every path is fully expanded"
 done
 
-if command -v systemd-analyze >/dev/null; then
+# systemd-analyze creates /run/systemd when it is missing, which only root
+# may (a build chroot, as Debian's buildds build, has an empty /run).
+if command -v systemd-analyze >/dev/null && { [ -d /run/systemd ] || [ -w /run ]; }; then
   # The units where systemd looks for them, in the installed tree, with the
   # programs they start (/bin/sh for the scheduler's check).
   mkdir -p "$stage/etc/systemd/system" "$stage/bin"
@@ -32,7 +34,7 @@ if command -v systemd-analyze >/dev/null; then
     ok_if "$unit: exposure level $score is at most 2.0" awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }'
   done
 else
-  skip "systemd-analyze is not installed"
+  skip "systemd-analyze is not installed, or cannot create /run/systemd"
 fi
 
 if command -v shellcheck >/dev/null; then
