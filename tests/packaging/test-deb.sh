@@ -140,7 +140,9 @@ fi
 
 # ---------------------------------------------------------------------------
 phase "3. lintian, blhc, contents"
-chmod -R a+rX "$A"
+# lintian runs as nobody; the make install tree keeps its modes.
+chmod a+rx "$A"
+find "$A" -maxdepth 1 -type f -exec chmod a+r {} +
 mkdir -p "$W/lintian-home"
 chown 65534:65534 "$W/lintian-home"
 out=$(runuser -u nobody -- env HOME="$W/lintian-home" lintian --pedantic -I -E --fail-on error,warning \
@@ -165,19 +167,25 @@ is "$?:$out" "0:" "blhc --all: no hardening flag missing in the build log"
 ok_if "the build log shows the compiler's command lines (blhc saw them)" grep -q -- '-fstack-protector-strong' "$A/build.log"
 
 # The .deb against make install's tree: paths, types, modes, link targets.
-# Only what Debian requires is added (copyright, changelog, README.Debian),
-# and man pages are compressed.
+# Only what Debian requires is added (copyright, changelog, README.Debian,
+# the lintian overrides), man pages are compressed, and dh_installman turns
+# an alias page (".so man8/PAGE") into a symbolic link: man pages are
+# compared by name alone.
 deb_listing () {
   dpkg-deb --fsys-tarfile "$1" | tar -tvf - |
     awk '{ mode = $1; path = $6; for (i = 7; i <= NF; i++) path = path " " $i; print substr(mode, 1, 1), substr(mode, 2), path }' |
     sed 's| \./| /|; s|/$||' | grep -v ' /$' |
     sed -E 's|^(- [^ ]+ /usr/share/man/.*)\.gz$|\1|; s|^(l [^ ]+ /usr/share/man/[^ ]*)\.gz -> (.*)\.gz$|\1 -> \2|' |
-    grep -v -E ' /usr/share/doc/stem-daemon/(copyright|changelog\.gz|README\.Debian)$' | LC_ALL=C sort
+    grep -v -E ' /usr/share/doc/stem-daemon/(copyright|changelog\.gz|README\.Debian)$| /usr/share/lintian(/overrides(/stem-daemon)?)?$' |
+    man_by_name | LC_ALL=C sort
+}
+man_by_name () {
+  sed -E 's|^[-l] [^ ]+ (/usr/share/man/[^ ]*)( -> .*)?$|m \1|'
 }
 tree_listing () {
   (cd "$1" && find . -mindepth 1 \( -type l -printf 'l %M %p -> %l\n' \) -o -printf '%y %M %p\n') |
     awk '{ t = ($1 == "f") ? "-" : $1; print t, substr($2, 2), substr($0, index($0, $3)) }' |
-    sed 's| \./| /|' | LC_ALL=C sort
+    sed 's| \./| /|' | man_by_name | LC_ALL=C sort
 }
 if [ -d "$A/installed" ]; then
   deb_listing "$A/$DEB" | grep -v '^d ' >"$W/deb.list"
