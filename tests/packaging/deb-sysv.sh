@@ -6,6 +6,13 @@
 phase "6b. SysV host: apt-get install from a local repository"
 NSPAWN_INCLUDE=$SYSV_INCLUDE
 nspawn_start stem-deb-sysv "$W/repotree"
+# A SysV host is in a runlevel: the utmp record sysvinit writes on entering
+# runlevel 2 (struct utmp, RUN_LVL), which runlevel(8) and so invoke-rc.d
+# read.  Without it invoke-rc.d takes the container for a chroot and
+# starts nothing, as it should there.
+c sh -c 'perl -e '"'"'print pack("s x2 i a32 a4 a32 a256 s s i i i i4 x20", 1, ord("2") + 256 * ord("N"),
+  "~", "~~", "runlevel", "", 0, 0, 0, time, 0, 0, 0, 0, 0)'"'"' >/run/utmp'
+is "$(c runlevel)" "N 2" "sysv: the host is in runlevel 2 (sysvinit installed, not booted)"
 ok_if "sysv: no systemd runs and systemd-sysusers is not installed" \
   eval '! c test -d /run/systemd/system && ! c sh -c "command -v systemd-sysusers" >/dev/null'
 apt_setup || fail "apt-get update with only the local repository"

@@ -36,7 +36,7 @@ nspawn_atexit "rm -rf --one-file-system '$W'"
 # system is built, so apt-get resolves them offline later.
 RUNTIME_DEPS=adduser,logrotate,libglib2.0-0,libjson-glib-1.0-0,libyaml-0-2
 SYSTEMD_INCLUDE=systemd,systemd-sysv,dbus,procps,man-db,autopkgtest,$RUNTIME_DEPS
-SYSV_INCLUDE=procps,$RUNTIME_DEPS
+SYSV_INCLUDE=sysvinit-core,procps,$RUNTIME_DEPS
 BUILD_INCLUDE=build-essential,$(deb_build_depends "$top_srcdir/debian/control" | paste -sd,)
 
 # ---------------------------------------------------------------------------
@@ -174,7 +174,7 @@ ok_if "the build log shows the compiler's command lines (blhc saw them)" grep -q
 deb_listing () {
   dpkg-deb --fsys-tarfile "$1" | tar -tvf - |
     awk '{ mode = $1; path = $6; for (i = 7; i <= NF; i++) path = path " " $i; print substr(mode, 1, 1), substr(mode, 2), path }' |
-    sed 's| \./| /|; s|/$||' | grep -v ' /$' |
+    sed 's| \./| /|; s|/$||' | grep -v -E ' /?$' |
     sed -E 's|^(- [^ ]+ /usr/share/man/.*)\.gz$|\1|; s|^(l [^ ]+ /usr/share/man/[^ ]*)\.gz -> (.*)\.gz$|\1 -> \2|' |
     grep -v -E ' /usr/share/doc/stem-daemon/(copyright|changelog\.gz|README\.Debian)$| /usr/share/lintian(/overrides(/stem-daemon)?)?$' |
     man_by_name | LC_ALL=C sort
@@ -255,7 +255,7 @@ export_tree "$srctree/srv/stem-src"
 NSPAWN_INCLUDE=$SYSTEMD_INCLUDE
 nspawn_boot stem-autopkgtest "$srctree"
 apt_setup
-NSPAWN_TIMEOUT=900 c autopkgtest --no-built-binaries "/srv/stem-apt/$DEB" /srv/stem-src/ -- null \
+NSPAWN_TIMEOUT=900 c autopkgtest --built-tree=/srv/stem-src "/srv/stem-apt/$DEB" -- null \
   >"$W/autopkgtest.log" 2>&1
 rc=$?
 summary=$(sed -n '/^@@@@@@@@* summary/,$p' "$W/autopkgtest.log" | tail -n +2)
