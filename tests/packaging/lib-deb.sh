@@ -118,3 +118,11 @@ fs_listing () {
     -o -path /var/lib/systemd/catalog -o -path /var/lib/systemd/random-seed \
     -o -path /etc/ld.so.cache \) -prune -o -printf '%y %u:%g %m %p\n' | LC_ALL=C sort
 }
+
+# purge_leftovers: diff's output of two fs_listing, without what purging
+# keeps on purpose (README.Debian): the stem user and group, whose creation
+# left backups of the account files (/etc/passwd- …).  What is left is a
+# difference nobody documented.
+purge_leftovers () {
+  grep -E '^[<>] ' | grep -v -E '^[<>] [a-z] [^ ]+ [0-7]+ /etc/(passwd|group|shadow|gshadow)-$'
+}

@@ -248,17 +248,19 @@ publish_upgrade () {
 
 # ---------------------------------------------------------------------------
 phase "5. autopkgtest"
+# The tests alone (autopkgtest's "degenerate source tree": debian/tests),
+# run against the .deb: an unbuilt tree would need dpkg-dev to build.
 srctree=$W/autopkgtest-tree
-mkdir -p "$srctree/srv/stem-src"
+mkdir -p "$srctree/srv/stem-tests/debian"
 cp -a "$W/repotree/." "$srctree/"
-export_tree "$srctree/srv/stem-src"
+cp -a "$top_srcdir/debian/tests" "$srctree/srv/stem-tests/debian/"
 NSPAWN_INCLUDE=$SYSTEMD_INCLUDE
 nspawn_boot stem-autopkgtest "$srctree"
 apt_setup
-NSPAWN_TIMEOUT=900 c autopkgtest --built-tree=/srv/stem-src "/srv/stem-apt/$DEB" -- null \
+NSPAWN_TIMEOUT=900 c autopkgtest "/srv/stem-apt/$DEB" /srv/stem-tests -- null \
   >"$W/autopkgtest.log" 2>&1
 rc=$?
-summary=$(sed -n '/^@@@@@@@@* summary/,$p' "$W/autopkgtest.log" | tail -n +2)
+summary=$(sed -n '/@@@@@@@@ summary$/,$p' "$W/autopkgtest.log" | tail -n +2)
 for t in $(sed -n 's/^Tests: *//p' "$top_srcdir/debian/tests/control" | tr ',' ' '); do
   result=$(printf '%s\n' "$summary" | awk -v t="$t" '$1 == t { print $2 }')
   is "$result" PASS "autopkgtest: $t" "$(grep -A3 -B20 "^$t .*FAIL\|$t.*SKIP" "$W/autopkgtest.log" | tail -n 40)"
