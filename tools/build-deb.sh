@@ -27,6 +27,7 @@ rm -rf "$src"
 mkdir "$src"
 if git -C "$top" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   # Tracked files that still exist, with their current contents.
+  # shellcheck disable=SC2016 # the script is for sh -c
   (cd "$top" && git ls-files -z --cached | xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
     tar --null -T - -cf -) | tar -C "$src" -xf -
 else

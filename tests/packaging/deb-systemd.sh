@@ -1,6 +1,6 @@
 # Part of test-deb.sh (sourced): the package's life on a booted systemd
 # host, installed with apt-get from a local apt repository.
-# shellcheck shell=bash disable=SC2016,SC2317,SC2154
+# shellcheck shell=bash disable=SC2016,SC2317,SC2154,SC2034 # NSPAWN_INCLUDE is lib-nspawn.sh's; eval strings
 
 phase "6a. systemd host: apt-get install from a local repository"
 NSPAWN_INCLUDE=$SYSTEMD_INCLUDE

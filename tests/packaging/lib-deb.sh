@@ -1,7 +1,7 @@
 # Helpers of the Debian package tests (sourced by bash, after
 # tests/system/lib-nspawn.sh): TAP output, commands in the container, the
 # packages' build-dependencies and a local apt repository.
-# shellcheck shell=bash disable=SC2317 # functions called through nspawn_wait
+# shellcheck shell=bash disable=SC2317,SC2016 # functions called through nspawn_wait; scripts run inside
 
 t_start=$(nspawn_now_ms)
 test_count=0

@@ -116,8 +116,9 @@ else
     eval '[ "$checks" -gt 0 ] && ! grep -q "^FAIL: \|^ERROR: " "$W/a.log" && grep -q "^# FAIL: *0$" "$W/a.log"'
 
   # make install's tree, from the very build the package was made of.
-  out=$(c_out runuser -u nobody -- make -s -C "/build/a/stem-daemon-$VERSION/debian/build" install DESTDIR=/build/a/installed)
-  [ $? -eq 0 ] || fail "make install DESTDIR= of the package's build" "$out"
+  if ! out=$(c_out runuser -u nobody -- make -s -C "/build/a/stem-daemon-$VERSION/debian/build" install DESTDIR=/build/a/installed); then
+    fail "make install DESTDIR= of the package's build" "$out"
+  fi
   cp -a "$R/build/a/installed" "$A/installed"
 
   phase "4. a second build: another directory, umask, TZ and locale"
@@ -176,7 +177,7 @@ deb_listing () {
     awk '{ mode = $1; path = $6; for (i = 7; i <= NF; i++) path = path " " $i; print substr(mode, 1, 1), substr(mode, 2), path }' |
     sed 's| \./| /|; s|/$||' | grep -v -E ' /?$' |
     sed -E 's|^(- [^ ]+ /usr/share/man/.*)\.gz$|\1|; s|^(l [^ ]+ /usr/share/man/[^ ]*)\.gz -> (.*)\.gz$|\1 -> \2|' |
-    grep -v -E ' /usr/share/doc/stem-daemon/(copyright|changelog\.gz|README\.Debian)$| /usr/share/lintian(/overrides(/stem-daemon)?)?$' |
+    grep -v -E ' /usr/share/doc/stem-daemon/(copyright|changelog\.gz|README\.Debian(\.gz)?)$| /usr/share/lintian(/overrides(/stem-daemon)?)?$' |
     man_by_name | LC_ALL=C sort
 }
 man_by_name () {
