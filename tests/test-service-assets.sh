@@ -18,7 +18,9 @@ for f in $generated; do
     "$f: every path is fully expanded"
 done
 
-if command -v systemd-analyze >/dev/null; then
+# systemd-analyze creates /run/systemd when it is missing, which only root
+# may (a build chroot, as Debian's buildds build, has an empty /run).
+if command -v systemd-analyze >/dev/null && { [ -d /run/systemd ] || [ -w /run ]; }; then
   # The units where systemd looks for them, in the installed tree, with the
   # programs they start (/bin/sh for the scheduler's check).
   mkdir -p "$stage/etc/systemd/system" "$stage/bin"
@@ -36,7 +38,7 @@ if command -v systemd-analyze >/dev/null; then
   run systemd-analyze verify --man=no --recursive-errors=no --root="$stage" stem-health-textfile.timer
   is "$rc:$(grep -c . "$T/err")" "0:0" "stem-health-textfile.timer passes systemd-analyze verify"
 else
-  skip "systemd-analyze is not installed"
+  skip "systemd-analyze is not installed, or cannot create /run/systemd"
 fi
 
 if command -v shellcheck >/dev/null; then

@@ -102,6 +102,23 @@ else
   echo "SKIP 1" >>"$results"
 fi
 
+step "packaging (the .deb: build, lint, reproducibility, autopkgtest, installs in containers)"
+if [ "$(id -u)" -eq 0 ]; then
+  make -C _build check-packaging >_build/check-packaging.log 2>&1
+  rc=$?
+  grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):|^== ' _build/check-packaging.log
+  for kind in PASS FAIL ERROR XPASS SKIP; do
+    echo "$kind $(grep -c "^$kind:" _build/check-packaging.log)" >>"$results"
+  done
+  if [ $rc -ne 0 ]; then
+    grep -B2 -A20 '^not ok\|^Bail out' _build/tests/packaging/*.log 2>/dev/null | head -150
+    status=1
+  fi
+else
+  echo "SKIP: packaging tests need root"
+  echo "SKIP 1" >>"$results"
+fi
+
 step "formatting (clang-format)"
 if make -C _build check-format >_build/format.log 2>&1; then
   echo "PASS: clang-format"

@@ -8,6 +8,11 @@
 #   nspawn_run systemctl start …   # a command inside, bounded by a timeout
 #   nspawn_poweroff                # also run by the EXIT trap
 #
+# Or, for a host without systemd (SysV), a container that is not booted:
+#
+#   nspawn_start NAME TREE         # no init system: a minimal PID 1 that
+#                                  # reaps, nothing else running
+#
 # Every container boots from a fresh copy of a cached root filesystem, in its
 # own temporary directory, mount namespace and cgroups, so containers can run
 # side by side and none of them changes the cache or the host.
@@ -28,6 +33,7 @@ NSPAWN_RECIPE_VERSION=1
 NSPAWN_HOST_PACKAGES="systemd-container debootstrap zstd"
 
 NSPAWN_NAME=
+NSPAWN_BOOTED=1
 NSPAWN_DIR=
 NSPAWN_PID=
 NSPAWN_LEADER=
@@ -210,11 +216,10 @@ nspawn_console () {
   [ -f "$NSPAWN_DIR/console.log" ] && sed 's/\r$//; s/^/# console: /' "$NSPAWN_DIR/console.log"
 }
 
-# nspawn_boot NAME TREE: boots a container named NAME with TREE copied over a
-# fresh root filesystem, and waits until its systemd has finished booting.
-nspawn_boot () {
-  local name=$1 tree=$2 tarball t0
-  t0=$(nspawn_now_ms)
+# nspawn_setup NAME TREE: a fresh copy of the root filesystem with TREE
+# copied over it, and cgroups of its own; nothing runs yet.
+nspawn_setup () {
+  local name=$1 tree=$2 tarball
   tarball=$(nspawn_rootfs) || nspawn_skip "cannot build the root filesystem (no access to a Debian mirror?)"
   NSPAWN_NAME=$name-$$
   NSPAWN_DIR=$(mktemp -d "${TMPDIR:-/var/tmp}/stem-nspawn.XXXXXX") || nspawn_bail "mktemp failed"
@@ -242,13 +247,17 @@ nspawn_boot () {
     mkdir "$cg" || nspawn_bail "cannot create cgroup $cg"
     NSPAWN_CGROUPS+=("$cg")
   done
+}
 
+# nspawn_spawn NSPAWN-ARG…: starts systemd-nspawn on the tree nspawn_setup
+# made, in the background, and waits until its PID 1 exists.
+nspawn_spawn () {
   # A private mount namespace holds the tmpfs nspawn needs on
   # /run/systemd/nspawn (the host's /run is not a tmpfs: without it nspawn
   # ends with "Attempted to remove disk file system") and every mount nspawn
   # makes, so they all go away with the container.  The tree in NSPAWN_DIR is
   # already a private copy: --volatile=overlay would add nothing.
-  local procs=()
+  local procs=() cg
   for cg in "${NSPAWN_CGROUPS[@]}"; do procs+=("$cg/cgroup.procs"); done
   (
     for p in "${procs[@]}"; do echo 0 >"$p" || exit 125; done
@@ -257,15 +266,25 @@ nspawn_boot () {
       exec "$@"' sh \
       systemd-nspawn --quiet --register=no --keep-unit --private-network \
       --console=read-only --link-journal=no --machine="$NSPAWN_NAME" \
-      --directory="$NSPAWN_DIR/root" --boot
+      --directory="$NSPAWN_DIR/root" "$@"
   ) </dev/null >"$NSPAWN_DIR/console.log" 2>&1 &
   NSPAWN_PID=$!
 
-  # Both waits end early when nspawn gives up.
+  # Ends early when nspawn gives up.
   if ! nspawn_wait 30 eval 'nspawn_find_leader || ! nspawn_alive' || [ -z "$NSPAWN_LEADER" ]; then
     nspawn_console
     nspawn_bail "the container did not start"
   fi
+}
+
+# nspawn_boot NAME TREE: boots a container named NAME with TREE copied over a
+# fresh root filesystem, and waits until its systemd has finished booting.
+nspawn_boot () {
+  local t0
+  t0=$(nspawn_now_ms)
+  nspawn_setup "$1" "$2"
+  NSPAWN_BOOTED=1
+  nspawn_spawn --boot
   if ! nspawn_wait 60 eval 'nspawn_bus_up || ! nspawn_alive' || ! nspawn_bus_up; then
     nspawn_console
     nspawn_bail "systemd in the container did not come up (no /run/systemd/private)"
@@ -284,6 +303,18 @@ nspawn_boot () {
       ;;
   esac
   nspawn_log "container $NSPAWN_NAME booted ($state) in $(($(nspawn_now_ms) - t0)) ms"
+}
+
+# nspawn_start NAME TREE: like nspawn_boot, but nothing is booted: PID 1 is
+# nspawn's minimal init (it reaps orphans, as a SysV init does) and the
+# only other process is a sleep that keeps the container up.  No systemd
+# runs, /run/systemd/system does not exist: a SysV host, for
+# `service` and the maintainer scripts.
+nspawn_start () {
+  nspawn_setup "$1" "$2"
+  NSPAWN_BOOTED=0
+  nspawn_spawn --as-pid2 sleep infinity
+  nspawn_log "container $NSPAWN_NAME started (not booted)"
 }
 
 # nspawn_run CMD…: runs CMD in all of the container's namespaces, as root,
@@ -315,6 +346,11 @@ nspawn_kill_cgroup_procs () {
 # removes everything nspawn_boot made.  Safe to call more than once.
 nspawn_poweroff () {
   local rc=0
+  if nspawn_alive && [ "$NSPAWN_BOOTED" = 0 ]; then
+    # No init system to shut down: ending PID 1 ends everything inside.
+    [ -n "$NSPAWN_LEADER" ] && kill -KILL "$NSPAWN_LEADER" 2>/dev/null
+    nspawn_wait 30 eval '! nspawn_alive' || rc=1
+  fi
   if nspawn_alive; then
     if [ -n "$NSPAWN_LEADER" ]; then
       # SIGRTMIN+4 is systemd's "poweroff" request, which works even when
