@@ -43,7 +43,9 @@ rc_is 0 "a running node is healthy"
 like "$T/out" "^alpha: ok \(pid $alpha, up [0-9]+s, log [0-9]+s old\)$" "one human line with pid, uptime and log age"
 is "$(cat "$T/err")" "" "nothing on stderr"
 
+age_before=$(age_of "$alpha")
 health alpha --json
+age_after=$(age_of "$alpha")
 rc_is 0 "--json of a healthy node"
 is "$(json "$T/out" '.status')" ok "status is ok"
 is "$(json "$T/out" '.node')" alpha "node is named"
@@ -55,7 +57,10 @@ is "$(json "$T/out" 'has("error") or has("message")')" false "no error or messag
 is "$(json "$T/out" '.logAgeSeconds | type')" number "logAgeSeconds is reported"
 uptime=$(json "$T/out" '.uptimeSeconds')
 ok_if "uptimeSeconds is a number ≥ 0" test "$uptime" -ge 0
-near "$uptime" $(($(date +%s) - $(start_epoch "$alpha"))) 2 "uptimeSeconds agrees with /proc/PID/stat"
+# A bracket, not a clock read after the fact: the age before and after the
+# call (±1 s for two clocks rounding to whole seconds).
+ok_if "uptimeSeconds agrees with /proc/PID/stat ($age_before ≤ $uptime ≤ $age_after, ±1)" \
+  test $((age_before - 1)) -le "$uptime" -a "$uptime" -le $((age_after + 1))
 since=$(json "$T/out" '.since')
 like "$T/out" '"since" : "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"' "since is ISO 8601 UTC"
 near "$(date -u -d "$since" +%s)" "$(start_epoch "$alpha")" 2 "since is the process start"

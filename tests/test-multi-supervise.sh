@@ -3,21 +3,21 @@
 # escalation, reaping as PID 1 of a PID namespace, sd_notify.
 . "${top_srcdir:?run through make check}/tests/libtest.sh" || exit 99
 
-# supervise_bg LOG ARGS…: runs supervise in the background; every line it
-# prints is stamped with the time it was read (ms), in LOG.  $sup is its PID.
+# supervise_bg LOG ARGS…: runs supervise in the background, what it says in
+# LOG.  $sup is its PID.
 supervise_bg () {
   local log=$1
   shift
-  "$MULTI" supervise --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" "$@" \
-    2> >(while IFS= read -r line; do echo "$(($(date +%s%N) / 1000000)) $line"; done >"$log") &
+  "$MULTI" supervise --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" "$@" 2>"$log" &
   sup=$!
 }
-# ms_of LOG REGEX [N]: the time of the Nth line matching REGEX.
-ms_of () { grep -E -- "$2" "$1" | sed -n "${3:-1}p" | cut -d' ' -f1; }
 
-# A node that crashes is restarted after 1 s, then 2 s, then given up.
-supervise_bg "$T/crash.err" crash --command "$WORKER" --command exit-after --command 200 \
-  --command 3 --max-restarts=2
+# A node that crashes is restarted after 1 s, then 2 s, then given up.  Each
+# start logs its process's start tick (/proc/PID/stat field 22) before it
+# becomes the worker, which exits 200 ms later.
+supervise_bg "$T/crash.err" crash --command /bin/sh --command -c \
+  --command 'echo "start tick $(cut -d" " -f22 /proc/$$/stat)"; exec "$0" exit-after 200 3' \
+  --command "$WORKER" --max-restarts=2
 wait "$sup"
 rc=$?
 rc_is 1 "supervise exits 1 when a node was given up"
@@ -27,10 +27,16 @@ like "$T/crash.err" "crash: restarting in 1s \(restart 1 of at most 2\)$" "first
 like "$T/crash.err" "crash: restarting in 2s \(restart 2 of at most 2\)$" "second restart after 2s"
 like "$T/crash.err" "crash: giving up after 2 restarts$" "then it gives up"
 is "$(grep -c 'crash: started' "$T/crash.err")" 3 "three starts in all"
-gap1=$(($(ms_of "$T/crash.err" 'crash: started' 2) - $(ms_of "$T/crash.err" 'crash: exited' 1)))
-gap2=$(($(ms_of "$T/crash.err" 'crash: started' 3) - $(ms_of "$T/crash.err" 'crash: exited' 2)))
-ok_if "the first restart waits about 1s (${gap1}ms)" test "$gap1" -ge 900 -a "$gap1" -lt 10000
-ok_if "the second waits about 2s (${gap2}ms)" test "$gap2" -ge 1900 -a "$gap2" -lt 20000
+# From the kernel's start times: a start comes at least 200 ms (the run)
+# plus the backoff after the one before (one tick of slack).
+hz=$(getconf CLK_TCK)
+tick_ms () { sed -n 's/^start tick //p' "$T/log/crash.log" | sed -n "${1}p" | awk -v hz="$hz" '{ print int($1 * 1000 / hz) }'; }
+gap1=$(($(tick_ms 2) - $(tick_ms 1)))
+gap2=$(($(tick_ms 3) - $(tick_ms 2)))
+ok_if "the first restart waits 1s after the exit (starts ${gap1}ms apart, ≥ 1200 - 1 tick)" \
+  test "$gap1" -ge $((1200 - 1000 / hz))
+ok_if "the second waits 2s (starts ${gap2}ms apart, ≥ 2200 - 1 tick)" \
+  test "$gap2" -ge $((2200 - 1000 / hz))
 ok_if "no pidfile is left" test ! -e "$T/run/crash.pid"
 
 # on-failure: a clean exit is not a failure; always: it is restarted anyway.
