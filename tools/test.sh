@@ -119,6 +119,19 @@ else
   echo "SKIP 1" >>"$results"
 fi
 
+step "fuzzing (a short run of every libFuzzer harness)"
+make -C _build fuzz FUZZ_SECONDS=10 >_build/fuzz.log 2>&1
+rc=$?
+grep -E '^(PASS|FAIL): fuzz-' _build/fuzz.log
+for kind in PASS FAIL; do
+  echo "$kind $(grep -c "^$kind: fuzz-" _build/fuzz.log)" >>"$results"
+done
+if [ $rc -ne 0 ]; then
+  tail -60 _build/fuzz.log
+  grep -q '^FAIL: fuzz-' _build/fuzz.log || echo "ERROR 1" >>"$results"
+  status=1
+fi
+
 step "formatting (clang-format)"
 if make -C _build check-format >_build/format.log 2>&1; then
   echo "PASS: clang-format"

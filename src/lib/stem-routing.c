@@ -879,9 +879,14 @@ stem_routing_load (const char *path, GError **error)
   g_autoptr (GString) contents = g_string_new (NULL);
   if (!read_routing_file (path, contents, error))
     return NULL;
+  return stem_routing_parse (path, contents->str, contents->len, error);
+}
 
+StemRouting *
+stem_routing_parse (const char *path, const char *data, gsize length, GError **error)
+{
   g_autoptr (Node) root = NULL;
-  if (!parse_text (path, contents->str, contents->len, &root, error))
+  if (!parse_text (path, data, length, &root, error))
     return NULL;
 
   g_autoptr (StemRouting) routing = g_new0 (StemRouting, 1);

@@ -15,6 +15,9 @@ typedef struct _StemRouting StemRouting;
  * form "PATH:LINE: message" (LINE where the parser knows it); a file that
  * cannot be read carries the errno's code (e.g. STEM_ERROR_NOT_FOUND). */
 StemRouting *stem_routing_load (const char *path, GError **error);
+/* The same for LENGTH bytes of DATA, read from PATH (for messages). */
+StemRouting *stem_routing_parse (const char *path, const char *data, gsize length,
+                                 GError **error);
 void stem_routing_free (StemRouting *routing);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemRouting, stem_routing_free)
 
