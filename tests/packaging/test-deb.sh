@@ -109,7 +109,8 @@ else
   if [ "$rc" -eq 0 ] && [ -f "$A/$DEB" ] && [ -f "$A/stem-daemon_$VERSION.dsc" ]; then
     pass "dpkg-buildpackage -us -uc builds the source and binary packages"
   else
-    fail "dpkg-buildpackage -us -uc builds the source and binary packages" "$(tail -n 40 "$W/a.log")"
+    fail "dpkg-buildpackage -us -uc builds the source and binary packages" \
+      "$(grep -E '^(FAIL|ERROR): ' "$W/a.log" | head -n 20)" "$(tail -n 40 "$W/a.log")"
   fi
   checks=$(grep -c '^PASS: ' "$W/a.log")
   ok_if "dh_auto_test ran make check ($checks tests passed, none failed)" \
