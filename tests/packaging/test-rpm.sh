@@ -1,0 +1,193 @@
+#!/bin/bash
+# The RPM (TAP, root only), built here with Debian's rpm tools:
+#
+#  1. rpm/stem-daemon.spec's Version is configure.ac's, NEWS's and
+#     debian/changelog's; its sysusers source is the installed file's line
+#  2. tools/build-rpm.sh builds the SRPM and the RPM from `make dist`
+#  3. rpmlint on the spec, the SRPM and the RPM: 0 errors, 0 warnings
+#  4. the RPM's files are `make install`'s, configured as the spec
+#     configures, without the SysV scripts and /etc/default/stem; modes
+#     and owners as the spec says
+#  5. the scriptlets create the user, and stop and restart the template's
+#     instances
+#  6. the payload works: unpacked into a scratch root, its stem-multi
+#     starts, finds and stops its example worker
+#
+#   top_srcdir=… top_builddir=… bash tests/packaging/test-rpm.sh
+#
+# The build skips %check (--nocheck): this test suite has run make check
+# already; `make rpm` runs it.  What cannot be verified here (an install
+# on Fedora) is said in the README.
+set -u
+: "${top_srcdir:?run through make check-packaging}" "${top_builddir:?run through make check-packaging}"
+export LC_ALL=C.UTF-8
+
+test_count=0
+test_failed=0
+pass () { test_count=$((test_count + 1)); echo "ok $test_count - $1"; }
+fail () {
+  test_count=$((test_count + 1))
+  test_failed=$((test_failed + 1))
+  echo "not ok $test_count - $1"
+  shift
+  local line
+  for line in "$@"; do printf '%s\n' "$line" | sed 's/^/# /'; done
+}
+is () { # ACTUAL EXPECTED NAME [DIAGNOSTIC…]
+  local actual=$1 expected=$2 name=$3
+  shift 3
+  if [ "$actual" = "$expected" ]; then pass "$name"; else fail "$name" "got:      $actual" "expected: $expected" "$@"; fi
+}
+done_testing () {
+  echo "1..$test_count"
+  [ "$test_failed" -eq 0 ]
+  exit $?
+}
+
+[ "$(id -u)" -eq 0 ] || { echo "1..0 # SKIP needs root"; exit 0; }
+for tool in rpmbuild rpmlint rpm2cpio cpio unshare; do
+  command -v "$tool" >/dev/null || { echo "Bail out! $tool is not installed (tools/deps.sh installs it)"; exit 99; }
+done
+W=$(mktemp -d "${TMPDIR:-/var/tmp}/stem-rpm.XXXXXX") || { echo "Bail out! mktemp failed"; exit 99; }
+trap 'rm -rf --one-file-system "$W"' EXIT
+SPEC=$top_srcdir/rpm/stem-daemon.spec
+
+# 1. versions --------------------------------------------------------------
+v_spec=$(sed -n 's/^Version:[[:space:]]*//p' "$SPEC")
+v_configure=$(sed -n 's/^AC_INIT(\[[^]]*\], *\[\([^]]*\)\].*/\1/p' "$top_srcdir/configure.ac")
+v_news=$(awk 'NF { print $2; exit }' "$top_srcdir/NEWS")
+v_changelog=$(sed -n '1s/^stem-daemon (\([^)]*\)).*/\1/p' "$top_srcdir/debian/changelog")
+is "$v_spec" "$v_configure" "the spec's Version is configure.ac's ($v_configure)"
+is "$v_news" "$v_spec" "… and the top NEWS entry's"
+is "$v_changelog" "$v_spec" "… and debian/changelog's"
+is "$(grep '^u ' "$top_srcdir/rpm/stem-daemon.sysusers")" \
+  "$(grep '^u ' "$top_builddir/data/sysusers.d/stem.conf")" \
+  "rpm/stem-daemon.sysusers has the installed sysusers.d line (for %sysusers_create_compat)"
+
+# 2. build -----------------------------------------------------------------
+if "$top_srcdir/tools/build-rpm.sh" "$top_builddir" "$W/out" --nocheck >"$W/build.log" 2>&1; then
+  pass "tools/build-rpm.sh builds the packages from make dist's tarball"
+else
+  fail "tools/build-rpm.sh builds the packages from make dist's tarball" "$(tail -n 30 "$W/build.log")"
+fi
+RPM=$W/out/stem-daemon-$v_spec-1.$(rpm --eval '%{_arch}').rpm
+SRPM=$W/out/stem-daemon-$v_spec-1.src.rpm
+if [ ! -f "$RPM" ] || [ ! -f "$SRPM" ]; then
+  echo "Bail out! no $RPM or $SRPM"
+  exit 99
+fi
+pass "an SRPM and an RPM"
+
+# 3. rpmlint ---------------------------------------------------------------
+out=$(rpmlint -r "$top_srcdir/rpm/rpmlintrc" "$SPEC" "$SRPM" "$RPM" 2>&1)
+summary=$(printf '%s\n' "$out" | grep 'packages and 1 specfiles checked')
+if [[ $summary == *" 0 errors, 0 warnings"* ]]; then
+  pass "rpmlint on the spec, the SRPM and the RPM: 0 errors, 0 warnings"
+else
+  fail "rpmlint on the spec, the SRPM and the RPM: 0 errors, 0 warnings" "$out"
+fi
+# A filter (or a run of them) comes right after the comment saying why.
+ok=true prev=
+while IFS= read -r line; do
+  case $line in addFilter*) [[ $prev == "#"* || $prev == addFilter* ]] || ok=false ;; esac
+  prev=$line
+done <"$top_srcdir/rpm/rpmlintrc"
+if $ok; then pass "every rpmlint filter follows a comment"; else fail "every rpmlint filter follows a comment"; fi
+
+# 4. files -----------------------------------------------------------------
+# make install, configured as the spec's %configure does.
+mkdir -p "$W/b" "$W/stage"
+(cd "$W/b" && "$top_srcdir/configure" --prefix=/usr --sysconfdir=/etc --localstatedir=/var \
+  --runstatedir=/run --libexecdir=/usr/libexec \
+  --with-systemdsystemunitdir=/usr/lib/systemd/system --with-sysusersdir=/usr/lib/sysusers.d \
+  --with-tmpfilesdir=/usr/lib/tmpfiles.d \
+  --with-bashcompletiondir=/usr/share/bash-completion/completions \
+  --with-logrotatedir=/etc/logrotate.d --with-sysvinitdir=no >configure.log 2>&1 \
+  && make -j2 >make.log 2>&1 && make install DESTDIR="$W/stage" >install.log 2>&1)
+is "$?" 0 "make install with the spec's directories and --with-sysvinitdir=no" "$(tail -n 20 "$W/b/"*.log)"
+# Not directories: files and links, with the spec's renaming of the
+# logrotate file, and what %license and %doc add.
+(cd "$W/stage" && find . ! -type d | sed 's|^\.||') \
+  | sed 's|^/etc/logrotate.d/stem$|/etc/logrotate.d/stem-daemon|' >"$W/expected.unsorted"
+printf '%s\n' /usr/share/licenses/stem-daemon/COPYING /usr/share/doc/stem-daemon/README \
+  /usr/share/doc/stem-daemon/NEWS >>"$W/expected.unsorted"
+LC_ALL=C sort "$W/expected.unsorted" >"$W/expected"
+rpm -qp --qf '[%{FILEMODES:perms} %{FILENAMES}\n]' "$RPM" >"$W/modes"
+# rpm itself links every binary from /usr/lib/.build-id/ (for its
+# debuginfo): that is rpm's, not the package's.
+grep -v '^d' "$W/modes" | cut -d' ' -f2- | grep -v '^/usr/lib/\.build-id/' | LC_ALL=C sort >"$W/actual"
+if diff -u "$W/expected" "$W/actual" >"$W/files.diff"; then
+  pass "the RPM holds exactly make install's files ($(wc -l <"$W/actual")): nothing lost, nothing added"
+else
+  fail "the RPM holds exactly make install's files: nothing lost, nothing added" "$(cat "$W/files.diff")"
+fi
+for gone in /etc/init.d/stem-worker /etc/init.d/stem-scheduler /etc/default/stem; do
+  if grep -qx "$gone" "$W/actual"; then fail "no $gone in the RPM"; else pass "no $gone in the RPM"; fi
+done
+owner () { rpm -qp --qf '[%{FILEUSERNAME}:%{FILEGROUPNAME} %{FILEMODES:perms} %{FILENAMES}\n]' "$RPM" | awk -v f="$1" '$3 == f { print $1, $2 }'; }
+is "$(owner /etc/stem/stem.env)" "root:stem -rw-r-----" "stem.env is root:stem 0640, a %config(noreplace)"
+ok_config=$(rpm -qp --configfiles "$RPM" | LC_ALL=C sort | tr '\n' ' ')
+is "$ok_config" "/etc/logrotate.d/stem-daemon /etc/stem/stem.env " "the config files are stem.env and the logrotate snippet"
+is "$(owner /var/log/stem)" "stem:stem drwxr-x---" "/var/log/stem is stem's, 0750"
+is "$(owner /var/lib/stem)" "stem:stem drwxr-x---" "/var/lib/stem is stem's, 0750"
+others=$(rpm -qp --qf '[%{FILEUSERNAME}:%{FILEGROUPNAME} %{FILENAMES}\n]' "$RPM" \
+  | grep -v '^root:root ' | grep -v ' /etc/stem/stem.env$\| /var/log/stem$\| /var/lib/stem$')
+is "$others" "" "every other file is root's"
+ok_lang=$(grep -c '/usr/share/locale/\(de\|fr\)/LC_MESSAGES/stem-daemon.mo' "$W/actual")
+is "$ok_lang" 2 "the translations are in (%find_lang)"
+
+# 5. scriptlets ------------------------------------------------------------
+rpm -qp --scripts "$RPM" >"$W/scripts"
+scriptlet () { awk -v s="$1 scriptlet" 'index($0, s) == 1 { on = 1; next } / scriptlet \(/ { on = 0 } on' "$W/scripts"; }
+if scriptlet preinstall | grep -q 'useradd -r -g stem -d /var/lib/stem'; then
+  pass "%pre creates the stem user (%sysusers_create_compat)"
+else
+  fail "%pre creates the stem user (%sysusers_create_compat)" "$(scriptlet preinstall)"
+fi
+if scriptlet preuninstall | grep -q 'remove-system-units stem-worker@\\\*\.service .*stem-worker\.service stem-scheduler\.service'; then
+  pass "%preun stops and disables every stem-worker@ instance and the services on erase"
+else
+  fail "%preun stops and disables every stem-worker@ instance and the services on erase" "$(scriptlet preuninstall)"
+fi
+if scriptlet postuninstall | grep -q 'mark-restart-system-units stem-worker@\\\*\.service stem-worker\.service stem-scheduler\.service'; then
+  pass "%postun restarts every running stem-worker@ instance and the services on upgrade"
+else
+  fail "%postun restarts every running stem-worker@ instance and the services on upgrade" "$(scriptlet postuninstall)"
+fi
+if scriptlet postinstall | grep -q 'install-system-units stem-worker.service stem-scheduler.service'; then
+  pass "%post presets the services (%systemd_post), enabling nothing by itself"
+else
+  fail "%post presets the services (%systemd_post)" "$(scriptlet postinstall)"
+fi
+
+# 6. the payload -----------------------------------------------------------
+S=$W/root
+mkdir -p "$S"
+(cd "$S" && rpm2cpio "$RPM" | cpio -idm --quiet)
+is "$?" 0 "rpm2cpio | cpio unpacks the payload"
+# Its stem-multi looks for its helpers in /usr/libexec/stem-daemon: the
+# payload's, bound there in a mount namespace of this test's own.
+mkdir -p "$W/run" "$W/log"
+# shellcheck disable=SC2016 # expanded by the inner shell
+unshare --mount --propagation private sh -c '
+  S=$1 W=$2
+  mount -t tmpfs tmpfs /usr/libexec && mkdir /usr/libexec/stem-daemon &&
+  mount --bind "$S/usr/libexec/stem-daemon" /usr/libexec/stem-daemon || exit 99
+  m () { "$S/usr/bin/stem-multi" "$@" --pidfile="$W/run/%n.pid" --logfile="$W/log/%n.log"; }
+  m start alpha --command "$S/usr/bin/stem-example-worker" >"$W/start.out" 2>&1; echo "$?" >"$W/start.rc"
+  m status alpha >"$W/status.out" 2>&1; echo "$?" >"$W/status.rc"
+  m stop alpha >"$W/stop.out" 2>&1; echo "$?" >"$W/stop.rc"
+  m status alpha >"$W/status2.out" 2>&1; echo "$?" >"$W/status2.rc"
+' sh "$S" "$W"
+is "$(cat "$W/start.rc" 2>/dev/null)" 0 "the payload's stem-multi starts its stem-example-worker" "$(cat "$W/start.out" 2>&1)"
+is "$(cat "$W/status.rc" 2>/dev/null)" 0 "status: running" "$(cat "$W/status.out" 2>&1)"
+if grep -q '^alpha: running (pid [0-9]*' "$W/status.out" 2>/dev/null; then pass "… as it says"; else fail "… as it says" "$(cat "$W/status.out" 2>&1)"; fi
+is "$(cat "$W/stop.rc" 2>/dev/null)" 0 "stop" "$(cat "$W/stop.out" 2>&1)"
+is "$(cat "$W/status2.rc" 2>/dev/null)" 3 "then status: not running (LSB 3)" "$(cat "$W/status2.out" 2>&1)"
+if grep -q 'started' "$W/log/alpha.log" 2>/dev/null; then
+  pass "the worker's output went through the payload's log writer to its log"
+else
+  fail "the worker's output went through the payload's log writer to its log" "$(cat "$W/log/alpha.log" 2>&1)"
+fi
+
+done_testing
