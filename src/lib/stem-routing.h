@@ -16,8 +16,7 @@ typedef struct _StemRouting StemRouting;
  * cannot be read carries the errno's code (e.g. STEM_ERROR_NOT_FOUND). */
 StemRouting *stem_routing_load (const char *path, GError **error);
 /* The same for LENGTH bytes of DATA, read from PATH (for messages). */
-StemRouting *stem_routing_parse (const char *path, const char *data, gsize length,
-                                 GError **error);
+StemRouting *stem_routing_parse (const char *path, const char *data, gsize length, GError **error);
 void stem_routing_free (StemRouting *routing);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemRouting, stem_routing_free)
 
