@@ -524,6 +524,19 @@ stop_leftovers (StemMultiOptions *opts, GArray *targets, const int *results, GAr
 }
 
 /* Stops PLANS (locks held) with SCHEDULE, all at once. */
+/* What a terminal shows while TARGETS stop (nothing off a terminal, with
+ * --quiet or --json). */
+static StemProgress *
+progress_for (StemMultiOptions *opts, GArray *targets, int first_signal)
+{
+  g_autoptr (GPtrArray) nodes = g_ptr_array_new ();
+  for (guint i = 0; i < targets->len; i++)
+    g_ptr_array_add (nodes, g_array_index (targets, Target, i).plan->node);
+  g_ptr_array_add (nodes, NULL);
+  return stem_progress_new (first_signal == SIGKILL ? _ ("killing") : _ ("stopping"),
+                            (const char *const *)nodes->pdata, !opts->quiet && !opts->json);
+}
+
 static void
 stop_nodes (StemMultiOptions *opts, GPtrArray *plans, GArray *schedule, StemReport *report)
 {
@@ -609,7 +622,8 @@ stop_nodes (StemMultiOptions *opts, GPtrArray *plans, GArray *schedule, StemRepo
            procs->len, schedule_text);
   g_autofree int *results = g_new (int, procs->len);
   g_autoptr (GError) error = NULL;
-  if (!stem_proc_stop_all (procs, schedule, TRUE, results, &error))
+  g_autoptr (StemProgress) progress = progress_for (opts, targets, steps[0].signum);
+  if (!stem_proc_stop_all_shown (procs, schedule, TRUE, progress, results, &error))
     {
       for (guint i = 0; i < procs->len; i++)
         stem_report_add (report, g_array_index (targets, Target, i).plan->node, "failed", TRUE,

@@ -3,6 +3,7 @@
 #include "stem-schedule.h"
 #include "stem-error.h"
 #include "stem-i18n.h"
+#include "stem-progress.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -523,9 +524,46 @@ typedef struct
   gboolean active;
 } StopState;
 
+/* One process of a stop: TRUE while it is still to be waited for (its
+ * next step's signal sent when the step before has run out).  *OUT_RESULT
+ * gets the step it exited in. */
+static gboolean
+advance (StemProc *proc, StopState *state, GArray *steps, gint64 now, int *out_result)
+{
+  if (!state->active)
+    return FALSE;
+  if (stem_proc_has_exited (proc))
+    {
+      *out_result = (int)state->step;
+      state->active = FALSE;
+      return FALSE;
+    }
+  if (state->deadline <= now)
+    {
+      state->step++;
+      const StemScheduleStep *step
+          = state->step < steps->len ? &g_array_index (steps, StemScheduleStep, state->step) : NULL;
+      /* The schedule has run out, or the process may not be signalled. */
+      if (step == NULL || !stem_proc_signal (proc, step->signum, NULL))
+        {
+          state->active = FALSE;
+          return FALSE;
+        }
+      state->deadline = deadline_after (now, step->timeout_ms);
+    }
+  return TRUE;
+}
+
 gboolean
 stem_proc_stop_all (GPtrArray *procs, GArray *steps, gboolean send_first, int *out_results,
                     GError **error)
+{
+  return stem_proc_stop_all_shown (procs, steps, send_first, NULL, out_results, error);
+}
+
+gboolean
+stem_proc_stop_all_shown (GPtrArray *procs, GArray *steps, gboolean send_first,
+                          StemProgress *progress, int *out_results, GError **error)
 {
   if (steps->len == 0)
     return stem_throw (error, _ ("The stop schedule is empty"));
@@ -557,32 +595,12 @@ stem_proc_stop_all (GPtrArray *procs, GArray *steps, gboolean send_first, int *o
       for (guint i = 0; i < n; i++)
         {
           StemProc *proc = g_ptr_array_index (procs, i);
-          StopState *state = &states[i];
-          if (!state->active)
-            continue;
-          if (stem_proc_has_exited (proc))
+          if (!advance (proc, &states[i], steps, now, &out_results[i]))
             {
-              out_results[i] = (int)state->step;
-              state->active = FALSE;
+              stem_progress_done (progress, i);
               continue;
             }
-          if (state->deadline <= now)
-            {
-              state->step++;
-              if (state->step >= steps->len)
-                {
-                  state->active = FALSE;
-                  continue;
-                }
-              const StemScheduleStep *step = &g_array_index (steps, StemScheduleStep, state->step);
-              if (!stem_proc_signal (proc, step->signum, NULL))
-                {
-                  state->active = FALSE;
-                  continue;
-                }
-              state->deadline = deadline_after (now, step->timeout_ms);
-            }
-          next_deadline = MIN (next_deadline, state->deadline);
+          next_deadline = MIN (next_deadline, states[i].deadline);
           if (proc->pidfd >= 0)
             pfds[nfds++] = (struct pollfd){ .fd = proc->pidfd, .events = POLLIN };
           else
@@ -591,7 +609,12 @@ stem_proc_stop_all (GPtrArray *procs, GArray *steps, gboolean send_first, int *o
 
       if (nfds == 0 && !fallback)
         return TRUE;
-      if (poll (pfds, nfds, poll_timeout_ms (next_deadline, now, fallback)) < 0 && errno != EINTR)
+      stem_progress_update (progress);
+      int timeout = poll_timeout_ms (next_deadline, now, fallback);
+      int redraw = stem_progress_timeout_ms (progress);
+      if (redraw >= 0 && (timeout < 0 || redraw < timeout))
+        timeout = redraw;
+      if (poll (pfds, nfds, timeout) < 0 && errno != EINTR)
         return stem_throw_errno (error, _ ("Cannot wait for processes to exit"));
     }
 }

@@ -3,6 +3,8 @@
 #include <glib.h>
 #include <sys/types.h>
 
+#include "stem-progress.h"
+
 G_BEGIN_DECLS
 
 /* How close a process start may follow its pidfile's mtime and still be ours:
@@ -72,6 +74,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemProc, stem_proc_free)
  * survived the whole schedule.  Returns FALSE only when waiting itself failed. */
 gboolean stem_proc_stop_all (GPtrArray *procs, GArray *steps, gboolean send_first, int *out_results,
                              GError **error);
+/* stem_proc_stop_all, keeping PROGRESS (may be NULL; its nodes are PROCS'
+ * indexes) up to date: a process is done once it exits or is given up. */
+gboolean stem_proc_stop_all_shown (GPtrArray *procs, GArray *steps, gboolean send_first,
+                                   StemProgress *progress, int *out_results, GError **error);
 
 /* Waits until PROC exits or TIMEOUT_MS passes (event-driven).  Returns TRUE
  * if it exited. */
