@@ -102,6 +102,8 @@ mkdir -p "$W/b" "$W/stage"
   --with-systemdsystemunitdir=/usr/lib/systemd/system --with-sysusersdir=/usr/lib/sysusers.d \
   --with-tmpfilesdir=/usr/lib/tmpfiles.d \
   --with-bashcompletiondir=/usr/share/bash-completion/completions \
+  --with-zshcompletiondir=/usr/share/zsh/site-functions \
+  --with-fishcompletiondir=/usr/share/fish/vendor_completions.d \
   --with-logrotatedir=/etc/logrotate.d --with-sysvinitdir=no >configure.log 2>&1 \
   && make -j2 >make.log 2>&1 && make install DESTDIR="$W/stage" >install.log 2>&1)
 is "$?" 0 "make install with the spec's directories and --with-sysvinitdir=no" "$(tail -n 20 "$W/b/"*.log)"

@@ -1,0 +1,21 @@
+# fish completion for stem-health.
+function __stem_health_nodes
+    for f in /run/stem/*.pid
+        test -e $f; and basename $f .pid
+    end
+end
+complete -c stem-health -f -a '(__stem_health_nodes)' -d node
+complete -c stem-health -l node -r -a '(__stem_health_nodes)' -d 'Check node NAME'
+complete -c stem-health -l pidfile -r -F -d 'Pidfile of each node'
+complete -c stem-health -l logfile -r -F -d 'Log file of each node'
+complete -c stem-health -l max-log-age -r -d 'Fail a node whose log is older'
+complete -c stem-health -l env-file -r -F -d 'Read STEMD_NODES from FILE'
+complete -c stem-health -l prefix -r -d 'Name prefix for a count of nodes'
+complete -c stem-health -l format -x -a 'text json openmetrics nagios' -d 'Output format'
+complete -c stem-health -l json -d 'Print one JSON document'
+complete -c stem-health -l warning -r -d 'nagios: WARNING log age'
+complete -c stem-health -l critical -r -d 'nagios: CRITICAL log age'
+complete -c stem-health -l output -r -F -d 'openmetrics: replace FILE atomically'
+complete -c stem-health -l quiet -d 'Print nothing'
+complete -c stem-health -l version -d 'Print the version and exit'
+complete -c stem-health -s h -l help -d 'Print the help and exit'
