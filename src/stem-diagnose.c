@@ -378,8 +378,8 @@ check_env_file_syntax (Diagnose *d, const char *id, GError **error)
   return TRUE;
 }
 
-/* The root rule of stem.env(5), applied by the core loader itself: it runs
- * before parsing, so a load that fails only with CHECK_SAFE is unsafe. */
+/* The root rule of stem.env(5), applied by the core loader itself, which
+ * says STEM_ERROR_UNSAFE when the file breaks it. */
 static gboolean
 check_env_file_safety (Diagnose *d, const char *id, GError **error)
 {
@@ -390,9 +390,8 @@ check_env_file_safety (Diagnose *d, const char *id, GError **error)
         continue;
       g_auto (GStrv) scratch = g_new0 (char *, 1);
       g_autoptr (GError) safe_error = NULL;
-      gboolean unsafe
-          = !stem_envfile_load (f->path, TRUE, &scratch, &safe_error)
-            && (f->load_error == NULL || strcmp (f->load_error->message, safe_error->message) != 0);
+      gboolean unsafe = !stem_envfile_load (f->path, TRUE, &scratch, &safe_error)
+                        && g_error_matches (safe_error, STEM_ERROR, STEM_ERROR_UNSAFE);
       if (unsafe)
         {
           CheckResult *r = add_result (d, id, LEVEL_ERROR, "%s", safe_error->message);

@@ -389,7 +389,7 @@ assert_unsafe (const char *path, const char *part, gboolean fix_in_message)
   g_autofree char *prefix = g_strconcat (path, ": ", NULL);
 
   g_assert_false (stem_envfile_load (path, TRUE, &env, &error));
-  g_assert_error (error, STEM_ERROR, STEM_ERROR_CONFIG);
+  g_assert_error (error, STEM_ERROR, STEM_ERROR_UNSAFE);
   assert_message (error, prefix, part);
   if (fix_in_message)
     {

@@ -431,19 +431,19 @@ read_env_fd (int fd, const char *path, gboolean check_safe, GString *contents, G
   if (check_safe)
     {
       if (!S_ISREG (st.st_mode))
-        return stem_throw_code (error, STEM_ERROR_CONFIG,
+        return stem_throw_code (error, STEM_ERROR_UNSAFE,
                                 _ ("%s: not a regular file; it chooses the program that root "
                                    "starts (hint: replace it with a regular file, then: "
                                    "chown root:root %s && chmod go-w %s)"),
                                 path, path, path);
       if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
-        return stem_throw_code (error, STEM_ERROR_CONFIG,
+        return stem_throw_code (error, STEM_ERROR_UNSAFE,
                                 _ ("%s: writable by group or others (mode %04o); it chooses "
                                    "the program that root starts (hint: chown root:root %s "
                                    "&& chmod go-w %s)"),
                                 path, (unsigned)(st.st_mode & 07777), path, path);
       if (st.st_uid != 0)
-        return stem_throw_code (error, STEM_ERROR_CONFIG,
+        return stem_throw_code (error, STEM_ERROR_UNSAFE,
                                 _ ("%s: owned by uid %u, not root; it chooses the program "
                                    "that root starts (hint: chown root:root %s && chmod go-w "
                                    "%s)"),
@@ -488,7 +488,7 @@ stem_envfile_load (const char *path, gboolean check_safe, GStrv *envp, GError **
   if (fd < 0)
     {
       if (check_safe && errno == ELOOP)
-        return stem_throw_code (error, STEM_ERROR_CONFIG,
+        return stem_throw_code (error, STEM_ERROR_UNSAFE,
                                 _ ("%s: is a symbolic link; as root only a regular file is "
                                    "read (hint: name the file it points to, owned by root and "
                                    "not writable by group or others)"),

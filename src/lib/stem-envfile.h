@@ -18,7 +18,7 @@ gboolean stem_envfile_parse (const char *name, const char *data, gsize length, G
 /* Reads PATH (refusing more than STEM_ENVFILE_MAX_SIZE bytes) and parses it as
  * above.  When CHECK_SAFE is TRUE the root-safety rule is applied first:
  * the file must be a regular file owned by root and not writable by group or
- * others, else STEM_ERROR_CONFIG with a message that says how to fix it
+ * others, else STEM_ERROR_UNSAFE with a message that says how to fix it
  * (chown root:root, chmod go-w).  A missing file is STEM_ERROR_NOT_FOUND. */
 gboolean stem_envfile_load (const char *path, gboolean check_safe, GStrv *envp, GError **error);
 

@@ -82,7 +82,8 @@ StemExit
 stem_error_exit_code (const GError *error)
 {
   if (error->domain == STEM_ERROR
-      && (error->code == STEM_ERROR_USAGE || error->code == STEM_ERROR_CONFIG))
+      && (error->code == STEM_ERROR_USAGE || error->code == STEM_ERROR_CONFIG
+          || error->code == STEM_ERROR_UNSAFE))
     return STEM_EXIT_USAGE;
   return STEM_EXIT_FAILURE;
 }

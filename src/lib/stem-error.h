@@ -14,6 +14,8 @@ typedef enum
   STEM_ERROR_NOT_FOUND,  /* a file or process that should exist does not (ENOENT, ESRCH) */
   STEM_ERROR_PERMISSION, /* EACCES / EPERM */
   STEM_ERROR_INVALID_PIDFILE, /* a pidfile that must not be trusted */
+  STEM_ERROR_UNSAFE,          /* a file that root would trust and another user could change:
+                                 nothing was done */
 } StemErrorCode;
 
 /* Exit codes of every tool (documented in each man page's EXIT STATUS). */
