@@ -65,7 +65,10 @@ stem_multi_supervise (StemMultiOptions *opts, GError **error)
    * and nobody would be reading it before the exec. */
   int fd = memfd_create ("stem-plans", 0);
   if (fd < 0)
-    return stem_throw_errno (error, "memfd_create"), STEM_EXIT_FAILURE;
+    {
+      stem_throw_errno (error, "memfd_create");
+      return -1;
+    }
   const char *data = g_variant_get_data (wire);
   gsize left = g_variant_get_size (wire);
   while (left > 0)
@@ -74,7 +77,10 @@ stem_multi_supervise (StemMultiOptions *opts, GError **error)
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)
-        return stem_throw_errno (error, "memfd"), STEM_EXIT_FAILURE;
+        {
+          stem_throw_errno (error, "memfd");
+          return -1;
+        }
       data += n;
       left -= (gsize)n;
     }
@@ -84,5 +90,6 @@ stem_multi_supervise (StemMultiOptions *opts, GError **error)
   g_autofree char *fd_arg = g_strdup_printf ("--plans-fd=%d", fd);
   char *argv[] = { program, fd_arg, NULL };
   execv (program, argv);
-  return stem_throw_errno (error, _ ("Executing the supervisor “%s”"), program), STEM_EXIT_FAILURE;
+  stem_throw_errno (error, _ ("Executing the supervisor “%s”"), program);
+  return -1;
 }

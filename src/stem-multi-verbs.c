@@ -358,15 +358,17 @@ static int
 start_foreground (StemMultiOptions *opts, StemPlanSet *set, GError **error)
 {
   if (set->plans->len != 1)
-    return stem_throw_code (error, STEM_ERROR_USAGE,
-                            _ ("--foreground runs exactly one node (%u given)"), set->plans->len),
-           -1;
+    {
+      stem_throw_code (error, STEM_ERROR_USAGE, _ ("--foreground runs exactly one node (%u given)"),
+                       set->plans->len);
+      return -1;
+    }
   StemNodePlan *plan = set->plans->pdata[0];
   if (!stem_spawn_prepare_dirs (plan, plan->logfile_given, error))
-    return STEM_EXIT_FAILURE;
+    return -1;
   g_autoptr (StemLock) lock = stem_lock_acquire (plan->pidfile, opts->lock_timeout_ms, error);
   if (lock == NULL)
-    return STEM_EXIT_FAILURE;
+    return -1;
 
   g_auto (Inspection) in;
   inspect (plan, &in);

@@ -24,8 +24,11 @@ typedef struct
   gint64 lock_timeout_ms; /* the longest wait for a node's lock */
 } StemMultiOptions;
 
-/* Each returns the exit code, or -1 with *error set for a usage or
- * configuration error (exit 2, nothing done). */
+/* Each prints its own results, one per node (and a node's failure, as
+ * "PROGRAM: NODE: message" on standard error), and returns the exit code.
+ * An error that ends the whole call instead is returned as -1 with *ERROR
+ * set, for main to print once: exit 2 for a usage or configuration error
+ * (nothing was done), 1 for any other. */
 int stem_multi_start (StemMultiOptions *opts, GError **error);
 int stem_multi_stop (StemMultiOptions *opts, GError **error);
 int stem_multi_kill (StemMultiOptions *opts, GError **error);
