@@ -539,13 +539,13 @@ progress_for (StemMultiOptions *opts, GArray *targets, int first_signal)
                             (const char *const *)nodes->pdata, !opts->quiet && !opts->json);
 }
 
+/* The running nodes of PLANS, as processes opened by pidfd (PROCS) and
+ * their targets (TARGETS, in the same order); every other node gets its
+ * result in REPORT now. */
 static void
-stop_nodes (StemMultiOptions *opts, GPtrArray *plans, GArray *schedule, StemReport *report)
+find_targets (StemMultiOptions *opts, GPtrArray *plans, StemReport *report, GPtrArray *procs,
+              GArray *targets)
 {
-  g_autoptr (GPtrArray) procs = g_ptr_array_new_with_free_func ((GDestroyNotify)stem_proc_free);
-  g_autoptr (GArray) targets = g_array_new (FALSE, FALSE, sizeof (Target));
-  g_array_set_clear_func (targets, (GDestroyNotify)target_clear);
-
   for (guint i = 0; i < plans->len; i++)
     {
       StemNodePlan *plan = plans->pdata[i];
@@ -596,46 +596,36 @@ stop_nodes (StemMultiOptions *opts, GPtrArray *plans, GArray *schedule, StemRepo
         t.group = stem_proc_group_new (proc);
       g_array_append_val (targets, t);
     }
-  if (procs->len == 0)
-    return;
-  collect_groups (targets);
+}
 
-  const StemScheduleStep *steps = (const StemScheduleStep *)schedule->data;
-  const char *first = stem_signal_name (steps[0].signum);
-  if (opts->no_wait)
-    {
-      for (guint i = 0; i < procs->len; i++)
-        {
-          Target *t = &g_array_index (targets, Target, i);
-          g_autoptr (GError) error = NULL;
-          if (!stem_proc_signal (procs->pdata[i], steps[0].signum, &error))
-            stem_report_add (report, t->plan->node, "failed", TRUE, "%s", error->message);
-          else
-            stem_report_add (report, t->plan->node, "signalled", FALSE, _ ("sent SIG%s (pid %d)"),
-                             first, (int)t->pid)
-                ->pid
-                = t->pid;
-        }
-      return;
-    }
-
-  g_autofree char *schedule_text = stem_schedule_format (schedule);
-  verbose (opts, ngettext ("stopping %u node with %s", "stopping %u nodes with %s", procs->len),
-           procs->len, schedule_text);
-  g_autofree int *results = g_new (int, procs->len);
-  g_autoptr (GError) error = NULL;
-  g_autoptr (StemProgress) progress = progress_for (opts, targets, steps[0].signum);
-  if (!stem_proc_stop_all_shown (procs, schedule, TRUE, progress, results, &error))
-    {
-      for (guint i = 0; i < procs->len; i++)
-        stem_report_add (report, g_array_index (targets, Target, i).plan->node, "failed", TRUE,
-                         "%s", error->message);
-      return;
-    }
-
-  stop_leftovers (opts, targets, results, schedule);
-  gint64 deadline = g_get_monotonic_time () + STEM_SPAWN_LOG_WAIT_US;
+/* --no-wait: the first signal of the schedule, and no waiting. */
+static void
+signal_only (GPtrArray *procs, GArray *targets, int signum, StemReport *report)
+{
+  const char *first = stem_signal_name (signum);
   for (guint i = 0; i < procs->len; i++)
+    {
+      Target *t = &g_array_index (targets, Target, i);
+      g_autoptr (GError) error = NULL;
+      if (!stem_proc_signal (procs->pdata[i], signum, &error))
+        stem_report_add (report, t->plan->node, "failed", TRUE, "%s", error->message);
+      else
+        stem_report_add (report, t->plan->node, "signalled", FALSE, _ ("sent SIG%s (pid %d)"),
+                         first, (int)t->pid)
+            ->pid
+            = t->pid;
+    }
+}
+
+/* Each target's result in REPORT, from the step of SCHEDULE it exited in
+ * (RESULTS), once its last words are in its log. */
+static void
+report_stopped (StemMultiOptions *opts, GArray *targets, const int *results, GArray *schedule,
+                const char *schedule_text, StemReport *report)
+{
+  const StemScheduleStep *steps = (const StemScheduleStep *)schedule->data;
+  gint64 deadline = g_get_monotonic_time () + STEM_SPAWN_LOG_WAIT_US;
+  for (guint i = 0; i < targets->len; i++)
     {
       Target *t = &g_array_index (targets, Target, i);
       int step = results[i];
@@ -671,6 +661,44 @@ stop_nodes (StemMultiOptions *opts, GPtrArray *plans, GArray *schedule, StemRepo
         }
       r->pid = t->pid;
     }
+}
+
+static void
+stop_nodes (StemMultiOptions *opts, GPtrArray *plans, GArray *schedule, StemReport *report)
+{
+  g_autoptr (GPtrArray) procs = g_ptr_array_new_with_free_func ((GDestroyNotify)stem_proc_free);
+  g_autoptr (GArray) targets = g_array_new (FALSE, FALSE, sizeof (Target));
+  g_array_set_clear_func (targets, (GDestroyNotify)target_clear);
+
+  find_targets (opts, plans, report, procs, targets);
+  if (procs->len == 0)
+    return;
+  collect_groups (targets);
+
+  const StemScheduleStep *steps = (const StemScheduleStep *)schedule->data;
+  if (opts->no_wait)
+    {
+      signal_only (procs, targets, steps[0].signum, report);
+      return;
+    }
+  g_autofree char *schedule_text = stem_schedule_format (schedule);
+  verbose (opts, ngettext ("stopping %u node with %s", "stopping %u nodes with %s", procs->len),
+           procs->len, schedule_text);
+  g_autofree int *results = g_new (int, procs->len);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (StemProgress) progress = progress_for (opts, targets, steps[0].signum);
+  gboolean waited = stem_proc_stop_all_shown (procs, schedule, TRUE, progress, results, &error);
+  stem_progress_clear (progress);
+  if (!waited)
+    {
+      for (guint i = 0; i < procs->len; i++)
+        stem_report_add (report, g_array_index (targets, Target, i).plan->node, "failed", TRUE,
+                         "%s", error->message);
+      return;
+    }
+
+  stop_leftovers (opts, targets, results, schedule);
+  report_stopped (opts, targets, results, schedule, schedule_text, report);
 }
 
 /* The plans of PLANS that have no result in REPORT yet. */
