@@ -27,7 +27,11 @@ attacker_dir () {
 # and waits until it is ready to strike.
 attack () {
   : >"$T/attacker.out"
-  as_nobody "$T/bin/stem-attacker" "$@" >"$T/attacker.out" 2>&1 &
+  # setpriv execs the attacker: $attacker is its very PID, which kill and
+  # the test's cleanup end (a function in the background would be a shell
+  # of its own, and killing that left the attacker holding its lock).
+  setpriv --reuid=65534 --regid=65534 --clear-groups --reset-env -- \
+    "$T/bin/stem-attacker" "$@" >"$T/attacker.out" 2>&1 &
   attacker=$!
   wait_until 30 grep -qs '^ready' "$T/attacker.out"
 }
