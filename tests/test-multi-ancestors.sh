@@ -53,10 +53,12 @@ if [ "$(id -u)" -eq 0 ]; then
 else
   skip "under runuser: only root may run it (timeout above stands between the same way)"
 fi
-if command -v sudo >/dev/null; then
+if [ "$(id -u)" -ne 0 ]; then
+  skip "under sudo: only root may run it without a password here"
+elif command -v sudo >/dev/null; then
   try sudo "it is an ancestor of this process"
 else
-  skip "under sudo: sudo is not installed (runuser above stands between the same way)"
+  skip "under sudo: sudo is not installed (tools/deps.sh installs it)"
 fi
 try orphan "it leads the session this process runs in"
 
