@@ -146,7 +146,8 @@ if scriptlet preinstall | grep -q 'useradd -r -g stem -d /var/lib/stem'; then
 else
   fail "%pre creates the stem user (%sysusers_create_compat)" "$(scriptlet preinstall)"
 fi
-if scriptlet preuninstall | grep -q 'remove-system-units stem-worker@\\\*\.service .*stem-worker\.service stem-scheduler\.service'; then
+if scriptlet preuninstall | grep -q "systemctl stop 'stem-worker@\*\.service'" \
+  && scriptlet preuninstall | grep -q 'remove-system-units stem-worker\.service stem-scheduler\.service'; then
   pass "%preun stops and disables every stem-worker@ instance and the services on erase"
 else
   fail "%preun stops and disables every stem-worker@ instance and the services on erase" "$(scriptlet preuninstall)"
