@@ -117,6 +117,22 @@ measure () { # PID NAME LOG
     "$(status_kb "$1" RssAnon) $(status_kb "$1" RssFile)"
 }
 
+# The PSS, in kB, of PID and every process under it that is not a worker
+# (for stem-multi: the supervisor, its log writers' server and the writers),
+# and how many processes that is: "KB N".
+tree_pss_kb () {
+  ps -e -o pid=,ppid=,args= | awk -v root="$1" -v worker="$worker $worker_arg" '
+    { parent[$1] = $2; line = $0; sub(/^ *[0-9]+ +[0-9]+ /, "", line); args[$1] = line }
+    END {
+      for (p in parent) {
+        for (q = p; q != "" && q != root && q > 1; q = parent[q]) ;
+        if (q == root && args[p] != worker) print p
+      }
+    }' | while read -r p; do
+    awk '$1 == "Pss:" { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null
+  done | awk '{ kb += $1; n++ } END { printf "%d %d\n", kb, n }'
+}
+
 count_pidfiles () {
   n=0
   for f in "$dir"/m/n*.pid; do [ -e "$f" ] && n=$((n + 1)); done
@@ -134,6 +150,7 @@ mkdir "$dir/m"
 mpid=$!
 wait_up "$mpid" "$dir/m/supervise.log" count_pidfiles
 measure "$mpid" stem-multi "$dir/m/supervise.log" >"$dir/results"
+tree=$(tree_pss_kb "$mpid")
 t0=$(now_ms)
 kill -TERM "$mpid"
 rc=0
@@ -170,7 +187,7 @@ spid=''
 
 # ---- report ----------------------------------------------------------------------
 echo "$nodes nodes of '$worker $worker_arg', ${idle}s idle; the supervisor process only:"
-awk -v idle="$idle" -v hz="$hz" -v mstop="$mstop" -v sstop="$sstop" '
+awk -v idle="$idle" -v hz="$hz" -v mstop="$mstop" -v sstop="$sstop" -v tree="$tree" '
   function mb(kb) { return sprintf("%.2f", kb / 1024) }
   function ratio(a, b) { return b > 0 ? sprintf("%.1fx", a / b) : "n/a" }
   { name[NR] = $1; hwm[NR] = $2; rss[NR] = $3; cpu[NR] = $4; sched[NR] = $5; anon[NR] = $6; file[NR] = $7 }
@@ -186,10 +203,13 @@ awk -v idle="$idle" -v hz="$hz" -v mstop="$mstop" -v sstop="$sstop" '
     for (i = 1; i <= NR; i++)
       printf "  %-22s RSS now = %s MB anonymous + %s MB file-backed (mostly shared libraries)\n",
         name[i] == "stem-multi" ? "stem-multi supervise" : name[i], mb(anon[i]), mb(file[i])
+    split(tree, t, " ")
+    printf "  stem-multi supervise and its helpers (%d processes, workers excluded): %s MB PSS\n", t[2], mb(t[1])
     cpu_target = 10 * idle / 30
     print "targets for stem-multi supervise (informative):"
     printf "  peak RSS < 4 MB: %s (%s MB)\n", hwm[1] < 4096 ? "PASS" : "MISS", mb(hwm[1])
     printf "  RSS now  < 4 MB: %s (%s MB)\n", rss[1] < 4096 ? "PASS" : "MISS", mb(rss[1])
     printf "  CPU < %.3g ms over %ss idle: %s (%s ms, in clock ticks of %g ms; %s ms by the scheduler)\n",
       cpu_target, idle, cpu[1] < cpu_target ? "PASS" : "MISS", cpu[1], 1000 / hz, sched[1]
+    printf "  supervisor and helpers <= 8 MB PSS: %s (%s MB)\n", t[1] <= 8192 ? "PASS" : "MISS", mb(t[1])
   }' "$dir/results"

@@ -8,6 +8,7 @@
 #include "stem-error.h"
 #include "stem-i18n.h"
 #include "stem-lock.h"
+#include "stem-log.h"
 #include "stem-multi.h"
 #include "stem-output.h"
 #include "stem-pidfile.h"
@@ -230,7 +231,7 @@ typedef struct
  * Nodes that started are appended to STARTED (Start). */
 static void
 launch_nodes (StemMultiOptions *opts, GPtrArray *plans, GHashTable *locks, StemReport *report,
-              gboolean restarting, GArray *started)
+              StemWriterServer *writers, gboolean restarting, GArray *started)
 {
   g_autoptr (GArray) launches = g_array_new (FALSE, TRUE, sizeof (Start));
   for (guint i = 0; i < plans->len; i++)
@@ -267,7 +268,7 @@ launch_nodes (StemMultiOptions *opts, GPtrArray *plans, GHashTable *locks, StemR
         }
 
       verbose (opts, _ ("%s: starting %s"), plan->node, plan->argv[0]);
-      Start s = { .plan = plan, .launch = stem_launch_begin (plan, TRUE, &error) };
+      Start s = { .plan = plan, .launch = stem_launch_begin (plan, TRUE, writers, &error) };
       if (s.launch == NULL)
         stem_report_add (report, plan->node, "failed", TRUE, "%s", error->message);
       else
@@ -338,19 +339,19 @@ settle (StemMultiOptions *opts, GArray *started)
     }
 
   g_autofree char *settle_text = stem_duration_format (opts->settle_ms);
-  gint64 deadline = g_get_monotonic_time () + STEM_SPAWN_LOG_WAIT_US;
+  gint64 deadline = g_get_monotonic_time () + STEM_LOG_WAIT_US;
   for (guint i = 0; i < dead->len; i++)
     {
       Start *s = g_array_index (dead, Start *, i);
       stem_pidfile_remove (s->plan->pidfile, s->pid, NULL);
-      stem_spawn_wait_log (s->plan->logfile, deadline);
+      stem_log_wait (s->plan->logfile, deadline);
       g_free (s->result->state);
       g_free (s->result->text);
       s->result->state = g_strdup ("exited");
       s->result->failed = TRUE;
       s->result->text = g_strdup_printf (_ ("exited within %s of starting (pid %d); see “%s”"),
                                          settle_text, (int)s->pid, s->plan->logfile);
-      s->result->detail = stem_spawn_log_tail (s->plan->logfile, LOG_TAIL_LINES);
+      s->result->detail = stem_log_tail (s->plan->logfile, LOG_TAIL_LINES);
     }
 }
 
@@ -421,9 +422,10 @@ stem_multi_start (StemMultiOptions *opts, GError **error)
   g_autoptr (StemReport) report = stem_report_new ("start");
   g_autoptr (GArray) started = g_array_new (FALSE, TRUE, sizeof (Start));
   {
+    g_autoptr (StemWriterServer) writers = stem_writer_server_new ();
     g_autoptr (GPtrArray) ready = prepare_plans (set->plans, report);
     g_autoptr (GHashTable) locks = lock_plans (opts, ready, TRUE, report);
-    launch_nodes (opts, ready, locks, report, FALSE, started);
+    launch_nodes (opts, ready, locks, report, writers, FALSE, started);
   }
   settle (opts, started);
   sort_report (report, set);
@@ -624,7 +626,7 @@ report_stopped (StemMultiOptions *opts, GArray *targets, const int *results, GAr
                 const char *schedule_text, StemReport *report)
 {
   const StemScheduleStep *steps = (const StemScheduleStep *)schedule->data;
-  gint64 deadline = g_get_monotonic_time () + STEM_SPAWN_LOG_WAIT_US;
+  gint64 deadline = g_get_monotonic_time () + STEM_LOG_WAIT_US;
   for (guint i = 0; i < targets->len; i++)
     {
       Target *t = &g_array_index (targets, Target, i);
@@ -639,7 +641,7 @@ report_stopped (StemMultiOptions *opts, GArray *targets, const int *results, GAr
         }
       stem_pidfile_remove (t->plan->pidfile, t->pid, NULL);
       /* Its last words are in the log before we say it stopped. */
-      if (t->plan->logfile != NULL && !stem_spawn_wait_log (t->plan->logfile, deadline))
+      if (t->plan->logfile != NULL && !stem_log_wait (t->plan->logfile, deadline))
         verbose (
             opts,
             _ ("%s: “%s” is still being written: a process the worker started is still running"),
@@ -756,15 +758,18 @@ int
 stem_multi_restart (StemMultiOptions *opts, GError **error)
 {
   if (opts->no_wait)
-    return stem_throw_code (error, STEM_ERROR_USAGE,
-                            _ ("--no-wait cannot be used with restart: a node must be stopped "
-                               "before it is started again")),
-           -1;
+    {
+      stem_throw_code (error, STEM_ERROR_USAGE,
+                       _ ("--no-wait cannot be used with restart: a node must be stopped "
+                          "before it is started again"));
+      return -1;
+    }
   g_autoptr (StemPlanSet) set = stem_plan_build_commands (opts->args, opts->words, error);
   if (set == NULL || !check_detachable (set, error))
     return -1;
 
   g_autoptr (StemReport) report = stem_report_new ("restart");
+  g_autoptr (StemWriterServer) writers = stem_writer_server_new ();
   gboolean halted = FALSE;
   /* Rolling: one node is down at a time, and a node that fails to come back
    * stops the roll before it takes down the rest. */
@@ -797,8 +802,8 @@ stem_multi_restart (StemMultiOptions *opts, GError **error)
             halted = TRUE;
             continue;
           }
-        launch_nodes (opts, one, locks, report, strcmp (stopped->state, "not-running") != 0,
-                      started);
+        launch_nodes (opts, one, locks, report, writers,
+                      strcmp (stopped->state, "not-running") != 0, started);
       }
       settle (opts, started);
       halted = stem_report_any_failed (report);

@@ -92,6 +92,35 @@ rc=$?
 rc_is 0 "INT stops supervise"
 like "$T/log/h1.log" '^got SIGINT$' "INT was forwarded"
 
+# The log writers come from one resident server, supervise's child; when it
+# dies, the next start has a new one started.
+supervise_bg "$T/server.err" w1 --restart=always --command "$WORKER" --command run
+wait_until 10 grep -qs '^ready' "$T/log/w1.log"
+p1=$(pid_of w1)
+writer=$(log_writer_of "$p1")
+server=$(awk '{ print $4 }' "/proc/${writer:-0}/stat" 2>/dev/null)
+is "$(tr '\0' ' ' <"/proc/${server:-0}/cmdline" 2>/dev/null)" "$LOGWRITER --serve " \
+  "the node's log writer was forked by the server"
+is "$(awk '{ print $4 }' "/proc/${server:-0}/stat" 2>/dev/null)" "$sup" "which is supervise's child"
+kill -KILL "${server:-0}"
+ok_if "supervise says when the server is gone" \
+  wait_until 10 grep -qs "the log writers' server (pid $server) has exited" "$T/server.err"
+kill -TERM "$p1"
+restarted () { [ -n "$(pid_of w1)" ] && [ "$(pid_of w1)" != "$p1" ] && grep -qs "^ready pid=$(pid_of w1) " "$T/log/w1.log"; }
+wait_until 20 restarted
+p2=$(pid_of w1)
+ok_if "the node is started again" test -n "$p2" -a "$p2" != "$p1"
+like "$T/log/w1.log" "^ready pid=$p2 node=w1$" "and its output reaches the log"
+writer2=$(log_writer_of "$p2")
+server2=$(awk '{ print $4 }' "/proc/${writer2:-0}/stat" 2>/dev/null)
+ok_if "through a writer of a new server" test -n "$server2" -a "$server2" != "$server"
+is "$(awk '{ print $4 }' "/proc/${server2:-0}/stat" 2>/dev/null)" "$sup" "also supervise's child"
+kill -TERM "$sup"
+wait "$sup"
+rc=$?
+rc_is 0 "supervise stops cleanly"
+ok_if "and the server is gone with it" dead "$server2"
+
 # A worker that ignores TERM is killed after --timeout.
 supervise_bg "$T/deaf.err" deaf --timeout=300ms --command "$WORKER" --command ignore-term
 wait_until 10 grep -qs '^ready' "$T/log/deaf.log"

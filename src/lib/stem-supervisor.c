@@ -20,6 +20,7 @@
 #include "stem-error.h"
 #include "stem-i18n.h"
 #include "stem-lock.h"
+#include "stem-log.h"
 #include "stem-pidfile.h"
 #include "stem-plan.h"
 #include "stem-process.h"
@@ -58,7 +59,8 @@ struct _Supervisor
   GArray *nodes; /* Node */
   gboolean stopping;
   guint kill_timer;
-  gboolean failed; /* some node gave up, could not start, or had to be killed */
+  gboolean failed;           /* some node gave up, could not start, or had to be killed */
+  StemWriterServer *writers; /* resident while we run */
   int notify_fd;
   struct sockaddr_un notify_addr;
   socklen_t notify_len;
@@ -246,7 +248,7 @@ start_node (Node *node)
     }
 
   node->started_us = g_get_monotonic_time ();
-  g_autoptr (StemLaunch) launch = stem_launch_begin (plan, FALSE, &error);
+  g_autoptr (StemLaunch) launch = stem_launch_begin (plan, FALSE, s->writers, &error);
   pid_t pid = 0;
   if (launch == NULL || !stem_launch_finish (launch, &pid, &error))
     {
@@ -322,6 +324,10 @@ reap (Supervisor *s)
           owner = &g_array_index (s->nodes, Node, i);
       if (owner != NULL)
         node_exited (owner, status);
+      else if (stem_writer_server_forget (s->writers, pid))
+        g_printerr (_ ("%s: the log writers' server (pid %d) has exited; the next start will "
+                       "start it again\n"),
+                    g_get_prgname (), (int)pid);
       else if (s->config->verbose)
         g_printerr (_ ("%s: reaped orphan pid %d\n"), g_get_prgname (), (int)pid);
     }
@@ -487,12 +493,12 @@ start_nodes (Supervisor *s, GPtrArray *plans)
 static void
 wait_log_writers (GPtrArray *plans)
 {
-  gint64 deadline = g_get_monotonic_time () + STEM_SPAWN_LOG_WAIT_US;
+  gint64 deadline = g_get_monotonic_time () + STEM_LOG_WAIT_US;
   for (guint i = 0; i < plans->len; i++)
     {
       const StemNodePlan *plan = plans->pdata[i];
       if (plan->logfile != NULL)
-        stem_spawn_wait_log (plan->logfile, deadline);
+        stem_log_wait (plan->logfile, deadline);
     }
 }
 
@@ -518,6 +524,7 @@ stem_supervisor_run (GPtrArray *plans, const StemSupervisorConfig *config)
     return STEM_EXIT_FAILURE;
 
   notify_open (&s);
+  s.writers = stem_writer_server_new ();
   s.loop = g_main_loop_new (NULL, FALSE);
   guint watch = g_unix_fd_add (sfd, G_IO_IN, on_signal, &s);
   start_nodes (&s, plans);
@@ -546,6 +553,8 @@ stem_supervisor_run (GPtrArray *plans, const StemSupervisorConfig *config)
   g_array_unref (s.nodes);
   g_main_loop_unref (s.loop);
   sigprocmask (SIG_UNBLOCK, &mask, NULL);
+  /* Its writers go on until their workers' output ends. */
+  stem_writer_server_free (s.writers);
   wait_log_writers (plans);
   g_printerr (_ ("%s: all nodes have stopped\n"), g_get_prgname ());
   return all_clean ? STEM_EXIT_OK : STEM_EXIT_FAILURE;

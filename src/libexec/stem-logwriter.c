@@ -1,14 +1,14 @@
 /* stem-logwriter: writes one worker's output to its log file and follows
  * the file when logrotate renames or removes it, so rotation loses no line.
  *
- * "stem-logwriter /PATH/OF/LOG" is one log writer: stem-multi starts it
- * this way for a worker in the foreground or under supervise, with the
- * worker's output pipe on standard input and the log file, opened and
- * share-locked, on standard output and standard error.
  * "stem-logwriter --serve" forks a log writer for each request that
- * stem-multi start sends on standard input (see stem-logwriter-wire.h),
- * and exits when stem-multi closes it.  A log writer exits when the last
- * writer of its pipe has gone.  Not meant to be run by hand.
+ * stem-multi sends on standard input (see stem-logwriter-wire.h), and exits
+ * when stem-multi closes it: the one way stem-multi starts log writers
+ * (start, restart, supervise, --foreground).  "stem-logwriter /PATH/OF/LOG"
+ * is one log writer run directly, with the output to write on standard
+ * input and the log file, opened and share-locked, on standard output and
+ * standard error: for tests and debugging.  A log writer exits when the
+ * last writer of its pipe has gone.  Not meant to be run by hand.
  *
  * Plain libc on purpose: one of these runs beside every worker. */
 
@@ -422,6 +422,10 @@ serve (char **argv)
 {
   prepare_title (argv);
   signal (SIGPIPE, SIG_IGN);
+  /* Our writers are reaped by the kernel as they exit: under supervise we
+   * live as long as the supervisor, and they come and go with workers. */
+  struct sigaction no_zombies = { .sa_handler = SIG_DFL, .sa_flags = SA_NOCLDWAIT };
+  sigaction (SIGCHLD, &no_zombies, NULL);
   static uint32_t
       message[(sizeof (StemLogwriterRequest) + STEM_LOGWRITER_MAX_PATH) / sizeof (uint32_t)
               + STEM_LOGWRITER_MAX_GROUPS + 1];

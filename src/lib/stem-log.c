@@ -1,0 +1,170 @@
+#include "stem-log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "stem-error.h"
+#include "stem-fd.h"
+#include "stem-i18n.h"
+
+/* Opens (creating) log NAME in DFD: O_NOFOLLOW, so that whoever can write
+ * the log directory cannot point a root-started worker's output at another
+ * file; O_NONBLOCK, so that a FIFO planted there cannot block us with the
+ * node's lock held; O_APPEND, so that history survives restarts and
+ * logrotate's copytruncate works.  A log we create belongs to the worker's
+ * user, who may want to reopen it. */
+static int
+open_log_at (const StemNodePlan *plan, int dfd, const char *name, GError **error)
+{
+  const int flags = O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+  g_auto (StemFd) fd = openat (dfd, name, flags | O_CREAT | O_EXCL, 0640);
+  if (fd >= 0 && plan->user != NULL && plan->user->change
+      && fchown (fd, plan->user->uid, plan->user->gid) < 0)
+    {
+      stem_throw_errno (error, _ ("Giving log file “%s” to uid %u"), plan->logfile,
+                        (unsigned)plan->user->uid);
+      return -1;
+    }
+  if (fd < 0 && errno == EEXIST)
+    fd = openat (dfd, name, flags);
+  if (fd < 0)
+    {
+      if (errno == ENXIO || errno == ELOOP)
+        stem_throw (error, _ ("Opening log file “%s”: it is not a regular file"), plan->logfile);
+      else
+        stem_throw_errno (error, _ ("Opening log file “%s”"), plan->logfile);
+      return -1;
+    }
+  return stem_fd_steal (&fd);
+}
+
+/* Whether the log open on FD may be written by PLAN's worker: a regular
+ * file, and, when we are root, one with no other name (a hard link to a
+ * file the worker's user must not write). */
+static gboolean
+check_log (const StemNodePlan *plan, int fd, GError **error)
+{
+  struct stat st;
+  if (fstat (fd, &st) < 0)
+    return stem_throw_errno (error, _ ("Opening log file “%s”"), plan->logfile);
+  if (!S_ISREG (st.st_mode))
+    return stem_throw (error, _ ("Opening log file “%s”: it is not a regular file"), plan->logfile);
+  if (geteuid () == 0 && st.st_nlink > 1)
+    return stem_throw (error, _ ("Opening log file “%s”: it has other hard links, not trusted"),
+                       plan->logfile);
+  if (fcntl (fd, F_SETFL, O_APPEND) < 0)
+    return stem_throw_errno (error, _ ("Opening log file “%s”"), plan->logfile);
+  return TRUE;
+}
+
+int
+stem_log_open (const StemNodePlan *plan, GError **error)
+{
+  char name[NAME_MAX + 1];
+  g_auto (StemFd) dfd = stem_fd_open_parent (plan->logfile, NULL, name, error);
+  if (dfd < 0)
+    return -1;
+  g_auto (StemFd) fd = open_log_at (plan, dfd, name, error);
+  if (fd < 0 || !check_log (plan, fd, error))
+    return -1;
+  flock (fd, LOCK_SH | LOCK_NB);
+  return stem_fd_steal (&fd);
+}
+
+/* A blocking flock in a thread of its own, which says on an eventfd when it
+ * got the lock: the lock's release is an event nothing else delivers
+ * (inotify's close event comes before the kernel drops the lock), and a
+ * blocking flock alone could not keep a deadline.  A waiter whose deadline
+ * passed stays blocked until the lock goes, then cleans up after itself. */
+typedef struct
+{
+  int log_fd;
+  int event_fd;
+} LockWaiter;
+
+static gpointer
+wait_for_lock (gpointer data)
+{
+  LockWaiter *w = data;
+  while (flock (w->log_fd, LOCK_EX) < 0 && errno == EINTR)
+    ;
+  flock (w->log_fd, LOCK_UN);
+  close (w->log_fd);
+  guint64 one = 1;
+  while (write (w->event_fd, &one, sizeof one) < 0 && errno == EINTR)
+    ;
+  close (w->event_fd);
+  g_free (w);
+  return NULL;
+}
+
+gboolean
+stem_log_wait (const char *logfile, gint64 deadline_us)
+{
+  if (logfile == NULL)
+    return TRUE;
+  /* Through its directory: root must not lock a file someone else chose. */
+  g_auto (StemFd) fd
+      = stem_path_open_file (logfile, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0);
+  struct stat st;
+  if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || flock (fd, LOCK_EX | LOCK_NB) == 0
+      || (errno != EWOULDBLOCK && errno != EINTR))
+    return TRUE; /* released already, or no locks here: nothing to wait for */
+
+  g_auto (StemFd) event_fd = eventfd (0, EFD_CLOEXEC);
+  g_auto (StemFd) thread_event_fd = event_fd < 0 ? -1 : fcntl (event_fd, F_DUPFD_CLOEXEC, 3);
+  if (thread_event_fd < 0)
+    return FALSE; /* cannot wait: say it may not all be written yet */
+  LockWaiter *w = g_new (LockWaiter, 1);
+  *w = (LockWaiter){ fd, thread_event_fd };
+  GThread *thread = g_thread_try_new ("wait-log", wait_for_lock, w, NULL);
+  if (thread == NULL)
+    {
+      g_free (w);
+      return FALSE;
+    }
+  g_thread_unref (thread);
+  fd = thread_event_fd = -1; /* the thread's now */
+
+  struct pollfd pfd = { .fd = event_fd, .events = POLLIN };
+  for (;;)
+    {
+      gint64 left_us = deadline_us - g_get_monotonic_time ();
+      if (left_us <= 0)
+        return FALSE;
+      int n = poll (&pfd, 1, (int)MIN ((left_us + 999) / 1000, G_MAXINT));
+      if (n > 0)
+        return TRUE;
+      if (n < 0 && errno != EINTR)
+        return FALSE;
+    }
+}
+
+char *
+stem_log_tail (const char *path, guint n_lines)
+{
+  g_auto (StemFd) fd = stem_path_open_file (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
+  struct stat st;
+  if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
+    return NULL;
+  char buf[4096];
+  off_t end = lseek (fd, 0, SEEK_END);
+  off_t start = end > (off_t)sizeof buf ? end - (off_t)sizeof buf : 0;
+  ssize_t n = pread (fd, buf, sizeof buf, start);
+  if (n <= 0)
+    return NULL;
+  gsize len = (gsize)n;
+  while (len > 0 && buf[len - 1] == '\n')
+    len--;
+  gsize from = len;
+  for (guint seen = 0; from > 0; from--)
+    if (buf[from - 1] == '\n' && ++seen == n_lines)
+      break;
+  return g_utf8_make_valid (buf + from, len - from);
+}

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <glib.h>
+
+#include "stem-plan.h"
+
+G_BEGIN_DECLS
+
+/* A node's log file, as the worker's log writer writes it and stop, settle
+ * and supervise wait for it. */
+
+/* Opens PLAN's log for appending, through its directory opened one
+ * component at a time (stem-path.h), creating it for PLAN's user; refuses
+ * anything but a regular file with no other name.  The descriptor is
+ * share-locked: the writer holds that lock, on the open file description it
+ * inherits, for as long as it writes there, which stem_log_wait waits for.
+ * -1 with ERROR set on failure. */
+int stem_log_open (const StemNodePlan *plan, GError **error);
+
+/* Waits, until DEADLINE_US at most (monotonic), until no log writer holds
+ * LOGFILE: the output of a worker that has exited has all been written.
+ * FALSE if one still does (a process the worker left behind still has its
+ * output open). */
+gboolean stem_log_wait (const char *logfile, gint64 deadline_us);
+/* How long stop and supervise wait for that, all nodes together. */
+#define STEM_LOG_WAIT_US (5 * G_USEC_PER_SEC)
+
+/* The last N_LINES lines of PATH (for reporting a worker that died at start). */
+char *stem_log_tail (const char *path, guint n_lines);
+
+G_END_DECLS

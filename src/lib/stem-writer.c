@@ -1,0 +1,251 @@
+#include "stem-writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "stem-error.h"
+#include "stem-fd.h"
+#include "stem-i18n.h"
+#include "stem-log.h"
+#include "stem-spawn.h"
+
+struct _StemWriterServer
+{
+  char *program;
+  int fd; /* our end of its socket, -1 until started */
+  pid_t pid;
+};
+
+StemWriterServer *
+stem_writer_server_new (void)
+{
+  StemWriterServer *server = g_new0 (StemWriterServer, 1);
+  server->program = stem_spawn_helper_path ("stem-logwriter");
+  server->fd = -1;
+  server->pid = -1;
+  return server;
+}
+
+/* Closes the socket (the server exits once no copy of it is left) and,
+ * unless someone else reaped it, waits for that. */
+static void
+server_stop (StemWriterServer *server)
+{
+  stem_fd_clear (&server->fd);
+  if (server->pid > 0)
+    while (waitpid (server->pid, NULL, 0) < 0 && errno == EINTR)
+      ;
+  server->pid = -1;
+}
+
+void
+stem_writer_server_free (StemWriterServer *server)
+{
+  if (server == NULL)
+    return;
+  server_stop (server);
+  g_free (server->program);
+  g_free (server);
+}
+
+gboolean
+stem_writer_server_forget (StemWriterServer *server, pid_t pid)
+{
+  if (server == NULL || pid <= 0 || pid != server->pid)
+    return FALSE;
+  server->pid = -1;
+  stem_fd_clear (&server->fd);
+  return TRUE;
+}
+
+/* In the forked server, before its exec: the socket on standard input,
+ * /dev/null on standard output.  Async-signal-safe; an errno goes up
+ * STATUS_FD. */
+static G_GNUC_NORETURN void
+exec_server (const char *program, int socket_fd, int null_fd, int status_fd)
+{
+  int errsv = 0;
+  if (dup2 (socket_fd, STDIN_FILENO) < 0 || dup2 (null_fd, STDOUT_FILENO) < 0)
+    errsv = errno;
+  if (errsv == 0)
+    {
+      stem_spawn_reset_for_exec ();
+      char *argv[] = { (char *)program, (char *)"--serve", NULL };
+      execv (program, argv);
+      errsv = errno;
+    }
+  while (write (status_fd, &errsv, sizeof errsv) < 0 && errno == EINTR)
+    ;
+  _exit (127);
+}
+
+static gboolean
+server_start (StemWriterServer *server, const char *node, GError **error)
+{
+  if (server->fd >= 0)
+    return TRUE;
+  int sv[2] = { -1, -1 }, status[2] = { -1, -1 };
+  g_auto (StemFd) null_fd = open ("/dev/null", O_WRONLY | O_CLOEXEC);
+  int errsv = 0;
+  pid_t pid = -1;
+  if (null_fd < 0 || socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    errsv = errno;
+  else if (pipe2 (status, O_CLOEXEC) < 0)
+    errsv = errno;
+  else if ((pid = fork ()) < 0)
+    errsv = errno;
+  else if (pid == 0)
+    exec_server (server->program, sv[1], null_fd, status[1]);
+  g_auto (StemFd) ours = sv[0];
+  g_auto (StemFd) theirs = sv[1];
+  g_auto (StemFd) status_read = status[0];
+  g_auto (StemFd) status_write = status[1];
+  stem_fd_clear (&theirs);
+  stem_fd_clear (&status_write);
+  if (pid > 0)
+    {
+      /* EOF: it has exec'd; an errno: it could not. */
+      ssize_t n;
+      while ((n = read (status_read, &errsv, sizeof errsv)) < 0 && errno == EINTR)
+        ;
+      if (n > 0 && n != sizeof errsv)
+        errsv = EIO;
+      if (n != 0)
+        while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
+          ;
+    }
+  if (errsv != 0)
+    {
+      errno = errsv;
+      return stem_throw_errno (error, _ ("Starting the log writer “%s” for “%s”"), server->program,
+                               node);
+    }
+  server->fd = stem_fd_steal (&ours);
+  server->pid = pid;
+  return TRUE;
+}
+
+/* PLAN's message to the server: its user and log path. */
+static GBytes *
+writer_message (const StemNodePlan *plan, GError **error)
+{
+  const StemUser *user = plan->user;
+  gboolean change = user != NULL && user->change;
+  gsize path_len = strlen (plan->logfile);
+  guint n_groups = change ? (guint)user->n_groups : 0;
+  if (path_len >= STEM_LOGWRITER_MAX_PATH)
+    {
+      errno = ENAMETOOLONG;
+      stem_throw_errno (error, _ ("Opening log file “%s”"), plan->logfile);
+      return NULL;
+    }
+  if (n_groups > STEM_LOGWRITER_MAX_GROUPS)
+    {
+      errno = E2BIG;
+      stem_throw_errno (error, _ ("Preparing to start “%s”"), plan->node);
+      return NULL;
+    }
+  StemLogwriterRequest req = {
+    .change_user = change,
+    .uid = change ? (uint32_t)user->uid : 0,
+    .gid = change ? (uint32_t)user->gid : 0,
+    .n_groups = n_groups,
+    .path_len = (uint32_t)path_len,
+  };
+  GByteArray *bytes = g_byte_array_sized_new (sizeof req + n_groups * 4 + path_len);
+  g_byte_array_append (bytes, (const guint8 *)&req, sizeof req);
+  for (guint i = 0; i < n_groups; i++)
+    {
+      uint32_t gid = (uint32_t)user->groups[i];
+      g_byte_array_append (bytes, (const guint8 *)&gid, sizeof gid);
+    }
+  g_byte_array_append (bytes, (const guint8 *)plan->logfile, (guint)path_len);
+  return g_byte_array_free_to_bytes (bytes);
+}
+
+gboolean
+stem_writer_request_init (StemWriterRequest *request, StemWriterServer *server,
+                          const StemNodePlan *plan, GError **error)
+{
+  *request = (StemWriterRequest){ plan->node, -1, NULL, -1, { -1, -1 } };
+  if ((request->message = writer_message (plan, error)) == NULL
+      || !server_start (server, plan->node, error)
+      || (request->log_fd = stem_log_open (plan, error)) < 0)
+    return FALSE;
+  if (pipe2 (request->pipe, O_CLOEXEC) < 0)
+    return stem_throw_errno (error, _ ("Preparing to start “%s”"), plan->node);
+  request->server_fd = server->fd;
+  return TRUE;
+}
+
+void
+stem_writer_request_clear (StemWriterRequest *request)
+{
+  g_clear_pointer (&request->message, g_bytes_unref);
+  stem_fd_clear (&request->log_fd);
+  stem_fd_clear (&request->pipe[0]);
+  stem_fd_clear (&request->pipe[1]);
+}
+
+StemLogwriterAnswer
+stem_writer_request_send (const StemWriterRequest *request)
+{
+  StemLogwriterAnswer a = { STEM_LOGWRITER_FAILED_START, 0 };
+  int answer[2];
+  if (pipe2 (answer, O_CLOEXEC) < 0)
+    {
+      a.value = errno;
+      return a;
+    }
+  int fds[3] = { request->pipe[0], request->log_fd, answer[1] };
+  union
+  {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE (sizeof fds)];
+  } control;
+  memset (&control, 0, sizeof control);
+  gsize len;
+  const void *data = g_bytes_get_data (request->message, &len);
+  struct iovec iov = { (void *)data, len };
+  struct msghdr msg = {
+    .msg_iov = &iov,
+    .msg_iovlen = 1,
+    .msg_control = control.buf,
+    .msg_controllen = sizeof control.buf,
+  };
+  struct cmsghdr *c = CMSG_FIRSTHDR (&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN (sizeof fds);
+  memcpy (CMSG_DATA (c), fds, sizeof fds);
+  ssize_t n;
+  while ((n = sendmsg (request->server_fd, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+    ;
+  a.value = n < 0 ? errno : EPIPE; /* no answer: no server */
+  close (answer[1]);
+  if (n >= 0)
+    {
+      StemLogwriterAnswer got;
+      while ((n = read (answer[0], &got, sizeof got)) < 0 && errno == EINTR)
+        ;
+      if (n == sizeof got)
+        a = got;
+    }
+  close (answer[0]);
+  return a;
+}
+
+gboolean
+stem_writer_throw (GError **error, StemLogwriterAnswer answer, const StemWriterServer *server,
+                   const char *node)
+{
+  errno = answer.value;
+  if (answer.kind == STEM_LOGWRITER_FAILED_USER)
+    return stem_throw_errno (error, _ ("Switching user for the log writer of “%s”"), node);
+  return stem_throw_errno (error, _ ("Starting the log writer “%s” for “%s”"), server->program,
+                           node);
+}

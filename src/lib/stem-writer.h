@@ -1,0 +1,59 @@
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+#include "stem-logwriter-wire.h"
+#include "stem-plan.h"
+
+G_BEGIN_DECLS
+
+/* The log writers' server: "stem-logwriter --serve" (stem-logwriter-wire.h),
+ * a small libc-only process that forks a log writer for each request.
+ * This is the one way stem-multi starts a log writer, for start, restart,
+ * supervise and --foreground alike: a fork of that small process costs
+ * about half the memory of a writer exec'd on its own.
+ *
+ * The caller owns the server: it is started with the first request and
+ * told to exit (its socket closed) when freed; it exits once every copy
+ * of the socket (in the first children of detached starts) has gone, and
+ * is reaped then.  Its writers are its children, never ours, and it reaps
+ * them itself. */
+typedef struct _StemWriterServer StemWriterServer;
+
+StemWriterServer *stem_writer_server_new (void);
+void stem_writer_server_free (StemWriterServer *server);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemWriterServer, stem_writer_server_free)
+
+/* For a caller that reaps all its children (supervise): PID, just reaped,
+ * was the server's; it is started afresh by the next request.  FALSE if
+ * PID is not the server. */
+gboolean stem_writer_server_forget (StemWriterServer *server, pid_t pid);
+
+/* One log writer to start, made ready before any fork: the server running,
+ * the message, PLAN's log open (stem_log_open) and the pipe whose read end
+ * the writer gets and whose write end becomes the worker's output. */
+typedef struct
+{
+  const char *node; /* borrowed from the plan, for messages */
+  int server_fd;    /* borrowed from the server */
+  GBytes *message;
+  int log_fd;
+  int pipe[2];
+} StemWriterRequest;
+
+gboolean stem_writer_request_init (StemWriterRequest *request, StemWriterServer *server,
+                                   const StemNodePlan *plan, GError **error);
+void stem_writer_request_clear (StemWriterRequest *request);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (StemWriterRequest, stem_writer_request_clear)
+
+/* Sends REQUEST and waits until its writer runs as the node's user or
+ * could not be started.  Async-signal-safe (a detached start calls it in
+ * a forked child); closes none of REQUEST's descriptors. */
+StemLogwriterAnswer stem_writer_request_send (const StemWriterRequest *request);
+
+/* ERROR for a failed ANSWER from SERVER about NODE's writer; always FALSE. */
+gboolean stem_writer_throw (GError **error, StemLogwriterAnswer answer,
+                            const StemWriterServer *server, const char *node);
+
+G_END_DECLS
