@@ -1,0 +1,175 @@
+/* What stem-multi's verbs share (stem-multi-node.h). */
+
+#include "stem-multi-node.h"
+
+#include <string.h>
+
+#include "stem-error.h"
+#include "stem-i18n.h"
+#include "stem-lock.h"
+#include "stem-pidfile.h"
+#include "stem-spawn.h"
+
+void
+stem_multi_verbose (StemMultiOptions *opts, const char *format, ...)
+{
+  if (!opts->verbose)
+    return;
+  va_list args;
+  va_start (args, format);
+  g_autofree char *message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_printerr ("%s: %s\n", g_get_prgname (), message);
+}
+
+void
+stem_multi_inspection_clear (Inspection *in)
+{
+  g_clear_error (&in->error);
+}
+
+void
+stem_multi_inspect (const StemNodePlan *plan, Inspection *in)
+{
+  StemPidfile pidfile;
+  memset (in, 0, sizeof *in);
+  if (!stem_pidfile_load (plan->pidfile, &pidfile, &in->error))
+    {
+      if (g_error_matches (in->error, STEM_ERROR, STEM_ERROR_NOT_FOUND))
+        {
+          g_clear_error (&in->error);
+          in->state = NODE_NO_PIDFILE;
+        }
+      else
+        in->state = NODE_UNKNOWN;
+      return;
+    }
+  in->pid = pidfile.pid;
+  in->proc = stem_proc_probe (in->pid, pidfile.mtime_us, &in->start_us);
+  if ((in->proc == STEM_PROC_RUNNING || in->proc == STEM_PROC_NO_PERMISSION)
+      && !stem_pidfile_check_owner (plan->pidfile, &pidfile, &in->error))
+    {
+      in->state = NODE_UNKNOWN;
+      return;
+    }
+  switch (in->proc)
+    {
+    case STEM_PROC_RUNNING:
+      in->state = NODE_RUNNING;
+      break;
+    case STEM_PROC_NO_PERMISSION:
+      in->state = NODE_FOREIGN;
+      break;
+    case STEM_PROC_DEAD:
+    case STEM_PROC_REUSED:
+      in->state = NODE_STALE;
+      break;
+    case STEM_PROC_UNKNOWN:
+    default:
+      in->state = NODE_UNKNOWN;
+      stem_throw_code (
+          &in->error, STEM_ERROR_PERMISSION,
+          _ ("Cannot tell whether pid %d from “%s” is the worker (is /proc readable?)"),
+          (int)in->pid, plan->pidfile);
+      break;
+    }
+}
+
+char *
+stem_multi_describe_stale (const Inspection *in)
+{
+  if (in->proc == STEM_PROC_REUSED)
+    return g_strdup_printf (_ ("pid %d now belongs to another process"), (int)in->pid);
+  return g_strdup_printf (_ ("pid %d is not running"), (int)in->pid);
+}
+
+void
+stem_multi_remove_stale (StemMultiOptions *opts, const StemNodePlan *plan, const Inspection *in)
+{
+  g_autoptr (GError) error = NULL;
+  if (!stem_pidfile_remove (plan->pidfile, in->pid, &error))
+    g_printerr ("%s: %s: %s\n", g_get_prgname (), plan->node, error->message);
+  else
+    stem_multi_verbose (opts, _ ("%s: removed stale pidfile “%s”"), plan->node, plan->pidfile);
+}
+
+static gint
+compare_pidfiles (gconstpointer a, gconstpointer b)
+{
+  const StemNodePlan *pa = *(StemNodePlan *const *)a, *pb = *(StemNodePlan *const *)b;
+  return strcmp (pa->pidfile, pb->pidfile);
+}
+
+/* Node locks are always taken in pidfile order, so two calls naming the same
+ * nodes in a different order cannot deadlock.  A node whose lock cannot be
+ * had (refused, or not had in time) fails in REPORT and is left out of the
+ * table; without CREATE (stop, kill), a node with no lock file was never
+ * started here and needs no lock. */
+GHashTable *
+stem_multi_lock_plans (StemMultiOptions *opts, GPtrArray *plans, gboolean create,
+                       StemReport *report)
+{
+  g_autoptr (GPtrArray) sorted = g_ptr_array_sized_new (plans->len);
+  for (guint i = 0; i < plans->len; i++)
+    g_ptr_array_add (sorted, plans->pdata[i]);
+  g_ptr_array_sort (sorted, compare_pidfiles);
+  GHashTable *locks = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify)stem_lock_release);
+  for (guint i = 0; i < sorted->len; i++)
+    {
+      StemNodePlan *plan = sorted->pdata[i];
+      g_autoptr (GError) error = NULL;
+      StemLock *lock
+          = create ? stem_lock_acquire (plan->pidfile, opts->lock_timeout_ms, &error)
+                   : stem_lock_acquire_existing (plan->pidfile, opts->lock_timeout_ms, &error);
+      if (lock != NULL)
+        g_hash_table_insert (locks, plan, lock);
+      else if (!create && g_error_matches (error, STEM_ERROR, STEM_ERROR_NOT_FOUND))
+        stem_multi_verbose (opts, "%s: %s", plan->node, error->message);
+      else
+        stem_report_add (report, plan->node, "failed", TRUE, "%s", error->message);
+    }
+  return locks;
+}
+
+static guint
+node_position (const char *const *nodes, const char *node)
+{
+  guint i = 0;
+  while (nodes[i] != NULL && strcmp (nodes[i], node) != 0)
+    i++;
+  return i;
+}
+
+static gint
+compare_results (gconstpointer a, gconstpointer b, gpointer nodes)
+{
+  const StemNodeResult *ra = *(StemNodeResult *const *)a, *rb = *(StemNodeResult *const *)b;
+  guint pa = node_position (nodes, ra->node), pb = node_position (nodes, rb->node);
+  return pa < pb ? -1 : pa > pb;
+}
+
+/* Results in the order of the nodes on the command line, whatever order the
+ * work finished in (each node has one result). */
+void
+stem_multi_sort_report (StemReport *report, StemPlanSet *set)
+{
+  g_ptr_array_sort_with_data (report->results, compare_results, set->nodes);
+}
+
+/* Creates the directories of PLANS (failures go to REPORT) and returns the
+ * plans that can go ahead. */
+GPtrArray *
+stem_multi_prepare_plans (GPtrArray *plans, StemReport *report)
+{
+  GPtrArray *ready = g_ptr_array_new ();
+  for (guint i = 0; i < plans->len; i++)
+    {
+      StemNodePlan *plan = plans->pdata[i];
+      g_autoptr (GError) error = NULL;
+      if (stem_spawn_prepare_dirs (plan, TRUE, &error))
+        g_ptr_array_add (ready, plan);
+      else
+        stem_report_add (report, plan->node, "failed", TRUE, "%s", error->message);
+    }
+  return ready;
+}

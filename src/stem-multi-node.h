@@ -1,0 +1,64 @@
+#pragma once
+
+/* What stem-multi's verbs share: inspecting a node, its lock, the report's
+ * order, verbose messages.  The verbs themselves are in stem-multi-start.c
+ * (start, restart), stem-multi-stop.c (stop, kill), stem-multi-query.c
+ * (status, show, names, expand, get), stem-multi-supervise.c and
+ * stem-multi-logs.c. */
+
+#include <glib.h>
+
+#include "stem-multi.h"
+#include "stem-output.h"
+#include "stem-plan.h"
+#include "stem-process.h"
+#include "stem-writer.h"
+
+G_BEGIN_DECLS
+
+void stem_multi_verbose (StemMultiOptions *opts, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+/* What a node's pidfile says, after checking the process's identity. */
+typedef enum
+{
+  NODE_NO_PIDFILE,
+  NODE_RUNNING,
+  NODE_FOREIGN, /* running, ours by identity, but another user's to signal */
+  NODE_STALE,   /* dead, or the PID now belongs to another process */
+  NODE_UNKNOWN, /* invalid or unreadable pidfile, or /proc unreadable: touch nothing */
+} NodeState;
+
+typedef struct
+{
+  NodeState state;
+  StemProcState proc;
+  pid_t pid;
+  gint64 start_us;
+  GError *error; /* why NODE_UNKNOWN */
+} Inspection;
+
+void stem_multi_inspection_clear (Inspection *in);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Inspection, stem_multi_inspection_clear)
+
+void stem_multi_inspect (const StemNodePlan *plan, Inspection *in);
+/* Why IN (NODE_STALE) is stale. */
+char *stem_multi_describe_stale (const Inspection *in);
+void stem_multi_remove_stale (StemMultiOptions *opts, const StemNodePlan *plan,
+                              const Inspection *in);
+
+/* The lock of each plan of PLANS (a table from plan to StemLock); with
+ * CREATE (start, restart) a missing lock file is created. */
+GHashTable *stem_multi_lock_plans (StemMultiOptions *opts, GPtrArray *plans, gboolean create,
+                                   StemReport *report);
+/* Results in the order of the nodes on the command line. */
+void stem_multi_sort_report (StemReport *report, StemPlanSet *set);
+/* Creates the directories of PLANS (failures go to REPORT) and returns the
+ * plans that can go ahead. */
+GPtrArray *stem_multi_prepare_plans (GPtrArray *plans, StemReport *report);
+
+/* Stops the nodes of PLANS with SCHEDULE (stem-multi-stop.c); restart uses
+ * it one node at a time. */
+void stem_multi_stop_nodes (StemMultiOptions *opts, GPtrArray *plans, GArray *schedule,
+                            StemReport *report);
+
+G_END_DECLS

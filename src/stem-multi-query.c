@@ -1,0 +1,267 @@
+/* The verbs that change nothing (but a stale pidfile): status, show,
+ * names, expand, get. */
+
+#include <string.h>
+
+#include "stem-duration.h"
+#include "stem-error.h"
+#include "stem-i18n.h"
+#include "stem-multi-node.h"
+#include "stem-template.h"
+
+/* ---- status --------------------------------------------------------------- */
+
+int
+stem_multi_status (StemMultiOptions *opts, GError **error)
+{
+  g_autoptr (StemPlanSet) set = stem_plan_build_paths (opts->args, opts->words, NULL, error);
+  if (set == NULL)
+    return -1;
+
+  g_autoptr (StemReport) report = stem_report_new ("status");
+  gboolean any_unknown = FALSE, any_stale = FALSE, any_stopped = FALSE;
+  gint64 now_us = g_get_real_time ();
+  for (guint i = 0; i < set->plans->len; i++)
+    {
+      StemNodePlan *plan = set->plans->pdata[i];
+      g_auto (Inspection) in;
+      stem_multi_inspect (plan, &in);
+      StemNodeResult *r = NULL;
+      switch (in.state)
+        {
+        case NODE_NO_PIDFILE:
+          r = stem_report_add (report, plan->node, "stopped", FALSE, _ ("stopped"));
+          any_stopped = TRUE;
+          break;
+        case NODE_RUNNING:
+        case NODE_FOREIGN:
+          {
+            gint64 up = MAX (0, (now_us - in.start_us) / G_USEC_PER_SEC);
+            g_autofree char *uptime = stem_uptime_format (up);
+            r = stem_report_add (report, plan->node, "running", FALSE,
+                                 _ ("running (pid %d, up %s)"), (int)in.pid, uptime);
+            r->pid = in.pid;
+            r->uptime_s = up;
+            break;
+          }
+        case NODE_STALE:
+          {
+            g_autofree char *why = stem_multi_describe_stale (&in);
+            if (!opts->no_clean)
+              stem_multi_remove_stale (opts, plan, &in);
+            r = stem_report_add (
+                report, plan->node, "stale", FALSE,
+                opts->no_clean ? _ ("stale pidfile: %s") : _ ("stale pidfile: %s (removed)"), why);
+            r->pid = in.pid;
+            any_stale = TRUE;
+            break;
+          }
+        case NODE_UNKNOWN:
+        default:
+          r = stem_report_add (report, plan->node, "unknown", TRUE, "%s", in.error->message);
+          any_unknown = TRUE;
+          break;
+        }
+      r->pidfile = g_strdup (plan->pidfile);
+    }
+  stem_report_print (report, opts->json, opts->quiet);
+  if (any_unknown)
+    return STEM_LSB_UNKNOWN;
+  if (any_stale)
+    return STEM_LSB_DEAD_PIDFILE;
+  if (any_stopped)
+    return STEM_LSB_NOT_RUNNING;
+  return STEM_LSB_RUNNING;
+}
+
+/* ---- show, names, expand, get -------------------------------------------- */
+
+static char *
+quote_argv (char **argv)
+{
+  g_autoptr (GString) line = g_string_new (NULL);
+  for (guint i = 0; argv[i] != NULL; i++)
+    {
+      g_autofree char *quoted = g_shell_quote (argv[i]);
+      if (i > 0)
+        g_string_append_c (line, ' ');
+      g_string_append (line, strpbrk (argv[i], " \t\n'\"\\$`;&|<>()*?[]#~") == NULL && *argv[i]
+                                 ? argv[i]
+                                 : quoted);
+    }
+  return g_string_free (g_steal_pointer (&line), FALSE);
+}
+
+int
+stem_multi_show (StemMultiOptions *opts, GError **error)
+{
+  g_autoptr (StemPlanSet) set = stem_plan_build_commands (opts->args, opts->words, error);
+  if (set == NULL)
+    return -1;
+
+  if (opts->json)
+    {
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "verb");
+      json_builder_add_string_value (b, "show");
+      json_builder_set_member_name (b, "nodes");
+      json_builder_begin_array (b);
+      for (guint i = 0; i < set->plans->len; i++)
+        {
+          StemNodePlan *plan = set->plans->pdata[i];
+          json_builder_begin_object (b);
+          json_builder_set_member_name (b, "node");
+          json_builder_add_string_value (b, plan->node);
+          json_builder_set_member_name (b, "index");
+          json_builder_add_int_value (b, plan->index);
+          json_builder_set_member_name (b, "argv");
+          json_builder_begin_array (b);
+          for (guint j = 0; plan->argv[j] != NULL; j++)
+            json_builder_add_string_value (b, plan->argv[j]);
+          json_builder_end_array (b);
+          json_builder_set_member_name (b, "workdir");
+          json_builder_add_string_value (b, plan->workdir);
+          json_builder_set_member_name (b, "pidfile");
+          json_builder_add_string_value (b, plan->pidfile);
+          json_builder_set_member_name (b, "logfile");
+          json_builder_add_string_value (b, plan->logfile != NULL ? plan->logfile : "-");
+          json_builder_set_member_name (b, "env");
+          json_builder_begin_object (b);
+          for (guint j = 0; plan->added_env[j] != NULL; j++)
+            {
+              const char *eq = strchr (plan->added_env[j], '=');
+              g_autofree char *name = g_strndup (plan->added_env[j], eq - plan->added_env[j]);
+              json_builder_set_member_name (b, name);
+              json_builder_add_string_value (b, eq + 1);
+            }
+          json_builder_end_object (b);
+          json_builder_end_object (b);
+        }
+      json_builder_end_array (b);
+      json_builder_end_object (b);
+      g_autoptr (JsonNode) root = json_builder_get_root (b);
+      stem_json_print (root);
+      return STEM_EXIT_OK;
+    }
+
+  for (guint i = 0; i < set->plans->len; i++)
+    {
+      StemNodePlan *plan = set->plans->pdata[i];
+      g_autofree char *command = quote_argv (plan->argv);
+      g_print ("%s:\n", plan->node);
+      g_print ("  %-9s %s\n", "argv:", command);
+      g_print ("  %-9s %s\n", "workdir:", plan->workdir);
+      g_print ("  %-9s %s\n", "pidfile:", plan->pidfile);
+      g_print ("  %-9s %s\n", "logfile:", plan->logfile != NULL ? plan->logfile : "-");
+      for (guint j = 0; plan->added_env[j] != NULL; j++)
+        g_print ("  %-9s %s\n", "env:", plan->added_env[j]);
+    }
+  return STEM_EXIT_OK;
+}
+
+static void
+print_list (StemMultiOptions *opts, const char *verb, GPtrArray *nodes, GPtrArray *values)
+{
+  if (opts->json)
+    {
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "verb");
+      json_builder_add_string_value (b, verb);
+      json_builder_set_member_name (b, "nodes");
+      json_builder_begin_array (b);
+      for (guint i = 0; i < nodes->len; i++)
+        {
+          json_builder_begin_object (b);
+          json_builder_set_member_name (b, "node");
+          json_builder_add_string_value (b, nodes->pdata[i]);
+          if (values != NULL)
+            {
+              json_builder_set_member_name (b, "value");
+              json_builder_add_string_value (b, values->pdata[i]);
+            }
+          json_builder_end_object (b);
+        }
+      json_builder_end_array (b);
+      json_builder_end_object (b);
+      g_autoptr (JsonNode) root = json_builder_get_root (b);
+      stem_json_print (root);
+      return;
+    }
+  for (guint i = 0; i < nodes->len; i++)
+    g_print ("%s\n", (const char *)(values != NULL ? values->pdata[i] : nodes->pdata[i]));
+}
+
+int
+stem_multi_names (StemMultiOptions *opts, GError **error)
+{
+  g_autoptr (StemPlanSet) set = stem_plan_build_paths (opts->args, opts->words, NULL, error);
+  if (set == NULL)
+    return -1;
+  g_autoptr (GPtrArray) nodes = g_ptr_array_new ();
+  for (guint i = 0; set->nodes[i] != NULL; i++)
+    g_ptr_array_add (nodes, set->nodes[i]);
+  print_list (opts, "names", nodes, NULL);
+  return STEM_EXIT_OK;
+}
+
+int
+stem_multi_expand (StemMultiOptions *opts, GError **error)
+{
+  const char *tmpl = opts->words[0];
+  if (!stem_template_validate (tmpl, error))
+    return -1;
+  g_autoptr (StemPlanSet) set = stem_plan_build_paths (opts->args, opts->words + 1, NULL, error);
+  if (set == NULL)
+    return -1;
+  g_autoptr (GPtrArray) nodes = g_ptr_array_new ();
+  g_autoptr (GPtrArray) values = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; set->nodes[i] != NULL; i++)
+    {
+      StemTemplateContext ctx = { set->nodes[i], i + 1, set->host, set->timestamp };
+      char *value = stem_template_expand (tmpl, &ctx, error);
+      if (value == NULL)
+        return -1;
+      g_ptr_array_add (nodes, set->nodes[i]);
+      g_ptr_array_add (values, value);
+    }
+  print_list (opts, "expand", nodes, values);
+  return STEM_EXIT_OK;
+}
+
+/* get NODE [NODE…]: NODE is picked among the nodes that follow it, else among
+ * STEMD_NODES when it is one of them, else it stands alone, so that %I and
+ * STEM_WORKER_INDEX match what start would use. */
+int
+stem_multi_get (StemMultiOptions *opts, GError **error)
+{
+  const char *wanted = opts->words[0];
+  g_autoptr (StemPlanSet) set = NULL;
+  if (opts->words[1] != NULL)
+    set = stem_plan_build_commands (opts->args, opts->words + 1, error);
+  else
+    {
+      g_autoptr (StemPlanSet) configured = stem_plan_build_paths (opts->args, NULL, NULL, NULL);
+      gboolean listed
+          = configured != NULL && g_strv_contains ((const char *const *)configured->nodes, wanted);
+      set = stem_plan_build_commands (opts->args, listed ? NULL : opts->words, error);
+    }
+  if (set == NULL)
+    return -1;
+  for (guint i = 0; i < set->plans->len; i++)
+    {
+      StemNodePlan *plan = set->plans->pdata[i];
+      if (strcmp (plan->node, wanted) != 0)
+        continue;
+      g_autoptr (GPtrArray) nodes = g_ptr_array_new ();
+      g_autoptr (GPtrArray) values = g_ptr_array_new_with_free_func (g_free);
+      g_ptr_array_add (nodes, plan->node);
+      g_ptr_array_add (values, quote_argv (plan->argv));
+      print_list (opts, "get", nodes, values);
+      return STEM_EXIT_OK;
+    }
+  return stem_throw_code (error, STEM_ERROR_USAGE,
+                          _ ("Node “%s” is not among the nodes of this call"), wanted),
+         -1;
+}

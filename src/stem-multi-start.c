@@ -1,0 +1,302 @@
+/* stem-multi start (detached, or --foreground) and restart (rolling). */
+
+#include <string.h>
+#include <unistd.h>
+
+#include "stem-duration.h"
+#include "stem-error.h"
+#include "stem-i18n.h"
+#include "stem-lock.h"
+#include "stem-log.h"
+#include "stem-multi-node.h"
+#include "stem-pidfile.h"
+#include "stem-schedule.h"
+#include "stem-spawn.h"
+
+#define LOG_TAIL_LINES 5
+
+/* A detached worker must not keep stem-multi's output (a terminal, a pipe
+ * someone waits on): --logfile=- is for --foreground and supervise. */
+static gboolean
+check_detachable (StemPlanSet *set, GError **error)
+{
+  for (guint i = 0; i < set->plans->len; i++)
+    if (((StemNodePlan *)set->plans->pdata[i])->logfile == NULL)
+      return stem_throw_code (error, STEM_ERROR_USAGE,
+                              _ ("--logfile=- (the output of stem-multi itself) needs --foreground "
+                                 "or supervise: a detached worker must not keep the terminal"));
+  return TRUE;
+}
+
+typedef struct
+{
+  StemNodePlan *plan;
+  StemNodeResult *result;
+  StemLaunch *launch;
+  pid_t pid;
+} Start;
+
+/* Starts every node of PLANS that is not running and whose lock is held.
+ * Nodes that started are appended to STARTED (Start). */
+static void
+launch_nodes (StemMultiOptions *opts, GPtrArray *plans, GHashTable *locks,
+                         StemReport *report, StemWriterServer *writers, gboolean restarting,
+                         GArray *started)
+{
+  g_autoptr (GArray) launches = g_array_new (FALSE, TRUE, sizeof (Start));
+  for (guint i = 0; i < plans->len; i++)
+    {
+      StemNodePlan *plan = plans->pdata[i];
+      g_autoptr (GError) error = NULL;
+      if (g_hash_table_lookup (locks, plan) == NULL)
+        continue; /* reported by lock_plans */
+
+      g_auto (Inspection) in;
+      stem_multi_inspect (plan, &in);
+      switch (in.state)
+        {
+        case NODE_RUNNING:
+        case NODE_FOREIGN:
+          {
+            StemNodeResult *r = stem_report_add (report, plan->node, "already-running", FALSE,
+                                                 _ ("already running (pid %d)"), (int)in.pid);
+            r->pid = in.pid;
+            r->pidfile = g_strdup (plan->pidfile);
+            continue;
+          }
+        case NODE_UNKNOWN:
+          stem_report_add (report, plan->node, "failed", TRUE,
+                           _ ("%s; not starting over it (check the process and remove the file)"),
+                           in.error->message);
+          continue;
+        case NODE_STALE:
+          stem_multi_remove_stale (opts, plan, &in);
+          break;
+        case NODE_NO_PIDFILE:
+        default:
+          break;
+        }
+
+      stem_multi_verbose (opts, _ ("%s: starting %s"), plan->node, plan->argv[0]);
+      Start s = { .plan = plan, .launch = stem_launch_begin (plan, TRUE, writers, &error) };
+      if (s.launch == NULL)
+        stem_report_add (report, plan->node, "failed", TRUE, "%s", error->message);
+      else
+        g_array_append_val (launches, s);
+    }
+
+  /* Each first child has written its worker's pidfile by the time its
+   * launch finishes (see stem-spawn.h). */
+  for (guint i = 0; i < launches->len; i++)
+    {
+      Start *s = &g_array_index (launches, Start, i);
+      g_autoptr (StemLaunch) launch = g_steal_pointer (&s->launch);
+      g_autoptr (GError) error = NULL;
+      if (!stem_launch_finish (launch, &s->pid, &error))
+        {
+          stem_report_add (report, s->plan->node, "failed", TRUE, "%s", error->message);
+          continue;
+        }
+      s->result = stem_report_add (
+          report, s->plan->node, restarting ? "restarted" : "started", FALSE,
+          restarting ? _ ("restarted (pid %d)") : _ ("started (pid %d)"), (int)s->pid);
+      s->result->pid = s->pid;
+      s->result->pidfile = g_strdup (s->plan->pidfile);
+      g_array_append_val (started, *s);
+    }
+}
+
+/* Waits --settle for all started nodes at once and fails those that died. */
+static void
+settle (StemMultiOptions *opts, GArray *started)
+{
+  if (opts->settle_ms <= 0 || started->len == 0)
+    return;
+
+  g_autoptr (GPtrArray) procs = g_ptr_array_new_with_free_func ((GDestroyNotify)stem_proc_free);
+  g_autoptr (GArray) watched = g_array_new (FALSE, FALSE, sizeof (Start *));
+  g_autoptr (GArray) dead = g_array_new (FALSE, FALSE, sizeof (Start *));
+  for (guint i = 0; i < started->len; i++)
+    {
+      Start *s = &g_array_index (started, Start, i);
+      gint64 start_us;
+      StemProc *proc = NULL;
+      if (stem_proc_start_time (s->pid, &start_us, NULL) && !stem_proc_is_dead (s->pid))
+        proc = stem_proc_open (s->pid, start_us, NULL);
+      if (proc == NULL)
+        g_array_append_val (dead, s);
+      else
+        {
+          g_ptr_array_add (procs, proc);
+          g_array_append_val (watched, s);
+        }
+    }
+
+  if (procs->len > 0)
+    {
+      /* One step with no signal: just wait, and see who exits meanwhile. */
+      StemScheduleStep wait_only = { 0, opts->settle_ms };
+      g_autoptr (GArray) steps = g_array_new (FALSE, FALSE, sizeof (StemScheduleStep));
+      g_array_append_val (steps, wait_only);
+      g_autofree int *results = g_new (int, procs->len);
+      g_autoptr (GError) error = NULL;
+      if (!stem_proc_stop_all (procs, steps, FALSE, results, &error))
+        g_printerr ("%s: %s\n", g_get_prgname (), error->message);
+      else
+        for (guint i = 0; i < procs->len; i++)
+          if (results[i] >= 0)
+            g_array_append_val (dead, g_array_index (watched, Start *, i));
+    }
+
+  g_autofree char *settle_text = stem_duration_format (opts->settle_ms);
+  gint64 deadline = g_get_monotonic_time () + STEM_LOG_WAIT_US;
+  for (guint i = 0; i < dead->len; i++)
+    {
+      Start *s = g_array_index (dead, Start *, i);
+      stem_pidfile_remove (s->plan->pidfile, s->pid, NULL);
+      stem_log_wait (s->plan->logfile, deadline);
+      g_free (s->result->state);
+      g_free (s->result->text);
+      s->result->state = g_strdup ("exited");
+      s->result->failed = TRUE;
+      s->result->text = g_strdup_printf (_ ("exited within %s of starting (pid %d); see “%s”"),
+                                         settle_text, (int)s->pid, s->plan->logfile);
+      s->result->detail = stem_log_tail (s->plan->logfile, LOG_TAIL_LINES);
+    }
+}
+
+static int
+start_foreground (StemMultiOptions *opts, StemPlanSet *set, GError **error)
+{
+  if (set->plans->len != 1)
+    {
+      stem_throw_code (error, STEM_ERROR_USAGE, _ ("--foreground runs exactly one node (%u given)"),
+                       set->plans->len);
+      return -1;
+    }
+  StemNodePlan *plan = set->plans->pdata[0];
+  if (!stem_spawn_prepare_dirs (plan, plan->logfile_given, error))
+    return -1;
+  g_autoptr (StemLock) lock = stem_lock_acquire (plan->pidfile, opts->lock_timeout_ms, error);
+  if (lock == NULL)
+    return -1;
+
+  g_auto (Inspection) in;
+  stem_multi_inspect (plan, &in);
+  switch (in.state)
+    {
+    case NODE_RUNNING:
+    case NODE_FOREIGN:
+      g_printerr (_ ("%s: %s: already running (pid %d)\n"), g_get_prgname (), plan->node,
+                  (int)in.pid);
+      return STEM_EXIT_FAILURE;
+    case NODE_UNKNOWN:
+      g_printerr ("%s: %s: %s\n", g_get_prgname (), plan->node, in.error->message);
+      return STEM_EXIT_FAILURE;
+    case NODE_STALE:
+      stem_multi_remove_stale (opts, plan, &in);
+      break;
+    case NODE_NO_PIDFILE:
+    default:
+      break;
+    }
+
+  /* The pidfile names this very process, which exec turns into the worker:
+   * a supervisor such as systemd then tracks the worker itself. */
+  g_autoptr (GError) local_error = NULL;
+  if (!stem_pidfile_write (plan->pidfile, getpid (), &local_error))
+    {
+      g_printerr ("%s: %s: %s\n", g_get_prgname (), plan->node, local_error->message);
+      return STEM_EXIT_FAILURE;
+    }
+  stem_multi_verbose (opts, _ ("%s: running %s in the foreground (pid %d)"), plan->node,
+                      plan->argv[0], (int)getpid ());
+  stem_lock_release (g_steal_pointer (&lock));
+  stem_spawn_exec (plan, &local_error);
+  stem_pidfile_remove (plan->pidfile, getpid (), NULL);
+  g_printerr ("%s: %s: %s\n", g_get_prgname (), plan->node, local_error->message);
+  return STEM_EXIT_FAILURE;
+}
+
+int
+stem_multi_start (StemMultiOptions *opts, GError **error)
+{
+  g_autoptr (StemPlanSet) set = stem_plan_build_commands (opts->args, opts->words, error);
+  if (set == NULL)
+    return -1;
+  if (opts->foreground)
+    return start_foreground (opts, set, error);
+  if (!check_detachable (set, error))
+    return -1;
+
+  g_autoptr (StemReport) report = stem_report_new ("start");
+  g_autoptr (GArray) started = g_array_new (FALSE, TRUE, sizeof (Start));
+  {
+    g_autoptr (StemWriterServer) writers = stem_writer_server_new ();
+    g_autoptr (GPtrArray) ready = stem_multi_prepare_plans (set->plans, report);
+    g_autoptr (GHashTable) locks = stem_multi_lock_plans (opts, ready, TRUE, report);
+    launch_nodes (opts, ready, locks, report, writers, FALSE, started);
+  }
+  settle (opts, started);
+  stem_multi_sort_report (report, set);
+  stem_report_print (report, opts->json, opts->quiet);
+  return stem_report_any_failed (report) ? STEM_EXIT_FAILURE : STEM_EXIT_OK;
+}
+
+int
+stem_multi_restart (StemMultiOptions *opts, GError **error)
+{
+  if (opts->no_wait)
+    {
+      stem_throw_code (error, STEM_ERROR_USAGE,
+                       _ ("--no-wait cannot be used with restart: a node must be stopped "
+                          "before it is started again"));
+      return -1;
+    }
+  g_autoptr (StemPlanSet) set = stem_plan_build_commands (opts->args, opts->words, error);
+  if (set == NULL || !check_detachable (set, error))
+    return -1;
+
+  g_autoptr (StemReport) report = stem_report_new ("restart");
+  g_autoptr (StemWriterServer) writers = stem_writer_server_new ();
+  gboolean halted = FALSE;
+  /* Rolling: one node is down at a time, and a node that fails to come back
+   * stops the roll before it takes down the rest. */
+  for (guint i = 0; i < set->plans->len; i++)
+    {
+      StemNodePlan *plan = set->plans->pdata[i];
+      if (halted)
+        {
+          stem_report_add (report, plan->node, "skipped", TRUE,
+                           _ ("not restarted: an earlier node failed"));
+          continue;
+        }
+      g_autoptr (GPtrArray) one = g_ptr_array_new ();
+      g_ptr_array_add (one, plan);
+      g_autoptr (GArray) started = g_array_new (FALSE, TRUE, sizeof (Start));
+      {
+        g_autoptr (GPtrArray) ready = stem_multi_prepare_plans (one, report);
+        g_autoptr (GHashTable) locks = stem_multi_lock_plans (opts, ready, TRUE, report);
+        if (g_hash_table_size (locks) == 0)
+          {
+            halted = TRUE;
+            continue;
+          }
+        g_autoptr (StemReport) stopping = stem_report_new ("stop");
+        stem_multi_stop_nodes (opts, one, opts->schedule, stopping);
+        StemNodeResult *stopped = stopping->results->pdata[0];
+        if (stopped->failed)
+          {
+            g_ptr_array_add (report->results, g_ptr_array_steal_index (stopping->results, 0));
+            halted = TRUE;
+            continue;
+          }
+        launch_nodes (opts, one, locks, report, writers,
+                                 strcmp (stopped->state, "not-running") != 0, started);
+      }
+      settle (opts, started);
+      halted = stem_report_any_failed (report);
+    }
+  stem_report_print (report, opts->json, opts->quiet);
+  return stem_report_any_failed (report) ? STEM_EXIT_FAILURE : STEM_EXIT_OK;
+}
