@@ -1154,42 +1154,25 @@ load_env_files (Diagnose *d)
           if (stem_envfile_load (f->path, FALSE, &assignments, &f->load_error))
             f->assignments = g_steal_pointer (&assignments);
         }
-      for (guint j = 0; f->assignments != NULL && f->assignments[j] != NULL; j++)
-        {
-          const char *eq = strchr (f->assignments[j], '=');
-          g_autofree char *name = g_strndup (f->assignments[j], eq - f->assignments[j]);
-          d->envp = g_environ_setenv (d->envp, name, eq + 1, TRUE);
-        }
+      if (f->assignments != NULL)
+        stem_envfile_apply ((const char *const *)f->assignments, &d->envp);
       g_ptr_array_add (d->env_files, f);
     }
 }
 
-/* Nodes from the command line, else STEMD_NODES or STEM_WORKER_NODES of the
- * environment and env files read above (the defaults included). */
+/* The nodes as stem-multi plans them: from the command line, else
+ * STEMD_NODES or STEM_WORKER_NODES of the environment with the env files
+ * read above applied (the default ones too, which D->ARGS does not name).
+ * None at all is no error here: a check says so. */
 static void
 plan_nodes (Diagnose *d)
 {
-  g_auto (GStrv) words = NULL;
-  if (d->args->positionals->len > 0)
-    {
-      g_ptr_array_add (d->args->positionals, NULL);
-      words = g_strdupv ((char **)d->args->positionals->pdata);
-      g_ptr_array_remove_index (d->args->positionals, d->args->positionals->len - 1);
-    }
-  else
-    {
-      const char *value = g_environ_getenv (d->envp, "STEMD_NODES");
-      if (value == NULL || *value == '\0')
-        value = g_environ_getenv (d->envp, "STEM_WORKER_NODES");
-      if (value != NULL)
-        words = stem_nodes_split (value);
-    }
-  if (words == NULL || words[0] == NULL)
-    return;
-  /* From the environment with the env files applied: the default ones
-   * too, which D->ARGS does not name. */
-  d->plans = stem_plan_build_paths (d->args, (const char *const *)words,
+  g_ptr_array_add (d->args->positionals, NULL);
+  d->plans = stem_plan_build_paths (d->args, (const char *const *)d->args->positionals->pdata,
                                     (const char *const *)d->envp, &d->plan_error);
+  g_ptr_array_remove_index (d->args->positionals, d->args->positionals->len - 1);
+  if (g_error_matches (d->plan_error, STEM_ERROR, STEM_ERROR_NO_NODES))
+    g_clear_error (&d->plan_error);
 }
 
 static CheckLevel

@@ -353,6 +353,11 @@ is "$(message pidfile)" "no nodes configured (name them, or set STEMD_NODES)" "n
 diagnose --env-file="$T/good.env" --user="$ME" beta gamma --json
 is "$(json "$T/out" '[.checks[] | select(.check == "pidfile") | .message | split(":")[0]] | join(",")')" \
   beta,gamma "nodes on the command line replace STEMD_NODES"
+env_file count.env 0600 STEM_WORKER_NODES=2 "STEM_WORKER_COMMAND=$T/bin/worker"
+run env -u STEMD_NODES -u STEM_WORKER_NODES "$DIAGNOSE" --unitdir="$T/units" --initdir="$T/init" \
+  --env-file="$T/count.env" --user="$ME" --json
+is "$(json "$T/out" '[.checks[] | select(.check == "pidfile") | .message | split(":")[0]] | join(",")')" \
+  stem1,stem2 "a node count in STEM_WORKER_NODES is planned as stem-multi plans it"
 diagnose --bogus
 rc_is 2 "an unknown option is a usage error"
 like "$T/err" '^stem-diagnose: ' "… said on stderr"

@@ -147,7 +147,7 @@ static const struct
   int code;
   const char *says; /* a part of the message */
 } error_cases[] = {
-  { "", STEM_ERROR_USAGE, "No nodes given" },
+  { "", STEM_ERROR_NO_NODES, "No nodes given" },
   { "a a", STEM_ERROR_USAGE, "a" },
   { "bad/name", STEM_ERROR_USAGE, "bad/name" },
   { "3 -q:5=x", STEM_ERROR_USAGE, "5" },

@@ -504,3 +504,14 @@ stem_envfile_load (const char *path, gboolean check_safe, GStrv *envp, GError **
 
   return stem_envfile_parse (path, contents->str, contents->len, envp, error);
 }
+
+void
+stem_envfile_apply (const char *const *assignments, GStrv *envp)
+{
+  for (guint i = 0; assignments[i] != NULL; i++)
+    {
+      const char *eq = strchr (assignments[i], '=');
+      g_autofree char *name = g_strndup (assignments[i], eq - assignments[i]);
+      *envp = g_environ_setenv (*envp, name, eq + 1, TRUE);
+    }
+}

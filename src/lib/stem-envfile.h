@@ -22,4 +22,9 @@ gboolean stem_envfile_parse (const char *name, const char *data, gsize length, G
  * (chown root:root, chmod go-w).  A missing file is STEM_ERROR_NOT_FOUND. */
 gboolean stem_envfile_load (const char *path, gboolean check_safe, GStrv *envp, GError **error);
 
+/* Sets each NAME=VALUE of ASSIGNMENTS (as stem_envfile_load gives them)
+ * into *ENVP, later ones winning: how an env file applies to an
+ * environment, for every tool. */
+void stem_envfile_apply (const char *const *assignments, GStrv *envp);
+
 G_END_DECLS

@@ -83,7 +83,7 @@ stem_error_exit_code (const GError *error)
 {
   if (error->domain == STEM_ERROR
       && (error->code == STEM_ERROR_USAGE || error->code == STEM_ERROR_CONFIG
-          || error->code == STEM_ERROR_UNSAFE))
+          || error->code == STEM_ERROR_UNSAFE || error->code == STEM_ERROR_NO_NODES))
     return STEM_EXIT_USAGE;
   return STEM_EXIT_FAILURE;
 }

@@ -16,6 +16,8 @@ typedef enum
   STEM_ERROR_INVALID_PIDFILE, /* a pidfile that must not be trusted */
   STEM_ERROR_UNSAFE,          /* a file that root would trust and another user could change:
                                  nothing was done */
+  STEM_ERROR_NO_NODES,        /* no node named, on the command line or in the environment: a
+                                 usage error, which a check of the setup may report as such */
 } StemErrorCode;
 
 /* Exit codes of every tool (documented in each man page's EXIT STATUS). */

@@ -86,12 +86,7 @@ stem_plan_apply_env_files (GHashTable *cache, const char *const *paths, GStrv *e
           assignments = g_steal_pointer (&loaded);
           g_hash_table_insert (cache, g_strdup (paths[i]), assignments);
         }
-      for (guint j = 0; assignments[j] != NULL; j++)
-        {
-          const char *eq = strchr (assignments[j], '=');
-          g_autofree char *name = g_strndup (assignments[j], eq - assignments[j]);
-          *envp = g_environ_setenv (*envp, name, eq + 1, TRUE);
-        }
+      stem_envfile_apply ((const char *const *)assignments, envp);
     }
   return TRUE;
 }
@@ -123,7 +118,7 @@ find_nodes (StemArgs *args, const char *const *node_words, const char *const *en
         }
       return TRUE;
     }
-  return stem_throw_code (error, STEM_ERROR_USAGE,
+  return stem_throw_code (error, STEM_ERROR_NO_NODES,
                           _ ("No nodes given: name them on the command line, or set STEMD_NODES "
                              "(or STEM_WORKER_NODES) in the environment or an --env-file"));
 }
