@@ -52,7 +52,7 @@ else
   fc () { fish -c "set -p fish_complete_path '$FISH_DIR'; complete -C '$1'" 2>&1 | cut -f1 | sort | tr '\n' ' '; }
   is "$(fc 'stem-multi st')" "start status stop stopwait " \
     "fish -c 'complete -C \"stem-multi st\"' lists start, status, stop, stopwait"
-  is "$(fc 'stem-multi stop --no-')" "--no-clean --no-kill-group --no-wait " "fish completes stem-multi's options"
+  is "$(fc 'stem-multi stop --no-')" "--no-clean --no-kill-group --no-log-writer --no-wait " "fish completes stem-multi's options"
   is "$(fc 'stem-health --format=')" "--format=json --format=nagios --format=openmetrics --format=text " \
     "fish completes stem-health's formats"
   ok_if "fish completes stem-diagnose's options" eval '[[ $(fc "stem-diagnose --u") == *--user* ]]'

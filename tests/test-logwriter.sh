@@ -230,6 +230,51 @@ wait "$lw"
 rc=$?
 rc_is 0 "the writer exits at the end of its input"
 
+# --no-log-writer: the worker appends to its log itself, for start,
+# supervise and --foreground alike; copytruncate is then how to rotate.
+# starts_with_text FILE: no NUL byte at its start (a writer that did not
+# append would leave a hole there after a truncation).
+starts_with_text () { ! head -c 64 "$1" | od -An -tx1 | grep -qw 00; }
+direct=$T/log/direct.log
+multi start direct --no-log-writer --command "$WORKER" --command count --command 2
+rc_is 0 "start --no-log-writer"
+dpid=$(pid_of direct)
+is "$(readlink "/proc/${dpid:-0}/fd/1")" "$direct" "the worker's standard output is its log file"
+is "$(readlink "/proc/${dpid:-0}/fd/2")" "$direct" "and so is its standard error"
+ok_if "no log writer reads its output" eval '! log_writer_of "${dpid:-0}" >/dev/null'
+ok_if "it writes its lines there" wait_until 10 has_lines "$direct" 20
+ok_if "the log is locked (shared) while the worker has it open" locked "$direct"
+cp "$direct" "$direct.1"
+: >"$direct"
+ok_if "after a copytruncate it writes on at the start of the file" \
+  eval 'wait_until 10 has_lines "$direct" 5 && starts_with_text "$direct"'
+multi stop direct
+rc_is 0 "stop"
+is "$(tail -n 1 "$direct")" "got SIGTERM" "the worker's last line is in the log when stop returns"
+ok_if "and nothing is left locking it" eval '! locked "$direct"'
+
+"$MULTI" supervise sdirect --no-log-writer --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" \
+  --command "$WORKER" --command run 2>"$T/sdirect.err" &
+sup=$!
+wait_until 10 grep -qs '^ready' "$T/log/sdirect.log"
+is "$(readlink "/proc/$(pid_of sdirect)/fd/1")" "$T/log/sdirect.log" \
+  "supervise --no-log-writer: the worker writes its log itself"
+kill -TERM "$sup"
+wait "$sup"
+rc=$?
+rc_is 0 "supervise stops"
+like "$T/log/sdirect.log" '^got SIGTERM$' "its last line is in the log"
+
+"$MULTI" start fdirect --foreground --no-log-writer --pidfile="$T/run/%n.pid" \
+  --logfile="$T/log/%n.log" --command "$WORKER" --command run 2>"$T/fdirect.err" &
+fg=$!
+wait_until 10 grep -qs '^ready' "$T/log/fdirect.log"
+is "$(readlink "/proc/$fg/fd/1")" "$T/log/fdirect.log" \
+  "--foreground --no-log-writer: the worker writes its log itself"
+kill -TERM "$fg"
+wait "$fg"
+like "$T/log/fdirect.log" '^got SIGTERM$' "its last line is in the log"
+
 # By hand: a usage message.
 run "$LOGWRITER"
 rc_is 2 "stem-logwriter without a path"

@@ -49,6 +49,7 @@ typedef enum
   STEM_OPT_OUTPUT,
   STEM_OPT_LOCK_TIMEOUT,
   STEM_OPT_NO_KILL_GROUP,
+  STEM_OPT_NO_LOG_WRITER,
 } StemOptionId;
 
 typedef enum

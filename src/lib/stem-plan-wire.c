@@ -3,10 +3,10 @@
 #include "stem-error.h"
 #include "stem-i18n.h"
 
-/* node, index, pidfile, logfile, logfile given, workdir, argv, envp,
- * umask given, umask, user (uid, gid, groups, change), extra */
-#define PLAN_TYPE "(susmsbsasasbum(uuaub))"
-#define PLAN_FORMAT "(susmsbs^as^asbum@(uuaub))"
+/* node, index, pidfile, logfile, logfile given, log direct, workdir, argv,
+ * envp, umask given, umask, user (uid, gid, groups, change), extra */
+#define PLAN_TYPE "(susmsbbsasasbum(uuaub))"
+#define PLAN_FORMAT "(susmsbbs^as^asbum@(uuaub))"
 #define WIRE_TYPE "(a" PLAN_TYPE "v)"
 
 static GVariant *
@@ -30,8 +30,8 @@ stem_plan_wire_pack (GPtrArray *plans, GVariant *extra)
     {
       const StemNodePlan *p = plans->pdata[i];
       g_variant_builder_add (&all, PLAN_FORMAT, p->node, p->index, p->pidfile, p->logfile,
-                             p->logfile_given, p->workdir, p->argv, p->envp, p->has_umask,
-                             (guint32)p->umask, pack_user (p->user));
+                             p->logfile_given, p->log_direct, p->workdir, p->argv, p->envp,
+                             p->has_umask, (guint32)p->umask, pack_user (p->user));
     }
   return g_variant_ref_sink (g_variant_new ("(a" PLAN_TYPE "v)", &all, extra));
 }
@@ -76,8 +76,8 @@ stem_plan_wire_unpack (GBytes *data, GPtrArray **out_plans, GVariant **out_extra
       guint32 umask_value;
       g_autoptr (GVariant) user = NULL;
       g_variant_get_child (all, i, PLAN_FORMAT, &p->node, &p->index, &p->pidfile, &p->logfile,
-                           &p->logfile_given, &p->workdir, &p->argv, &p->envp, &p->has_umask,
-                           &umask_value, &user);
+                           &p->logfile_given, &p->log_direct, &p->workdir, &p->argv, &p->envp,
+                           &p->has_umask, &umask_value, &user);
       p->umask = (mode_t)umask_value;
       p->user = unpack_user (user);
       p->added_env = g_new0 (char *, 1);

@@ -191,6 +191,7 @@ plan_paths (StemArgs *args, StemPlanSet *set, StemNodePlan *plan, GError **error
 
   const char *log_tmpl = stem_args_get_for_node (args, STEM_OPT_LOGFILE, plan->node, plan->index);
   plan->logfile_given = log_tmpl != NULL || set->logfile_from_env;
+  plan->log_direct = stem_args_has (args, STEM_OPT_NO_LOG_WRITER);
   if (log_tmpl == NULL)
     log_tmpl = set->logfile_template;
   if (strcmp (log_tmpl, "-") != 0)

@@ -16,6 +16,7 @@ typedef struct
   char *pidfile;          /* absolute */
   char *logfile;          /* absolute, or NULL for --logfile=- (stem-multi's own output) */
   gboolean logfile_given; /* --logfile was given (matters for --foreground) */
+  gboolean log_direct;    /* --no-log-writer: the worker appends to its log itself */
   char *workdir;          /* absolute */
   GStrv argv;             /* argv[0] is the resolved absolute program */
   GStrv envp;             /* the worker's whole environment */

@@ -11,6 +11,7 @@
 #include "stem-error.h"
 #include "stem-fd.h"
 #include "stem-i18n.h"
+#include "stem-log.h"
 #include "stem-writer.h"
 
 #ifndef __NR_close_range
@@ -267,7 +268,7 @@ record_worker (const PidfileSlot *slot, pid_t worker)
  * worker.  Signals stay blocked (the worker resets its mask): nothing but
  * SIGKILL may come between a running worker and its pidfile. */
 static G_GNUC_NORETURN void
-run_first_child (const StemNodePlan *plan, const StemWriterRequest *writer, int null_fd,
+run_first_child (const StemNodePlan *plan, const StemWriterRequest *writer, int null_fd, int out_fd,
                  const PidfileSlot *slot, int status_fd)
 {
   block_all_signals ();
@@ -281,7 +282,7 @@ run_first_child (const StemNodePlan *plan, const StemWriterRequest *writer, int 
   int exec_status[2];
   if (pipe2 (exec_status, O_CLOEXEC) < 0)
     fail (status_fd, REPORT_FORK, errno);
-  pid_t worker = vfork_worker (plan, null_fd, writer->pipe[1], exec_status[1]);
+  pid_t worker = vfork_worker (plan, null_fd, out_fd, exec_status[1]);
   int errsv = errno;
   close (exec_status[1]);
   if (worker < 0)
@@ -323,12 +324,21 @@ stem_launch_begin (const StemNodePlan *plan, gboolean detach, StemWriterServer *
 {
   g_auto (PidfileSlot) slot = { -1, NULL, NULL };
   g_auto (StemWriterRequest) writer = { NULL, -1, NULL, -1, { -1, -1 } };
+  g_auto (StemFd) direct_log = -1;
   if (detach && !pidfile_slot_init (&slot, plan->pidfile, error))
     return NULL;
-  if (plan->logfile != NULL
-      && (!stem_writer_request_init (&writer, writers, plan, error)
-          || (!detach && !start_writer_now (&writer, writers, error))))
+  if (plan->logfile != NULL && plan->log_direct)
+    {
+      if ((direct_log = stem_log_open (plan, error)) < 0)
+        return NULL;
+    }
+  else if (plan->logfile != NULL
+           && (!stem_writer_request_init (&writer, writers, plan, error)
+               || (!detach && !start_writer_now (&writer, writers, error))))
     return NULL;
+  /* The worker's standard output and error: the log itself, the pipe to its
+   * writer, or (no log file) ours. */
+  int out_fd = direct_log >= 0 ? direct_log : writer.pipe[1];
   g_auto (StemFd) null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
   int status[2] = { -1, -1 };
   if (null_fd < 0 || pipe2 (status, O_CLOEXEC) < 0)
@@ -346,8 +356,8 @@ stem_launch_begin (const StemNodePlan *plan, gboolean detach, StemWriterServer *
       if (setsid () < 0)
         fail (status_write, REPORT_SETSID, errno);
       if (!detach)
-        become_worker (plan, null_fd, writer.pipe[1], status_write);
-      run_first_child (plan, &writer, null_fd, &slot, status_write);
+        become_worker (plan, null_fd, out_fd, status_write);
+      run_first_child (plan, &writer, null_fd, out_fd, &slot, status_write);
     }
   if (child < 0)
     {
@@ -431,21 +441,36 @@ stem_launch_finish (StemLaunch *launch, pid_t *out_pid, GError **error)
   return TRUE;
 }
 
+/* For --foreground: standard output and error to PLAN's log, through a log
+ * writer that is the server's child (the server exits, and is reaped,
+ * before the worker replaces this process), or directly. */
+static gboolean
+redirect_output (const StemNodePlan *plan, GError **error)
+{
+  g_autoptr (StemWriterServer) writers = NULL;
+  g_auto (StemWriterRequest) writer = { NULL, -1, NULL, -1, { -1, -1 } };
+  g_auto (StemFd) out_fd = -1;
+  if (plan->log_direct)
+    out_fd = stem_log_open (plan, error);
+  else
+    {
+      writers = stem_writer_server_new ();
+      if (stem_writer_request_init (&writer, writers, plan, error)
+          && start_writer_now (&writer, writers, error))
+        out_fd = stem_fd_steal (&writer.pipe[1]);
+    }
+  if (out_fd < 0)
+    return FALSE;
+  if (dup2 (out_fd, STDOUT_FILENO) < 0 || dup2 (out_fd, STDERR_FILENO) < 0)
+    return stem_throw_errno (error, _ ("Redirecting output to “%s”"), plan->logfile);
+  return TRUE;
+}
+
 gboolean
 stem_spawn_exec (const StemNodePlan *plan, GError **error)
 {
-  if (plan->logfile_given && plan->logfile != NULL)
-    {
-      /* The writer is the server's child: the server exits (and is reaped)
-       * before the worker replaces this process. */
-      g_autoptr (StemWriterServer) writers = stem_writer_server_new ();
-      g_auto (StemWriterRequest) writer = { NULL, -1, NULL, -1, { -1, -1 } };
-      if (!stem_writer_request_init (&writer, writers, plan, error)
-          || !start_writer_now (&writer, writers, error))
-        return FALSE;
-      if (dup2 (writer.pipe[1], STDOUT_FILENO) < 0 || dup2 (writer.pipe[1], STDERR_FILENO) < 0)
-        return stem_throw_errno (error, _ ("Redirecting output to “%s”"), plan->logfile);
-    }
+  if (plan->logfile_given && plan->logfile != NULL && !redirect_output (plan, error))
+    return FALSE;
   int errsv = stem_user_apply (plan->user);
   if (errsv != 0)
     {

@@ -48,6 +48,7 @@ complete -c stem-multi -l max-restarts -r -d 'supervise: give a node up after N 
 complete -c stem-multi -l no-wait -d 'Send the stop signal and return at once'
 complete -c stem-multi -l no-clean -d 'Let status leave stale pidfiles alone'
 complete -c stem-multi -l no-kill-group -d 'Leave what a worker left in its process group'
+complete -c stem-multi -l no-log-writer -d 'Let workers append to their log files themselves'
 complete -c stem-multi -s n -l lines -r -d 'logs: the last N lines'
 complete -c stem-multi -s f -l follow -d 'logs: keep printing what is written'
 complete -c stem-multi -l json -d 'Print one JSON document'
