@@ -38,8 +38,11 @@ SCRIPT
 
 interrupted_start () { # SIGNAL STOP_AT
   local signal=$1 at=$2
-  # exec keeps the pid: the shell's $$ is stem-multi's pid.
-  STEM_TEST_STOP_AT=$at bash -c 'export STEM_TEST_MULTI=$$; exec "$@"' sh \
+  # exec keeps the pid: the shell's $$ is stem-multi's pid.  Signals that
+  # whatever runs the suite ignores (nohup: HUP) are set back to their
+  # default, or stem-multi would rightly inherit the ignoring.
+  STEM_TEST_STOP_AT=$at env --default-signal=HUP,INT,QUIT,TERM \
+    bash -c 'export STEM_TEST_MULTI=$$; exec "$@"' sh \
     "$MULTI" start 20 --settle=1h --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" \
     --command /bin/sh --command "$T/wrapper.sh" --command "$WORKER" >"$T/out" 2>"$T/err" &
   local pid=$!
