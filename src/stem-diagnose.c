@@ -11,10 +11,9 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include <json-glib/json-glib.h>
-
 #include "stem-command.h"
 #include "stem-envfile.h"
+#include "stem-json.h"
 #include "stem-error.h"
 #include "stem-i18n.h"
 #include "stem-node.h"
@@ -1213,37 +1212,36 @@ print_text (Diagnose *d)
 static void
 print_json (Diagnose *d, CheckLevel worst)
 {
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "status");
-  json_builder_add_string_value (b, level_keywords[worst]);
-  json_builder_set_member_name (b, "checks");
-  json_builder_begin_array (b);
+  g_autoptr (StemJson) b = stem_json_new ();
+  stem_json_begin_object (b);
+  stem_json_member (b, "status");
+  stem_json_string (b, level_keywords[worst]);
+  stem_json_member (b, "checks");
+  stem_json_begin_array (b);
   for (guint i = 0; i < d->results->len; i++)
     {
       CheckResult *r = d->results->pdata[i];
       g_autofree char *message = redact (d, r->message);
       g_autofree char *hint = redact (d, r->level != LEVEL_OK ? r->hint : NULL);
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "check");
-      json_builder_add_string_value (b, r->check);
-      json_builder_set_member_name (b, "ok");
-      json_builder_add_boolean_value (b, r->level == LEVEL_OK);
-      json_builder_set_member_name (b, "level");
-      json_builder_add_string_value (b, level_keywords[r->level]);
-      json_builder_set_member_name (b, "message");
-      json_builder_add_string_value (b, message);
-      json_builder_set_member_name (b, "hint");
+      stem_json_begin_object (b);
+      stem_json_member (b, "check");
+      stem_json_string (b, r->check);
+      stem_json_member (b, "ok");
+      stem_json_boolean (b, r->level == LEVEL_OK);
+      stem_json_member (b, "level");
+      stem_json_string (b, level_keywords[r->level]);
+      stem_json_member (b, "message");
+      stem_json_string (b, message);
+      stem_json_member (b, "hint");
       if (hint != NULL)
-        json_builder_add_string_value (b, hint);
+        stem_json_string (b, hint);
       else
-        json_builder_add_null_value (b);
-      json_builder_end_object (b);
+        stem_json_null (b);
+      stem_json_end_object (b);
     }
-  json_builder_end_array (b);
-  json_builder_end_object (b);
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  stem_json_print (root);
+  stem_json_end_array (b);
+  stem_json_end_object (b);
+  stem_json_print (b);
 }
 
 static void

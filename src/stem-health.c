@@ -3,7 +3,6 @@
  * what the answer needs: no routing file, no command resolution, no locks,
  * and it never signals (beyond kill (pid, 0)), writes or removes anything. */
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -12,12 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <json-glib/json-glib.h>
-
 #include "stem-duration.h"
 #include "stem-error.h"
 #include "stem-fd.h"
 #include "stem-i18n.h"
+#include "stem-json.h"
 #include "stem-options.h"
 #include "stem-pidfile.h"
 #include "stem-plan.h"
@@ -53,63 +51,6 @@ static const StemOptionSpec options[] = {
   { NULL },
 };
 
-/* json-glib, loaded for --json only.  Linked, it would bring GObject and
- * GIO into every probe: half as much resident memory again (about 5 MB
- * instead of 3.3), for a program that runs every few seconds on every host.
- * The names are the library's own, without "json_". */
-typedef struct
-{
-  typeof (json_builder_new) *builder_new;
-  typeof (json_builder_begin_object) *builder_begin_object;
-  typeof (json_builder_end_object) *builder_end_object;
-  typeof (json_builder_begin_array) *builder_begin_array;
-  typeof (json_builder_end_array) *builder_end_array;
-  typeof (json_builder_set_member_name) *builder_set_member_name;
-  typeof (json_builder_add_string_value) *builder_add_string_value;
-  typeof (json_builder_add_int_value) *builder_add_int_value;
-  typeof (json_builder_get_root) *builder_get_root;
-  typeof (json_node_unref) *node_unref;
-  typeof (json_generator_new) *generator_new;
-  typeof (json_generator_set_pretty) *generator_set_pretty;
-  typeof (json_generator_set_root) *generator_set_root;
-  typeof (json_generator_to_data) *generator_to_data;
-  typeof (g_object_unref) *object_unref; /* from GObject, which json-glib loads */
-} JsonApi;
-
-static gboolean
-json_api_load (JsonApi *api, GError **error)
-{
-  void *lib = dlopen (JSON_GLIB_SONAME, RTLD_NOW | RTLD_LOCAL);
-  const char *missing = NULL;
-  /* (Through void **: the one conversion POSIX defines for dlsym.) */
-#define LOAD(field, symbol)                                                                        \
-  if (lib != NULL && missing == NULL && (*(void **)&api->field = dlsym (lib, symbol)) == NULL)     \
-  missing = symbol
-  LOAD (builder_new, "json_builder_new");
-  LOAD (builder_begin_object, "json_builder_begin_object");
-  LOAD (builder_end_object, "json_builder_end_object");
-  LOAD (builder_begin_array, "json_builder_begin_array");
-  LOAD (builder_end_array, "json_builder_end_array");
-  LOAD (builder_set_member_name, "json_builder_set_member_name");
-  LOAD (builder_add_string_value, "json_builder_add_string_value");
-  LOAD (builder_add_int_value, "json_builder_add_int_value");
-  LOAD (builder_get_root, "json_builder_get_root");
-  LOAD (node_unref, "json_node_unref");
-  LOAD (generator_new, "json_generator_new");
-  LOAD (generator_set_pretty, "json_generator_set_pretty");
-  LOAD (generator_set_root, "json_generator_set_root");
-  LOAD (generator_to_data, "json_generator_to_data");
-  LOAD (object_unref, "g_object_unref");
-#undef LOAD
-  if (lib == NULL)
-    return stem_throw_code (error, STEM_ERROR_CONFIG, _ ("--json needs %s: %s"), JSON_GLIB_SONAME,
-                            dlerror ());
-  if (missing != NULL)
-    return stem_throw_code (error, STEM_ERROR_CONFIG, _ ("--json needs %s: %s is missing"),
-                            JSON_GLIB_SONAME, missing);
-  return TRUE;
-}
-
 typedef enum
 {
   FORMAT_TEXT,
@@ -139,7 +80,6 @@ typedef struct
 {
   StemArgs *args;
   HealthFormat format;
-  JsonApi *json; /* --format=json: json-glib, loaded; else NULL */
   gboolean quiet;
   gint64 max_log_age_ms; /* -1: readiness is not checked */
   gint64 warning_ms;     /* nagios: -1, or a log age that is a warning */
@@ -442,90 +382,79 @@ print_human (const StemHealthOptions *opts, const NodeHealth *health)
 }
 
 static void
-add_string (const JsonApi *j, JsonBuilder *b, const char *name, const char *value)
+add_string (StemJson *b, const char *name, const char *value)
 {
-  j->builder_set_member_name (b, name);
-  j->builder_add_string_value (b, value);
+  stem_json_member (b, name);
+  stem_json_string (b, value);
 }
 
 static void
-add_int (const JsonApi *j, JsonBuilder *b, const char *name, gint64 value)
+add_int (StemJson *b, const char *name, gint64 value)
 {
-  j->builder_set_member_name (b, name);
-  j->builder_add_int_value (b, value);
+  stem_json_member (b, name);
+  stem_json_int (b, value);
 }
 
 static void
-build_node_json (const StemHealthOptions *opts, const NodeHealth *health, JsonBuilder *b)
+build_node_json (const StemHealthOptions *opts, const NodeHealth *health, StemJson *b)
 {
-  const JsonApi *j = opts->json;
-  j->builder_begin_object (b);
-  add_string (j, b, "status", health->error == HEALTH_OK ? "ok" : "error");
-  add_string (j, b, "node", health->plan->node);
-  add_string (j, b, "pidfile", health->plan->pidfile);
+  stem_json_begin_object (b);
+  add_string (b, "status", health->error == HEALTH_OK ? "ok" : "error");
+  add_string (b, "node", health->plan->node);
+  add_string (b, "pidfile", health->plan->pidfile);
   if (health->plan->logfile != NULL)
-    add_string (j, b, "logfile", health->plan->logfile);
+    add_string (b, "logfile", health->plan->logfile);
   if (health->pid > 0)
-    add_int (j, b, "pid", health->pid);
+    add_int (b, "pid", health->pid);
   if (health->ours)
     {
       g_autoptr (GDateTime) start
           = g_date_time_new_from_unix_utc (health->start_us / G_USEC_PER_SEC);
       g_autofree char *since = g_date_time_format (start, "%Y-%m-%dT%H:%M:%SZ");
-      add_string (j, b, "since", since);
-      add_int (j, b, "uptimeSeconds", uptime_s (opts, health));
+      add_string (b, "since", since);
+      add_int (b, "uptimeSeconds", uptime_s (opts, health));
     }
   if (health->log_age_s >= 0)
     {
-      add_int (j, b, "logAgeSeconds", health->log_age_s);
-      add_string (j, b, "logSource", health->log_source);
+      add_int (b, "logAgeSeconds", health->log_age_s);
+      add_string (b, "logSource", health->log_source);
     }
   g_auto (GStrv) queues = health->ours ? read_queues (health->pid, health->start_us) : NULL;
   if (queues != NULL)
     {
-      j->builder_set_member_name (b, "queues");
-      j->builder_begin_array (b);
+      stem_json_member (b, "queues");
+      stem_json_begin_array (b);
       for (guint i = 0; queues[i] != NULL; i++)
-        j->builder_add_string_value (b, queues[i]);
-      j->builder_end_array (b);
+        stem_json_string (b, queues[i]);
+      stem_json_end_array (b);
     }
   if (health->error != HEALTH_OK)
     {
-      add_string (j, b, "error", error_keywords[health->error]);
-      add_string (j, b, "message", health->message);
+      add_string (b, "error", error_keywords[health->error]);
+      add_string (b, "message", health->message);
     }
-  j->builder_end_object (b);
+  stem_json_end_object (b);
 }
 
 /* One node: its object.  Several: {"status": …, "nodes": [ … ]}. */
 static void
 print_json (const StemHealthOptions *opts, GArray *results, gboolean all_ok)
 {
-  const JsonApi *j = opts->json;
-  JsonBuilder *b = j->builder_new ();
+  g_autoptr (StemJson) b = stem_json_new ();
   if (results->len == 1)
     build_node_json (opts, &g_array_index (results, NodeHealth, 0), b);
   else
     {
-      j->builder_begin_object (b);
-      add_string (j, b, "status", all_ok ? "ok" : "error");
-      j->builder_set_member_name (b, "nodes");
-      j->builder_begin_array (b);
+      stem_json_begin_object (b);
+      add_string (b, "status", all_ok ? "ok" : "error");
+      stem_json_member (b, "nodes");
+      stem_json_begin_array (b);
       for (guint i = 0; i < results->len; i++)
         build_node_json (opts, &g_array_index (results, NodeHealth, i), b);
-      j->builder_end_array (b);
-      j->builder_end_object (b);
+      stem_json_end_array (b);
+      stem_json_end_object (b);
     }
-  JsonNode *root = j->builder_get_root (b);
-  j->object_unref (b);
-  /* As stem_json_print does, which would link json-glib. */
-  JsonGenerator *gen = j->generator_new ();
-  j->generator_set_pretty (gen, TRUE);
-  j->generator_set_root (gen, root);
-  g_autofree char *text = j->generator_to_data (gen, NULL);
-  j->object_unref (gen);
-  j->node_unref (root);
-  g_print ("%s\n", text);
+  stem_json_print (b);
 }
 
 /* Prometheus' text exposition format, which node_exporter's textfile
@@ -818,12 +747,6 @@ parse_options (StemHealthOptions *opts, GError **error)
   opts->quiet = stem_args_has (opts->args, STEM_OPT_QUIET);
   if (!parse_format (opts, error) || !check_format_options (opts, error))
     return FALSE;
-  if (opts->format == FORMAT_JSON && !opts->quiet)
-    {
-      opts->json = g_new0 (JsonApi, 1);
-      if (!json_api_load (opts->json, error))
-        return FALSE;
-    }
   gint64 critical_ms;
   if (!parse_duration_option (opts->args, STEM_OPT_MAX_LOG_AGE, "--max-log-age",
                               &opts->max_log_age_ms, error)
@@ -876,7 +799,6 @@ main (int argc, char **argv)
   int status = -1;
   if (parse_options (&opts, &error))
     status = check_nodes (&opts, (const char *const *)words, &error);
-  g_free (opts.json);
   if (error != NULL && opts.format == FORMAT_NAGIOS)
     {
       /* The Monitoring Plugins' way: UNKNOWN, said on standard output. */

@@ -6,6 +6,7 @@
 #include "stem-duration.h"
 #include "stem-error.h"
 #include "stem-i18n.h"
+#include "stem-json.h"
 #include "stem-multi-node.h"
 #include "stem-template.h"
 
@@ -101,47 +102,46 @@ stem_multi_show (StemMultiOptions *opts, GError **error)
 
   if (opts->json)
     {
-      g_autoptr (JsonBuilder) b = json_builder_new ();
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "verb");
-      json_builder_add_string_value (b, "show");
-      json_builder_set_member_name (b, "nodes");
-      json_builder_begin_array (b);
+      g_autoptr (StemJson) b = stem_json_new ();
+      stem_json_begin_object (b);
+      stem_json_member (b, "verb");
+      stem_json_string (b, "show");
+      stem_json_member (b, "nodes");
+      stem_json_begin_array (b);
       for (guint i = 0; i < set->plans->len; i++)
         {
           StemNodePlan *plan = set->plans->pdata[i];
-          json_builder_begin_object (b);
-          json_builder_set_member_name (b, "node");
-          json_builder_add_string_value (b, plan->node);
-          json_builder_set_member_name (b, "index");
-          json_builder_add_int_value (b, plan->index);
-          json_builder_set_member_name (b, "argv");
-          json_builder_begin_array (b);
+          stem_json_begin_object (b);
+          stem_json_member (b, "node");
+          stem_json_string (b, plan->node);
+          stem_json_member (b, "index");
+          stem_json_int (b, plan->index);
+          stem_json_member (b, "argv");
+          stem_json_begin_array (b);
           for (guint j = 0; plan->argv[j] != NULL; j++)
-            json_builder_add_string_value (b, plan->argv[j]);
-          json_builder_end_array (b);
-          json_builder_set_member_name (b, "workdir");
-          json_builder_add_string_value (b, plan->workdir);
-          json_builder_set_member_name (b, "pidfile");
-          json_builder_add_string_value (b, plan->pidfile);
-          json_builder_set_member_name (b, "logfile");
-          json_builder_add_string_value (b, plan->logfile != NULL ? plan->logfile : "-");
-          json_builder_set_member_name (b, "env");
-          json_builder_begin_object (b);
+            stem_json_string (b, plan->argv[j]);
+          stem_json_end_array (b);
+          stem_json_member (b, "workdir");
+          stem_json_string (b, plan->workdir);
+          stem_json_member (b, "pidfile");
+          stem_json_string (b, plan->pidfile);
+          stem_json_member (b, "logfile");
+          stem_json_string (b, plan->logfile != NULL ? plan->logfile : "-");
+          stem_json_member (b, "env");
+          stem_json_begin_object (b);
           for (guint j = 0; plan->added_env[j] != NULL; j++)
             {
               const char *eq = strchr (plan->added_env[j], '=');
               g_autofree char *name = g_strndup (plan->added_env[j], eq - plan->added_env[j]);
-              json_builder_set_member_name (b, name);
-              json_builder_add_string_value (b, eq + 1);
+              stem_json_member (b, name);
+              stem_json_string (b, eq + 1);
             }
-          json_builder_end_object (b);
-          json_builder_end_object (b);
+          stem_json_end_object (b);
+          stem_json_end_object (b);
         }
-      json_builder_end_array (b);
-      json_builder_end_object (b);
-      g_autoptr (JsonNode) root = json_builder_get_root (b);
-      stem_json_print (root);
+      stem_json_end_array (b);
+      stem_json_end_object (b);
+      stem_json_print (b);
       return STEM_EXIT_OK;
     }
 
@@ -165,28 +165,27 @@ print_list (StemMultiOptions *opts, const char *verb, GPtrArray *nodes, GPtrArra
 {
   if (opts->json)
     {
-      g_autoptr (JsonBuilder) b = json_builder_new ();
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "verb");
-      json_builder_add_string_value (b, verb);
-      json_builder_set_member_name (b, "nodes");
-      json_builder_begin_array (b);
+      g_autoptr (StemJson) b = stem_json_new ();
+      stem_json_begin_object (b);
+      stem_json_member (b, "verb");
+      stem_json_string (b, verb);
+      stem_json_member (b, "nodes");
+      stem_json_begin_array (b);
       for (guint i = 0; i < nodes->len; i++)
         {
-          json_builder_begin_object (b);
-          json_builder_set_member_name (b, "node");
-          json_builder_add_string_value (b, nodes->pdata[i]);
+          stem_json_begin_object (b);
+          stem_json_member (b, "node");
+          stem_json_string (b, nodes->pdata[i]);
           if (values != NULL)
             {
-              json_builder_set_member_name (b, "value");
-              json_builder_add_string_value (b, values->pdata[i]);
+              stem_json_member (b, "value");
+              stem_json_string (b, values->pdata[i]);
             }
-          json_builder_end_object (b);
+          stem_json_end_object (b);
         }
-      json_builder_end_array (b);
-      json_builder_end_object (b);
-      g_autoptr (JsonNode) root = json_builder_get_root (b);
-      stem_json_print (root);
+      stem_json_end_array (b);
+      stem_json_end_object (b);
+      stem_json_print (b);
       return;
     }
   for (guint i = 0; i < nodes->len; i++)

@@ -100,6 +100,25 @@ rc_is 2 "a malformed JSON routing file"
 like "$T/err" "$T/bad.json:[34]: " "with its line"
 multi status a --routing-config="$T/bad.json"
 rc_is 3 "status does not need the routing file"
+printf '{ "default_queue": { "queue": "primary" }, "queues": { "primary": {} } }\n' >"$T/good.json"
+multi show a "${cmd[@]}" --routing-config="$T/good.json" -q primary --json
+rc_is 0 "a JSON routing file (json-glib, loaded for it)"
+is "$(json "$T/out" '.nodes[0].env.STEM_WORKER_QUEUES')" "primary" "… is read"
+# Linked: GLib and libyaml.  json-glib (with GObject and GIO) is loaded for
+# a JSON routing file only.
+ok_if "stem-multi links neither json-glib, GObject nor GIO" links_no_gobject "$MULTI"
+if fake_json_glib "$T/fakelib"; then
+  LD_LIBRARY_PATH=$T/fakelib multi show a "${cmd[@]}" --routing-config="$T/good.json"
+  rc_is 2 "a JSON routing file with a json-glib that lacks its parser"
+  like "$T/err" "^stem-multi: $T/good.json: reading a JSON file needs libjson-glib-1\.0\.so\.0: json_parser_new is missing$" \
+    "… says what is missing"
+  LD_LIBRARY_PATH=$T/fakelib multi show a "${cmd[@]}" --routing-config="$T/routing.yaml" --json
+  rc_is 0 "a YAML routing file, and --json, never load it"
+else
+  skip "no C compiler to build a stand-in json-glib"
+  skip "no C compiler to build a stand-in json-glib"
+  skip "no C compiler to build a stand-in json-glib"
+fi
 
 # Privileges.
 if [ "$(id -u)" -eq 0 ]; then

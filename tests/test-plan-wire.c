@@ -15,6 +15,7 @@ make_plan (const char *node, gboolean with_user)
   p->pidfile = g_strdup_printf ("/run/stem/%s.pid", node);
   p->logfile = with_user ? g_strdup ("/var/log/stem/x.log") : NULL;
   p->logfile_given = with_user;
+  p->log_direct = with_user;
   p->workdir = g_strdup ("/var/lib/stem");
   p->argv = g_strdupv ((char **)argv);
   p->envp = g_strdupv ((char **)envp);
@@ -42,6 +43,7 @@ assert_same (const StemNodePlan *a, const StemNodePlan *b)
   g_assert_cmpstr (a->pidfile, ==, b->pidfile);
   g_assert_cmpstr (a->logfile, ==, b->logfile);
   g_assert_cmpint (a->logfile_given, ==, b->logfile_given);
+  g_assert_cmpint (a->log_direct, ==, b->log_direct);
   g_assert_cmpstr (a->workdir, ==, b->workdir);
   g_assert_true (g_strv_equal ((const char *const *)a->argv, (const char *const *)b->argv));
   g_assert_true (g_strv_equal ((const char *const *)a->envp, (const char *const *)b->envp));

@@ -2,6 +2,8 @@
 
 #include <stdio.h>
 
+#include "stem-json.h"
+
 static void
 result_free (gpointer data)
 {
@@ -60,16 +62,6 @@ stem_report_any_failed (StemReport *report)
 }
 
 void
-stem_json_print (JsonNode *root)
-{
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  json_generator_set_pretty (gen, TRUE);
-  json_generator_set_root (gen, root);
-  g_autofree char *text = json_generator_to_data (gen, NULL);
-  g_print ("%s\n", text);
-}
-
-void
 stem_report_print (StemReport *report, gboolean json, gboolean quiet)
 {
   if (!json)
@@ -92,50 +84,49 @@ stem_report_print (StemReport *report, gboolean json, gboolean quiet)
       return;
     }
 
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "verb");
-  json_builder_add_string_value (b, report->verb);
-  json_builder_set_member_name (b, "ok");
-  json_builder_add_boolean_value (b, !stem_report_any_failed (report));
-  json_builder_set_member_name (b, "nodes");
-  json_builder_begin_array (b);
+  g_autoptr (StemJson) b = stem_json_new ();
+  stem_json_begin_object (b);
+  stem_json_member (b, "verb");
+  stem_json_string (b, report->verb);
+  stem_json_member (b, "ok");
+  stem_json_boolean (b, !stem_report_any_failed (report));
+  stem_json_member (b, "nodes");
+  stem_json_begin_array (b);
   for (guint i = 0; i < report->results->len; i++)
     {
       StemNodeResult *r = report->results->pdata[i];
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "node");
-      json_builder_add_string_value (b, r->node);
-      json_builder_set_member_name (b, "state");
-      json_builder_add_string_value (b, r->state);
-      json_builder_set_member_name (b, "ok");
-      json_builder_add_boolean_value (b, !r->failed);
+      stem_json_begin_object (b);
+      stem_json_member (b, "node");
+      stem_json_string (b, r->node);
+      stem_json_member (b, "state");
+      stem_json_string (b, r->state);
+      stem_json_member (b, "ok");
+      stem_json_boolean (b, !r->failed);
       if (r->pid > 0)
         {
-          json_builder_set_member_name (b, "pid");
-          json_builder_add_int_value (b, r->pid);
+          stem_json_member (b, "pid");
+          stem_json_int (b, r->pid);
         }
       if (r->pidfile != NULL)
         {
-          json_builder_set_member_name (b, "pidfile");
-          json_builder_add_string_value (b, r->pidfile);
+          stem_json_member (b, "pidfile");
+          stem_json_string (b, r->pidfile);
         }
       if (r->uptime_s >= 0)
         {
-          json_builder_set_member_name (b, "uptimeSeconds");
-          json_builder_add_int_value (b, r->uptime_s);
+          stem_json_member (b, "uptimeSeconds");
+          stem_json_int (b, r->uptime_s);
         }
-      json_builder_set_member_name (b, "message");
-      json_builder_add_string_value (b, r->text);
+      stem_json_member (b, "message");
+      stem_json_string (b, r->text);
       if (r->detail != NULL)
         {
-          json_builder_set_member_name (b, "log");
-          json_builder_add_string_value (b, r->detail);
+          stem_json_member (b, "log");
+          stem_json_string (b, r->detail);
         }
-      json_builder_end_object (b);
+      stem_json_end_object (b);
     }
-  json_builder_end_array (b);
-  json_builder_end_object (b);
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  stem_json_print (root);
+  stem_json_end_array (b);
+  stem_json_end_object (b);
+  stem_json_print (b);
 }

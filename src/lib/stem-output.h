@@ -1,7 +1,6 @@
 #pragma once
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
 #include <sys/types.h>
 
 G_BEGIN_DECLS
@@ -39,8 +38,5 @@ gboolean stem_report_any_failed (StemReport *report);
  * failures (QUIET hides successes).  JSON: one document on stdout,
  * {"verb": …, "ok": …, "nodes": [{"node", "state", "ok", "pid", …}]}. */
 void stem_report_print (StemReport *report, gboolean json, gboolean quiet);
-
-/* Prints NODE (a JsonNode) as one JSON document on stdout. */
-void stem_json_print (JsonNode *root);
 
 G_END_DECLS

@@ -3,6 +3,7 @@
 #include "stem-error.h"
 #include "stem-i18n.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -427,10 +428,73 @@ json_check_depth (const char *path, const char *data, gsize length, GError **err
   return TRUE;
 }
 
+/* json-glib, loaded for a JSON routing file only: linked, it would bring
+ * GObject and GIO (and, through GIO, libmount, libselinux, libblkid …) into
+ * every call of every tool, about 6 ms each.  The names are the library's
+ * own, without "json_" (g_* ones come from GObject, which it loads). */
+typedef struct
+{
+  typeof (json_parser_new) *parser_new;
+  typeof (json_parser_load_from_data) *parser_load_from_data;
+  typeof (json_parser_get_root) *parser_get_root;
+  typeof (json_parser_get_current_line) *parser_get_current_line;
+  typeof (json_parser_error_quark) *parser_error_quark;
+  typeof (json_node_get_node_type) *node_get_node_type;
+  typeof (json_node_get_object) *node_get_object;
+  typeof (json_node_get_array) *node_get_array;
+  typeof (json_node_get_value_type) *node_get_value_type;
+  typeof (json_node_get_string) *node_get_string;
+  typeof (json_object_get_members) *object_get_members;
+  typeof (json_object_get_member) *object_get_member;
+  typeof (json_array_get_elements) *array_get_elements;
+  typeof (g_signal_connect_data) *signal_connect_data;
+  typeof (g_signal_handler_disconnect) *signal_handler_disconnect;
+  typeof (g_object_unref) *object_unref;
+} JsonApi;
+
+static gboolean
+json_api_load (JsonApi *api, const char *path, GError **error)
+{
+  /* Never closed: GObject types cannot be unloaded. */
+  void *lib = dlopen (JSON_GLIB_SONAME, RTLD_NOW | RTLD_LOCAL);
+  if (lib == NULL)
+    return throw_at (error, path, 0, _ ("reading a JSON file needs %s: %s"), JSON_GLIB_SONAME,
+                     dlerror ());
+  /* (Through void **: the one conversion POSIX defines for dlsym.) */
+  struct
+  {
+    void **slot;
+    const char *symbol;
+  } symbols[] = {
+    { (void **)&api->parser_new, "json_parser_new" },
+    { (void **)&api->parser_load_from_data, "json_parser_load_from_data" },
+    { (void **)&api->parser_get_root, "json_parser_get_root" },
+    { (void **)&api->parser_get_current_line, "json_parser_get_current_line" },
+    { (void **)&api->parser_error_quark, "json_parser_error_quark" },
+    { (void **)&api->node_get_node_type, "json_node_get_node_type" },
+    { (void **)&api->node_get_object, "json_node_get_object" },
+    { (void **)&api->node_get_array, "json_node_get_array" },
+    { (void **)&api->node_get_value_type, "json_node_get_value_type" },
+    { (void **)&api->node_get_string, "json_node_get_string" },
+    { (void **)&api->object_get_members, "json_object_get_members" },
+    { (void **)&api->object_get_member, "json_object_get_member" },
+    { (void **)&api->array_get_elements, "json_array_get_elements" },
+    { (void **)&api->signal_connect_data, "g_signal_connect_data" },
+    { (void **)&api->signal_handler_disconnect, "g_signal_handler_disconnect" },
+    { (void **)&api->object_unref, "g_object_unref" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (symbols); i++)
+    if ((*symbols[i].slot = dlsym (lib, symbols[i].symbol)) == NULL)
+      return throw_at (error, path, 0, _ ("reading a JSON file needs %s: %s is missing"),
+                       JSON_GLIB_SONAME, symbols[i].symbol);
+  return TRUE;
+}
+
 /* json-glib keeps the last of duplicate members; "object-member" still sees
  * each of them. */
 typedef struct
 {
+  const JsonApi *api;
   GHashTable *members; /* JsonObject * → set of member names */
   char *duplicate;
   guint line;
@@ -451,13 +515,13 @@ on_object_member (JsonParser *parser, JsonObject *object, const char *name, gpoi
   if (!g_hash_table_add (names, g_strdup (name)))
     {
       dups->duplicate = g_strdup (name);
-      dups->line = json_parser_get_current_line (parser);
+      dups->line = dups->api->parser_get_current_line (parser);
     }
 }
 
 /* json-glib's messages read "<data>:LINE:COL: Parse error: …". */
 static gboolean
-json_throw_syntax (const char *path, const GError *json_error, GError **error)
+json_throw_syntax (const JsonApi *api, const char *path, const GError *json_error, GError **error)
 {
   const char *message = json_error->message;
   const char *prefix = "<data>:";
@@ -476,7 +540,8 @@ json_throw_syntax (const char *path, const GError *json_error, GError **error)
           while (*rest == ' ')
             rest++;
           /* json-glib says "expected character `]'" even inside an object. */
-          if (g_error_matches (json_error, JSON_PARSER_ERROR, JSON_PARSER_ERROR_TRAILING_COMMA))
+          if (g_error_matches (json_error, api->parser_error_quark (),
+                               JSON_PARSER_ERROR_TRAILING_COMMA))
             return throw_at (error, path, (guint)line,
                              _ ("JSON syntax error: a comma before a closing bracket"));
           return throw_at (error, path, (guint)line, "%s", rest);
@@ -486,37 +551,38 @@ json_throw_syntax (const char *path, const GError *json_error, GError **error)
 }
 
 static Node *
-json_to_node (JsonNode *json)
+json_to_node (const JsonApi *api, JsonNode *json)
 {
-  switch (json_node_get_node_type (json))
+  switch (api->node_get_node_type (json))
     {
     case JSON_NODE_OBJECT:
       {
         Node *node = node_new (NODE_MAPPING, 0);
-        JsonObject *object = json_node_get_object (json);
-        g_autoptr (GList) members = json_object_get_members (object);
+        JsonObject *object = api->node_get_object (json);
+        g_autoptr (GList) members = api->object_get_members (object);
         for (GList *l = members; l != NULL; l = l->next)
           {
             Node *key = node_new (NODE_STRING, 0);
             key->text = g_strdup (l->data);
             g_ptr_array_add (node->keys, key);
-            g_ptr_array_add (node->items, json_to_node (json_object_get_member (object, l->data)));
+            g_ptr_array_add (node->items,
+                             json_to_node (api, api->object_get_member (object, l->data)));
           }
         return node;
       }
     case JSON_NODE_ARRAY:
       {
         Node *node = node_new (NODE_LIST, 0);
-        g_autoptr (GList) elements = json_array_get_elements (json_node_get_array (json));
+        g_autoptr (GList) elements = api->array_get_elements (api->node_get_array (json));
         for (GList *l = elements; l != NULL; l = l->next)
-          g_ptr_array_add (node->items, json_to_node (l->data));
+          g_ptr_array_add (node->items, json_to_node (api, l->data));
         return node;
       }
     case JSON_NODE_VALUE:
-      if (json_node_get_value_type (json) == G_TYPE_STRING)
+      if (api->node_get_value_type (json) == G_TYPE_STRING)
         {
           Node *node = node_new (NODE_STRING, 0);
-          node->text = g_strdup (json_node_get_string (json));
+          node->text = g_strdup (api->node_get_string (json));
           return node;
         }
       return node_new (NODE_OTHER, 0);
@@ -529,25 +595,29 @@ json_to_node (JsonNode *json)
 static gboolean
 json_parse (const char *path, const char *data, gsize length, Node **out_root, GError **error)
 {
-  if (!json_check_depth (path, data, length, error))
+  JsonApi api;
+  if (!json_check_depth (path, data, length, error) || !json_api_load (&api, path, error))
     return FALSE;
 
-  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonParser *parser = api.parser_new ();
   JsonDuplicates dups
-      = { g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify)g_hash_table_unref), NULL, 0 };
-  g_signal_connect (parser, "object-member", G_CALLBACK (on_object_member), &dups);
+      = { &api, g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify)g_hash_table_unref), NULL,
+          0 };
+  gulong handler = api.signal_connect_data (parser, "object-member", G_CALLBACK (on_object_member),
+                                            &dups, NULL, 0);
   g_autoptr (GError) json_error = NULL;
-  gboolean parsed = json_parser_load_from_data (parser, data, (gssize)length, &json_error);
-  g_signal_handlers_disconnect_by_data (parser, &dups);
+  gboolean parsed = api.parser_load_from_data (parser, data, (gssize)length, &json_error);
+  api.signal_handler_disconnect (parser, handler);
   g_hash_table_unref (dups.members);
   g_autofree char *duplicate = dups.duplicate;
 
+  if (parsed && duplicate == NULL)
+    *out_root = json_to_node (&api, api.parser_get_root (parser));
+  api.object_unref (parser);
   if (!parsed)
-    return json_throw_syntax (path, json_error, error);
+    return json_throw_syntax (&api, path, json_error, error);
   if (duplicate != NULL)
     return throw_at (error, path, dups.line, _ ("duplicate key “%s”"), duplicate);
-
-  *out_root = json_to_node (json_parser_get_root (parser));
   return TRUE;
 }
 
