@@ -29,6 +29,7 @@ supd_pid=
 cleanup () {
   [ -z "$supd_pid" ] || { kill "$supd_pid" 2>/dev/null; wait "$supd_pid" 2>/dev/null; }
   pkill -f "^$worker 3601$" 2>/dev/null
+  pkill -f "^/usr/bin/python3 -m celery -A benchapp worker" 2>/dev/null
   rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -167,5 +168,57 @@ printf '    %-34s %9s ms  %6s x ssd (goal <= 1.2: %s)\n' "stem-health" "$(ms hea
   "$(ratio health-one-us ssd-one-us)" "$(goal "$(ratio health-one-us ssd-one-us)" 1.2)"
 printf '    %-34s %9s kB  %6s x ssd (goal <= 1.5: %s)\n' "stem-health peak RSS" "$(median <"$dir/health-one-kb")" \
   "$(ratio health-one-kb ssd-one-kb)" "$(goal "$(ratio health-one-kb ssd-one-kb)" 1.5)"
-echo "celery multi: not measured here (see bench/README)"
+# celery multi against stem-multi, both running the same real Celery
+# workers (kombu's filesystem transport: no broker server), N of them, for
+# the sizes in $celery_sizes: start returns, every worker logs "ready.",
+# then stop (celery multi stopwait; stem-multi stop) returns once they
+# have exited.  Start times only what the command takes to return.
+celery_python=/usr/bin/python3
+celery_sizes=${STEM_BENCH_CELERY_NODES:-10}
+celery_ready () { # DIR N: every worker of DIR says it is ready
+  [ "$(grep -ls 'ready\.' "$1"/*.log 2>/dev/null | wc -l)" -ge "$2" ]
+}
+celery_wait_ready () {
+  for _ in $(seq 1 1200); do celery_ready "$1" "$2" && return 0; sleep 0.1; done
+  echo "  (not all celery workers came up)"
+  return 1
+}
+celery_round () {
+  local n=$1 c=$dir/celery-c m=$dir/celery-m
+  rm -rf "$c" "$m"
+  mkdir -p "$c" "$m" "$dir/q"
+  timed "celery-start-$n" "$celery_python" -m celery -A benchapp multi start "$n" --pool=solo --loglevel=INFO \
+    --pidfile="$c/%n.pid" --logfile="$c/%n%I.log"
+  celery_wait_ready "$c" "$n"
+  timed "celery-stop-$n" "$celery_python" -m celery -A benchapp multi stopwait "$n" \
+    --pidfile="$c/%n.pid" --logfile="$c/%n%I.log"
+  local o=(--pidfile="$m/%n.pid" --logfile="$m/%n.log")
+  timed "multic-start-$n" "$multi" start "$n" --prefix=celery --settle=0 --quiet "${o[@]}" \
+    --command "$celery_python" --command -m --command celery --command -A --command benchapp \
+    --command worker --command --pool=solo --command --loglevel=INFO --command -n --command '%n@%h'
+  celery_wait_ready "$m" "$n"
+  timed "multic-stop-$n" "$multi" stop "$n" --prefix=celery --quiet "${o[@]}"
+}
+if "$celery_python" -c 'import celery, kombu' 2>/dev/null; then
+  cat >"$dir/benchapp.py" <<'PY'
+import os
+from celery import Celery
+_queue = os.path.join(os.environ["STEM_BENCH_DIR"], "q")
+app = Celery("benchapp", broker="filesystem://")
+app.conf.broker_transport_options = {"data_folder_in": _queue, "data_folder_out": _queue}
+PY
+  export STEM_BENCH_DIR=$dir PYTHONPATH=$dir
+  for n in $celery_sizes; do
+    for _ in $(seq 1 "$rounds"); do celery_round "$n"; done
+    echo "$n real Celery workers (solo pool, filesystem transport), median of $rounds rounds:"
+    printf '    %-34s %9s ms\n' "celery multi start" "$(ms "celery-start-$n")"
+    printf '    %-34s %9s ms  %5s x celery multi\n' "stem-multi start" "$(ms "multic-start-$n")" \
+      "$(ratio "multic-start-$n" "celery-start-$n")"
+    printf '    %-34s %9s ms\n' "celery multi stopwait" "$(ms "celery-stop-$n")"
+    printf '    %-34s %9s ms  %5s x celery multi\n' "stem-multi stop" "$(ms "multic-stop-$n")" \
+      "$(ratio "multic-stop-$n" "celery-stop-$n")"
+  done
+else
+  echo "celery multi: not measured (no python3-celery; Debian: apt-get install -y python3-celery)"
+fi
 echo "load average at end: $(load)"
