@@ -39,9 +39,8 @@ typedef struct
 /* Starts every node of PLANS that is not running and whose lock is held.
  * Nodes that started are appended to STARTED (Start). */
 static void
-launch_nodes (StemMultiOptions *opts, GPtrArray *plans, GHashTable *locks,
-                         StemReport *report, StemWriterServer *writers, gboolean restarting,
-                         GArray *started)
+launch_nodes (StemMultiOptions *opts, GPtrArray *plans, GHashTable *locks, StemReport *report,
+              StemWriterServer *writers, gboolean restarting, GArray *started)
 {
   g_autoptr (GArray) launches = g_array_new (FALSE, TRUE, sizeof (Start));
   for (guint i = 0; i < plans->len; i++)
@@ -78,15 +77,17 @@ launch_nodes (StemMultiOptions *opts, GPtrArray *plans, GHashTable *locks,
         }
 
       stem_multi_verbose (opts, _ ("%s: starting %s"), plan->node, plan->argv[0]);
-      Start s = { .plan = plan, .launch = stem_launch_begin (plan, TRUE, writers, &error) };
+      int lock_fd = stem_lock_fd (g_hash_table_lookup (locks, plan));
+      Start s
+          = { .plan = plan, .launch = stem_launch_begin (plan, TRUE, writers, lock_fd, &error) };
       if (s.launch == NULL)
         stem_report_add (report, plan->node, "failed", TRUE, "%s", error->message);
       else
         g_array_append_val (launches, s);
     }
 
-  /* Each first child has written its worker's pidfile by the time its
-   * launch finishes (see stem-spawn.h). */
+  /* The server has written each worker's pidfile by the time its launch
+   * finishes (see stem-spawn.h). */
   for (guint i = 0; i < launches->len; i++)
     {
       Start *s = &g_array_index (launches, Start, i);
@@ -292,7 +293,7 @@ stem_multi_restart (StemMultiOptions *opts, GError **error)
             continue;
           }
         launch_nodes (opts, one, locks, report, writers,
-                                 strcmp (stopped->state, "not-running") != 0, started);
+                      strcmp (stopped->state, "not-running") != 0, started);
       }
       settle (opts, started);
       halted = stem_report_any_failed (report);

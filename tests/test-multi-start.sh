@@ -153,4 +153,35 @@ done
 is "$count" 1 "exactly one worker process exists"
 multi stop once
 
+# A worker whose pidfile cannot be written does not run on unrecorded: here
+# the pidfile's file system has no inode left for it (its lock file was
+# made beforehand), so the worker, already running, is killed.
+no_live_worker_of () { # PIDFILE: no living process has it in its environment
+  local p
+  for p in /proc/[0-9]*; do
+    grep -qsz "^STEM_WORKER_PIDFILE=$1\$" "$p/environ" && alive "${p#/proc/}" && return 1
+  done
+  return 0
+}
+if [ "$(id -u)" -ne 0 ]; then
+  skip "needs root to mount a small tmpfs"
+  skip "needs root to mount a small tmpfs"
+  skip "needs root to mount a small tmpfs"
+elif mkdir "$T/tiny" && mount -t tmpfs -o size=1m,nr_inodes=8 stem-test "$T/tiny" 2>/dev/null; then
+  multi start tiny --pidfile="$T/tiny/%n.pid" --command "$WORKER" --command run
+  multi stop tiny --pidfile="$T/tiny/%n.pid"
+  i=0
+  while touch "$T/tiny/filler$i" 2>/dev/null; do i=$((i + 1)); done
+  multi start tiny --pidfile="$T/tiny/%n.pid" --command "$WORKER" --command run
+  rc_is 1 "a pidfile that cannot be written fails the node"
+  like "$T/err" "^stem-multi: tiny: Cannot write pidfile “$T/tiny/tiny\.pid”: No space left on device$" \
+    "naming the pidfile and why"
+  ok_if "and the worker, which had started, is killed" wait_until 10 no_live_worker_of "$T/tiny/tiny.pid"
+  umount "$T/tiny"
+else
+  skip "cannot mount a tmpfs here"
+  skip "cannot mount a tmpfs here"
+  skip "cannot mount a tmpfs here"
+fi
+
 done_testing

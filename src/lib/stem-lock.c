@@ -215,3 +215,9 @@ stem_lock_release (StemLock *lock)
   close (lock->fd);
   g_free (lock);
 }
+
+int
+stem_lock_fd (const StemLock *lock)
+{
+  return lock->fd;
+}

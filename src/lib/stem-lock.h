@@ -29,6 +29,9 @@ StemLock *stem_lock_acquire (const char *pidfile, gint64 timeout_ms, GError **er
  * does not (stop and kill need no lock for a node that was never started). */
 StemLock *stem_lock_acquire_existing (const char *pidfile, gint64 timeout_ms, GError **error);
 void stem_lock_release (StemLock *lock);
+/* The locked descriptor, to hand over to a process that must hold the lock
+ * for as long as it has it open. */
+int stem_lock_fd (const StemLock *lock);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemLock, stem_lock_release)
 

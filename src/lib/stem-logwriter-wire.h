@@ -1,16 +1,31 @@
 /* What stem-multi and "stem-logwriter --serve" say to each other.  Plain C:
  * stem-logwriter links nothing but libc.
  *
- * Starting a worker detached, stem-multi asks one writer server (started
- * once, for all the nodes it starts together) for a log writer, rather
- * than starting a program for each: a fork of that small process costs a
- * fraction of an exec.  A request is one SOCK_SEQPACKET message: a
- * StemLogwriterRequest, the supplementary groups, then the log's path, with
- * three descriptors: the read end of the worker's output pipe, the log file
- * (opened and share-locked), and a pipe for the answer: one
- * StemLogwriterAnswer, STEM_LOGWRITER_RUNNING once the writer runs as the
- * user asked for, or what failed.  No answer at all means the server is
- * gone. */
+ * stem-multi starts one server for all the nodes of a call (stem-writer.h)
+ * and sends it requests, each one SOCK_SEQPACKET message that begins with
+ * its kind; the server handles them one at a time, in order, and answers
+ * each on a pipe that came with it: one StemLogwriterAnswer.  No answer at
+ * all means the server is gone.
+ *
+ * STEM_LOGWRITER_WRITER: fork a log writer.  A StemLogwriterRequest, the
+ * supplementary groups, then the log's path; descriptors: the read end of
+ * the worker's output pipe, the log file (opened and share-locked), the
+ * answer pipe.  The answer: STEM_LOGWRITER_RUNNING once the writer runs as
+ * the user asked for, or what failed.
+ *
+ * STEM_LOGWRITER_LAUNCH: start a worker detached (stem-spawn.h): its log
+ * writer (unless the log is to be its output itself), then the worker,
+ * leading a process group of its own in the server's session, then its
+ * pidfile, written the moment its exec has succeeded.  A
+ * StemLogwriterLaunch, the supplementary groups, then NUL-terminated
+ * strings: the log's path, the working directory, the pidfile's name and
+ * the temporary name to write it under (both in the pidfile's directory),
+ * the arguments, the environment.  Descriptors: the log file, the
+ * pidfile's directory, the node's lock (held until the pidfile is
+ * written, whatever happens to stem-multi meanwhile) and the answer pipe.
+ * The answer: STEM_LOGWRITER_RUNNING with the worker's pid once its
+ * pidfile is written, or what failed (a worker whose pidfile could not be
+ * written has been killed). */
 #pragma once
 
 #include <stdint.h>
@@ -18,9 +33,18 @@
 /* Bounds a request to well under a socket buffer. */
 #define STEM_LOGWRITER_MAX_GROUPS 8192
 #define STEM_LOGWRITER_MAX_PATH 4096
+#define STEM_LOGWRITER_MAX_STRINGS (192 * 1024)
+#define STEM_LOGWRITER_MAX_ARGS 16384
+
+enum
+{
+  STEM_LOGWRITER_WRITER = 1,
+  STEM_LOGWRITER_LAUNCH = 2,
+};
 
 typedef struct
 {
+  uint32_t kind;        /* STEM_LOGWRITER_WRITER */
   uint32_t change_user; /* 0: keep the server's user */
   uint32_t uid;
   uint32_t gid;
@@ -28,11 +52,32 @@ typedef struct
   uint32_t path_len; /* without a terminating NUL */
 } StemLogwriterRequest;
 
+typedef struct
+{
+  uint32_t kind; /* STEM_LOGWRITER_LAUNCH */
+  uint32_t change_user;
+  uint32_t uid;
+  uint32_t gid;
+  uint32_t n_groups;
+  uint32_t with_writer; /* 0: the log is the worker's output itself */
+  uint32_t has_umask;
+  uint32_t umask;
+  uint32_t argc;
+  uint32_t envc;
+  uint32_t strings_len; /* every string with its NUL */
+} StemLogwriterLaunch;
+
 enum
 {
-  STEM_LOGWRITER_RUNNING = 0,      /* value: the writer's pid */
-  STEM_LOGWRITER_FAILED_START = 1, /* value: an errno */
-  STEM_LOGWRITER_FAILED_USER = 2,  /* switching to the user: an errno */
+  STEM_LOGWRITER_RUNNING = 0,      /* value: the writer's, or the worker's, pid */
+  STEM_LOGWRITER_FAILED_START = 1, /* the log writer: an errno */
+  STEM_LOGWRITER_FAILED_USER = 2,  /* the log writer's switch to the user: an errno */
+  STEM_LOGWRITER_FAILED_FORK = 3,  /* the worker: an errno, as each below */
+  STEM_LOGWRITER_FAILED_GROUP = 4, /* its process group */
+  STEM_LOGWRITER_FAILED_EXEC = 5,
+  STEM_LOGWRITER_FAILED_WORKER_USER = 6,
+  STEM_LOGWRITER_FAILED_CHDIR = 7,
+  STEM_LOGWRITER_FAILED_PIDFILE = 8, /* it ran, but was killed: no pidfile */
 };
 
 typedef struct

@@ -10,23 +10,28 @@ G_BEGIN_DECLS
 
 /* Launching a worker.
  *
- * One start in flight (the directories must exist).  The worker gets a
- * session of its own, stdin from /dev/null, stdout and stderr through a pipe
- * to a log writer that WRITERS forks (stem-writer.h; or left as they are
- * with --logfile=-), and drops to its user.  When
- * DETACH, it is a grandchild that is no session leader (so it can never
- * acquire a controlling terminal) but leads a process group of its own, and
- * whose parent writes its pidfile as soon as its exec has succeeded, then
- * exits (so a worker never runs unrecorded, whatever happens to the caller);
- * otherwise it is our child (for supervise), and reaping it and its pidfile
- * are the caller's job.  An exec failure
- * comes back through a close-on-exec pipe, so stem_launch_finish knows whether
- * the program really started.  Beginning every node before finishing any
- * starts them all in parallel. */
+ * One start in flight (the directories must exist).  The worker gets stdin
+ * from /dev/null, stdout and stderr through a pipe to a log writer that
+ * WRITERS forks (stem-writer.h), or the log itself with --no-log-writer,
+ * or (--logfile=-, not detached) ours, and drops to its user.
+ *
+ * When DETACH, WRITERS' server starts it (stem-logwriter-wire.h): the
+ * worker leads a process group of its own in the server's session (so it
+ * can never acquire a controlling terminal), and the server writes its
+ * pidfile as soon as its exec has succeeded, holding the node's lock
+ * LOCK_FD until then (so a worker never runs unrecorded, whatever happens
+ * to the caller).  The server handles launches one at a time, and the
+ * caller prepares the next while it does: beginning every node before
+ * finishing any starts them without waiting for each.
+ *
+ * Otherwise (supervise) it is our child, in a session of its own, and
+ * reaping it and its pidfile are the caller's job; an exec failure comes
+ * back through a close-on-exec pipe, so stem_launch_finish knows whether
+ * the program really started. */
 typedef struct _StemLaunch StemLaunch;
 
 StemLaunch *stem_launch_begin (const StemNodePlan *plan, gboolean detach, StemWriterServer *writers,
-                               GError **error);
+                               int lock_fd, GError **error);
 /* Waits for the exec to succeed or fail; on success the pid is the worker's. */
 gboolean stem_launch_finish (StemLaunch *launch, pid_t *out_pid, GError **error);
 void stem_launch_free (StemLaunch *launch);
@@ -46,8 +51,5 @@ gboolean stem_spawn_exec (const StemNodePlan *plan, GError **error);
  * in a build tree, else where it was installed. */
 char *stem_spawn_helper_path (const char *name);
 
-/* In a forked child about to exec: the program must not inherit our
- * dispositions or mask, nor any stray descriptor.  Async-signal-safe. */
-void stem_spawn_reset_for_exec (void);
 
 G_END_DECLS

@@ -248,7 +248,7 @@ start_node (Node *node)
     }
 
   node->started_us = g_get_monotonic_time ();
-  g_autoptr (StemLaunch) launch = stem_launch_begin (plan, FALSE, s->writers, &error);
+  g_autoptr (StemLaunch) launch = stem_launch_begin (plan, FALSE, s->writers, -1, &error);
   pid_t pid = 0;
   if (launch == NULL || !stem_launch_finish (launch, &pid, &error))
     {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "stem-error.h"
+#include "stem-exec.h"
 #include "stem-fd.h"
 #include "stem-i18n.h"
 #include "stem-log.h"
@@ -73,7 +74,7 @@ exec_server (const char *program, int socket_fd, int null_fd, int status_fd)
     errsv = errno;
   if (errsv == 0)
     {
-      stem_spawn_reset_for_exec ();
+      stem_exec_reset ();
       char *argv[] = { (char *)program, (char *)"--serve", NULL };
       execv (program, argv);
       errsv = errno;
@@ -150,6 +151,7 @@ writer_message (const StemNodePlan *plan, GError **error)
       return NULL;
     }
   StemLogwriterRequest req = {
+    .kind = STEM_LOGWRITER_WRITER,
     .change_user = change,
     .uid = change ? (uint32_t)user->uid : 0,
     .gid = change ? (uint32_t)user->gid : 0,
@@ -191,6 +193,48 @@ stem_writer_request_clear (StemWriterRequest *request)
   stem_fd_clear (&request->pipe[1]);
 }
 
+/* Sends MESSAGE with N_FDS descriptors FDS on SERVER_FD: 0 or an errno.
+ * Async-signal-safe. */
+static int
+send_message (int server_fd, GBytes *message, const int *fds, gsize n_fds)
+{
+  union
+  {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE (4 * sizeof (int))];
+  } control;
+  memset (&control, 0, sizeof control);
+  gsize len;
+  const void *data = g_bytes_get_data (message, &len);
+  struct iovec iov = { (void *)data, len };
+  struct msghdr msg = {
+    .msg_iov = &iov,
+    .msg_iovlen = 1,
+    .msg_control = control.buf,
+    .msg_controllen = CMSG_SPACE (n_fds * sizeof (int)),
+  };
+  struct cmsghdr *c = CMSG_FIRSTHDR (&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN (n_fds * sizeof (int));
+  memcpy (CMSG_DATA (c), fds, n_fds * sizeof (int));
+  ssize_t n;
+  while ((n = sendmsg (server_fd, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+    ;
+  return n < 0 ? errno : 0;
+}
+
+/* Reads the one answer on ANSWER_FD; none at all: the server is gone. */
+static StemLogwriterAnswer
+read_answer (int answer_fd)
+{
+  StemLogwriterAnswer a = { STEM_LOGWRITER_FAILED_START, EPIPE }, got;
+  ssize_t n;
+  while ((n = read (answer_fd, &got, sizeof got)) < 0 && errno == EINTR)
+    ;
+  return n == sizeof got ? got : a;
+}
+
 StemLogwriterAnswer
 stem_writer_request_send (const StemWriterRequest *request)
 {
@@ -202,41 +246,100 @@ stem_writer_request_send (const StemWriterRequest *request)
       return a;
     }
   int fds[3] = { request->pipe[0], request->log_fd, answer[1] };
-  union
-  {
-    struct cmsghdr align;
-    char buf[CMSG_SPACE (sizeof fds)];
-  } control;
-  memset (&control, 0, sizeof control);
-  gsize len;
-  const void *data = g_bytes_get_data (request->message, &len);
-  struct iovec iov = { (void *)data, len };
-  struct msghdr msg = {
-    .msg_iov = &iov,
-    .msg_iovlen = 1,
-    .msg_control = control.buf,
-    .msg_controllen = sizeof control.buf,
-  };
-  struct cmsghdr *c = CMSG_FIRSTHDR (&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN (sizeof fds);
-  memcpy (CMSG_DATA (c), fds, sizeof fds);
-  ssize_t n;
-  while ((n = sendmsg (request->server_fd, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-    ;
-  a.value = n < 0 ? errno : EPIPE; /* no answer: no server */
+  a.value = send_message (request->server_fd, request->message, fds, G_N_ELEMENTS (fds));
   close (answer[1]);
-  if (n >= 0)
-    {
-      StemLogwriterAnswer got;
-      while ((n = read (answer[0], &got, sizeof got)) < 0 && errno == EINTR)
-        ;
-      if (n == sizeof got)
-        a = got;
-    }
+  if (a.value == 0)
+    a = read_answer (answer[0]);
   close (answer[0]);
   return a;
+}
+
+/* PLAN's launch message (stem-logwriter-wire.h). */
+static GBytes *
+launch_message (const StemNodePlan *plan, gboolean with_writer, const char *pidfile_name,
+                const char *temp_name, GError **error)
+{
+  const StemUser *user = plan->user;
+  gboolean change = user != NULL && user->change;
+  guint n_groups = change ? (guint)user->n_groups : 0;
+  g_autoptr (GByteArray) strings = g_byte_array_new ();
+  const char *fixed[] = { plan->logfile, plan->workdir, pidfile_name, temp_name };
+  for (guint i = 0; i < G_N_ELEMENTS (fixed); i++)
+    g_byte_array_append (strings, (const guint8 *)fixed[i], (guint)strlen (fixed[i]) + 1);
+  guint argc = g_strv_length (plan->argv), envc = g_strv_length (plan->envp);
+  for (guint i = 0; i < argc; i++)
+    g_byte_array_append (strings, (const guint8 *)plan->argv[i], (guint)strlen (plan->argv[i]) + 1);
+  for (guint i = 0; i < envc; i++)
+    g_byte_array_append (strings, (const guint8 *)plan->envp[i], (guint)strlen (plan->envp[i]) + 1);
+  if (strings->len > STEM_LOGWRITER_MAX_STRINGS || n_groups > STEM_LOGWRITER_MAX_GROUPS
+      || argc > STEM_LOGWRITER_MAX_ARGS || envc > STEM_LOGWRITER_MAX_ARGS)
+    {
+      errno = E2BIG;
+      stem_throw_errno (error, _ ("Preparing to start “%s”"), plan->node);
+      return NULL;
+    }
+  StemLogwriterLaunch req = {
+    .kind = STEM_LOGWRITER_LAUNCH,
+    .change_user = change,
+    .uid = change ? (uint32_t)user->uid : 0,
+    .gid = change ? (uint32_t)user->gid : 0,
+    .n_groups = n_groups,
+    .with_writer = with_writer,
+    .has_umask = plan->has_umask,
+    .umask = (uint32_t)plan->umask,
+    .argc = argc,
+    .envc = envc,
+    .strings_len = strings->len,
+  };
+  GByteArray *bytes = g_byte_array_sized_new (sizeof req + n_groups * 4 + strings->len);
+  g_byte_array_append (bytes, (const guint8 *)&req, sizeof req);
+  for (guint i = 0; i < n_groups; i++)
+    {
+      uint32_t gid = (uint32_t)user->groups[i];
+      g_byte_array_append (bytes, (const guint8 *)&gid, sizeof gid);
+    }
+  g_byte_array_append (bytes, strings->data, strings->len);
+  return g_byte_array_free_to_bytes (bytes);
+}
+
+int
+stem_writer_launch (StemWriterServer *server, const StemNodePlan *plan,
+                    const StemWriterPlace *place, GError **error)
+{
+  g_autoptr (GBytes) message
+      = launch_message (plan, !plan->log_direct, place->pidfile_name, place->temp_name, error);
+  if (message == NULL || !server_start (server, plan->node, error))
+    return -1;
+  g_auto (StemFd) log_fd = stem_log_open (plan, error);
+  if (log_fd < 0)
+    return -1;
+  int answer[2];
+  if (pipe2 (answer, O_CLOEXEC) < 0)
+    {
+      stem_throw_errno (error, _ ("Preparing to start “%s”"), plan->node);
+      return -1;
+    }
+  g_auto (StemFd) answer_read = answer[0];
+  g_auto (StemFd) answer_write = answer[1];
+  /* Four descriptors always: with no lock to hand over, the directory
+   * stands in for it (the server only closes it). */
+  int fds[4] = { log_fd, place->dir_fd, place->lock_fd >= 0 ? place->lock_fd : place->dir_fd,
+                 answer_write };
+  int errsv = send_message (server->fd, message, fds, G_N_ELEMENTS (fds));
+  if (errsv != 0)
+    {
+      errno = errsv;
+      stem_throw_errno (error, _ ("Starting the log writer “%s” for “%s”"), server->program,
+                        plan->node);
+      return -1;
+    }
+  return stem_fd_steal (&answer_read);
+}
+
+StemLogwriterAnswer
+stem_writer_launch_answer (int answer_fd)
+{
+  return read_answer (answer_fd);
 }
 
 gboolean

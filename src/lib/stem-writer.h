@@ -9,16 +9,16 @@
 G_BEGIN_DECLS
 
 /* The log writers' server: "stem-logwriter --serve" (stem-logwriter-wire.h),
- * a small libc-only process that forks a log writer for each request.
- * This is the one way stem-multi starts a log writer, for start, restart,
- * supervise and --foreground alike: a fork of that small process costs
- * about half the memory of a writer exec'd on its own.
+ * a small libc-only process that forks a log writer for each request, and
+ * launches detached workers whole (stem_writer_launch).  This is the one
+ * way stem-multi starts a log writer, for start, restart, supervise and
+ * --foreground alike: a fork of that small process costs about half the
+ * memory of a writer exec'd on its own.
  *
  * The caller owns the server: it is started with the first request and
- * told to exit (its socket closed) when freed; it exits once every copy
- * of the socket (in the first children of detached starts) has gone, and
- * is reaped then.  Its writers are its children, never ours, and it reaps
- * them itself. */
+ * told to exit (its socket closed) when freed; it handles what it was sent
+ * before that, exits, and is reaped then.  Its writers and the workers it
+ * launched are its children, never ours, and it reaps them itself. */
 typedef struct _StemWriterServer StemWriterServer;
 
 StemWriterServer *stem_writer_server_new (void);
@@ -51,6 +51,26 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (StemWriterRequest, stem_writer_request_clear)
  * could not be started.  Async-signal-safe (a detached start calls it in
  * a forked child); closes none of REQUEST's descriptors. */
 StemLogwriterAnswer stem_writer_request_send (const StemWriterRequest *request);
+
+/* A worker launched detached by the server itself (stem-logwriter-wire.h:
+ * STEM_LOGWRITER_LAUNCH), where its pidfile goes and the node's lock,
+ * which the server holds until the pidfile is written. */
+typedef struct
+{
+  int dir_fd; /* the pidfile's directory */
+  const char *pidfile_name;
+  const char *temp_name;
+  int lock_fd; /* or -1 */
+} StemWriterPlace;
+
+/* Sends the launch of PLAN's worker (with its log writer, unless
+ * --no-log-writer): returns the descriptor its answer will come on, or -1
+ * with ERROR set (nothing was started). */
+int stem_writer_launch (StemWriterServer *server, const StemNodePlan *plan,
+                        const StemWriterPlace *place, GError **error);
+/* Waits for that answer: STEM_LOGWRITER_RUNNING with the worker's pid once
+ * its pidfile is written, or what failed. */
+StemLogwriterAnswer stem_writer_launch_answer (int answer_fd);
 
 /* ERROR for a failed ANSWER from SERVER about NODE's writer; always FALSE. */
 gboolean stem_writer_throw (GError **error, StemLogwriterAnswer answer,

@@ -30,8 +30,15 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#ifndef __NR_close_range
+#define __NR_close_range 436
+#endif
+
+#include "stem-exec.h"
 #include "stem-logwriter-wire.h"
 #include "stem-path.h"
 
@@ -372,49 +379,396 @@ answer (int answer_fd, int kind, int value)
 }
 
 static _Noreturn void
-writer_failed (int answer_fd, int kind, int errsv)
+child_failed (int answer_fd, int kind, int errsv)
 {
   answer (answer_fd, kind, errsv);
   _exit (127);
 }
 
-/* Forks the log writer REQ asks for, with FDS (pipe, log, answer). */
+/* Who a writer or a worker runs as. */
+typedef struct
+{
+  bool change;
+  uid_t uid;
+  gid_t gid;
+  size_t n_groups;
+  gid_t groups[STEM_LOGWRITER_MAX_GROUPS];
+} User;
+
+static int
+apply_user (const User *user)
+{
+  if (user->change
+      && (setgroups (user->n_groups, user->groups) < 0 || setgid (user->gid) < 0
+          || setuid (user->uid) < 0))
+    return errno;
+  return 0;
+}
+
+/* Forks a log writer for PATH, reading DATA_FD and appending to LOG_FD as
+ * USER; it says on ANSWER_FD when it runs, or what failed. */
 static void
-start_writer (const StemLogwriterRequest *req, const int fds[3])
+start_writer (const User *user, const char *path, int data_fd, int log_fd, int answer_fd)
 {
   pid_t pid = fork ();
   if (pid < 0)
-    {
-      answer (fds[2], STEM_LOGWRITER_FAILED_START, errno);
-      return;
-    }
-  if (pid > 0)
+    answer (answer_fd, STEM_LOGWRITER_FAILED_START, errno);
+  if (pid != 0)
     return;
 
-  /* The writer: a session of its own, the worker's user. */
-  static char path[STEM_LOGWRITER_MAX_PATH];
-  static gid_t groups[STEM_LOGWRITER_MAX_GROUPS];
-  const uint32_t *req_groups = (const uint32_t *)(req + 1);
-  for (uint32_t i = 0; i < req->n_groups; i++)
-    groups[i] = (gid_t)req_groups[i];
-  memcpy (path, req_groups + req->n_groups, req->path_len);
-  path[req->path_len] = '\0';
-  if (setsid () < 0)
-    writer_failed (fds[2], STEM_LOGWRITER_FAILED_START, errno);
-  if (req->change_user
-      && (setgroups (req->n_groups, groups) < 0 || setgid ((gid_t)req->gid) < 0
-          || setuid ((uid_t)req->uid) < 0))
-    writer_failed (fds[2], STEM_LOGWRITER_FAILED_USER, errno);
-  if (dup2 (fds[0], STDIN_FILENO) < 0 || dup2 (fds[1], STDOUT_FILENO) < 0
-      || dup2 (fds[1], STDERR_FILENO) < 0 || chdir ("/") < 0)
-    writer_failed (fds[2], STEM_LOGWRITER_FAILED_START, errno);
-  close (fds[0]);
-  close (fds[1]);
-  set_title (path);
-  log_path = path;
-  answer (fds[2], STEM_LOGWRITER_RUNNING, (int)getpid ());
-  close (fds[2]);
+  /* The writer: a session of its own, the worker's user, nothing of ours
+   * open (a node's lock must not live as long as its writer). */
+  static char own_path[STEM_LOGWRITER_MAX_PATH];
+  snprintf (own_path, sizeof own_path, "%s", path);
+  sigset_t none;
+  sigemptyset (&none);
+  sigprocmask (SIG_SETMASK, &none, NULL);
+  signal (SIGCHLD, SIG_DFL);
+  if (dup2 (data_fd, STDIN_FILENO) < 0 || dup2 (log_fd, STDOUT_FILENO) < 0
+      || dup2 (log_fd, STDERR_FILENO) < 0 || (answer_fd != 3 && dup2 (answer_fd, 3) < 0))
+    child_failed (answer_fd, STEM_LOGWRITER_FAILED_START, errno);
+  if (syscall (__NR_close_range, 4U, ~0U, 0U) != 0)
+    for (int fd = 4; fd < 65536; fd++)
+      close (fd);
+  if (setsid () < 0 || chdir ("/") < 0)
+    child_failed (3, STEM_LOGWRITER_FAILED_START, errno);
+  int errsv = apply_user (user);
+  if (errsv != 0)
+    child_failed (3, STEM_LOGWRITER_FAILED_USER, errsv);
+  set_title (own_path);
+  log_path = own_path;
+  answer (3, STEM_LOGWRITER_RUNNING, (int)getpid ());
+  close (3);
   _exit (run_writer ());
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+/* One message and its descriptors. */
+typedef struct
+{
+  const unsigned char *data;
+  size_t len;
+  int fds[4];
+  size_t n_fds;
+} Message;
+
+static bool
+read_user (const uint32_t *head, uint32_t n_groups, const unsigned char *groups, User *user)
+{
+  if (n_groups > STEM_LOGWRITER_MAX_GROUPS)
+    return false;
+  user->change = head[0] != 0;
+  user->uid = (uid_t)head[1];
+  user->gid = (gid_t)head[2];
+  user->n_groups = n_groups;
+  for (uint32_t i = 0; i < n_groups; i++)
+    memcpy (&user->groups[i], groups + i * sizeof (uint32_t), sizeof (uint32_t));
+  return true;
+}
+
+static void
+serve_writer (const Message *m)
+{
+  static User user;
+  StemLogwriterRequest req;
+  if (m->n_fds != 3 || m->len < sizeof req)
+    return;
+  memcpy (&req, m->data, sizeof req);
+  size_t groups_len = (size_t)req.n_groups * sizeof (uint32_t);
+  if (req.n_groups > STEM_LOGWRITER_MAX_GROUPS || req.path_len == 0
+      || req.path_len >= STEM_LOGWRITER_MAX_PATH
+      || m->len != sizeof req + groups_len + req.path_len)
+    return;
+  uint32_t head[3] = { req.change_user, req.uid, req.gid };
+  if (!read_user (head, req.n_groups, m->data + sizeof req, &user))
+    return;
+  char path[STEM_LOGWRITER_MAX_PATH];
+  memcpy (path, m->data + sizeof req + groups_len, req.path_len);
+  path[req.path_len] = '\0';
+  start_writer (&user, path, m->fds[0], m->fds[1], m->fds[2]);
+}
+
+/* A launch, as read from its message: pointers into the message. */
+typedef struct
+{
+  User user;
+  bool with_writer;
+  bool has_umask;
+  mode_t umask;
+  const char *log_path;
+  const char *workdir;
+  const char *pidfile_name;
+  const char *temp_name;
+  char **argv;
+  char **envp;
+} Launch;
+
+/* Splits the NUL-terminated strings of a launch: exactly 4 + ARGC + ENVC
+ * of them, filling L's pointers.  *STRINGS is all of them. */
+static bool
+read_strings (const StemLogwriterLaunch *req, const char *strings, Launch *l)
+{
+  static char *pointers[4 + 2 * (STEM_LOGWRITER_MAX_ARGS + 1)];
+  size_t want = 4 + (size_t)req->argc + req->envc, n = 0;
+  if (req->argc == 0 || req->argc > STEM_LOGWRITER_MAX_ARGS || req->envc > STEM_LOGWRITER_MAX_ARGS
+      || req->strings_len == 0 || strings[req->strings_len - 1] != '\0')
+    return false;
+  for (size_t at = 0; at < req->strings_len; at += strlen (strings + at) + 1)
+    {
+      if (n == want)
+        return false;
+      /* Room for the NULL ending argv before envp starts. */
+      pointers[n < 4 + req->argc ? n : n + 1] = (char *)strings + at;
+      n++;
+    }
+  if (n != want)
+    return false;
+  l->log_path = pointers[0];
+  l->workdir = pointers[1];
+  l->pidfile_name = pointers[2];
+  l->temp_name = pointers[3];
+  l->argv = pointers + 4;
+  l->argv[req->argc] = NULL;
+  l->envp = l->argv + req->argc + 1;
+  l->envp[req->envc] = NULL;
+  return true;
+}
+
+static bool
+read_launch (const Message *m, Launch *l)
+{
+  StemLogwriterLaunch req;
+  if (m->n_fds != 4 || m->len < sizeof req)
+    return false;
+  memcpy (&req, m->data, sizeof req);
+  size_t groups_len = (size_t)req.n_groups * sizeof (uint32_t);
+  if (req.n_groups > STEM_LOGWRITER_MAX_GROUPS || req.strings_len > STEM_LOGWRITER_MAX_STRINGS
+      || m->len != sizeof req + groups_len + req.strings_len)
+    return false;
+  uint32_t head[3] = { req.change_user, req.uid, req.gid };
+  l->with_writer = req.with_writer != 0;
+  l->has_umask = req.has_umask != 0;
+  l->umask = (mode_t)(req.umask & 0777);
+  return read_user (head, req.n_groups, m->data + sizeof req, &l->user)
+         && read_strings (&req, (const char *)m->data + sizeof req + groups_len, l);
+}
+
+/* In the vforked worker: only its own stack is written, and only
+ * async-signal-safe calls are made. */
+static _Noreturn void
+become_worker (const Launch *l, int null_fd, int out_fd, int status_fd)
+{
+  if (setpgid (0, 0) < 0)
+    child_failed (status_fd, STEM_LOGWRITER_FAILED_GROUP, errno);
+  if (dup2 (null_fd, STDIN_FILENO) < 0 || dup2 (out_fd, STDOUT_FILENO) < 0
+      || dup2 (out_fd, STDERR_FILENO) < 0)
+    child_failed (status_fd, STEM_LOGWRITER_FAILED_EXEC, errno);
+  int errsv = apply_user (&l->user);
+  if (errsv != 0)
+    child_failed (status_fd, STEM_LOGWRITER_FAILED_WORKER_USER, errsv);
+  /* After the switch, so a directory only the user may enter works. */
+  if (chdir (l->workdir) < 0)
+    child_failed (status_fd, STEM_LOGWRITER_FAILED_CHDIR, errno);
+  if (l->has_umask)
+    umask (l->umask);
+  stem_exec_reset ();
+  execve (l->argv[0], l->argv, l->envp);
+  child_failed (status_fd, STEM_LOGWRITER_FAILED_EXEC, errno);
+}
+
+/* Writes "PID\n" to a new temporary file in DIR_FD, mode 0644 whatever the
+ * umask, flushed to disk, and renames it over the pidfile (replacing a
+ * symbolic link, never following it).  0 or an errno. */
+static int
+record_worker (int dir_fd, const Launch *l, pid_t worker)
+{
+  char text[16];
+  int len = snprintf (text, sizeof text, "%d\n", (int)worker);
+  int fd = openat (dir_fd, l->temp_name,
+                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
+  if (fd < 0)
+    return errno;
+  /* A few bytes to a new regular file: written whole or not at all (a
+   * short count here means a full disk). */
+  int errsv = 0;
+  ssize_t n_written = fchmod (fd, 0644) < 0 ? -1 : write (fd, text, (size_t)len);
+  if (n_written != len || fsync (fd) < 0)
+    errsv = n_written < 0 || n_written == len ? errno : ENOSPC;
+  if (close (fd) < 0 && errsv == 0 && errno != EINTR)
+    errsv = errno;
+  if (errsv == 0 && renameat (dir_fd, l->temp_name, dir_fd, l->pidfile_name) < 0)
+    errsv = errno;
+  if (errsv != 0)
+    unlinkat (dir_fd, l->temp_name, 0);
+  return errsv;
+}
+
+/* The worker's output, in *OUT_FD: the log itself, or the write end of a
+ * pipe to a new log writer, which says on *STATUS_FD whether it runs (not
+ * waited for here: the worker starts meanwhile, and is killed should the
+ * writer fail).  FALSE, answered, on failure. */
+static bool
+launch_output (const Launch *l, int log_fd, int answer_fd, int *out_fd, int *status_fd)
+{
+  *status_fd = -1;
+  if (!l->with_writer)
+    {
+      if ((*out_fd = dup (log_fd)) < 0)
+        answer (answer_fd, STEM_LOGWRITER_FAILED_START, errno);
+      return *out_fd >= 0;
+    }
+  int data[2], status[2];
+  if (pipe2 (data, O_CLOEXEC) < 0)
+    {
+      answer (answer_fd, STEM_LOGWRITER_FAILED_START, errno);
+      return false;
+    }
+  if (pipe2 (status, O_CLOEXEC) < 0)
+    {
+      answer (answer_fd, STEM_LOGWRITER_FAILED_START, errno);
+      close (data[0]);
+      close (data[1]);
+      return false;
+    }
+  start_writer (&l->user, l->log_path, data[0], log_fd, status[1]);
+  close (status[1]);
+  close (data[0]);
+  *out_fd = data[1];
+  *status_fd = status[0];
+  return true;
+}
+
+/* What the writer said on STATUS_FD (-1: there is none). */
+static StemLogwriterAnswer
+writer_status (int status_fd)
+{
+  StemLogwriterAnswer a = { STEM_LOGWRITER_RUNNING, 0 };
+  if (status_fd < 0)
+    return a;
+  StemLogwriterAnswer got;
+  ssize_t n;
+  while ((n = read (status_fd, &got, sizeof got)) < 0 && errno == EINTR)
+    ;
+  close (status_fd);
+  if (n == sizeof got)
+    return got;
+  return (StemLogwriterAnswer){ STEM_LOGWRITER_FAILED_START, EIO };
+}
+
+/* The worker, with vfork: the server waits only until its exec.  Apart,
+ * so that no variable of the caller lives across the vfork. */
+static __attribute__ ((noinline)) pid_t
+vfork_worker (const Launch *l, int null_fd, int out_fd, int status_fd)
+{
+  pid_t worker = vfork ();
+  if (worker == 0)
+    become_worker (l, null_fd, out_fd, status_fd);
+  return worker;
+}
+
+static void
+serve_launch (const Message *m, int null_fd)
+{
+  static Launch l;
+  int log_fd = m->fds[0], dir_fd = m->fds[1], answer_fd = m->fds[3];
+  int out_fd, writer_fd, status[2];
+  if (!read_launch (m, &l))
+    return; /* no answer: stem-multi says the server failed it */
+  if (!launch_output (&l, log_fd, answer_fd, &out_fd, &writer_fd))
+    return;
+  if (pipe2 (status, O_CLOEXEC) < 0)
+    {
+      answer (answer_fd, STEM_LOGWRITER_FAILED_FORK, errno);
+      close (out_fd);
+      writer_status (writer_fd);
+      return;
+    }
+  pid_t worker = vfork_worker (&l, null_fd, out_fd, status[1]);
+  int errsv = errno;
+  close (status[1]);
+  close (out_fd);
+  StemLogwriterAnswer failed;
+  ssize_t n = 0;
+  if (worker > 0)
+    while ((n = read (status[0], &failed, sizeof failed)) < 0 && errno == EINTR)
+      ;
+  close (status[0]);
+  /* No worker without its writer.  The worker is our child, not reaped
+   * before the next request: its PID cannot have been reused. */
+  StemLogwriterAnswer writer = writer_status (writer_fd);
+  if (worker < 0)
+    answer (answer_fd, STEM_LOGWRITER_FAILED_FORK, errsv);
+  else if (n == sizeof failed)
+    answer (answer_fd, failed.kind, failed.value); /* it did not start, and has exited */
+  else if (writer.kind != STEM_LOGWRITER_RUNNING)
+    {
+      kill (worker, SIGKILL);
+      answer (answer_fd, writer.kind, writer.value);
+    }
+  else if ((errsv = record_worker (dir_fd, &l, worker)) != 0)
+    {
+      /* Nothing could find it again. */
+      kill (worker, SIGKILL);
+      answer (answer_fd, STEM_LOGWRITER_FAILED_PIDFILE, errsv);
+    }
+  else
+    answer (answer_fd, STEM_LOGWRITER_RUNNING, (int)worker);
+}
+
+/* Receives one message on standard input: its length, 0 at the end, -1
+ * on failure (EINTR: try again). */
+static ssize_t
+receive (unsigned char *buffer, size_t size, Message *m)
+{
+  union
+  {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE (4 * sizeof (int))];
+  } control;
+  struct iovec iov = { buffer, size };
+  struct msghdr msg = {
+    .msg_iov = &iov,
+    .msg_iovlen = 1,
+    .msg_control = control.buf,
+    .msg_controllen = sizeof control.buf,
+  };
+  ssize_t n = recvmsg (STDIN_FILENO, &msg, MSG_CMSG_CLOEXEC);
+  if (n <= 0)
+    return n;
+  m->data = buffer;
+  m->len = (size_t)n;
+  m->n_fds = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR (&msg); c != NULL; c = CMSG_NXTHDR (&msg, c))
+    {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+        continue;
+      size_t count = (c->cmsg_len - CMSG_LEN (0)) / sizeof (int);
+      for (size_t i = 0; i < count; i++)
+        {
+          int got;
+          memcpy (&got, CMSG_DATA (c) + i * sizeof (int), sizeof (int));
+          if (m->n_fds < 4)
+            m->fds[m->n_fds++] = got;
+          else
+            close (got);
+        }
+    }
+  if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+    m->len = 0; /* matches no request */
+  return n;
+}
+
+/* Reaps every child that has exited (writers, workers) when the signal
+ * descriptor says so. */
+static void
+reap_children (int signal_fd)
+{
+  struct signalfd_siginfo info;
+  while (read (signal_fd, &info, sizeof info) > 0)
+    ;
+  while (waitpid (-1, NULL, WNOHANG) > 0)
+    ;
 }
 
 static int
@@ -422,58 +776,50 @@ serve (char **argv)
 {
   prepare_title (argv);
   signal (SIGPIPE, SIG_IGN);
-  /* Our writers are reaped by the kernel as they exit: under supervise we
-   * live as long as the supervisor, and they come and go with workers. */
-  struct sigaction no_zombies = { .sa_handler = SIG_DFL, .sa_flags = SA_NOCLDWAIT };
-  sigaction (SIGCHLD, &no_zombies, NULL);
-  static uint32_t
-      message[(sizeof (StemLogwriterRequest) + STEM_LOGWRITER_MAX_PATH) / sizeof (uint32_t)
-              + STEM_LOGWRITER_MAX_GROUPS + 1];
+  /* A session of our own: the workers we start lead process groups in it,
+   * and none can ever acquire a terminal. */
+  setsid ();
+  /* Every signal blocked (children reset their mask): we finish what we
+   * were sent whatever happens to stem-multi, and exit when it has closed
+   * our socket.  SIGCHLD is read from a descriptor. */
+  sigset_t all, child;
+  sigfillset (&all);
+  sigprocmask (SIG_BLOCK, &all, NULL);
+  sigemptyset (&child);
+  sigaddset (&child, SIGCHLD);
+  int signal_fd = signalfd (-1, &child, SFD_NONBLOCK | SFD_CLOEXEC);
+  int null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (signal_fd < 0 || null_fd < 0)
+    return 1;
+  static unsigned char buffer[sizeof (StemLogwriterLaunch) + STEM_LOGWRITER_MAX_GROUPS * 4
+                              + STEM_LOGWRITER_MAX_STRINGS];
+  struct pollfd fds[2] = {
+    { .fd = STDIN_FILENO, .events = POLLIN },
+    { .fd = signal_fd, .events = POLLIN },
+  };
   for (;;)
     {
-      union
-      {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE (3 * sizeof (int))];
-      } control;
-      struct iovec iov = { message, sizeof message };
-      struct msghdr msg = {
-        .msg_iov = &iov,
-        .msg_iovlen = 1,
-        .msg_control = control.buf,
-        .msg_controllen = sizeof control.buf,
-      };
-      ssize_t n = recvmsg (STDIN_FILENO, &msg, MSG_CMSG_CLOEXEC);
+      if (poll (fds, 2, -1) < 0 && errno != EINTR)
+        return 1;
+      if (fds[1].revents & POLLIN)
+        reap_children (signal_fd);
+      if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
+        continue;
+      Message m;
+      ssize_t n = receive (buffer, sizeof buffer, &m);
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
         return n == 0 ? 0 : 1;
-
-      int fds[3] = { -1, -1, -1 };
-      size_t n_fds = 0;
-      for (struct cmsghdr *c = CMSG_FIRSTHDR (&msg); c != NULL; c = CMSG_NXTHDR (&msg, c))
-        {
-          if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-          size_t count = (c->cmsg_len - CMSG_LEN (0)) / sizeof (int);
-          for (size_t i = 0; i < count; i++)
-            {
-              int got;
-              memcpy (&got, CMSG_DATA (c) + i * sizeof (int), sizeof (int));
-              if (n_fds < 3)
-                fds[n_fds++] = got;
-              else
-                close (got);
-            }
-        }
-      const StemLogwriterRequest *req = (const StemLogwriterRequest *)message;
-      if (n_fds == 3 && (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0 && (size_t)n >= sizeof *req
-          && req->n_groups <= STEM_LOGWRITER_MAX_GROUPS && req->path_len > 0
-          && req->path_len < STEM_LOGWRITER_MAX_PATH
-          && (size_t)n == sizeof *req + req->n_groups * sizeof (uint32_t) + req->path_len)
-        start_writer (req, fds);
-      for (size_t i = 0; i < n_fds; i++)
-        close (fds[i]);
+      uint32_t kind = 0;
+      if (m.len >= sizeof kind)
+        memcpy (&kind, m.data, sizeof kind);
+      if (kind == STEM_LOGWRITER_WRITER)
+        serve_writer (&m);
+      else if (kind == STEM_LOGWRITER_LAUNCH)
+        serve_launch (&m, null_fd);
+      for (size_t i = 0; i < m.n_fds; i++)
+        close (m.fds[i]);
     }
 }
 
