@@ -51,5 +51,4 @@ gboolean stem_spawn_exec (const StemNodePlan *plan, GError **error);
  * in a build tree, else where it was installed. */
 char *stem_spawn_helper_path (const char *name);
 
-
 G_END_DECLS
