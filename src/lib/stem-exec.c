@@ -1,9 +1,14 @@
 #include "stem-exec.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "stem-logwriter-wire.h"
 
 #ifndef __NR_close_range
 #define __NR_close_range 436
@@ -25,4 +30,40 @@ stem_exec_reset (void)
   if (syscall (__NR_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
     for (int fd = 3; fd < 65536; fd++)
       fcntl (fd, F_SETFD, FD_CLOEXEC);
+}
+
+int
+stem_exec_switch_user (bool change, uid_t uid, gid_t gid, size_t n_groups, const gid_t *groups)
+{
+  if (change && (setgroups (n_groups, groups) < 0 || setgid (gid) < 0 || setuid (uid) < 0))
+    return errno;
+  return 0;
+}
+
+static _Noreturn void
+exec_failed (int status_fd, int kind, int errsv)
+{
+  StemLogwriterAnswer a = { kind, errsv };
+  while (write (status_fd, &a, sizeof a) < 0 && errno == EINTR)
+    ;
+  _exit (127);
+}
+
+void
+stem_exec_worker (const StemExecWorker *w, int stdin_fd, int out_fd, int status_fd)
+{
+  if (dup2 (stdin_fd, STDIN_FILENO) < 0)
+    exec_failed (status_fd, STEM_LOGWRITER_FAILED_EXEC, errno);
+  if (out_fd >= 0 && (dup2 (out_fd, STDOUT_FILENO) < 0 || dup2 (out_fd, STDERR_FILENO) < 0))
+    exec_failed (status_fd, STEM_LOGWRITER_FAILED_EXEC, errno);
+  int errsv = stem_exec_switch_user (w->change_user, w->uid, w->gid, w->n_groups, w->groups);
+  if (errsv != 0)
+    exec_failed (status_fd, STEM_LOGWRITER_FAILED_WORKER_USER, errsv);
+  if (chdir (w->workdir) < 0)
+    exec_failed (status_fd, STEM_LOGWRITER_FAILED_CHDIR, errno);
+  if (w->has_umask)
+    umask (w->umask);
+  stem_exec_reset ();
+  execve (w->argv[0], w->argv, w->envp);
+  exec_failed (status_fd, STEM_LOGWRITER_FAILED_EXEC, errno);
 }

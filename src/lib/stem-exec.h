@@ -2,7 +2,42 @@
 
 /* Plain C: stem-logwriter links nothing but libc. */
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
 /* In a forked (or vforked) child about to exec: the program must not
  * inherit our signal dispositions or mask, nor any descriptor above 2
  * (every one is made close-on-exec).  Async-signal-safe. */
 void stem_exec_reset (void);
+
+/* Takes the supplementary GROUPS, GID and UID, in that order, when CHANGE;
+ * 0 or an errno.  Async-signal-safe. */
+int stem_exec_switch_user (bool change, uid_t uid, gid_t gid, size_t n_groups, const gid_t *groups);
+
+/* What a worker is executed with, filled in before the fork: the same for
+ * a worker under supervise (stem-spawn.c) and one the log writers' server
+ * launches (stem-logwriter.c). */
+typedef struct
+{
+  bool change_user;
+  uid_t uid;
+  gid_t gid;
+  size_t n_groups;
+  const gid_t *groups;
+  const char *workdir;
+  bool has_umask;
+  mode_t umask;
+  char **argv;
+  char **envp;
+} StemExecWorker;
+
+/* Becomes the worker W, in a forked or vforked child whose session and
+ * process group are already set: standard input from STDIN_FD, output and
+ * errors to OUT_FD (left as they are when it is < 0), W's user, then its
+ * working directory (after the switch, so that a directory only the user
+ * may enter works, and one it may not fails as it would for the user),
+ * its umask, the reset above, and the exec.  What fails goes up STATUS_FD
+ * as a StemLogwriterAnswer (stem-logwriter-wire.h) and the child exits
+ * 127.  Async-signal-safe; writes nothing but its own stack. */
+_Noreturn void stem_exec_worker (const StemExecWorker *w, int stdin_fd, int out_fd, int status_fd);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/wait.h>
@@ -48,12 +49,12 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (PidfileSlot, pidfile_slot_clear)
 static gboolean
 pidfile_slot_init (PidfileSlot *slot, const char *pidfile, GError **error)
 {
-  g_autofree char *dir = g_path_get_dirname (pidfile);
-  slot->name = g_path_get_basename (pidfile);
-  slot->temp = g_strdup_printf (".%s.%08x", slot->name, g_random_int ());
-  slot->dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+  char name[NAME_MAX + 1];
+  slot->dir_fd = stem_fd_open_parent (pidfile, NULL, name, error);
   if (slot->dir_fd < 0)
-    return stem_throw_errno (error, _ ("Cannot write pidfile “%s”"), pidfile);
+    return FALSE;
+  slot->name = g_strdup (name);
+  slot->temp = g_strdup_printf (".%s.%08x", slot->name, g_random_int ());
   return TRUE;
 }
 
@@ -101,18 +102,12 @@ stem_spawn_prepare_dirs (const StemNodePlan *plan, gboolean with_log, GError **e
   return stem_mkdir_owned (plan->workdir, 0755, plan->user, error);
 }
 
-static void
-report (int fd, int kind, int value)
-{
-  Report r = { kind, value };
-  while (write (fd, &r, sizeof r) < 0 && errno == EINTR)
-    ;
-}
-
 static G_GNUC_NORETURN void
 fail (int status_fd, int kind, int errsv)
 {
-  report (status_fd, kind, errsv);
+  Report r = { kind, errsv };
+  while (write (status_fd, &r, sizeof r) < 0 && errno == EINTR)
+    ;
   _exit (127);
 }
 
@@ -130,29 +125,24 @@ stem_spawn_helper_path (const char *name)
   return g_build_filename (STEM_PKGLIBEXECDIR, name, NULL);
 }
 
-/* Runs in the forked or vforked worker: async-signal-safe calls only, and
- * nothing written to memory but its own stack and errno.  LOG_FD < 0
- * keeps stdout and stderr as they are. */
-static G_GNUC_NORETURN void
-become_worker (const StemNodePlan *plan, int null_fd, int log_fd, int status_fd)
+/* What PLAN's worker is executed with (stem-exec.h). */
+static StemExecWorker
+exec_worker_of (const StemNodePlan *plan)
 {
-  if (dup2 (null_fd, STDIN_FILENO) < 0)
-    fail (status_fd, STEM_LOGWRITER_FAILED_EXEC, errno);
-  if (log_fd >= 0 && (dup2 (log_fd, STDOUT_FILENO) < 0 || dup2 (log_fd, STDERR_FILENO) < 0))
-    fail (status_fd, STEM_LOGWRITER_FAILED_EXEC, errno);
-  int errsv = stem_user_apply (plan->user);
-  if (errsv != 0)
-    fail (status_fd, STEM_LOGWRITER_FAILED_WORKER_USER, errsv);
-  /* After the switch, so a directory only the user may enter works, and
-   * one the user may not enter fails as it would for the user. */
-  if (chdir (plan->workdir) < 0)
-    fail (status_fd, STEM_LOGWRITER_FAILED_CHDIR, errno);
-  if (plan->has_umask)
-    umask (plan->umask);
-
-  stem_exec_reset ();
-  execve (plan->argv[0], plan->argv, plan->envp);
-  fail (status_fd, STEM_LOGWRITER_FAILED_EXEC, errno);
+  const StemUser *user = plan->user;
+  gboolean change = user != NULL && user->change;
+  return (StemExecWorker){
+    .change_user = change,
+    .uid = change ? user->uid : 0,
+    .gid = change ? user->gid : 0,
+    .n_groups = change ? (size_t)user->n_groups : 0,
+    .groups = change ? user->groups : NULL,
+    .workdir = plan->workdir,
+    .has_umask = plan->has_umask,
+    .umask = plan->umask,
+    .argv = plan->argv,
+    .envp = plan->envp,
+  };
 }
 
 /* Not detached, the log writer is started before the fork: then only the
@@ -228,6 +218,7 @@ stem_launch_begin (const StemNodePlan *plan, gboolean detach, StemWriterServer *
     }
   g_auto (StemFd) status_read = status[0];
   g_auto (StemFd) status_write = status[1];
+  StemExecWorker exec = exec_worker_of (plan);
 
   pid_t child = fork ();
   if (child == 0)
@@ -235,7 +226,7 @@ stem_launch_begin (const StemNodePlan *plan, gboolean detach, StemWriterServer *
       close (status_read);
       if (setsid () < 0)
         fail (status_write, STEM_LOGWRITER_FAILED_GROUP, errno);
-      become_worker (plan, null_fd, out_fd, status_write);
+      stem_exec_worker (&exec, null_fd, out_fd, status_write);
     }
   if (child < 0)
     {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "stem-error.h"
+#include "stem-exec.h"
 #include "stem-fd.h"
 #include "stem-i18n.h"
 
@@ -127,12 +128,10 @@ stem_user_resolve (const char *uid_text, const char *gid_text, GError **error)
 int
 stem_user_apply (const StemUser *user)
 {
-  if (user == NULL || !user->change)
+  if (user == NULL)
     return 0;
-  if (setgroups ((size_t)user->n_groups, user->groups) < 0 || setgid (user->gid) < 0
-      || setuid (user->uid) < 0)
-    return errno;
-  return 0;
+  return stem_exec_switch_user (user->change, user->uid, user->gid, (size_t)user->n_groups,
+                                user->groups);
 }
 
 gboolean

@@ -398,11 +398,7 @@ typedef struct
 static int
 apply_user (const User *user)
 {
-  if (user->change
-      && (setgroups (user->n_groups, user->groups) < 0 || setgid (user->gid) < 0
-          || setuid (user->uid) < 0))
-    return errno;
-  return 0;
+  return stem_exec_switch_user (user->change, user->uid, user->gid, user->n_groups, user->groups);
 }
 
 /* Forks a log writer for PATH, reading DATA_FD and appending to LOG_FD as
@@ -494,14 +490,10 @@ typedef struct
 {
   User user;
   bool with_writer;
-  bool has_umask;
-  mode_t umask;
   const char *log_path;
-  const char *workdir;
   const char *pidfile_name;
   const char *temp_name;
-  char **argv;
-  char **envp;
+  StemExecWorker exec; /* its user is USER */
 } Launch;
 
 /* Splits the NUL-terminated strings of a launch: exactly 4 + ARGC + ENVC
@@ -525,13 +517,13 @@ read_strings (const StemLogwriterLaunch *req, const char *strings, Launch *l)
   if (n != want)
     return false;
   l->log_path = pointers[0];
-  l->workdir = pointers[1];
+  l->exec.workdir = pointers[1];
   l->pidfile_name = pointers[2];
   l->temp_name = pointers[3];
-  l->argv = pointers + 4;
-  l->argv[req->argc] = NULL;
-  l->envp = l->argv + req->argc + 1;
-  l->envp[req->envc] = NULL;
+  l->exec.argv = pointers + 4;
+  l->exec.argv[req->argc] = NULL;
+  l->exec.envp = l->exec.argv + req->argc + 1;
+  l->exec.envp[req->envc] = NULL;
   return true;
 }
 
@@ -548,33 +540,17 @@ read_launch (const Message *m, Launch *l)
     return false;
   uint32_t head[3] = { req.change_user, req.uid, req.gid };
   l->with_writer = req.with_writer != 0;
-  l->has_umask = req.has_umask != 0;
-  l->umask = (mode_t)(req.umask & 0777);
-  return read_user (head, req.n_groups, m->data + sizeof req, &l->user)
-         && read_strings (&req, (const char *)m->data + sizeof req + groups_len, l);
-}
-
-/* In the vforked worker: only its own stack is written, and only
- * async-signal-safe calls are made. */
-static _Noreturn void
-become_worker (const Launch *l, int null_fd, int out_fd, int status_fd)
-{
-  if (setpgid (0, 0) < 0)
-    child_failed (status_fd, STEM_LOGWRITER_FAILED_GROUP, errno);
-  if (dup2 (null_fd, STDIN_FILENO) < 0 || dup2 (out_fd, STDOUT_FILENO) < 0
-      || dup2 (out_fd, STDERR_FILENO) < 0)
-    child_failed (status_fd, STEM_LOGWRITER_FAILED_EXEC, errno);
-  int errsv = apply_user (&l->user);
-  if (errsv != 0)
-    child_failed (status_fd, STEM_LOGWRITER_FAILED_WORKER_USER, errsv);
-  /* After the switch, so a directory only the user may enter works. */
-  if (chdir (l->workdir) < 0)
-    child_failed (status_fd, STEM_LOGWRITER_FAILED_CHDIR, errno);
-  if (l->has_umask)
-    umask (l->umask);
-  stem_exec_reset ();
-  execve (l->argv[0], l->argv, l->envp);
-  child_failed (status_fd, STEM_LOGWRITER_FAILED_EXEC, errno);
+  if (!read_user (head, req.n_groups, m->data + sizeof req, &l->user)
+      || !read_strings (&req, (const char *)m->data + sizeof req + groups_len, l))
+    return false;
+  l->exec.change_user = l->user.change;
+  l->exec.uid = l->user.uid;
+  l->exec.gid = l->user.gid;
+  l->exec.n_groups = l->user.n_groups;
+  l->exec.groups = l->user.groups;
+  l->exec.has_umask = req.has_umask != 0;
+  l->exec.umask = (mode_t)(req.umask & 0777);
+  return true;
 }
 
 /* Writes "PID\n" to a new temporary file in DIR_FD, mode 0644 whatever the
@@ -663,7 +639,12 @@ vfork_worker (const Launch *l, int null_fd, int out_fd, int status_fd)
 {
   pid_t worker = vfork ();
   if (worker == 0)
-    become_worker (l, null_fd, out_fd, status_fd);
+    {
+      /* A process group of its own, in our session. */
+      if (setpgid (0, 0) < 0)
+        child_failed (status_fd, STEM_LOGWRITER_FAILED_GROUP, errno);
+      stem_exec_worker (&l->exec, null_fd, out_fd, status_fd);
+    }
   return worker;
 }
 
