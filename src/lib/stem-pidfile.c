@@ -15,8 +15,8 @@
 /* The kernel's PID_MAX_LIMIT on 64-bit systems. */
 #define STEM_PID_MAX_FALLBACK 4194304
 
-guint64
-stem_pid_max (void)
+static guint64
+read_pid_max (void)
 {
   g_autofree char *text = NULL;
   if (!g_file_get_contents ("/proc/sys/kernel/pid_max", &text, NULL, NULL))
@@ -25,6 +25,16 @@ stem_pid_max (void)
   if (!g_ascii_string_to_unsigned (g_strstrip (text), 10, 2, STEM_PID_MAX_FALLBACK, &value, NULL))
     return STEM_PID_MAX_FALLBACK;
   return value;
+}
+
+guint64
+stem_pid_max (void)
+{
+  /* Read once per process, not once per pidfile. */
+  static gsize once = 0;
+  if (g_once_init_enter (&once))
+    g_once_init_leave (&once, (gsize)read_pid_max ());
+  return (guint64)once;
 }
 
 static gboolean

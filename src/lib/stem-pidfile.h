@@ -61,7 +61,8 @@ void stem_pidfile_write_many (const char *const *paths, const pid_t *pids, guint
  * EXPECTED_PID is 0).  A missing file is success. */
 gboolean stem_pidfile_remove (const char *path, pid_t expected_pid, GError **error);
 
-/* The system's pid_max (from /proc/sys/kernel/pid_max, 4194304 if unreadable). */
+/* The system's pid_max (from /proc/sys/kernel/pid_max, 4194304 if unreadable), read
+ * once per process. */
 guint64 stem_pid_max (void);
 
 G_END_DECLS

@@ -90,32 +90,61 @@ ticks_to_wall_us (guint64 ticks)
          + (gint64)(ticks % hz) * G_USEC_PER_SEC / hz;
 }
 
+/* The unsigned decimal field at *AT (ending in a space, a newline or the
+ * end), no larger than MAX; *AT is moved past it and its separator. */
+static gboolean
+take_field (const char **at, guint64 max, guint64 *out)
+{
+  const char *p = *at;
+  guint64 value = 0;
+  if (!g_ascii_isdigit (*p))
+    return FALSE;
+  for (; g_ascii_isdigit (*p); p++)
+    {
+      if (value > (max - (guint64)(*p - '0')) / 10)
+        return FALSE;
+      value = value * 10 + (guint64)(*p - '0');
+    }
+  if (*p != ' ' && *p != '\n' && *p != '\0')
+    return FALSE;
+  *at = *p == '\0' ? p : p + 1;
+  *out = value;
+  return TRUE;
+}
+
+/* Moves *AT past N fields of any content. */
+static gboolean
+skip_fields (const char **at, guint n)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      const char *space = strchr (*at, ' ');
+      if (space == NULL)
+        return FALSE;
+      *at = space + 1;
+    }
+  return TRUE;
+}
+
 static gboolean
 parse_proc_stat (const char *path, char *text, ProcStat *out, GError **error)
 {
   /* The command name (field 2) may itself contain spaces and ')'; the last
-   * ')' ends it. */
-  char *end_of_comm = strrchr (text, ')');
-  if (end_of_comm == NULL)
+   * ')' ends it.  Then field 3 (state), 4-6 (ppid, pgrp, session), 20
+   * (num_threads) and 22 (starttime, clock ticks since boot). */
+  const char *at = strrchr (text, ')');
+  guint64 ids[3], num_threads, start_ticks;
+  if (at == NULL || at[1] != ' ' || at[2] == '\0' || at[3] != ' ')
     return stem_throw (error, _ ("Unexpected contents in “%s”"), path);
-  g_auto (GStrv) fields = g_strsplit (g_strstrip (end_of_comm + 1), " ", 0);
-
-  /* fields[0] is field 3 (state), fields[1..3] fields 4-6 (ppid, pgrp,
-   * session), fields[17] field 20 (num_threads), fields[19] field 22
-   * (starttime, clock ticks since boot). */
-  guint64 num_threads;
-  guint64 start_ticks;
-  guint64 ids[3];
-  if (g_strv_length (fields) < 20 || strlen (fields[0]) != 1
-      || !g_ascii_string_to_unsigned (fields[1], 10, 0, G_MAXINT32, &ids[0], NULL)
-      || !g_ascii_string_to_unsigned (fields[2], 10, 0, G_MAXINT32, &ids[1], NULL)
-      || !g_ascii_string_to_unsigned (fields[3], 10, 0, G_MAXINT32, &ids[2], NULL)
-      || !g_ascii_string_to_unsigned (fields[17], 10, 0, G_MAXINT32, &num_threads, NULL)
-      || !g_ascii_string_to_unsigned (fields[19], 10, 0, G_MAXINT64 / G_USEC_PER_SEC, &start_ticks,
-                                      NULL))
+  char state = at[2];
+  at += 4;
+  if (!take_field (&at, G_MAXINT32, &ids[0]) || !take_field (&at, G_MAXINT32, &ids[1])
+      || !take_field (&at, G_MAXINT32, &ids[2]) || !skip_fields (&at, 13)
+      || !take_field (&at, G_MAXINT32, &num_threads) || !skip_fields (&at, 1)
+      || !take_field (&at, G_MAXINT64 / G_USEC_PER_SEC, &start_ticks))
     return stem_throw (error, _ ("Unexpected contents in “%s”"), path);
 
-  out->state = fields[0][0];
+  out->state = state;
   out->ppid = (pid_t)ids[0];
   out->pgid = (pid_t)ids[1];
   out->sid = (pid_t)ids[2];
@@ -152,6 +181,10 @@ read_proc_stat (pid_t pid, ProcStat *out, GError **error)
       if (n == 0)
         break;
       length += (gsize)n;
+      /* The kernel writes the entry whole, ending in a newline, in one
+       * read as large as this: no read is needed to see the end. */
+      if (buffer[length - 1] == '\n')
+        break;
     }
   close (fd);
   buffer[length] = '\0';
@@ -245,24 +278,41 @@ stem_proc_probe (pid_t pid, gint64 pidfile_mtime_us, gint64 *out_start_us)
     }
 }
 
-/* Whether PID is this process's grandparent or further up, following the
- * ppid field of /proc/PID/stat up to PID 1.  An ancestor that exits
- * meanwhile only ends the walk early (its children go to a reaper, which
- * is then walked instead); the walk is bounded in case a PID reused under
- * it ever made a cycle. */
+/* This process's grandparent and those above it, following the ppid field
+ * of /proc/PID/stat up to PID 1, read once: the chain only ever loses
+ * members (an ancestor that exits hands its children to a reaper above
+ * it), so a PID found in it later is at worst refused when it need not
+ * be.  An ancestor that exits while it is read only ends the walk early;
+ * the walk is bounded in case a PID reused under it ever made a cycle. */
+static const GArray *
+ancestors (void)
+{
+  static gsize once = 0;
+  if (g_once_init_enter (&once))
+    {
+      GArray *chain = g_array_new (FALSE, FALSE, sizeof (pid_t));
+      pid_t p = getppid ();
+      for (guint depth = 0; p > 1 && depth < 4096; depth++)
+        {
+          ProcStat stat;
+          if (!read_proc_stat (p, &stat, NULL))
+            break;
+          if (stat.ppid > 1)
+            g_array_append_val (chain, stat.ppid);
+          p = stat.ppid;
+        }
+      g_once_init_leave (&once, (gsize)chain);
+    }
+  return (const GArray *)once;
+}
+
 static gboolean
 is_ancestor (pid_t pid)
 {
-  pid_t p = getppid ();
-  for (guint depth = 0; p > 1 && depth < 4096; depth++)
-    {
-      if (p == pid)
-        return TRUE;
-      ProcStat stat;
-      if (!read_proc_stat (p, &stat, NULL))
-        return FALSE;
-      p = stat.ppid;
-    }
+  const GArray *chain = ancestors ();
+  for (guint i = 0; i < chain->len; i++)
+    if (g_array_index (chain, pid_t, i) == pid)
+      return TRUE;
   return FALSE;
 }
 
