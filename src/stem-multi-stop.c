@@ -68,8 +68,9 @@ report_leftovers (StemMultiOptions *opts, const Target *t)
 
 /* Ends, with SCHEDULE, what the workers of TARGETS that have exited
  * (RESULTS) left in their process groups, scan after scan until one finds
- * nothing new: a leftover may fork while it is being stopped.  Before the
- * log writers are waited for: leftovers hold their pipes. */
+ * nothing new: a leftover may fork while it is being stopped.  A group
+ * known to be empty needs no scan at all.  Before the log writers are
+ * waited for: leftovers hold their pipes. */
 static void
 stop_leftovers (StemMultiOptions *opts, GArray *targets, const int *results, GArray *schedule)
 {
@@ -77,12 +78,10 @@ stop_leftovers (StemMultiOptions *opts, GArray *targets, const int *results, GAr
   for (guint i = 0; i < targets->len; i++)
     {
       Target *t = &g_array_index (targets, Target, i);
-      if (t->group != NULL && results[i] >= 0)
+      if (t->group != NULL && results[i] >= 0 && !stem_proc_group_is_empty (t->group))
         g_ptr_array_add (groups, t->group);
     }
-  if (groups->len == 0)
-    return;
-  for (guint round = 0; round < LEFTOVER_ROUNDS; round++)
+  for (guint round = 0; round < LEFTOVER_ROUNDS && groups->len > 0; round++)
     {
       if (stem_proc_groups_collect (groups) == 0 && round > 0)
         break;

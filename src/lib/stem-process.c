@@ -771,6 +771,18 @@ stem_proc_group_members (StemProcGroup *group)
   return group->members;
 }
 
+gboolean
+stem_proc_group_is_empty (StemProcGroup *group)
+{
+  for (guint i = 0; i < group->members->len; i++)
+    if (!stem_proc_has_exited (group->members->pdata[i]))
+      return FALSE;
+  /* No process is left in group W (the leader included, as a zombie):
+   * nothing the worker made can join it again, and whatever makes a group
+   * W later is someone else's. */
+  return kill (-group->leader->pid, 0) < 0 && errno == ESRCH;
+}
+
 static gboolean
 is_member (StemProcGroup *group, pid_t pid, guint64 start_ticks, guint n_members)
 {

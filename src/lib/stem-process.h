@@ -109,4 +109,10 @@ guint stem_proc_groups_collect (GPtrArray *groups);
 /* Every member found so far (StemProc *, owned by GROUP), exited or not. */
 GPtrArray *stem_proc_group_members (StemProcGroup *group);
 
+/* Whether GROUP holds nothing left to end, known without a scan of /proc:
+ * every member found has exited and no process at all is left in the
+ * leader's process group (kill (-W, 0) fails with ESRCH).  FALSE while
+ * the leader has not been reaped. */
+gboolean stem_proc_group_is_empty (StemProcGroup *group);
+
 G_END_DECLS
