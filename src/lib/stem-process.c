@@ -577,12 +577,23 @@ typedef struct
 /* One process of a stop: TRUE while it is still to be waited for (its
  * next step's signal sent when the step before has run out).  *OUT_RESULT
  * gets the step it exited in. */
+/* Whether PROC is known to have exited, without a look at each process
+ * in turn: stem_proc_stop_all_shown marks those whose pidfd its poll found
+ * readable; only a process without a pidfd is asked about by PID. */
+static gboolean
+exited_as_polled (StemProc *proc)
+{
+  if (!proc->exited && proc->pidfd < 0)
+    proc->exited = proc_gone_by_pid (proc);
+  return proc->exited;
+}
+
 static gboolean
 advance (StemProc *proc, StopState *state, GArray *steps, gint64 now, int *out_result)
 {
   if (!state->active)
     return FALSE;
-  if (stem_proc_has_exited (proc))
+  if (exited_as_polled (proc))
     {
       *out_result = (int)state->step;
       state->active = FALSE;
@@ -621,6 +632,7 @@ stem_proc_stop_all_shown (GPtrArray *procs, GArray *steps, gboolean send_first,
   guint n = procs->len;
   g_autofree StopState *states = g_new0 (StopState, n);
   g_autofree struct pollfd *pfds = g_new0 (struct pollfd, n);
+  g_autofree StemProc **polled = g_new0 (StemProc *, n); /* whose pidfd is in PFDS */
   gint64 start = g_get_monotonic_time ();
   const StemScheduleStep *first = &g_array_index (steps, StemScheduleStep, 0);
 
@@ -652,7 +664,10 @@ stem_proc_stop_all_shown (GPtrArray *procs, GArray *steps, gboolean send_first,
             }
           next_deadline = MIN (next_deadline, states[i].deadline);
           if (proc->pidfd >= 0)
-            pfds[nfds++] = (struct pollfd){ .fd = proc->pidfd, .events = POLLIN };
+            {
+              polled[nfds] = proc;
+              pfds[nfds++] = (struct pollfd){ .fd = proc->pidfd, .events = POLLIN };
+            }
           else
             fallback = TRUE;
         }
@@ -664,8 +679,13 @@ stem_proc_stop_all_shown (GPtrArray *procs, GArray *steps, gboolean send_first,
       int redraw = stem_progress_timeout_ms (progress);
       if (redraw >= 0 && (timeout < 0 || redraw < timeout))
         timeout = redraw;
-      if (poll (pfds, nfds, timeout) < 0 && errno != EINTR)
+      int ready = poll (pfds, nfds, timeout);
+      if (ready < 0 && errno != EINTR)
         return stem_throw_errno (error, _ ("Cannot wait for processes to exit"));
+      /* A pidfd becomes readable when its process exits. */
+      for (nfds_t k = 0; k < nfds && ready > 0; k++)
+        if ((pfds[k].revents & (POLLIN | POLLHUP)) != 0)
+          polled[k]->exited = TRUE;
     }
 }
 
