@@ -15,8 +15,9 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/stem-test.XXXXXX") && [ -d "$T" ] || {
 }
 chmod 755 "$T"
 mkdir -p "$T/run" "$T/log"
-test_count=0
-test_failed=0
+# shellcheck source=lib-tap.sh
+. "$top_srcdir/tests/lib-tap.sh" || exit 99
+TAP_SHOW_ON_FAIL="$T/out $T/err"
 
 cleanup () {
   # Never leave a worker behind: every pidfile and environ under $T names ours.
@@ -31,18 +32,6 @@ cleanup () {
 }
 trap cleanup EXIT
 
-pass () { test_count=$((test_count + 1)); echo "ok $test_count - $1"; }
-fail () {
-  test_count=$((test_count + 1)); test_failed=$((test_failed + 1))
-  echo "not ok $test_count - $1"
-  shift
-  for line in "$@"; do printf '# %s\n' "$line"; done
-  if [ -f "$T/out" ]; then sed 's/^/# stdout: /' "$T/out"; fi
-  if [ -f "$T/err" ]; then sed 's/^/# stderr: /' "$T/err"; fi
-}
-skip () { test_count=$((test_count + 1)); echo "ok $test_count # SKIP $1"; }
-done_testing () { echo "1..$test_count"; [ "$test_failed" -eq 0 ]; exit $?; }
-
 # run CMD…: runs CMD with output in $T/out and $T/err, exit code in $rc.
 run () {
   "$@" >"$T/out" 2>"$T/err"
@@ -56,9 +45,6 @@ multi () {
   run "$MULTI" "$verb" --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" "$@"
 }
 
-is () { # ACTUAL EXPECTED NAME
-  if [ "$1" = "$2" ]; then pass "$3"; else fail "$3" "got:      $1" "expected: $2"; fi
-}
 rc_is () { is "$rc" "$1" "$2 (exit $1)"; }
 like () { # FILE REGEX NAME
   if grep -Eq -- "$2" "$1"; then pass "$3"; else fail "$3" "no line of $(basename "$1") matches: $2"; fi
@@ -66,12 +52,6 @@ like () { # FILE REGEX NAME
 unlike () {
   if grep -Eq -- "$2" "$1"; then fail "$3" "a line of $(basename "$1") matches: $2"; else pass "$3"; fi
 }
-ok_if () { # NAME CMD…
-  local name=$1
-  shift
-  if "$@"; then pass "$name"; else fail "$name" "false: $*"; fi
-}
-
 # wait_until TIMEOUT_S CMD…: polls CMD until it succeeds; a test waits for an
 # event it can observe (a line, a file), and the timeout only bounds a failure.
 wait_until () {

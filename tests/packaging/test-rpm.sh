@@ -22,27 +22,8 @@ set -u
 : "${top_srcdir:?run through make check-packaging}" "${top_builddir:?run through make check-packaging}"
 export LC_ALL=C.UTF-8
 
-test_count=0
-test_failed=0
-pass () { test_count=$((test_count + 1)); echo "ok $test_count - $1"; }
-fail () {
-  test_count=$((test_count + 1))
-  test_failed=$((test_failed + 1))
-  echo "not ok $test_count - $1"
-  shift
-  local line
-  for line in "$@"; do printf '%s\n' "$line" | sed 's/^/# /'; done
-}
-is () { # ACTUAL EXPECTED NAME [DIAGNOSTIC…]
-  local actual=$1 expected=$2 name=$3
-  shift 3
-  if [ "$actual" = "$expected" ]; then pass "$name"; else fail "$name" "got:      $actual" "expected: $expected" "$@"; fi
-}
-done_testing () {
-  echo "1..$test_count"
-  [ "$test_failed" -eq 0 ]
-  exit $?
-}
+# shellcheck source=../lib-tap.sh
+. "$top_srcdir/tests/lib-tap.sh" || exit 99
 
 [ "$(id -u)" -eq 0 ] || { echo "1..0 # SKIP needs root"; exit 0; }
 for tool in rpmbuild rpmlint rpm2cpio cpio unshare; do

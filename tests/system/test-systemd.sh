@@ -9,34 +9,9 @@ set -u
 . "$top_srcdir/tests/system/lib-nspawn.sh" || exit 99
 
 t_start=$(nspawn_now_ms)
-test_count=0
-test_failed=0
-
-pass () { test_count=$((test_count + 1)); echo "ok $test_count - $1"; }
-fail () {
-  test_count=$((test_count + 1))
-  test_failed=$((test_failed + 1))
-  echo "not ok $test_count - $1"
-  shift
-  local line
-  for line in "$@"; do printf '%s\n' "$line" | sed 's/^/# /'; done
-}
-is () { # ACTUAL EXPECTED NAME [DIAGNOSTIC…]
-  local actual=$1 expected=$2 name=$3
-  shift 3
-  if [ "$actual" = "$expected" ]; then pass "$name"; else fail "$name" "got:      $actual" "expected: $expected" "$@"; fi
-}
-ok_if () { # NAME CMD…
-  local name=$1
-  shift
-  if "$@"; then pass "$name"; else fail "$name" "false: $*"; fi
-}
-done_testing () {
-  echo "# elapsed: $((($(nspawn_now_ms) - t_start) / 1000)) s"
-  echo "1..$test_count"
-  [ "$test_failed" -eq 0 ]
-  exit $?
-}
+# shellcheck source=../lib-tap.sh
+. "$top_srcdir/tests/lib-tap.sh" || exit 99
+tap_summary () { echo "# elapsed: $((($(nspawn_now_ms) - t_start) / 1000)) s"; }
 
 # In the container ------------------------------------------------------------
 

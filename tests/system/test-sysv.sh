@@ -106,30 +106,9 @@ done <"$T/dirs"
 # ---------------------------------------------------------------------------
 # TAP output.
 
-test_count=0
-test_failed=0
-pass () { test_count=$((test_count + 1)); echo "ok $test_count - $1"; }
-fail () {
-  test_count=$((test_count + 1))
-  test_failed=$((test_failed + 1))
-  echo "not ok $test_count - $1"
-  shift
-  local line
-  for line in "$@"; do printf '#   %s\n' "$line"; done
-  [ -s "$T/out" ] && sed 's/^/#   stdout: /' "$T/out"
-  [ -s "$T/err" ] && sed 's/^/#   stderr: /' "$T/err"
-  return 0
-}
-skip () { test_count=$((test_count + 1)); echo "ok $test_count # SKIP $1"; }
-note () { printf '# %s\n' "$*"; }
-ok_if () { # NAME CMD…
-  local name=$1
-  shift
-  if "$@"; then pass "$name"; else fail "$name" "false: $*"; fi
-}
-is () { # ACTUAL EXPECTED NAME
-  if [ "$1" = "$2" ]; then pass "$3"; else fail "$3" "got:      $1" "expected: $2"; fi
-}
+# shellcheck source=../lib-tap.sh
+. "$top_srcdir/tests/lib-tap.sh" || exit 99
+TAP_SHOW_ON_FAIL="$T/out $T/err"
 rc_is () { is "$rc" "$1" "$2 (exit $1)"; }
 like () { # FILE REGEX NAME
   if grep -Eq -- "$2" "$1" 2>/dev/null; then pass "$3"; else
