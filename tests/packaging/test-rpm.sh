@@ -8,7 +8,8 @@
 #  4. the RPM's files are `make install`'s, configured as the spec
 #     configures, without the SysV scripts and /etc/default/stem; modes
 #     and owners as the spec says
-#  5. the scriptlets create the user, and stop and restart the template's
+#  5. the scriptlets, run as rpm runs them with stand-ins for the tools
+#     they call, create the user, and stop and restart the template's
 #     instances
 #  6. the payload works: unpacked into a scratch root, its stem-multi
 #     starts, finds and stops its example worker
@@ -120,29 +121,49 @@ ok_lang=$(grep -c '/usr/share/locale/\(de\|fr\)/LC_MESSAGES/stem-daemon.mo' "$W/
 is "$ok_lang" 2 "the translations are in (%find_lang)"
 
 # 5. scriptlets ------------------------------------------------------------
-rpm -qp --scripts "$RPM" >"$W/scripts"
-scriptlet () { awk -v s="$1 scriptlet" 'index($0, s) == 1 { on = 1; next } / scriptlet \(/ { on = 0 } on' "$W/scripts"; }
-if scriptlet preinstall | grep -q 'useradd -r -g stem -d /var/lib/stem'; then
-  pass "%pre creates the stem user (%sysusers_create_compat)"
-else
-  fail "%pre creates the stem user (%sysusers_create_compat)" "$(scriptlet preinstall)"
-fi
-if scriptlet preuninstall | grep -q "systemctl stop 'stem-worker@\*\.service'" \
-  && scriptlet preuninstall | grep -q 'remove-system-units stem-worker\.service stem-scheduler\.service'; then
-  pass "%preun stops and disables every stem-worker@ instance and the services on erase"
-else
-  fail "%preun stops and disables every stem-worker@ instance and the services on erase" "$(scriptlet preuninstall)"
-fi
-if scriptlet postuninstall | grep -q 'mark-restart-system-units stem-worker@\\\*\.service stem-worker\.service stem-scheduler\.service'; then
-  pass "%postun restarts every running stem-worker@ instance and the services on upgrade"
-else
-  fail "%postun restarts every running stem-worker@ instance and the services on upgrade" "$(scriptlet postuninstall)"
-fi
-if scriptlet postinstall | grep -q 'install-system-units stem-worker.service stem-scheduler.service'; then
-  pass "%post presets the services (%systemd_post), enabling nothing by itself"
-else
-  fail "%post presets the services (%systemd_post)" "$(scriptlet postinstall)"
-fi
+# Each scriptlet run as rpm runs it: by sh, with the instance count as $1,
+# in a mount namespace of this test's own where stand-ins for
+# systemd-update-helper, systemctl and the shadow tools log their
+# arguments and /run/systemd/system exists (a booted systemd).  The
+# working directory holds a file that an unquoted stem-worker@*.service
+# would expand to.
+mkdir -p "$W/scripts" "$W/fake/bin" "$W/fake/systemd" "$W/cwd"
+for tag in PREIN POSTIN PREUN POSTUN; do
+  rpm -qp --qf "%{$tag}" "$RPM" >"$W/scripts/$tag"
+done
+for tool in systemctl groupadd useradd; do
+  printf '#!/bin/sh\necho "%s $*" >>"$FAKELOG"\n' "$tool" >"$W/fake/bin/$tool"
+done
+printf '#!/bin/sh\nexit 2\n' >"$W/fake/bin/getent" # nobody exists yet
+printf '#!/bin/sh\necho "helper $*" >>"$FAKELOG"\n' >"$W/fake/systemd/systemd-update-helper"
+chmod +x "$W"/fake/bin/* "$W/fake/systemd/systemd-update-helper"
+touch "$W/cwd/stem-worker@x.service"
+scriptlet () { # TAG ARG: the commands it ran, one a line
+  : >"$W/fake.log"
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  unshare --mount --propagation private sh -c '
+    mkdir -p /usr/lib/systemd /run/systemd && mount --bind "$1/fake/systemd" /usr/lib/systemd &&
+      mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system || exit 97
+    cd "$1/cwd" && FAKELOG=$1/fake.log PATH=$1/fake/bin:$PATH sh "$1/scripts/$2" "$3"
+  ' sh "$W" "$1" "$2" >"$W/scriptlet.err" 2>&1 || echo "(exit $?: $(cat "$W/scriptlet.err"))"
+  cat "$W/fake.log"
+}
+is "$(scriptlet PREIN 1)" "groupadd -r stem
+useradd -r -g stem -d /var/lib/stem -s /sbin/nologin -c Stem task queue worker stem" \
+  "%pre creates the stem group and user of the sysusers.d file (%sysusers_create_compat)"
+is "$(scriptlet POSTIN 1)" \
+  "helper install-system-units stem-worker.service stem-scheduler.service stem-health-textfile.timer" \
+  "%post, install: the services' presets, enabling nothing by itself"
+is "$(scriptlet POSTIN 2)" "" "%post, upgrade: nothing"
+is "$(scriptlet PREUN 1)" "" "%preun, upgrade: nothing is stopped"
+is "$(scriptlet PREUN 0)" "helper remove-system-units stem-worker.service stem-scheduler.service stem-health-textfile.timer stem-health-textfile.service
+helper remove-system-units stem-worker@.service
+systemctl stop stem-worker@*.service" \
+  "%preun, erase: the units are disabled and stopped, every running stem-worker@ instance too"
+is "$(scriptlet POSTUN 1)" \
+  "helper mark-restart-system-units stem-worker@*.service stem-worker.service stem-scheduler.service" \
+  "%postun, upgrade: what runs is restarted, every stem-worker@ instance too"
+is "$(scriptlet POSTUN 0)" "" "%postun, erase: nothing more"
 
 # 6. the payload -----------------------------------------------------------
 S=$W/root
