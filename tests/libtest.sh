@@ -63,17 +63,17 @@ wait_until () {
   done
 }
 
-# links_no_gobject PROGRAM: PROGRAM links neither json-glib, GObject nor GIO.
-links_no_gobject () {
+# links_no_parsers PROGRAM: PROGRAM links neither json-glib, GObject, GIO
+# nor libyaml (they are loaded for a routing file only).
+links_no_parsers () {
   local needed
   needed=$(LC_ALL=C readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
-  case $needed in *json-glib* | *gobject* | *gio*) echo "$1 links: $needed" >&2; return 1 ;; esac
+  case $needed in *json-glib* | *gobject* | *gio* | *yaml*) echo "$1 links: $needed" >&2; return 1 ;; esac
 }
-# fake_json_glib DIR: puts in DIR a libjson-glib-1.0.so.0 with nothing in it
-# (FALSE when there is no C compiler to build it).
-fake_json_glib () {
-  mkdir -p "$1" && printf 'int stem_fake;\n' | cc -shared -fPIC -x c -o "$1/libjson-glib-1.0.so.0" \
-    -Wl,-soname,libjson-glib-1.0.so.0 - 2>/dev/null
+# fake_library DIR SONAME: puts in DIR a library SONAME with nothing in it
+# (a parser library that lacks its parser); fails without a C compiler.
+fake_library () {
+  mkdir -p "$1" && printf 'int stem_fake;\n' | cc -shared -fPIC -x c -o "$1/$2" -Wl,-soname,"$2" - 2>/dev/null
 }
 
 pid_of () { cat "$T/run/$1.pid" 2>/dev/null; }

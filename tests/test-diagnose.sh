@@ -371,5 +371,7 @@ like "$T/out" '^Usage: stem-diagnose' "--help prints the usage"
 run "$DIAGNOSE" --version
 rc_is 0 "--version"
 like "$T/out" '^stem-diagnose [0-9]' "--version prints the version"
+ok_if "stem-diagnose links neither json-glib, GObject, GIO nor libyaml (loaded for a routing file)" \
+  links_no_parsers "$DIAGNOSE"
 
 done_testing

@@ -104,10 +104,10 @@ printf '{ "default_queue": { "queue": "primary" }, "queues": { "primary": {} } }
 multi show a "${cmd[@]}" --routing-config="$T/good.json" -q primary --json
 rc_is 0 "a JSON routing file (json-glib, loaded for it)"
 is "$(json "$T/out" '.nodes[0].env.STEM_WORKER_QUEUES')" "primary" "… is read"
-# Linked: GLib and libyaml.  json-glib (with GObject and GIO) is loaded for
-# a JSON routing file only.
-ok_if "stem-multi links neither json-glib, GObject nor GIO" links_no_gobject "$MULTI"
-if fake_json_glib "$T/fakelib"; then
+# Linked: GLib alone.  json-glib (with GObject and GIO) is loaded for a
+# JSON routing file only, libyaml for a YAML one.
+ok_if "stem-multi links neither json-glib, GObject, GIO nor libyaml" links_no_parsers "$MULTI"
+if fake_library "$T/fakelib" libjson-glib-1.0.so.0; then
   LD_LIBRARY_PATH=$T/fakelib multi show a "${cmd[@]}" --routing-config="$T/good.json"
   rc_is 2 "a JSON routing file with a json-glib that lacks its parser"
   like "$T/err" "^stem-multi: $T/good.json: reading a JSON file needs libjson-glib-1\.0\.so\.0: json_parser_new is missing$" \
@@ -118,6 +118,18 @@ else
   skip "no C compiler to build a stand-in json-glib"
   skip "no C compiler to build a stand-in json-glib"
   skip "no C compiler to build a stand-in json-glib"
+fi
+if fake_library "$T/fakeyaml" libyaml-0.so.2; then
+  LD_LIBRARY_PATH=$T/fakeyaml multi show a "${cmd[@]}" --routing-config="$T/routing.yaml"
+  rc_is 2 "a YAML routing file with a libyaml that lacks its parser"
+  like "$T/err" "^stem-multi: $T/routing.yaml: reading a YAML file needs libyaml-0\.so\.2: yaml_parser_initialize is missing$" \
+    "… says what is missing"
+  LD_LIBRARY_PATH=$T/fakeyaml multi show a "${cmd[@]}" --routing-config="$T/good.json" --json
+  rc_is 0 "a JSON routing file never loads libyaml"
+  LD_LIBRARY_PATH=$T/fakeyaml multi status a
+  rc_is 3 "nor does a verb that reads no routing file"
+else
+  for _ in 1 2 3 4 5; do skip "no C compiler to build a stand-in libyaml"; done
 fi
 
 # Privileges.

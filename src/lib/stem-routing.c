@@ -148,12 +148,65 @@ joined_keys (GHashTable *set)
   return g_strjoinv (", ", names);
 }
 
+/* A parser library loaded by its soname when a file needs it, and never
+ * closed (json-glib's GObject types cannot be unloaded): each symbol's
+ * address goes to its slot (through void **, the one conversion POSIX
+ * defines for dlsym).  NULL, or what failed (to be freed). */
+typedef struct
+{
+  void **slot;
+  const char *symbol;
+} LibrarySymbol;
+
+static char *
+library_load (const char *soname, const LibrarySymbol *symbols, gsize n_symbols)
+{
+  void *lib = dlopen (soname, RTLD_NOW | RTLD_LOCAL);
+  if (lib == NULL)
+    return g_strdup (dlerror ());
+  for (gsize i = 0; i < n_symbols; i++)
+    if ((*symbols[i].slot = dlsym (lib, symbols[i].symbol)) == NULL)
+      return g_strdup_printf (_ ("%s is missing"), symbols[i].symbol);
+  return NULL;
+}
+
 /* YAML, through libyaml's event API: the document API would expand aliases
  * silently and forget where each node started. */
 
+/* libyaml, loaded for a YAML routing file only: linked, it would be loaded
+ * by every call of every tool that reads no routing file at all. */
 typedef struct
 {
+  typeof (yaml_parser_initialize) *parser_initialize;
+  typeof (yaml_parser_set_input_string) *parser_set_input_string;
+  typeof (yaml_parser_set_encoding) *parser_set_encoding;
+  typeof (yaml_parser_parse) *parser_parse;
+  typeof (yaml_parser_delete) *parser_delete;
+  typeof (yaml_event_delete) *event_delete;
+} YamlApi;
+
+static gboolean
+yaml_api_load (YamlApi *api, const char *path, GError **error)
+{
+  const LibrarySymbol symbols[] = {
+    { (void **)&api->parser_initialize, "yaml_parser_initialize" },
+    { (void **)&api->parser_set_input_string, "yaml_parser_set_input_string" },
+    { (void **)&api->parser_set_encoding, "yaml_parser_set_encoding" },
+    { (void **)&api->parser_parse, "yaml_parser_parse" },
+    { (void **)&api->parser_delete, "yaml_parser_delete" },
+    { (void **)&api->event_delete, "yaml_event_delete" },
+  };
+  g_autofree char *failed = library_load (YAML_SONAME, symbols, G_N_ELEMENTS (symbols));
+  if (failed != NULL)
+    return throw_at (error, path, 0, _ ("reading a YAML file needs %s: %s"), YAML_SONAME, failed);
+  return TRUE;
+}
+
+typedef struct
+{
+  const YamlApi *api;
   yaml_parser_t parser;
+  gboolean initialized;
   const char *path;
   const char *data;
 } YamlReader;
@@ -161,11 +214,27 @@ typedef struct
 static void
 yaml_reader_clear (YamlReader *reader)
 {
-  yaml_parser_delete (&reader->parser);
+  if (reader->initialized)
+    reader->api->parser_delete (&reader->parser);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (YamlReader, yaml_reader_clear)
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (yaml_event_t, yaml_event_delete)
+
+/* An event, with the library that made it and must delete it. */
+typedef struct
+{
+  yaml_event_t e;
+  const YamlApi *api;
+} YamlEvent;
+
+static void
+yaml_event_clear (YamlEvent *event)
+{
+  if (event->api != NULL)
+    event->api->event_delete (&event->e);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (YamlEvent, yaml_event_clear)
 
 static gboolean
 yaml_throw_problem (YamlReader *reader, GError **error)
@@ -185,10 +254,11 @@ yaml_throw_problem (YamlReader *reader, GError **error)
 }
 
 static gboolean
-yaml_next (YamlReader *reader, yaml_event_t *event, GError **error)
+yaml_next (YamlReader *reader, YamlEvent *event, GError **error)
 {
-  if (!yaml_parser_parse (&reader->parser, event))
+  if (!reader->api->parser_parse (&reader->parser, &event->e))
     return yaml_throw_problem (reader, error);
+  event->api = reader->api;
   return TRUE;
 }
 
@@ -250,12 +320,12 @@ yaml_list (YamlReader *reader, yaml_event_t *event, guint depth, GError **error)
 
   for (;;)
     {
-      g_auto (yaml_event_t) child = { 0 };
+      g_auto (YamlEvent) child = { 0 };
       if (!yaml_next (reader, &child, error))
         return NULL;
-      if (child.type == YAML_SEQUENCE_END_EVENT)
+      if (child.e.type == YAML_SEQUENCE_END_EVENT)
         return g_steal_pointer (&node);
-      Node *item = yaml_node (reader, &child, depth + 1, error);
+      Node *item = yaml_node (reader, &child.e, depth + 1, error);
       if (item == NULL)
         return NULL;
       g_ptr_array_add (node->items, item);
@@ -275,18 +345,19 @@ yaml_mapping (YamlReader *reader, yaml_event_t *event, guint depth, GError **err
   g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
   for (;;)
     {
-      g_auto (yaml_event_t) key_event = { 0 };
+      g_auto (YamlEvent) key_event = { 0 };
       if (!yaml_next (reader, &key_event, error))
         return NULL;
-      if (key_event.type == YAML_MAPPING_END_EVENT)
+      if (key_event.e.type == YAML_MAPPING_END_EVENT)
         return g_steal_pointer (&node);
-      if (key_event.type == YAML_SEQUENCE_START_EVENT || key_event.type == YAML_MAPPING_START_EVENT)
+      if (key_event.e.type == YAML_SEQUENCE_START_EVENT
+          || key_event.e.type == YAML_MAPPING_START_EVENT)
         {
-          throw_at (error, reader->path, (guint)key_event.start_mark.line + 1,
+          throw_at (error, reader->path, (guint)key_event.e.start_mark.line + 1,
                     _ ("a mapping key must be a string, not a list or a mapping"));
           return NULL;
         }
-      g_autoptr (Node) key = yaml_node (reader, &key_event, depth + 1, error);
+      g_autoptr (Node) key = yaml_node (reader, &key_event.e, depth + 1, error);
       if (key == NULL)
         return NULL;
       /* A key is a name even where it reads as null ("~:"). */
@@ -302,10 +373,10 @@ yaml_mapping (YamlReader *reader, yaml_event_t *event, guint depth, GError **err
       g_hash_table_insert (seen, key->text, GUINT_TO_POINTER (key->line));
       g_ptr_array_add (node->keys, g_steal_pointer (&key));
 
-      g_auto (yaml_event_t) value_event = { 0 };
+      g_auto (YamlEvent) value_event = { 0 };
       if (!yaml_next (reader, &value_event, error))
         return NULL;
-      Node *value = yaml_node (reader, &value_event, depth + 1, error);
+      Node *value = yaml_node (reader, &value_event.e, depth + 1, error);
       if (value == NULL)
         return NULL;
       g_ptr_array_add (node->items, value);
@@ -346,35 +417,39 @@ yaml_node (YamlReader *reader, yaml_event_t *event, guint depth, GError **error)
 static gboolean
 yaml_parse (const char *path, const char *data, gsize length, Node **out_root, GError **error)
 {
-  g_auto (YamlReader) reader = { .path = path, .data = data };
-  if (!yaml_parser_initialize (&reader.parser))
+  YamlApi api;
+  if (!yaml_api_load (&api, path, error))
+    return FALSE;
+  g_auto (YamlReader) reader = { .api = &api, .path = path, .data = data };
+  if (!api.parser_initialize (&reader.parser))
     return throw_at (error, path, 0, _ ("out of memory while parsing YAML"));
-  yaml_parser_set_input_string (&reader.parser, (const unsigned char *)data, length);
-  yaml_parser_set_encoding (&reader.parser, YAML_UTF8_ENCODING);
+  reader.initialized = TRUE;
+  api.parser_set_input_string (&reader.parser, (const unsigned char *)data, length);
+  api.parser_set_encoding (&reader.parser, YAML_UTF8_ENCODING);
 
-  g_auto (yaml_event_t) stream_start = { 0 };
-  g_auto (yaml_event_t) document_start = { 0 };
+  g_auto (YamlEvent) stream_start = { 0 };
+  g_auto (YamlEvent) document_start = { 0 };
   if (!yaml_next (&reader, &stream_start, error) || !yaml_next (&reader, &document_start, error))
     return FALSE;
-  if (document_start.type == YAML_STREAM_END_EVENT)
+  if (document_start.e.type == YAML_STREAM_END_EVENT)
     {
       *out_root = NULL;
       return TRUE;
     }
 
-  g_auto (yaml_event_t) root_event = { 0 };
+  g_auto (YamlEvent) root_event = { 0 };
   if (!yaml_next (&reader, &root_event, error))
     return FALSE;
-  g_autoptr (Node) root = yaml_node (&reader, &root_event, 0, error);
+  g_autoptr (Node) root = yaml_node (&reader, &root_event.e, 0, error);
   if (root == NULL)
     return FALSE;
 
-  g_auto (yaml_event_t) document_end = { 0 };
-  g_auto (yaml_event_t) stream_end = { 0 };
+  g_auto (YamlEvent) document_end = { 0 };
+  g_auto (YamlEvent) stream_end = { 0 };
   if (!yaml_next (&reader, &document_end, error) || !yaml_next (&reader, &stream_end, error))
     return FALSE;
-  if (stream_end.type != YAML_STREAM_END_EVENT)
-    return throw_at (error, path, (guint)stream_end.start_mark.line + 1,
+  if (stream_end.e.type != YAML_STREAM_END_EVENT)
+    return throw_at (error, path, (guint)stream_end.e.start_mark.line + 1,
                      _ ("a routing file holds a single YAML document"));
 
   *out_root = g_steal_pointer (&root);
@@ -455,17 +530,7 @@ typedef struct
 static gboolean
 json_api_load (JsonApi *api, const char *path, GError **error)
 {
-  /* Never closed: GObject types cannot be unloaded. */
-  void *lib = dlopen (JSON_GLIB_SONAME, RTLD_NOW | RTLD_LOCAL);
-  if (lib == NULL)
-    return throw_at (error, path, 0, _ ("reading a JSON file needs %s: %s"), JSON_GLIB_SONAME,
-                     dlerror ());
-  /* (Through void **: the one conversion POSIX defines for dlsym.) */
-  struct
-  {
-    void **slot;
-    const char *symbol;
-  } symbols[] = {
+  const LibrarySymbol symbols[] = {
     { (void **)&api->parser_new, "json_parser_new" },
     { (void **)&api->parser_load_from_data, "json_parser_load_from_data" },
     { (void **)&api->parser_get_root, "json_parser_get_root" },
@@ -483,10 +548,10 @@ json_api_load (JsonApi *api, const char *path, GError **error)
     { (void **)&api->signal_handler_disconnect, "g_signal_handler_disconnect" },
     { (void **)&api->object_unref, "g_object_unref" },
   };
-  for (guint i = 0; i < G_N_ELEMENTS (symbols); i++)
-    if ((*symbols[i].slot = dlsym (lib, symbols[i].symbol)) == NULL)
-      return throw_at (error, path, 0, _ ("reading a JSON file needs %s: %s is missing"),
-                       JSON_GLIB_SONAME, symbols[i].symbol);
+  g_autofree char *failed = library_load (JSON_GLIB_SONAME, symbols, G_N_ELEMENTS (symbols));
+  if (failed != NULL)
+    return throw_at (error, path, 0, _ ("reading a JSON file needs %s: %s"), JSON_GLIB_SONAME,
+                     failed);
   return TRUE;
 }
 
