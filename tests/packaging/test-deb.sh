@@ -168,6 +168,12 @@ out=$(blhc --debian --all "$A/build.log" 2>&1)
 is "$?:$out" "0:" "blhc --all: no hardening flag missing in the build log"
 ok_if "the build log shows the compiler's command lines (blhc saw them)" grep -q -- '-fstack-protector-strong' "$A/build.log"
 
+# The parsers are loaded at run time (dlopen), so dpkg-shlibdeps cannot
+# find them: the package must depend on them itself.
+depends=$(dpkg-deb -f "$A/$DEB" Depends)
+ok_if "the .deb depends on json-glib and libyaml, loaded at run time (Depends: $depends)" \
+  eval '[[ ", $depends," == *", libjson-glib-1.0-0 "* && ", $depends," == *", libyaml-0-2"[,\ ]* ]]'
+
 # The .deb against make install's tree: paths, types, modes, link targets.
 # Only what Debian requires is added (copyright, changelog, README.Debian,
 # the lintian overrides), man pages are compressed, and dh_installman turns

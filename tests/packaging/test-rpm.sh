@@ -120,6 +120,14 @@ is "$others" "" "every other file is root's"
 ok_lang=$(grep -c '/usr/share/locale/\(de\|fr\)/LC_MESSAGES/stem-daemon.mo' "$W/actual")
 is "$ok_lang" 2 "the translations are in (%find_lang)"
 
+# json-glib and libyaml are loaded at run time (dlopen): the automatic
+# dependencies cannot find them.
+requires=$(rpm -qp --requires "$RPM" | tr '\n' ' ')
+isa=$(rpm --eval '%{?_isa}')
+bits=$([ "$(rpm --eval '%{__isa_bits}')" = 64 ] && echo '()(64bit)')
+ok_if "the RPM requires json-glib and libyaml, loaded at run time (Requires: $requires)" \
+  eval '[[ " $requires" == *" json-glib$isa >= 1.4 "* && " $requires" == *" libyaml-0.so.2$bits "* ]]'
+
 # 5. scriptlets ------------------------------------------------------------
 # Each scriptlet run as rpm runs it: by sh, with the instance count as $1,
 # in a mount namespace of this test's own where stand-ins for
