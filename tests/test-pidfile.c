@@ -377,46 +377,6 @@ test_write_atomic (StemScratch *fixture, gconstpointer data)
   g_assert_cmpint (pid, ==, 77);
 }
 
-/* Many pidfiles at once (in threads): each gets its own pid, and one that
- * cannot be written gets its own error without stopping the others. */
-static void
-test_write_many (StemScratch *fixture, gconstpointer data)
-{
-  enum
-  {
-    N = 40,
-    BAD = 17
-  };
-  g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
-  pid_t pids[N];
-  GError *errors[N] = { NULL };
-  for (guint i = 0; i < N; i++)
-    {
-      g_autofree char *name = g_strdup_printf (i == BAD ? "missing/n%u.pid" : "n%u.pid", i);
-      g_ptr_array_add (paths, fixture_path (fixture, name));
-      pids[i] = (pid_t)(1000 + i);
-    }
-  stem_pidfile_write_many ((const char *const *)paths->pdata, pids, N, errors);
-  for (guint i = 0; i < N; i++)
-    {
-      if (i == BAD)
-        {
-          g_assert_nonnull (errors[i]);
-          g_assert_nonnull (strstr (errors[i]->message, "missing/n17.pid"));
-          g_clear_error (&errors[i]);
-          continue;
-        }
-      g_assert_no_error (errors[i]);
-      assert_pidfile (paths->pdata[i], pids[i]);
-    }
-  g_assert_cmpuint (count_entries (fixture->dir), ==, N - 1);
-
-  /* One, and none. */
-  stem_pidfile_write_many ((const char *const *)paths->pdata, pids, 1, errors);
-  g_assert_no_error (errors[0]);
-  stem_pidfile_write_many (NULL, NULL, 0, NULL);
-}
-
 static void
 test_write_over_symlink (StemScratch *fixture, gconstpointer data)
 {
@@ -714,7 +674,6 @@ main (int argc, char **argv)
   ADD ("/pidfile/read/mtime", test_read_mtime);
   ADD ("/pidfile/write/atomic", test_write_atomic);
   ADD ("/pidfile/write/over-symlink", test_write_over_symlink);
-  ADD ("/pidfile/write/many", test_write_many);
   ADD ("/pidfile/write/over-directory", test_write_over_directory);
   ADD ("/pidfile/write/missing-directory", test_write_missing_directory);
   ADD ("/pidfile/write/bad-pid", test_write_bad_pid);

@@ -302,51 +302,6 @@ stem_pidfile_write (const char *path, pid_t pid, GError **error)
   return TRUE;
 }
 
-/* Every STEP-th pidfile from FIRST on, in one thread. */
-typedef struct
-{
-  const char *const *paths;
-  const pid_t *pids;
-  GError **errors;
-  guint n;
-  guint first;
-  guint step;
-} PidfileStripe;
-
-static gpointer
-write_stripe (gpointer data)
-{
-  const PidfileStripe *stripe = data;
-  for (guint i = stripe->first; i < stripe->n; i += stripe->step)
-    stem_pidfile_write (stripe->paths[i], stripe->pids[i], &stripe->errors[i]);
-  return NULL;
-}
-
-void
-stem_pidfile_write_many (const char *const *paths, const pid_t *pids, guint n, GError **errors)
-{
-  /* Enough threads to overlap the waits, few enough to cost nothing; a
-   * thread that cannot be created has its share written here. */
-  enum
-  {
-    MAX_THREADS = 16
-  };
-  guint step = MIN (n, MAX_THREADS);
-  PidfileStripe stripes[MAX_THREADS];
-  GThread *threads[MAX_THREADS] = { NULL };
-  for (guint t = 0; t < step; t++)
-    {
-      stripes[t] = (PidfileStripe){ paths, pids, errors, n, t, step };
-      if (step > 1)
-        threads[t] = g_thread_try_new ("pidfiles", write_stripe, &stripes[t], NULL);
-      if (threads[t] == NULL)
-        write_stripe (&stripes[t]);
-    }
-  for (guint t = 0; t < step; t++)
-    if (threads[t] != NULL)
-      g_thread_join (threads[t]);
-}
-
 /* Whether NAME in DFD is still the pidfile of EXPECTED_PID that was read
  * (FALSE, no error: leave it alone). */
 static gboolean

@@ -50,13 +50,6 @@ gboolean stem_pidfile_parse (const char *path, const char *data, gsize length, p
  * opened as stem_pidfile_load does. */
 gboolean stem_pidfile_write (const char *path, pid_t pid, GError **error);
 
-/* stem_pidfile_write for N pidfiles at once, in threads, so that their
- * fsyncs wait for the disk together rather than one after another.
- * ERRORS[i] (NULL on entry) is set for each pidfile that could not be
- * written; the threads are gone when it returns. */
-void stem_pidfile_write_many (const char *const *paths, const pid_t *pids, guint n,
-                              GError **errors);
-
 /* Removes PATH if it still names EXPECTED_PID (or unconditionally when
  * EXPECTED_PID is 0).  A missing file is success. */
 gboolean stem_pidfile_remove (const char *path, pid_t expected_pid, GError **error);

@@ -574,9 +574,6 @@ typedef struct
   gboolean active;
 } StopState;
 
-/* One process of a stop: TRUE while it is still to be waited for (its
- * next step's signal sent when the step before has run out).  *OUT_RESULT
- * gets the step it exited in. */
 /* Whether PROC is known to have exited, without a look at each process
  * in turn: stem_proc_stop_all_shown marks those whose pidfd its poll found
  * readable; only a process without a pidfd is asked about by PID. */
@@ -588,6 +585,9 @@ exited_as_polled (StemProc *proc)
   return proc->exited;
 }
 
+/* One process of a stop: TRUE while it is still to be waited for (its
+ * next step's signal sent when the step before has run out).  *OUT_RESULT
+ * gets the step it exited in. */
 static gboolean
 advance (StemProc *proc, StopState *state, GArray *steps, gint64 now, int *out_result)
 {
