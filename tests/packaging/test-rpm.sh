@@ -125,8 +125,11 @@ is "$ok_lang" 2 "the translations are in (%find_lang)"
 requires=$(rpm -qp --requires "$RPM" | tr '\n' ' ')
 isa=$(rpm --eval '%{?_isa}')
 bits=$([ "$(rpm --eval '%{__isa_bits}')" = 64 ] && echo '()(64bit)')
-ok_if "the RPM requires json-glib and libyaml, loaded at run time (Requires: $requires)" \
-  eval '[[ " $requires" == *" json-glib$isa >= 1.4 "* && " $requires" == *" libyaml-0.so.2$bits "* ]]'
+if [[ " $requires" == *" json-glib$isa >= 1.4 "* && " $requires" == *" libyaml-0.so.2$bits "* ]]; then
+  pass "the RPM requires json-glib and libyaml, loaded at run time"
+else
+  fail "the RPM requires json-glib and libyaml, loaded at run time" "Requires: $requires"
+fi
 
 # 5. scriptlets ------------------------------------------------------------
 # Each scriptlet run as rpm runs it: by sh, with the instance count as $1,
