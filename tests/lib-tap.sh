@@ -2,15 +2,15 @@
 # the packaging tests source it (bash).  pass, fail, skip, note, is, ok_if
 # and done_testing, which prints the plan at the end.
 #
-# The files named in TAP_SHOW_ON_FAIL (blank-separated) are shown under a
-# failure when they are not empty: what the command under test printed.
+# The files in the array TAP_SHOW_ON_FAIL are shown under a failure when
+# they are not empty: what the command under test printed.
 # A script that defines tap_summary has it print its comment lines just
 # before the plan.
 # shellcheck shell=bash
 
 test_count=0
 test_failed=0
-TAP_SHOW_ON_FAIL=${TAP_SHOW_ON_FAIL:-}
+TAP_SHOW_ON_FAIL=()
 
 pass () { test_count=$((test_count + 1)); echo "ok $test_count - $1"; }
 fail () { # NAME [DIAGNOSTIC…]
@@ -20,7 +20,7 @@ fail () { # NAME [DIAGNOSTIC…]
   shift
   local line file
   for line in "$@"; do printf '%s\n' "$line" | sed 's/^/# /'; done
-  for file in $TAP_SHOW_ON_FAIL; do
+  for file in "${TAP_SHOW_ON_FAIL[@]}"; do
     [ -s "$file" ] && sed "s|^|# ${file##*/}: |" "$file"
   done
   return 0

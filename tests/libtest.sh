@@ -17,7 +17,7 @@ chmod 755 "$T"
 mkdir -p "$T/run" "$T/log"
 # shellcheck source=lib-tap.sh
 . "$top_srcdir/tests/lib-tap.sh" || exit 99
-TAP_SHOW_ON_FAIL="$T/out $T/err"
+TAP_SHOW_ON_FAIL=("$T/out" "$T/err")
 
 cleanup () {
   # Never leave a worker behind: every pidfile and environ under $T names ours.

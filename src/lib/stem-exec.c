@@ -40,12 +40,18 @@ stem_exec_switch_user (bool change, uid_t uid, gid_t gid, size_t n_groups, const
   return 0;
 }
 
-static _Noreturn void
-exec_failed (int status_fd, int kind, int errsv)
+void
+stem_exec_answer (int fd, int kind, int value)
 {
-  StemLogwriterAnswer a = { kind, errsv };
-  while (write (status_fd, &a, sizeof a) < 0 && errno == EINTR)
+  StemLogwriterAnswer a = { kind, value };
+  while (write (fd, &a, sizeof a) < 0 && errno == EINTR)
     ;
+}
+
+void
+stem_exec_fail (int fd, int kind, int errsv)
+{
+  stem_exec_answer (fd, kind, errsv);
   _exit (127);
 }
 
@@ -53,17 +59,17 @@ void
 stem_exec_worker (const StemExecWorker *w, int stdin_fd, int out_fd, int status_fd)
 {
   if (dup2 (stdin_fd, STDIN_FILENO) < 0)
-    exec_failed (status_fd, STEM_LOGWRITER_FAILED_EXEC, errno);
+    stem_exec_fail (status_fd, STEM_LOGWRITER_FAILED_EXEC, errno);
   if (out_fd >= 0 && (dup2 (out_fd, STDOUT_FILENO) < 0 || dup2 (out_fd, STDERR_FILENO) < 0))
-    exec_failed (status_fd, STEM_LOGWRITER_FAILED_EXEC, errno);
+    stem_exec_fail (status_fd, STEM_LOGWRITER_FAILED_EXEC, errno);
   int errsv = stem_exec_switch_user (w->change_user, w->uid, w->gid, w->n_groups, w->groups);
   if (errsv != 0)
-    exec_failed (status_fd, STEM_LOGWRITER_FAILED_WORKER_USER, errsv);
+    stem_exec_fail (status_fd, STEM_LOGWRITER_FAILED_WORKER_USER, errsv);
   if (chdir (w->workdir) < 0)
-    exec_failed (status_fd, STEM_LOGWRITER_FAILED_CHDIR, errno);
+    stem_exec_fail (status_fd, STEM_LOGWRITER_FAILED_CHDIR, errno);
   if (w->has_umask)
     umask (w->umask);
   stem_exec_reset ();
   execve (w->argv[0], w->argv, w->envp);
-  exec_failed (status_fd, STEM_LOGWRITER_FAILED_EXEC, errno);
+  stem_exec_fail (status_fd, STEM_LOGWRITER_FAILED_EXEC, errno);
 }

@@ -32,6 +32,12 @@ typedef struct
   char **envp;
 } StemExecWorker;
 
+/* Writes one StemLogwriterAnswer (stem-logwriter-wire.h) of KIND and
+ * VALUE to FD.  Async-signal-safe. */
+void stem_exec_answer (int fd, int kind, int value);
+/* stem_exec_answer, then _exit (127): a child that could not do its job. */
+_Noreturn void stem_exec_fail (int fd, int kind, int errsv);
+
 /* Becomes the worker W, in a forked or vforked child whose session and
  * process group are already set: standard input from STDIN_FD, output and
  * errors to OUT_FD (left as they are when it is < 0), W's user, then its

@@ -130,6 +130,23 @@ server_start (StemWriterServer *server, const char *node, GError **error)
   return TRUE;
 }
 
+/* A message to the server (stem-logwriter-wire.h): HEAD, USER's first
+ * N_GROUPS supplementary groups, then TAIL. */
+static GBytes *
+message_new (const void *head, gsize head_len, const StemUser *user, guint n_groups,
+             const void *tail, gsize tail_len)
+{
+  GByteArray *bytes = g_byte_array_sized_new ((guint)(head_len + n_groups * 4 + tail_len));
+  g_byte_array_append (bytes, head, (guint)head_len);
+  for (guint i = 0; i < n_groups; i++)
+    {
+      uint32_t gid = (uint32_t)user->groups[i];
+      g_byte_array_append (bytes, (const guint8 *)&gid, sizeof gid);
+    }
+  g_byte_array_append (bytes, tail, (guint)tail_len);
+  return g_byte_array_free_to_bytes (bytes);
+}
+
 /* PLAN's message to the server: its user and log path. */
 static GBytes *
 writer_message (const StemNodePlan *plan, GError **error)
@@ -158,15 +175,7 @@ writer_message (const StemNodePlan *plan, GError **error)
     .n_groups = n_groups,
     .path_len = (uint32_t)path_len,
   };
-  GByteArray *bytes = g_byte_array_sized_new (sizeof req + n_groups * 4 + path_len);
-  g_byte_array_append (bytes, (const guint8 *)&req, sizeof req);
-  for (guint i = 0; i < n_groups; i++)
-    {
-      uint32_t gid = (uint32_t)user->groups[i];
-      g_byte_array_append (bytes, (const guint8 *)&gid, sizeof gid);
-    }
-  g_byte_array_append (bytes, (const guint8 *)plan->logfile, (guint)path_len);
-  return g_byte_array_free_to_bytes (bytes);
+  return message_new (&req, sizeof req, user, n_groups, plan->logfile, path_len);
 }
 
 gboolean
@@ -291,15 +300,7 @@ launch_message (const StemNodePlan *plan, gboolean with_writer, const char *pidf
     .envc = envc,
     .strings_len = strings->len,
   };
-  GByteArray *bytes = g_byte_array_sized_new (sizeof req + n_groups * 4 + strings->len);
-  g_byte_array_append (bytes, (const guint8 *)&req, sizeof req);
-  for (guint i = 0; i < n_groups; i++)
-    {
-      uint32_t gid = (uint32_t)user->groups[i];
-      g_byte_array_append (bytes, (const guint8 *)&gid, sizeof gid);
-    }
-  g_byte_array_append (bytes, strings->data, strings->len);
-  return g_byte_array_free_to_bytes (bytes);
+  return message_new (&req, sizeof req, user, n_groups, strings->data, strings->len);
 }
 
 int

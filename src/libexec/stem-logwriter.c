@@ -370,21 +370,6 @@ set_title (const char *path)
   memcpy (title_area, title, n);
 }
 
-static void
-answer (int answer_fd, int kind, int value)
-{
-  StemLogwriterAnswer a = { kind, value };
-  while (write (answer_fd, &a, sizeof a) < 0 && errno == EINTR)
-    ;
-}
-
-static _Noreturn void
-child_failed (int answer_fd, int kind, int errsv)
-{
-  answer (answer_fd, kind, errsv);
-  _exit (127);
-}
-
 /* Who a writer or a worker runs as. */
 typedef struct
 {
@@ -408,7 +393,7 @@ start_writer (const User *user, const char *path, int data_fd, int log_fd, int a
 {
   pid_t pid = fork ();
   if (pid < 0)
-    answer (answer_fd, STEM_LOGWRITER_FAILED_START, errno);
+    stem_exec_answer (answer_fd, STEM_LOGWRITER_FAILED_START, errno);
   if (pid != 0)
     return;
 
@@ -422,18 +407,18 @@ start_writer (const User *user, const char *path, int data_fd, int log_fd, int a
   signal (SIGCHLD, SIG_DFL);
   if (dup2 (data_fd, STDIN_FILENO) < 0 || dup2 (log_fd, STDOUT_FILENO) < 0
       || dup2 (log_fd, STDERR_FILENO) < 0 || (answer_fd != 3 && dup2 (answer_fd, 3) < 0))
-    child_failed (answer_fd, STEM_LOGWRITER_FAILED_START, errno);
+    stem_exec_fail (answer_fd, STEM_LOGWRITER_FAILED_START, errno);
   if (syscall (__NR_close_range, 4U, ~0U, 0U) != 0)
     for (int fd = 4; fd < 65536; fd++)
       close (fd);
   if (setsid () < 0 || chdir ("/") < 0)
-    child_failed (3, STEM_LOGWRITER_FAILED_START, errno);
+    stem_exec_fail (3, STEM_LOGWRITER_FAILED_START, errno);
   int errsv = apply_user (user);
   if (errsv != 0)
-    child_failed (3, STEM_LOGWRITER_FAILED_USER, errsv);
+    stem_exec_fail (3, STEM_LOGWRITER_FAILED_USER, errsv);
   set_title (own_path);
   log_path = own_path;
-  answer (3, STEM_LOGWRITER_RUNNING, (int)getpid ());
+  stem_exec_answer (3, STEM_LOGWRITER_RUNNING, (int)getpid ());
   close (3);
   _exit (run_writer ());
 }
@@ -591,18 +576,18 @@ launch_output (const Launch *l, int log_fd, int answer_fd, int *out_fd, int *sta
   if (!l->with_writer)
     {
       if ((*out_fd = dup (log_fd)) < 0)
-        answer (answer_fd, STEM_LOGWRITER_FAILED_START, errno);
+        stem_exec_answer (answer_fd, STEM_LOGWRITER_FAILED_START, errno);
       return *out_fd >= 0;
     }
   int data[2], status[2];
   if (pipe2 (data, O_CLOEXEC) < 0)
     {
-      answer (answer_fd, STEM_LOGWRITER_FAILED_START, errno);
+      stem_exec_answer (answer_fd, STEM_LOGWRITER_FAILED_START, errno);
       return false;
     }
   if (pipe2 (status, O_CLOEXEC) < 0)
     {
-      answer (answer_fd, STEM_LOGWRITER_FAILED_START, errno);
+      stem_exec_answer (answer_fd, STEM_LOGWRITER_FAILED_START, errno);
       close (data[0]);
       close (data[1]);
       return false;
@@ -642,7 +627,7 @@ vfork_worker (const Launch *l, int null_fd, int out_fd, int status_fd)
     {
       /* A process group of its own, in our session. */
       if (setpgid (0, 0) < 0)
-        child_failed (status_fd, STEM_LOGWRITER_FAILED_GROUP, errno);
+        stem_exec_fail (status_fd, STEM_LOGWRITER_FAILED_GROUP, errno);
       stem_exec_worker (&l->exec, null_fd, out_fd, status_fd);
     }
   return worker;
@@ -660,7 +645,7 @@ serve_launch (const Message *m, int null_fd)
     return;
   if (pipe2 (status, O_CLOEXEC) < 0)
     {
-      answer (answer_fd, STEM_LOGWRITER_FAILED_FORK, errno);
+      stem_exec_answer (answer_fd, STEM_LOGWRITER_FAILED_FORK, errno);
       close (out_fd);
       writer_status (writer_fd);
       return;
@@ -679,22 +664,22 @@ serve_launch (const Message *m, int null_fd)
    * before the next request: its PID cannot have been reused. */
   StemLogwriterAnswer writer = writer_status (writer_fd);
   if (worker < 0)
-    answer (answer_fd, STEM_LOGWRITER_FAILED_FORK, errsv);
+    stem_exec_answer (answer_fd, STEM_LOGWRITER_FAILED_FORK, errsv);
   else if (n == sizeof failed)
-    answer (answer_fd, failed.kind, failed.value); /* it did not start, and has exited */
+    stem_exec_answer (answer_fd, failed.kind, failed.value); /* it did not start, and has exited */
   else if (writer.kind != STEM_LOGWRITER_RUNNING)
     {
       kill (worker, SIGKILL);
-      answer (answer_fd, writer.kind, writer.value);
+      stem_exec_answer (answer_fd, writer.kind, writer.value);
     }
   else if ((errsv = record_worker (dir_fd, &l, worker)) != 0)
     {
       /* Nothing could find it again. */
       kill (worker, SIGKILL);
-      answer (answer_fd, STEM_LOGWRITER_FAILED_PIDFILE, errsv);
+      stem_exec_answer (answer_fd, STEM_LOGWRITER_FAILED_PIDFILE, errsv);
     }
   else
-    answer (answer_fd, STEM_LOGWRITER_RUNNING, (int)worker);
+    stem_exec_answer (answer_fd, STEM_LOGWRITER_RUNNING, (int)worker);
 }
 
 /* Receives one message on standard input: its length, 0 at the end, -1

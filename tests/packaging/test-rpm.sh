@@ -153,8 +153,8 @@ scriptlet () { # TAG ARG: the commands it ran, one a line
   : >"$W/fake.log"
   # shellcheck disable=SC2016 # expanded by the inner shell
   unshare --mount --propagation private sh -c '
-    mkdir -p /usr/lib/systemd /run/systemd && mount --bind "$1/fake/systemd" /usr/lib/systemd &&
-      mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system || exit 97
+    mkdir -p /usr/lib/systemd && mount --bind "$1/fake/systemd" /usr/lib/systemd &&
+      mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/system || exit 97
     cd "$1/cwd" && FAKELOG=$1/fake.log PATH=$1/fake/bin:$PATH sh "$1/scripts/$2" "$3"
   ' sh "$W" "$1" "$2" >"$W/scriptlet.err" 2>&1 || echo "(exit $?: $(cat "$W/scriptlet.err"))"
   cat "$W/fake.log"

@@ -108,7 +108,7 @@ done <"$T/dirs"
 
 # shellcheck source=../lib-tap.sh
 . "$top_srcdir/tests/lib-tap.sh" || exit 99
-TAP_SHOW_ON_FAIL="$T/out $T/err"
+TAP_SHOW_ON_FAIL=("$T/out" "$T/err")
 rc_is () { is "$rc" "$1" "$2 (exit $1)"; }
 like () { # FILE REGEX NAME
   if grep -Eq -- "$2" "$1" 2>/dev/null; then pass "$3"; else
