@@ -153,6 +153,43 @@ done
 is "$count" 1 "exactly one worker process exists"
 multi stop once
 
+# Many nodes at once are launched by more than one server where there are
+# CPUs to run them side by side (one more for every 16 nodes), and a node
+# that fails there fails alone.  A worker's session is its server's.
+session_of () { ps -o sid= -p "$1" | tr -d ' '; }
+many=$(seq -f 'many%g' 1 20)
+# shellcheck disable=SC2086 # one word per node
+multi start $many --settle=0 --command-line="$WORKER run" \
+  --command-line:many7="$T/bad-interpreter"
+rc_is 1 "start 20 nodes at once, one of which cannot be executed"
+like "$T/err" "^stem-multi: many7: Executing “$T/bad-interpreter”: No such file or directory$" \
+  "the one that failed is named"
+ok_if "and has no pidfile" test ! -e "$T/run/many7.pid"
+started=0 sessions=
+for n in $many; do
+  [ "$n" = many7 ] && continue
+  p=$(pid_of "$n")
+  if [ -n "$p" ] && grep -qsz "^STEM_WORKER_PIDFILE=$T/run/$n.pid\$" "/proc/$p/environ" \
+    && wait_until 10 grep -qs "^ready pid=$p node=$n\$" "$T/log/$n.log"; then
+    started=$((started + 1))
+  fi
+  sessions="$sessions $(session_of "${p:-0}")"
+done
+is "$started" 19 "the other 19 run, each recorded in its own pidfile and writing its own log"
+if [ "$(nproc)" -ge 2 ]; then
+  is "$(echo $sessions | tr ' ' '\n' | sort -u | wc -l)" 2 "launched by two servers"
+else
+  skip "one CPU: one server launches them all"
+fi
+# shellcheck disable=SC2086
+multi stop $many
+rc_is 0 "stop them all"
+multi start few1 few2 few3 --settle=0 --command "$WORKER" --command run
+rc_is 0 "start three nodes"
+is "$(for n in few1 few2 few3; do session_of "$(pid_of $n)"; done | sort -u | wc -l)" 1 \
+  "three nodes come from one server"
+multi stop few1 few2 few3
+
 # A worker whose pidfile cannot be written does not run on unrecorded: here
 # the pidfile's file system has no inode left for it (its lock file was
 # made beforehand), so the worker, already running, is killed.

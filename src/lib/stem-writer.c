@@ -14,11 +14,19 @@
 #include "stem-log.h"
 #include "stem-spawn.h"
 
+/* One server process. */
+typedef struct
+{
+  int fd; /* our end of its socket, -1 until started */
+  pid_t pid;
+} Server;
+
 struct _StemWriterServer
 {
   char *program;
-  int fd; /* our end of its socket, -1 until started */
-  pid_t pid;
+  Server procs[STEM_WRITER_MAX_SERVERS];
+  guint width; /* how many of PROCS launches go to, in turn */
+  guint next;  /* the one the next launch goes to */
 };
 
 StemWriterServer *
@@ -26,21 +34,29 @@ stem_writer_server_new (void)
 {
   StemWriterServer *server = g_new0 (StemWriterServer, 1);
   server->program = stem_spawn_helper_path ("stem-logwriter");
-  server->fd = -1;
-  server->pid = -1;
+  for (guint i = 0; i < G_N_ELEMENTS (server->procs); i++)
+    server->procs[i] = (Server){ -1, -1 };
+  server->width = 1;
   return server;
+}
+
+void
+stem_writer_server_set_width (StemWriterServer *server, guint width)
+{
+  server->width = CLAMP (width, 1, STEM_WRITER_MAX_SERVERS);
+  server->next = 0;
 }
 
 /* Closes the socket (the server exits once no copy of it is left) and,
  * unless someone else reaped it, waits for that. */
 static void
-server_stop (StemWriterServer *server)
+server_stop (Server *proc)
 {
-  stem_fd_clear (&server->fd);
-  if (server->pid > 0)
-    while (waitpid (server->pid, NULL, 0) < 0 && errno == EINTR)
+  stem_fd_clear (&proc->fd);
+  if (proc->pid > 0)
+    while (waitpid (proc->pid, NULL, 0) < 0 && errno == EINTR)
       ;
-  server->pid = -1;
+  proc->pid = -1;
 }
 
 void
@@ -48,7 +64,11 @@ stem_writer_server_free (StemWriterServer *server)
 {
   if (server == NULL)
     return;
-  server_stop (server);
+  /* Every socket closed first: the servers finish and exit side by side. */
+  for (guint i = 0; i < G_N_ELEMENTS (server->procs); i++)
+    stem_fd_clear (&server->procs[i].fd);
+  for (guint i = 0; i < G_N_ELEMENTS (server->procs); i++)
+    server_stop (&server->procs[i]);
   g_free (server->program);
   g_free (server);
 }
@@ -56,11 +76,16 @@ stem_writer_server_free (StemWriterServer *server)
 gboolean
 stem_writer_server_forget (StemWriterServer *server, pid_t pid)
 {
-  if (server == NULL || pid <= 0 || pid != server->pid)
+  if (server == NULL || pid <= 0)
     return FALSE;
-  server->pid = -1;
-  stem_fd_clear (&server->fd);
-  return TRUE;
+  for (guint i = 0; i < G_N_ELEMENTS (server->procs); i++)
+    if (server->procs[i].pid == pid)
+      {
+        server->procs[i].pid = -1;
+        stem_fd_clear (&server->procs[i].fd);
+        return TRUE;
+      }
+  return FALSE;
 }
 
 /* In the forked server, before its exec: the socket on standard input,
@@ -84,10 +109,11 @@ exec_server (const char *program, int socket_fd, int null_fd, int status_fd)
   _exit (127);
 }
 
+/* Starts SERVER's process PROC unless it runs. */
 static gboolean
-server_start (StemWriterServer *server, const char *node, GError **error)
+server_start (StemWriterServer *server, Server *proc, const char *node, GError **error)
 {
-  if (server->fd >= 0)
+  if (proc->fd >= 0)
     return TRUE;
   int sv[2] = { -1, -1 }, status[2] = { -1, -1 };
   g_auto (StemFd) null_fd = open ("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -125,8 +151,8 @@ server_start (StemWriterServer *server, const char *node, GError **error)
       return stem_throw_errno (error, _ ("Starting the log writer “%s” for “%s”"), server->program,
                                node);
     }
-  server->fd = stem_fd_steal (&ours);
-  server->pid = pid;
+  proc->fd = stem_fd_steal (&ours);
+  proc->pid = pid;
   return TRUE;
 }
 
@@ -184,12 +210,12 @@ stem_writer_request_init (StemWriterRequest *request, StemWriterServer *server,
 {
   *request = (StemWriterRequest){ plan->node, -1, NULL, -1, { -1, -1 } };
   if ((request->message = writer_message (plan, error)) == NULL
-      || !server_start (server, plan->node, error)
+      || !server_start (server, &server->procs[0], plan->node, error)
       || (request->log_fd = stem_log_open (plan, error)) < 0)
     return FALSE;
   if (pipe2 (request->pipe, O_CLOEXEC) < 0)
     return stem_throw_errno (error, _ ("Preparing to start “%s”"), plan->node);
-  request->server_fd = server->fd;
+  request->server_fd = server->procs[0].fd;
   return TRUE;
 }
 
@@ -309,8 +335,10 @@ stem_writer_launch (StemWriterServer *server, const StemNodePlan *plan,
 {
   g_autoptr (GBytes) message
       = launch_message (plan, !plan->log_direct, place->pidfile_name, place->temp_name, error);
-  if (message == NULL || !server_start (server, plan->node, error))
+  Server *proc = &server->procs[server->next];
+  if (message == NULL || !server_start (server, proc, plan->node, error))
     return -1;
+  server->next = (server->next + 1) % server->width;
   g_auto (StemFd) log_fd = stem_log_open (plan, error);
   if (log_fd < 0)
     return -1;
@@ -326,7 +354,7 @@ stem_writer_launch (StemWriterServer *server, const StemNodePlan *plan,
    * stands in for it (the server only closes it). */
   int fds[4] = { log_fd, place->dir_fd, place->lock_fd >= 0 ? place->lock_fd : place->dir_fd,
                  answer_write };
-  int errsv = send_message (server->fd, message, fds, G_N_ELEMENTS (fds));
+  int errsv = send_message (proc->fd, message, fds, G_N_ELEMENTS (fds));
   if (errsv != 0)
     {
       errno = errsv;

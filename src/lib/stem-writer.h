@@ -15,7 +15,8 @@ G_BEGIN_DECLS
  * --foreground alike: a fork of that small process costs about half the
  * memory of a writer exec'd on its own.
  *
- * The caller owns the server: it is started with the first request and
+ * The caller owns the server (one process, or a few: see
+ * stem_writer_server_set_width): it is started with the first request and
  * told to exit (its socket closed) when freed; it handles what it was sent
  * before that, exits, and is reaped then.  Its writers and the workers it
  * launched are its children, never ours, and it reaps them itself. */
@@ -24,6 +25,14 @@ typedef struct _StemWriterServer StemWriterServer;
 StemWriterServer *stem_writer_server_new (void);
 void stem_writer_server_free (StemWriterServer *server);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemWriterServer, stem_writer_server_free)
+
+/* Launches (stem_writer_launch) go to WIDTH server processes in turn,
+ * each started with its first launch: on a machine with several CPUs, one
+ * launch's waits (the worker's exec, the pidfile reaching the disk, the
+ * writer's answer) overlap another's work.  1 (the default): one process.
+ * Writers alone (stem_writer_request_init) always go to the first. */
+#define STEM_WRITER_MAX_SERVERS 4
+void stem_writer_server_set_width (StemWriterServer *server, guint width);
 
 /* For a caller that reaps all its children (supervise): PID, just reaped,
  * was the server's; it is started afresh by the next request.  FALSE if
