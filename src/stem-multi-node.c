@@ -131,20 +131,20 @@ stem_multi_lock_plans (StemMultiOptions *opts, GPtrArray *plans, gboolean create
   return locks;
 }
 
+/* A result's node's position on the command line (from 1; last if it is
+ * not there), in POSITIONS: node -> position. */
 static guint
-node_position (const char *const *nodes, const char *node)
+node_position (GHashTable *positions, const StemNodeResult *r)
 {
-  guint i = 0;
-  while (nodes[i] != NULL && strcmp (nodes[i], node) != 0)
-    i++;
-  return i;
+  guint position = GPOINTER_TO_UINT (g_hash_table_lookup (positions, r->node));
+  return position != 0 ? position : G_MAXUINT;
 }
 
 static gint
-compare_results (gconstpointer a, gconstpointer b, gpointer nodes)
+compare_results (gconstpointer a, gconstpointer b, gpointer positions)
 {
-  const StemNodeResult *ra = *(StemNodeResult *const *)a, *rb = *(StemNodeResult *const *)b;
-  guint pa = node_position (nodes, ra->node), pb = node_position (nodes, rb->node);
+  guint pa = node_position (positions, *(StemNodeResult *const *)a);
+  guint pb = node_position (positions, *(StemNodeResult *const *)b);
   return pa < pb ? -1 : pa > pb;
 }
 
@@ -153,7 +153,10 @@ compare_results (gconstpointer a, gconstpointer b, gpointer nodes)
 void
 stem_multi_sort_report (StemReport *report, StemPlanSet *set)
 {
-  g_ptr_array_sort_with_data (report->results, compare_results, set->nodes);
+  g_autoptr (GHashTable) positions = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint i = 0; set->nodes[i] != NULL; i++)
+    g_hash_table_insert (positions, set->nodes[i], GUINT_TO_POINTER (i + 1));
+  g_ptr_array_sort_with_data (report->results, compare_results, positions);
 }
 
 /* Creates the directories of PLANS (failures go to REPORT) and returns the

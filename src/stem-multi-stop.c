@@ -286,14 +286,14 @@ stem_multi_stop_nodes (StemMultiOptions *opts, GPtrArray *plans, GArray *schedul
 static GPtrArray *
 plans_without_result (GPtrArray *plans, StemReport *report)
 {
+  g_autoptr (GHashTable) reported = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint i = 0; i < report->results->len; i++)
+    g_hash_table_add (reported, ((StemNodeResult *)report->results->pdata[i])->node);
   GPtrArray *left = g_ptr_array_new ();
   for (guint i = 0; i < plans->len; i++)
     {
       StemNodePlan *plan = plans->pdata[i];
-      gboolean reported = FALSE;
-      for (guint j = 0; j < report->results->len && !reported; j++)
-        reported = strcmp (((StemNodeResult *)report->results->pdata[j])->node, plan->node) == 0;
-      if (!reported)
+      if (!g_hash_table_contains (reported, plan->node))
         g_ptr_array_add (left, plan);
     }
   return left;

@@ -316,14 +316,18 @@ stem_plan_set_check (StemPlanSet *set, GError **error)
         code = STEM_ERROR_USAGE;
     }
 
+  /* Each pidfile's first node: the later ones are reported with it. */
+  g_autoptr (GHashTable) owners = g_hash_table_new (g_str_hash, g_str_equal);
   for (guint i = 0; problems->len == 0 && i < set->plans->len; i++)
-    for (guint j = 0; j < i; j++)
-      {
-        const StemNodePlan *a = set->plans->pdata[i], *b = set->plans->pdata[j];
-        if (strcmp (a->pidfile, b->pidfile) == 0)
-          g_string_append_printf (problems, _ ("Nodes “%s” and “%s” would share the pidfile “%s”"),
-                                  b->node, a->node, a->pidfile);
-      }
+    {
+      const StemNodePlan *plan = set->plans->pdata[i];
+      const StemNodePlan *first = g_hash_table_lookup (owners, plan->pidfile);
+      if (first == NULL)
+        g_hash_table_insert (owners, plan->pidfile, (gpointer)plan);
+      else
+        g_string_append_printf (problems, _ ("Nodes “%s” and “%s” would share the pidfile “%s”"),
+                                first->node, plan->node, plan->pidfile);
+    }
 
   if (problems->len > 0)
     return stem_throw_code (error, code, "%s", problems->str);
