@@ -47,28 +47,20 @@ stem_writer_server_set_width (StemWriterServer *server, guint width)
   server->next = 0;
 }
 
-/* Closes the socket (the server exits once no copy of it is left) and,
- * unless someone else reaped it, waits for that. */
-static void
-server_stop (Server *proc)
-{
-  stem_fd_clear (&proc->fd);
-  if (proc->pid > 0)
-    while (waitpid (proc->pid, NULL, 0) < 0 && errno == EINTR)
-      ;
-  proc->pid = -1;
-}
-
 void
 stem_writer_server_free (StemWriterServer *server)
 {
   if (server == NULL)
     return;
-  /* Every socket closed first: the servers finish and exit side by side. */
+  /* Every socket closed first (a server exits once no copy of its socket
+   * is left), so that the servers finish side by side; then each is
+   * waited for, unless someone else reaped it. */
   for (guint i = 0; i < G_N_ELEMENTS (server->procs); i++)
     stem_fd_clear (&server->procs[i].fd);
   for (guint i = 0; i < G_N_ELEMENTS (server->procs); i++)
-    server_stop (&server->procs[i]);
+    if (server->procs[i].pid > 0)
+      while (waitpid (server->procs[i].pid, NULL, 0) < 0 && errno == EINTR)
+        ;
   g_free (server->program);
   g_free (server);
 }
