@@ -792,7 +792,9 @@ serve (char **argv)
 int
 main (int argc, char **argv)
 {
-  setlocale (LC_ALL, "");
+  /* As the tools: its messages and their characters, nothing else. */
+  setlocale (LC_CTYPE, "");
+  setlocale (LC_MESSAGES, "");
   const char *dir = getenv ("STEM_LOCALEDIR");
   bindtextdomain (GETTEXT_PACKAGE, dir != NULL && *dir != '\0' ? dir : LOCALEDIR);
 
