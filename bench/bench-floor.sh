@@ -120,6 +120,25 @@ fixed_cost () {
   done
 }
 
+# stop of one node while 1,000 other processes run: what a worker left in
+# its process group is found by looking at every process on the machine.
+busy_stop () {
+  local m=(--pidfile="$dir/one/%n.pid" --logfile="$dir/one/%n.log")
+  mkdir -p "$dir/busy" "$dir/fone"
+  "$floor" start "$dir/busy" 1000 "$worker" 3601
+  for _ in $(seq 1 $((rounds * 4))); do
+    "$floor" start "$dir/fone" 1 "$worker" 3601
+    timed floor-stop-one "$floor" stop "$dir/fone" 1
+    "$multi" start alpha --settle=0 --quiet "${m[@]}" --command "$worker" --command 3601
+    timed multi-stop-one "$multi" stop alpha --quiet "${m[@]}"
+    "$ssd" --start --quiet --background --make-pidfile --pidfile "$dir/one/ssd.pid" \
+      --output "$dir/one/ssd.log" --exec "$worker" -- 3601
+    timed ssd-stop-one "$ssd" --stop --quiet --retry TERM/5/KILL/5 --pidfile "$dir/one/ssd.pid" \
+      --remove-pidfile
+  done
+  "$floor" stop "$dir/busy" 1000
+}
+
 goal () { awk -v r="$1" -v g="$2" 'BEGIN { print (r <= g) ? "ok" : "OVER" }'; }
 row () { # LABEL TOOL-FILE FLOOR-FILE GOAL
   local r
@@ -168,6 +187,11 @@ printf '    %-34s %9s ms  %6s x ssd (goal <= 1.2: %s)\n' "stem-health" "$(ms hea
   "$(ratio health-one-us ssd-one-us)" "$(goal "$(ratio health-one-us ssd-one-us)" 1.2)"
 printf '    %-34s %9s kB  %6s x ssd (goal <= 1.5: %s)\n' "stem-health peak RSS" "$(median <"$dir/health-one-kb")" \
   "$(ratio health-one-kb ssd-one-kb)" "$(goal "$(ratio health-one-kb ssd-one-kb)" 1.5)"
+busy_stop
+echo "stop of one node with 1,000 other processes running, median of $((rounds * 4)):"
+printf '    %-34s %9s ms\n' "floor" "$(ms floor-stop-one)"
+row "stem-multi stop" multi-stop-one floor-stop-one
+row "start-stop-daemon --stop" ssd-stop-one floor-stop-one
 # celery multi against stem-multi, both running the same real Celery
 # workers (kombu's filesystem transport: no broker server), N of them, for
 # the sizes in $celery_sizes: start returns, every worker logs "ready.",
