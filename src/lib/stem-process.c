@@ -855,8 +855,17 @@ scan_candidates (GHashTable *groups)
       guint64 pid;
       ProcStat stat;
       if (!g_ascii_string_to_unsigned (name, 10, 2, G_MAXINT32, &pid, NULL)
-          || g_hash_table_contains (groups, GINT_TO_POINTER ((int)pid))
-          || !read_proc_stat ((pid_t)pid, &stat, NULL))
+          || g_hash_table_contains (groups, GINT_TO_POINTER ((int)pid)))
+        continue;
+      /* Most processes are in none of GROUPS: getpgid () tells in one
+       * system call, where reading the entry takes three and the kernel's
+       * formatting of fifty fields.  The entry read next still decides;
+       * where getpgid () is refused (by a security module), it
+       * alone does. */
+      pid_t pgid = getpgid ((pid_t)pid);
+      if (pgid >= 0 ? !g_hash_table_contains (groups, GINT_TO_POINTER ((int)pgid)) : errno == ESRCH)
+        continue;
+      if (!read_proc_stat ((pid_t)pid, &stat, NULL))
         continue;
       Candidate c = { g_hash_table_lookup (groups, GINT_TO_POINTER ((int)stat.pgid)), NULL, 0 };
       if (c.group != NULL
