@@ -242,7 +242,9 @@ write_output (const char *data, size_t len)
 static void
 drain_inotify (void)
 {
-  char events[4096] __attribute__ ((aligned (__alignof__(struct inotify_event))));
+  /* The watch is on the file itself: its events carry no name. */
+  char events[32 * sizeof (struct inotify_event)]
+      __attribute__ ((aligned (__alignof__(struct inotify_event))));
   while (read (inotify_fd, events, sizeof events) > 0)
     ;
   check_path ();
@@ -361,13 +363,8 @@ set_title (const char *path)
 {
   if (program_name == NULL || title_room < 2)
     return;
-  char title[STEM_LOGWRITER_MAX_PATH + 512];
-  int len = snprintf (title, sizeof title, "%s %s", program_name, path);
-  if (len < 0)
-    return;
-  size_t n = (size_t)len < title_room - 1 ? (size_t)len : title_room - 1;
   memset (title_area, 0, title_room);
-  memcpy (title_area, title, n);
+  snprintf (title_area, title_room, "%s %s", program_name, path);
 }
 
 /* Who a writer or a worker runs as. */
@@ -398,9 +395,9 @@ start_writer (const User *user, const char *path, int data_fd, int log_fd, int a
     return;
 
   /* The writer: a session of its own, the worker's user, nothing of ours
-   * open (a node's lock must not live as long as its writer). */
-  static char own_path[STEM_LOGWRITER_MAX_PATH];
-  snprintf (own_path, sizeof own_path, "%s", path);
+   * open (a node's lock must not live as long as its writer).  PATH needs
+   * no copy: the server's next requests change its own memory, not ours,
+   * and the caller's frame is never left. */
   sigset_t none;
   sigemptyset (&none);
   sigprocmask (SIG_SETMASK, &none, NULL);
@@ -416,8 +413,8 @@ start_writer (const User *user, const char *path, int data_fd, int log_fd, int a
   int errsv = apply_user (user);
   if (errsv != 0)
     stem_exec_fail (3, STEM_LOGWRITER_FAILED_USER, errsv);
-  set_title (own_path);
-  log_path = own_path;
+  set_title (path);
+  log_path = path;
   stem_exec_answer (3, STEM_LOGWRITER_RUNNING, (int)getpid ());
   close (3);
   _exit (run_writer ());
