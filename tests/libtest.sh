@@ -92,6 +92,15 @@ log_writer_of () {
   return 1
 }
 
+# has_fd_to PID FILE: one of PID's descriptors is FILE; lacks_fd_to PID
+# FILE: PID exists, and none is.
+has_fd_to () {
+  local f
+  for f in /proc/"$1"/fd/*; do [ "$(readlink "$f")" = "$2" ] && return 0; done
+  return 1
+}
+lacks_fd_to () { [ -d "/proc/$1/fd" ] && ! has_fd_to "$@"; }
+
 # alive PID: exists and is not dead, as the tools judge it: a zombie is dead
 # once no thread of it is left; every other state (including "t", the
 # tracing stop a sanitizer's exit-time scan puts a process in) is alive.

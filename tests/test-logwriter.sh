@@ -88,6 +88,21 @@ ok_if "the worker's output reaches its log" \
   wait_until 10 grep -qs "^ready pid=$(pid_of closed) node=closed$" "$T/log/closed.log"
 multi stop closed
 
+# A descriptor the caller left open (not close-on-exec) reaches neither the
+# writer nor the worker: what root had open stays root's.
+: >"$T/stray"
+exec 9<"$T/stray"
+ok_if "(the test holds the stray descriptor)" has_fd_to $$ "$T/stray"
+multi start stray --command "$WORKER" --command run
+exec 9<&-
+rc_is 0 "start with a stray descriptor open"
+stray=$(pid_of stray)
+writer=$(log_writer_of "${stray:-0}")
+ok_if "the worker has a log writer" test -n "$writer"
+ok_if "the worker has not the caller's stray descriptor" lacks_fd_to "${stray:-0}" "$T/stray"
+ok_if "nor has its log writer" lacks_fd_to "${writer:-0}" "$T/stray"
+multi stop stray
+
 # Removal: the writer recreates the log.
 multi start rot --command "$WORKER" --command count --command 2
 rot=$(pid_of rot)

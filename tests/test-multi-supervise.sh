@@ -121,6 +121,36 @@ rc=$?
 rc_is 0 "supervise stops cleanly"
 ok_if "and the server is gone with it" dead "$server2"
 
+# The server starts clean whatever supervise was given: none of the
+# caller's descriptors that are not close-on-exec, and no signal ignored
+# but the SIGPIPE it ignores itself.
+: >"$T/stray"
+exec 9<"$T/stray"
+bash -c 'trap "" USR2; exec "$@"' sh "$MULTI" supervise --pidfile="$T/run/%n.pid" \
+  --logfile="$T/log/%n.log" clean --command "$WORKER" --command run 2>"$T/clean.err" &
+sup=$!
+exec 9<&-
+wait_until 10 grep -qs '^ready' "$T/log/clean.log"
+# sig_ignored PID: the standard signals (1-31) PID ignores, as a hex mask;
+# above those, the C library's own are its business.
+sig_ignored () {
+  local mask
+  mask=$(sed -n 's/^SigIgn:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null)
+  [ -n "$mask" ] && printf '%x\n' $((0x$mask & 0x7fffffff))
+}
+writer=$(log_writer_of "$(pid_of clean)")
+server=$(awk '{ print $4 }' "/proc/${writer:-0}/stat" 2>/dev/null)
+is "$(tr '\0' ' ' <"/proc/${server:-0}/cmdline" 2>/dev/null)" "$LOGWRITER --serve " \
+  "(the node's writer comes from the server)"
+ok_if "(supervise has the stray descriptor)" has_fd_to "$sup" "$T/stray"
+is "$(sig_ignored "$sup")" 800 "(supervise ignores SIGUSR2, as its caller did)"
+ok_if "the server has not the caller's stray descriptor" lacks_fd_to "${server:-0}" "$T/stray"
+is "$(sig_ignored "${server:-0}")" 1000 "and ignores no signal but SIGPIPE"
+kill -TERM "$sup"
+wait "$sup"
+rc=$?
+rc_is 0 "supervise stops cleanly"
+
 # A worker that ignores TERM is killed after --timeout.
 supervise_bg "$T/deaf.err" deaf --timeout=300ms --command "$WORKER" --command ignore-term
 wait_until 10 grep -qs '^ready' "$T/log/deaf.log"

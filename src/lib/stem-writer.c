@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -80,25 +81,44 @@ stem_writer_server_forget (StemWriterServer *server, pid_t pid)
   return FALSE;
 }
 
-/* In the forked server, before its exec: the socket on standard input,
- * /dev/null on standard output.  Async-signal-safe; an errno goes up
- * STATUS_FD. */
+/* In the server's vfork child: the socket on standard input, /dev/null on
+ * standard output, every signal handler reset, then the exec.  Only
+ * async-signal-safe calls; an errno goes to *ERRSV, in the parent's
+ * memory, which the child shares until it execs or exits. */
 static G_GNUC_NORETURN void
-exec_server (const char *program, int socket_fd, int null_fd, int status_fd)
+exec_server (const char *program, int socket_fd, int null_fd, int *errsv)
 {
-  int errsv = 0;
   if (dup2 (socket_fd, STDIN_FILENO) < 0 || dup2 (null_fd, STDOUT_FILENO) < 0)
-    errsv = errno;
-  if (errsv == 0)
+    *errsv = errno;
+  else
     {
       stem_exec_reset ();
       char *argv[] = { (char *)program, (char *)"--serve", NULL };
       execv (program, argv);
-      errsv = errno;
+      *errsv = errno;
     }
-  while (write (status_fd, &errsv, sizeof errsv) < 0 && errno == EINTR)
-    ;
   _exit (127);
+}
+
+/* The server, with vfork: nothing of this process is copied for a child
+ * that only execs, and we wait just until it has.  Every signal stays
+ * blocked until the child has reset its handlers, so that none of ours
+ * runs in it on our memory.  Apart (noinline), so that no variable of the
+ * caller lives across the vfork.  The pid, or -1; an errno in *ERRSV. */
+static G_GNUC_NO_INLINE pid_t
+vfork_server (const char *program, int socket_fd, int null_fd, int *errsv)
+{
+  sigset_t all, saved;
+  sigfillset (&all);
+  pthread_sigmask (SIG_SETMASK, &all, &saved);
+  *errsv = 0;
+  pid_t pid = vfork ();
+  if (pid == 0)
+    exec_server (program, socket_fd, null_fd, errsv);
+  if (pid < 0)
+    *errsv = errno;
+  pthread_sigmask (SIG_SETMASK, &saved, NULL);
+  return pid;
 }
 
 /* Starts SERVER's process PROC unless it runs. */
@@ -107,36 +127,20 @@ server_start (StemWriterServer *server, Server *proc, const char *node, GError *
 {
   if (proc->fd >= 0)
     return TRUE;
-  int sv[2] = { -1, -1 }, status[2] = { -1, -1 };
+  int sv[2] = { -1, -1 };
   g_auto (StemFd) null_fd = open ("/dev/null", O_WRONLY | O_CLOEXEC);
   int errsv = 0;
   pid_t pid = -1;
   if (null_fd < 0 || socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     errsv = errno;
-  else if (pipe2 (status, O_CLOEXEC) < 0)
-    errsv = errno;
-  else if ((pid = fork ()) < 0)
-    errsv = errno;
-  else if (pid == 0)
-    exec_server (server->program, sv[1], null_fd, status[1]);
+  else
+    pid = vfork_server (server->program, sv[1], null_fd, &errsv);
   g_auto (StemFd) ours = sv[0];
-  g_auto (StemFd) theirs = sv[1];
-  g_auto (StemFd) status_read = status[0];
-  g_auto (StemFd) status_write = status[1];
-  stem_fd_clear (&theirs);
-  stem_fd_clear (&status_write);
-  if (pid > 0)
-    {
-      /* EOF: it has exec'd; an errno: it could not. */
-      ssize_t n;
-      while ((n = read (status_read, &errsv, sizeof errsv)) < 0 && errno == EINTR)
-        ;
-      if (n > 0 && n != sizeof errsv)
-        errsv = EIO;
-      if (n != 0)
-        while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
-          ;
-    }
+  stem_fd_clear (&sv[1]);
+  /* A child that could not exec has exited already. */
+  if (pid > 0 && errsv != 0)
+    while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
+      ;
   if (errsv != 0)
     {
       errno = errsv;
