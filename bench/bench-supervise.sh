@@ -84,19 +84,22 @@ status_kb () { # PID FIELD: a "FIELD: N kB" line of /proc/PID/status
 }
 
 # Waits until COMMAND prints at least $nodes, for at most $start_limit seconds,
-# while PID is alive.  Usage: wait_up PID LOG COMMAND...
+# while PID is alive, looking every 20 ms; then prints the ms since T0 (the
+# start time is that close, plus what COMMAND takes: supervisorctl is slow).
+# Usage: wait_up T0 PID LOG COMMAND...
 wait_up () {
-  pid=$1 log=$2
-  shift 2
+  t0=$1 pid=$2 log=$3
+  shift 3
   i=0
   while :; do
     alive "$pid" || die "the supervisor died while starting its nodes" "$log"
     up=$("$@")
     [ "$up" -lt "$nodes" ] || break
-    [ $i -lt $((start_limit * 10)) ] || die "only $up of $nodes nodes came up in ${start_limit}s" "$log"
-    sleep 0.1
+    [ $i -lt $((start_limit * 50)) ] || die "only $up of $nodes nodes came up in ${start_limit}s" "$log"
+    sleep 0.02
     i=$((i + 1))
   done
+  echo $(($(now_ms) - t0))
   ps -o pid= --ppid "$pid" >>"$dir/workers" || true
 }
 
@@ -145,10 +148,11 @@ count_running () {
 
 # ---- stem-multi supervise -------------------------------------------------------
 mkdir "$dir/m"
+t0=$(now_ms)
 "$multi" supervise "$nodes" --prefix=n --pidfile="$dir/m/%n.pid" --logfile="$dir/m/%n.log" \
   --command "$worker" --command "$worker_arg" >"$dir/m/supervise.log" 2>&1 &
 mpid=$!
-wait_up "$mpid" "$dir/m/supervise.log" count_pidfiles
+mstart=$(wait_up "$t0" "$mpid" "$dir/m/supervise.log" count_pidfiles)
 measure "$mpid" stem-multi "$dir/m/supervise.log" >"$dir/results"
 tree=$(tree_pss_kb "$mpid")
 t0=$(now_ms)
@@ -173,9 +177,10 @@ mkdir "$dir/s"
       "$i" "$worker" "$worker_arg" "$dir/s/n$i.log"
   done
 } >"$dir/s/supervisord.conf"
+t0=$(now_ms)
 supervisord -c "$dir/s/supervisord.conf" >"$dir/s/out.log" 2>&1 &
 spid=$!
-wait_up "$spid" "$dir/s/out.log" count_running
+sstart=$(wait_up "$t0" "$spid" "$dir/s/out.log" count_running)
 measure "$spid" supervisord "$dir/s/out.log" >>"$dir/results"
 t0=$(now_ms)
 kill -TERM "$spid"
@@ -187,19 +192,21 @@ spid=''
 
 # ---- report ----------------------------------------------------------------------
 echo "$nodes nodes of '$worker $worker_arg', ${idle}s idle; the supervisor process only:"
-awk -v idle="$idle" -v hz="$hz" -v mstop="$mstop" -v sstop="$sstop" -v tree="$tree" '
+awk -v idle="$idle" -v hz="$hz" -v mstop="$mstop" -v sstop="$sstop" -v tree="$tree" \
+  -v mstart="$mstart" -v sstart="$sstart" '
   function mb(kb) { return sprintf("%.2f", kb / 1024) }
   function ratio(a, b) { return b > 0 ? sprintf("%.1fx", a / b) : "n/a" }
   { name[NR] = $1; hwm[NR] = $2; rss[NR] = $3; cpu[NR] = $4; sched[NR] = $5; anon[NR] = $6; file[NR] = $7 }
   END {
-    stop[1] = mstop; stop[2] = sstop
-    fmt = "  %-22s %11s %10s %11s %15s %8s\n"
-    printf fmt, "supervisor", "peak RSS MB", "RSS now MB", "CPU idle ms", "(scheduler ms)", "stop ms"
+    stop[1] = mstop; stop[2] = sstop; start[1] = mstart; start[2] = sstart
+    fmt = "  %-22s %11s %10s %11s %15s %8s %8s\n"
+    printf fmt, "supervisor", "peak RSS MB", "RSS now MB", "CPU idle ms", "(scheduler ms)", "start ms",
+      "stop ms"
     for (i = 1; i <= NR; i++)
       printf fmt, name[i] == "stem-multi" ? "stem-multi supervise" : name[i],
-        mb(hwm[i]), mb(rss[i]), cpu[i], sched[i], stop[i]
+        mb(hwm[i]), mb(rss[i]), cpu[i], sched[i], start[i], stop[i]
     printf fmt, "supervisord/stem-multi", ratio(hwm[2], hwm[1]), ratio(rss[2], rss[1]),
-      ratio(cpu[2], cpu[1]), ratio(sched[2], sched[1]), ratio(stop[2], stop[1])
+      ratio(cpu[2], cpu[1]), ratio(sched[2], sched[1]), ratio(start[2], start[1]), ratio(stop[2], stop[1])
     for (i = 1; i <= NR; i++)
       printf "  %-22s RSS now = %s MB anonymous + %s MB file-backed (mostly shared libraries)\n",
         name[i] == "stem-multi" ? "stem-multi supervise" : name[i], mb(anon[i]), mb(file[i])

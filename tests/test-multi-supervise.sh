@@ -79,6 +79,18 @@ ok_if "no worker is left" dead "$p1"
 ok_if "no worker is left (s2)" dead "$p2"
 ok_if "the pidfiles are removed" test ! -e "$T/run/s1.pid" -a ! -e "$T/run/s2.pid"
 
+# A worker whose exec fails (here: its interpreter is missing) is said to
+# have failed, with the reason, and has no pidfile.
+printf '#!/nonexistent/interpreter\n' >"$T/bad-interpreter"
+chmod 755 "$T/bad-interpreter"
+supervise_bg "$T/noexec.err" noexec --max-restarts=0 --command "$T/bad-interpreter"
+wait "$sup"
+rc=$?
+rc_is 1 "supervise of a node that cannot be executed"
+like "$T/noexec.err" "noexec: Executing “$T/bad-interpreter”: No such file or directory$" \
+  "the exec error is said"
+ok_if "no pidfile is left" test ! -e "$T/run/noexec.pid"
+
 # Forwarding: HUP reaches the nodes and stops nothing; INT stops them.
 supervise_bg "$T/hup.err" h1 --command "$WORKER" --command run
 wait_until 10 grep -qs '^ready' "$T/log/h1.log"
@@ -121,13 +133,13 @@ rc=$?
 rc_is 0 "supervise stops cleanly"
 ok_if "and the server is gone with it" dead "$server2"
 
-# The server starts clean whatever supervise was given: none of the
-# caller's descriptors that are not close-on-exec, and no signal ignored
-# but the SIGPIPE it ignores itself.
+# The server and the workers start clean whatever supervise was given:
+# none of the caller's descriptors that are not close-on-exec, and no
+# signal ignored (but the SIGPIPE the server ignores itself).
 : >"$T/stray"
 exec 9<"$T/stray"
 bash -c 'trap "" USR2; exec "$@"' sh "$MULTI" supervise --pidfile="$T/run/%n.pid" \
-  --logfile="$T/log/%n.log" clean --command "$WORKER" --command run 2>"$T/clean.err" &
+  --logfile="$T/log/%n.log" clean --command "$WORKER" --command run 2>"$T/stray.err" &
 sup=$!
 exec 9<&-
 wait_until 10 grep -qs '^ready' "$T/log/clean.log"
@@ -146,6 +158,8 @@ ok_if "(supervise has the stray descriptor)" has_fd_to "$sup" "$T/stray"
 is "$(sig_ignored "$sup")" 800 "(supervise ignores SIGUSR2, as its caller did)"
 ok_if "the server has not the caller's stray descriptor" lacks_fd_to "${server:-0}" "$T/stray"
 is "$(sig_ignored "${server:-0}")" 1000 "and ignores no signal but SIGPIPE"
+ok_if "nor has the worker that descriptor" lacks_fd_to "$(pid_of clean)" "$T/stray"
+is "$(sig_ignored "$(pid_of clean)")" 0 "and it ignores no signal"
 kill -TERM "$sup"
 wait "$sup"
 rc=$?

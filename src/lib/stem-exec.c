@@ -32,6 +32,26 @@ stem_exec_reset (void)
       fcntl (fd, F_SETFD, FD_CLOEXEC);
 }
 
+/* Apart (never inlined), so that no variable of the caller lives across
+ * the vfork. */
+__attribute__ ((noinline)) pid_t
+stem_exec_vfork (void (*child) (void *data), void *data)
+{
+  sigset_t all, saved;
+  sigfillset (&all);
+  pthread_sigmask (SIG_SETMASK, &all, &saved);
+  pid_t pid = vfork ();
+  if (pid == 0)
+    {
+      child (data);
+      _exit (127);
+    }
+  int errsv = errno;
+  pthread_sigmask (SIG_SETMASK, &saved, NULL);
+  errno = errsv;
+  return pid;
+}
+
 int
 stem_exec_switch_user (bool change, uid_t uid, gid_t gid, size_t n_groups, const gid_t *groups)
 {

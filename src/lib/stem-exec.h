@@ -11,6 +11,15 @@
  * (every one is made close-on-exec).  Async-signal-safe. */
 void stem_exec_reset (void);
 
+/* Runs CHILD (DATA) in a vfork child, which shares our memory until it
+ * execs or exits: CHILD calls only async-signal-safe functions and never
+ * returns (if it does, the child exits 127).  Returns once the child has
+ * exec'd or exited: its pid, or -1 with errno set.  Nothing of our memory
+ * is copied for a child that only execs.  Every signal stays blocked in
+ * the child until it resets its handlers (stem_exec_reset), so that none
+ * of ours runs in it; ours is blocked as long as it borrows our memory. */
+pid_t stem_exec_vfork (void (*child) (void *data), void *data);
+
 /* Takes the supplementary GROUPS, GID and UID, in that order, when CHANGE;
  * 0 or an errno.  Async-signal-safe. */
 int stem_exec_switch_user (bool change, uid_t uid, gid_t gid, size_t n_groups, const gid_t *groups);

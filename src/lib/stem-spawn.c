@@ -15,7 +15,7 @@
 #include "stem-log.h"
 #include "stem-writer.h"
 
-/* What travels up the status pipe from a worker forked for supervise:
+/* What travels up the status pipe from a worker vforked for supervise:
  * the answers' kinds (stem-logwriter-wire.h), which say the same of a
  * worker the server launched. */
 typedef StemLogwriterAnswer Report;
@@ -189,6 +189,25 @@ launch_detached (const StemNodePlan *plan, StemWriterServer *writers, int lock_f
   return launch;
 }
 
+/* What a worker's vfork child needs. */
+typedef struct
+{
+  const StemExecWorker *exec;
+  int null_fd;
+  int out_fd;
+  int status_fd;
+} WorkerExec;
+
+/* A worker's vfork child: a session of its own, then the worker. */
+static void
+exec_worker (void *data)
+{
+  const WorkerExec *w = data;
+  if (setsid () < 0)
+    fail (w->status_fd, STEM_LOGWRITER_FAILED_GROUP, errno);
+  stem_exec_worker (w->exec, w->null_fd, w->out_fd, w->status_fd);
+}
+
 StemLaunch *
 stem_launch_begin (const StemNodePlan *plan, gboolean detach, StemWriterServer *writers,
                    int lock_fd, GError **error)
@@ -220,14 +239,8 @@ stem_launch_begin (const StemNodePlan *plan, gboolean detach, StemWriterServer *
   g_auto (StemFd) status_write = status[1];
   StemExecWorker exec = exec_worker_of (plan);
 
-  pid_t child = fork ();
-  if (child == 0)
-    {
-      close (status_read);
-      if (setsid () < 0)
-        fail (status_write, STEM_LOGWRITER_FAILED_GROUP, errno);
-      stem_exec_worker (&exec, null_fd, out_fd, status_write);
-    }
+  WorkerExec w = { &exec, null_fd, out_fd, status_write };
+  pid_t child = stem_exec_vfork (exec_worker, &w);
   if (child < 0)
     {
       stem_throw_errno (error, _ ("Forking “%s”"), plan->node);

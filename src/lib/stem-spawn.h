@@ -24,7 +24,8 @@ G_BEGIN_DECLS
  * caller prepares the next while it does: beginning every node before
  * finishing any starts them without waiting for each.
  *
- * Otherwise (supervise) it is our child, in a session of its own, and
+ * Otherwise (supervise) it is our child (vforked: nothing of our memory
+ * is copied for it), in a session of its own, and
  * reaping it and its pidfile are the caller's job; an exec failure comes
  * back through a close-on-exec pipe, so stem_launch_finish knows whether
  * the program really started. */

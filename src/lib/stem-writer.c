@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -81,44 +80,31 @@ stem_writer_server_forget (StemWriterServer *server, pid_t pid)
   return FALSE;
 }
 
-/* In the server's vfork child: the socket on standard input, /dev/null on
- * standard output, every signal handler reset, then the exec.  Only
- * async-signal-safe calls; an errno goes to *ERRSV, in the parent's
- * memory, which the child shares until it execs or exits. */
-static G_GNUC_NORETURN void
-exec_server (const char *program, int socket_fd, int null_fd, int *errsv)
+/* What the server's vfork child needs; it says why it failed in ERRSV,
+ * in our memory. */
+typedef struct
 {
-  if (dup2 (socket_fd, STDIN_FILENO) < 0 || dup2 (null_fd, STDOUT_FILENO) < 0)
-    *errsv = errno;
+  const char *program;
+  int socket_fd;
+  int null_fd;
+  int errsv;
+} ServerExec;
+
+/* The server's vfork child: the socket on standard input, /dev/null on
+ * standard output, every signal handler reset, then the exec. */
+static void
+exec_server (void *data)
+{
+  ServerExec *e = data;
+  if (dup2 (e->socket_fd, STDIN_FILENO) < 0 || dup2 (e->null_fd, STDOUT_FILENO) < 0)
+    e->errsv = errno;
   else
     {
       stem_exec_reset ();
-      char *argv[] = { (char *)program, (char *)"--serve", NULL };
-      execv (program, argv);
-      *errsv = errno;
+      char *argv[] = { (char *)e->program, (char *)"--serve", NULL };
+      execv (e->program, argv);
+      e->errsv = errno;
     }
-  _exit (127);
-}
-
-/* The server, with vfork: nothing of this process is copied for a child
- * that only execs, and we wait just until it has.  Every signal stays
- * blocked until the child has reset its handlers, so that none of ours
- * runs in it on our memory.  Apart (noinline), so that no variable of the
- * caller lives across the vfork.  The pid, or -1; an errno in *ERRSV. */
-static G_GNUC_NO_INLINE pid_t
-vfork_server (const char *program, int socket_fd, int null_fd, int *errsv)
-{
-  sigset_t all, saved;
-  sigfillset (&all);
-  pthread_sigmask (SIG_SETMASK, &all, &saved);
-  *errsv = 0;
-  pid_t pid = vfork ();
-  if (pid == 0)
-    exec_server (program, socket_fd, null_fd, errsv);
-  if (pid < 0)
-    *errsv = errno;
-  pthread_sigmask (SIG_SETMASK, &saved, NULL);
-  return pid;
 }
 
 /* Starts SERVER's process PROC unless it runs. */
@@ -129,21 +115,25 @@ server_start (StemWriterServer *server, Server *proc, const char *node, GError *
     return TRUE;
   int sv[2] = { -1, -1 };
   g_auto (StemFd) null_fd = open ("/dev/null", O_WRONLY | O_CLOEXEC);
-  int errsv = 0;
+  ServerExec e = { server->program, -1, null_fd, 0 };
   pid_t pid = -1;
   if (null_fd < 0 || socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-    errsv = errno;
+    e.errsv = errno;
   else
-    pid = vfork_server (server->program, sv[1], null_fd, &errsv);
+    {
+      e.socket_fd = sv[1];
+      if ((pid = stem_exec_vfork (exec_server, &e)) < 0)
+        e.errsv = errno;
+    }
   g_auto (StemFd) ours = sv[0];
   stem_fd_clear (&sv[1]);
   /* A child that could not exec has exited already. */
-  if (pid > 0 && errsv != 0)
+  if (pid > 0 && e.errsv != 0)
     while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
       ;
-  if (errsv != 0)
+  if (e.errsv != 0)
     {
-      errno = errsv;
+      errno = e.errsv;
       return stem_throw_errno (error, _ ("Starting the log writer “%s” for “%s”"), server->program,
                                node);
     }
