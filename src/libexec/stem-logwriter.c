@@ -614,20 +614,25 @@ writer_status (int status_fd)
   return (StemLogwriterAnswer){ STEM_LOGWRITER_FAILED_START, EIO };
 }
 
-/* The worker, with vfork: the server waits only until its exec.  Apart,
- * so that no variable of the caller lives across the vfork. */
-static __attribute__ ((noinline)) pid_t
-vfork_worker (const Launch *l, int null_fd, int out_fd, int status_fd)
+/* What a worker's vfork child needs (stem_exec_vfork: the server waits
+ * only until its exec). */
+typedef struct
 {
-  pid_t worker = vfork ();
-  if (worker == 0)
-    {
-      /* A process group of its own, in our session. */
-      if (setpgid (0, 0) < 0)
-        stem_exec_fail (status_fd, STEM_LOGWRITER_FAILED_GROUP, errno);
-      stem_exec_worker (&l->exec, null_fd, out_fd, status_fd);
-    }
-  return worker;
+  const Launch *launch;
+  int null_fd;
+  int out_fd;
+  int status_fd;
+} WorkerExec;
+
+/* A worker's vfork child: a process group of its own, in our session,
+ * then the worker. */
+static void
+exec_worker (void *data)
+{
+  const WorkerExec *w = data;
+  if (setpgid (0, 0) < 0)
+    stem_exec_fail (w->status_fd, STEM_LOGWRITER_FAILED_GROUP, errno);
+  stem_exec_worker (&w->launch->exec, w->null_fd, w->out_fd, w->status_fd);
 }
 
 static void
@@ -647,7 +652,8 @@ serve_launch (const Message *m, int null_fd)
       writer_status (writer_fd);
       return;
     }
-  pid_t worker = vfork_worker (&l, null_fd, out_fd, status[1]);
+  WorkerExec w = { &l, null_fd, out_fd, status[1] };
+  pid_t worker = stem_exec_vfork (exec_worker, &w);
   int errsv = errno;
   close (status[1]);
   close (out_fd);
