@@ -93,3 +93,12 @@ stem_exec_worker (const StemExecWorker *w, int stdin_fd, int out_fd, int status_
   execve (w->argv[0], w->argv, w->envp);
   stem_exec_fail (status_fd, STEM_LOGWRITER_FAILED_EXEC, errno);
 }
+
+void
+stem_exec_child (void *data)
+{
+  const StemExecChild *c = data;
+  if ((c->own_session ? setsid () : setpgid (0, 0)) < 0)
+    stem_exec_fail (c->status_fd, STEM_LOGWRITER_FAILED_GROUP, errno);
+  stem_exec_worker (c->worker, c->stdin_fd, c->out_fd, c->status_fd);
+}

@@ -56,3 +56,16 @@ _Noreturn void stem_exec_fail (int fd, int kind, int errsv);
  * as a StemLogwriterAnswer (stem-logwriter-wire.h) and the child exits
  * 127.  Async-signal-safe; writes nothing but its own stack. */
 _Noreturn void stem_exec_worker (const StemExecWorker *w, int stdin_fd, int out_fd, int status_fd);
+
+/* The vfork child (stem_exec_vfork) of a worker: it first leads a session
+ * of its own (OWN_SESSION) or a process group of its own in our session,
+ * then becomes WORKER (stem_exec_worker). */
+typedef struct
+{
+  const StemExecWorker *worker;
+  bool own_session;
+  int stdin_fd;
+  int out_fd;
+  int status_fd;
+} StemExecChild;
+void stem_exec_child (void *data);

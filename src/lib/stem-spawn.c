@@ -102,15 +102,6 @@ stem_spawn_prepare_dirs (const StemNodePlan *plan, gboolean with_log, GError **e
   return stem_mkdir_owned (plan->workdir, 0755, plan->user, error);
 }
 
-static G_GNUC_NORETURN void
-fail (int status_fd, int kind, int errsv)
-{
-  Report r = { kind, errsv };
-  while (write (status_fd, &r, sizeof r) < 0 && errno == EINTR)
-    ;
-  _exit (127);
-}
-
 char *
 stem_spawn_helper_path (const char *name)
 {
@@ -189,25 +180,6 @@ launch_detached (const StemNodePlan *plan, StemWriterServer *writers, int lock_f
   return launch;
 }
 
-/* What a worker's vfork child needs. */
-typedef struct
-{
-  const StemExecWorker *exec;
-  int null_fd;
-  int out_fd;
-  int status_fd;
-} WorkerExec;
-
-/* A worker's vfork child: a session of its own, then the worker. */
-static void
-exec_worker (void *data)
-{
-  const WorkerExec *w = data;
-  if (setsid () < 0)
-    fail (w->status_fd, STEM_LOGWRITER_FAILED_GROUP, errno);
-  stem_exec_worker (w->exec, w->null_fd, w->out_fd, w->status_fd);
-}
-
 StemLaunch *
 stem_launch_begin (const StemNodePlan *plan, gboolean detach, StemWriterServer *writers,
                    int lock_fd, GError **error)
@@ -239,8 +211,8 @@ stem_launch_begin (const StemNodePlan *plan, gboolean detach, StemWriterServer *
   g_auto (StemFd) status_write = status[1];
   StemExecWorker exec = exec_worker_of (plan);
 
-  WorkerExec w = { &exec, null_fd, out_fd, status_write };
-  pid_t child = stem_exec_vfork (exec_worker, &w);
+  StemExecChild c = { &exec, true, null_fd, out_fd, status_write };
+  pid_t child = stem_exec_vfork (stem_exec_child, &c);
   if (child < 0)
     {
       stem_throw_errno (error, _ ("Forking “%s”"), plan->node);

@@ -614,27 +614,6 @@ writer_status (int status_fd)
   return (StemLogwriterAnswer){ STEM_LOGWRITER_FAILED_START, EIO };
 }
 
-/* What a worker's vfork child needs (stem_exec_vfork: the server waits
- * only until its exec). */
-typedef struct
-{
-  const Launch *launch;
-  int null_fd;
-  int out_fd;
-  int status_fd;
-} WorkerExec;
-
-/* A worker's vfork child: a process group of its own, in our session,
- * then the worker. */
-static void
-exec_worker (void *data)
-{
-  const WorkerExec *w = data;
-  if (setpgid (0, 0) < 0)
-    stem_exec_fail (w->status_fd, STEM_LOGWRITER_FAILED_GROUP, errno);
-  stem_exec_worker (&w->launch->exec, w->null_fd, w->out_fd, w->status_fd);
-}
-
 static void
 serve_launch (const Message *m, int null_fd)
 {
@@ -652,8 +631,10 @@ serve_launch (const Message *m, int null_fd)
       writer_status (writer_fd);
       return;
     }
-  WorkerExec w = { &l, null_fd, out_fd, status[1] };
-  pid_t worker = stem_exec_vfork (exec_worker, &w);
+  /* A process group of its own, in our session; we wait only until its
+   * exec. */
+  StemExecChild c = { &l.exec, false, null_fd, out_fd, status[1] };
+  pid_t worker = stem_exec_vfork (stem_exec_child, &c);
   int errsv = errno;
   close (status[1]);
   close (out_fd);
