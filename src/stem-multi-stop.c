@@ -104,7 +104,6 @@ stop_leftovers (StemMultiOptions *opts, GArray *targets, const int *results, GAr
       report_leftovers (opts, &g_array_index (targets, Target, i));
 }
 
-/* Stops PLANS (locks held) with SCHEDULE, all at once. */
 /* What a terminal shows while TARGETS stop (nothing off a terminal, with
  * --quiet or --json). */
 static StemProgress *
@@ -216,8 +215,8 @@ report_stopped (StemMultiOptions *opts, GArray *targets, const int *results, GAr
           r->pid = t->pid;
           continue;
         }
-      stem_pidfile_remove (t->plan->pidfile, t->pid, NULL);
-      /* Its last words are in the log before we say it stopped. */
+      /* Its pidfile went as it exited (remove_pidfile); its last words
+       * are in the log before we say it stopped. */
       if (t->plan->logfile != NULL && !stem_log_wait (t->plan->logfile, deadline))
         stem_multi_verbose (
             opts,
@@ -242,6 +241,16 @@ report_stopped (StemMultiOptions *opts, GArray *targets, const int *results, GAr
     }
 }
 
+/* A stopped worker's pidfile goes as soon as the worker has exited, while
+ * the other nodes are still stopping rather than after the last. */
+static void
+remove_pidfile (guint index, gpointer user_data)
+{
+  const Target *t = &g_array_index ((GArray *)user_data, Target, index);
+  stem_pidfile_remove (t->plan->pidfile, t->pid, NULL);
+}
+
+/* Stops PLANS (locks held) with SCHEDULE, all at once. */
 void
 stem_multi_stop_nodes (StemMultiOptions *opts, GPtrArray *plans, GArray *schedule,
                        StemReport *report)
@@ -268,7 +277,8 @@ stem_multi_stop_nodes (StemMultiOptions *opts, GPtrArray *plans, GArray *schedul
   g_autofree int *results = g_new (int, procs->len);
   g_autoptr (GError) error = NULL;
   g_autoptr (StemProgress) progress = progress_for (opts, targets, steps[0].signum);
-  gboolean waited = stem_proc_stop_all_shown (procs, schedule, TRUE, progress, results, &error);
+  gboolean waited = stem_proc_stop_all_shown (procs, schedule, TRUE, progress, remove_pidfile,
+                                              targets, results, &error);
   stem_progress_clear (progress);
   if (!waited)
     {

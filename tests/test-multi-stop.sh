@@ -63,6 +63,29 @@ elapsed_ms=$((($(date +%s%N) - start) / 1000000))
 ok_if "nodes are signalled at once and waited for together (${elapsed_ms}ms < 5×2000ms)" \
   test "$elapsed_ms" -lt 10000
 
+# A node's pidfile goes as soon as its worker has exited, not once the
+# slowest node of the same stop has: the deaf one holds this stop for its
+# whole 60 s of TERM, long after the quick one is gone.
+multi start quick --command "$WORKER" --command run
+multi start deaf --command "$WORKER" --command ignore-term
+quick=$(pid_of quick) deaf=$(pid_of deaf)
+wait_until 10 grep -qs "^ready pid=$deaf" "$T/log/deaf.log"
+"$MULTI" stop quick deaf --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" \
+  --retry=TERM/60s/KILL/5 >"$T/both.out" 2>&1 &
+both=$!
+ok_if "the quick node's pidfile is gone while the deaf one still stops" \
+  wait_until 20 test ! -e "$T/run/quick.pid"
+ok_if "its worker has exited" dead "$quick"
+ok_if "the deaf worker still runs" alive "$deaf"
+ok_if "its pidfile is kept" test -e "$T/run/deaf.pid"
+ok_if "the stop still waits for it" alive "$both"
+kill -KILL "$deaf"
+wait "$both"
+is "$?" 0 "the stop ends once the deaf worker is gone"
+like "$T/both.out" "^quick: stopped \(pid $quick\)$" "the quick node is reported stopped"
+like "$T/both.out" "^deaf: stopped \(pid $deaf\)$" "and so is the deaf one"
+ok_if "both pidfiles are gone" test ! -e "$T/run/quick.pid" -a ! -e "$T/run/deaf.pid"
+
 # A worker whose parent never reaps it becomes a zombie when it exits: that
 # is stopped, and stop must not wait for a reaper (nor escalate).
 "$WORKER" zombie-parent >"$T/zp.out" 2>&1 &

@@ -572,6 +572,7 @@ typedef struct
   guint step;
   gint64 deadline;
   gboolean active;
+  gboolean done; /* told to PROGRESS and EXITED */
 } StopState;
 
 /* Whether PROC is known to have exited, without a look at each process
@@ -619,12 +620,13 @@ gboolean
 stem_proc_stop_all (GPtrArray *procs, GArray *steps, gboolean send_first, int *out_results,
                     GError **error)
 {
-  return stem_proc_stop_all_shown (procs, steps, send_first, NULL, out_results, error);
+  return stem_proc_stop_all_shown (procs, steps, send_first, NULL, NULL, NULL, out_results, error);
 }
 
 gboolean
 stem_proc_stop_all_shown (GPtrArray *procs, GArray *steps, gboolean send_first,
-                          StemProgress *progress, int *out_results, GError **error)
+                          StemProgress *progress, StemProcExitedFunc exited, gpointer user_data,
+                          int *out_results, GError **error)
 {
   if (steps->len == 0)
     return stem_throw (error, _ ("The stop schedule is empty"));
@@ -659,7 +661,13 @@ stem_proc_stop_all_shown (GPtrArray *procs, GArray *steps, gboolean send_first,
           StemProc *proc = g_ptr_array_index (procs, i);
           if (!advance (proc, &states[i], steps, now, &out_results[i]))
             {
-              stem_progress_done (progress, i);
+              if (!states[i].done)
+                {
+                  states[i].done = TRUE;
+                  stem_progress_done (progress, i);
+                  if (exited != NULL && out_results[i] >= 0)
+                    exited (i, user_data);
+                }
               continue;
             }
           next_deadline = MIN (next_deadline, states[i].deadline);

@@ -74,10 +74,16 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemProc, stem_proc_free)
  * survived the whole schedule.  Returns FALSE only when waiting itself failed. */
 gboolean stem_proc_stop_all (GPtrArray *procs, GArray *steps, gboolean send_first, int *out_results,
                              GError **error);
+/* Told, once, that process INDEX of a stop has exited, while the others
+ * may still be stopping. */
+typedef void (*StemProcExitedFunc) (guint index, gpointer user_data);
+
 /* stem_proc_stop_all, keeping PROGRESS (may be NULL; its nodes are PROCS'
- * indexes) up to date: a process is done once it exits or is given up. */
+ * indexes) up to date: a process is done once it exits or is given up;
+ * EXITED (may be NULL) is called with USER_DATA as each one exits. */
 gboolean stem_proc_stop_all_shown (GPtrArray *procs, GArray *steps, gboolean send_first,
-                                   StemProgress *progress, int *out_results, GError **error);
+                                   StemProgress *progress, StemProcExitedFunc exited,
+                                   gpointer user_data, int *out_results, GError **error);
 
 /* Waits until PROC exits or TIMEOUT_MS passes (event-driven).  Returns TRUE
  * if it exited. */
