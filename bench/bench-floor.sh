@@ -76,7 +76,7 @@ supervisord_down () {
 # One round of every tool for N nodes: start, status, stop, in turn.
 round () {
   local n=$1 conf=$dir/supervisord-$1.conf
-  mkdir -p "$dir/f" "$dir/m" "$dir/s"
+  mkdir -p "$dir/f" "$dir/m" "$dir/w" "$dir/s"
   timed "floor-start-$n" "$floor" start "$dir/f" "$n" "$worker" 3601
   timed "floor-status-$n" "$floor" status "$dir/f" "$n"
   timed "floor-stop-$n" "$floor" stop "$dir/f" "$n"
@@ -85,6 +85,11 @@ round () {
   timed "multi-start-$n" "$multi" start "$n" --settle=0 --quiet "${m[@]}" --command "$worker" --command 3601
   timed "multi-status-$n" "$multi" status "$n" --quiet "${m[@]}"
   timed "multi-stop-$n" "$multi" stop "$n" --quiet "${m[@]}"
+  # The same without a log writer per node: what the writers cost.
+  local w=(--pidfile="$dir/w/%n.pid" --logfile="$dir/w/%n.log")
+  timed "multiw-start-$n" "$multi" start "$n" --settle=0 --quiet --no-log-writer "${w[@]}" \
+    --command "$worker" --command 3601
+  timed "multiw-stop-$n" "$multi" stop "$n" --quiet "${w[@]}"
 
   if [ "$n" -le 200 ]; then
     timed "ssd-start-$n" sh -c 'd=$1 n=$2 ssd=$3 w=$4; i=1; while [ $i -le $n ]; do
@@ -160,6 +165,7 @@ for n in $sizes; do
     printf '  %s\n' "$verb"
     printf '    %-34s %9s ms\n' "floor" "$(ms "floor-$verb-$n")"
     row "stem-multi $verb" "multi-$verb-$n" "floor-$verb-$n" "$g"
+    [ ! -s "$dir/multiw-$verb-$n" ] || row "  with --no-log-writer" "multiw-$verb-$n" "floor-$verb-$n"
     if [ -s "$dir/ssd-$verb-$n" ]; then
       row "start-stop-daemon loop" "ssd-$verb-$n" "floor-$verb-$n"
       printf '    %-34s %9s x the start-stop-daemon loop\n' "stem-multi" "$(ratio "multi-$verb-$n" "ssd-$verb-$n")"
