@@ -24,6 +24,9 @@
 #define DEFAULT_LINES 10
 #define FILE_EVENTS (IN_MODIFY | IN_MOVE_SELF)
 #define DIR_EVENTS (IN_CREATE | IN_MOVED_TO)
+/* Without inotify (a user's instances are limited), each log is looked at
+ * this often instead, as tail -F does. */
+#define POLL_INTERVAL_MS 1000
 
 typedef struct
 {
@@ -284,6 +287,30 @@ follow_forever (Follow *follows, guint n, int inotify_fd)
     }
 }
 
+/* Without inotify: every POLL_INTERVAL_MS, what was appended to each log,
+ * and a new file that took its name (read from its start once the old one
+ * is read to its end, as with inotify). */
+static int
+follow_polling (Follow *follows, guint n)
+{
+  for (;;)
+    {
+      for (guint i = 0; i < n; i++)
+        {
+          Follow *f = &follows[i];
+          if (f->plan->logfile == NULL)
+            continue;
+          if (f->fd >= 0)
+            drain (f);
+          struct stat now;
+          if (stat (f->plan->logfile, &now) == 0 && !follow_is_current (f))
+            follow_switch (f, -1);
+        }
+      if (poll (NULL, 0, POLL_INTERVAL_MS) < 0 && errno != EINTR)
+        return STEM_EXIT_FAILURE;
+    }
+}
+
 static gboolean
 parse_lines (StemArgs *args, guint *out_lines, GError **error)
 {
@@ -309,10 +336,8 @@ stem_multi_logs (StemMultiOptions *opts, GError **error)
 
   int inotify_fd = follow ? inotify_init1 (IN_CLOEXEC | IN_NONBLOCK) : -1;
   if (follow && inotify_fd < 0)
-    {
-      stem_throw_errno (error, _ ("Cannot follow the logs"));
-      return -1;
-    }
+    g_printerr (_ ("%s: cannot watch the logs (%s): looking at them every second instead\n"),
+                g_get_prgname (), g_strerror (errno));
 
   guint n = set->plans->len;
   Follow *follows = g_new0 (Follow, n);
@@ -330,8 +355,9 @@ stem_multi_logs (StemMultiOptions *opts, GError **error)
         {
           f->dir = g_path_get_dirname (f->plan->logfile);
           f->base = g_path_get_basename (f->plan->logfile);
-          f->dir_wd = inotify_add_watch (inotify_fd, f->dir, DIR_EVENTS | IN_ONLYDIR);
-          followed += f->dir_wd >= 0;
+          if (inotify_fd >= 0)
+            f->dir_wd = inotify_add_watch (inotify_fd, f->dir, DIR_EVENTS | IN_ONLYDIR);
+          followed += inotify_fd < 0 || f->dir_wd >= 0;
         }
       if (f->plan->logfile == NULL || !follow_open (f, inotify_fd, lines, &problem))
         if (!explain_missing (f->plan, problem, follow))
@@ -339,7 +365,8 @@ stem_multi_logs (StemMultiOptions *opts, GError **error)
     }
 
   if (follow && followed > 0)
-    status = follow_forever (follows, n, inotify_fd);
+    status
+        = inotify_fd >= 0 ? follow_forever (follows, n, inotify_fd) : follow_polling (follows, n);
   for (guint i = 0; i < n; i++)
     {
       if (n > 1)

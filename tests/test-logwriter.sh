@@ -245,6 +245,33 @@ wait "$lw"
 rc=$?
 rc_is 0 "the writer exits at the end of its input"
 
+# A writer without an inotify instance (its user's are used up; here a
+# user namespace allows none) says so in the log, and still follows a
+# rotation: it looks at the path before it writes.
+unwatched=$T/unwatched.log
+if unshare -U -r sh -c 'echo 0 >/proc/sys/user/max_inotify_instances' 2>/dev/null; then
+  : >"$unwatched"
+  mkfifo "$T/feed-unwatched"
+  unshare -U -r sh -c 'echo 0 >/proc/sys/user/max_inotify_instances && exec "$0" "$1"' \
+    "$LOGWRITER" "$unwatched" <"$T/feed-unwatched" >>"$unwatched" 2>&1 &
+  lw=$!
+  exec 7>"$T/feed-unwatched"
+  printf 'line 1\n' >&7
+  ok_if "a writer with no inotify instance writes on" wait_until 10 grep -qs '^line 1$' "$unwatched"
+  is "$(head -n 1 "$unwatched")" "stem-logwriter: cannot watch $unwatched for rotation (Too many open files): a rotation is noticed when the worker next writes" \
+    "and says, first, that it cannot watch the log"
+  mv "$unwatched" "$unwatched.1"
+  printf 'line 2\n' >&7
+  ok_if "a rename is followed at the next write" wait_until 10 grep -qs '^line 2$' "$unwatched"
+  is "$(grep -c '^line' "$unwatched.1")" 1 "which goes to the new log only"
+  exec 7>&-
+  wait "$lw"
+  rc=$?
+  rc_is 0 "the writer exits at the end of its input"
+else
+  skip "cannot make a user namespace here (unshare -U): no way to take the writer's inotify instances"
+fi
+
 # --no-log-writer: the worker appends to its log itself, for start,
 # supervise and --foreground alike; copytruncate is then how to rotate.
 # starts_with_text FILE: no NUL byte at its start (a writer that did not

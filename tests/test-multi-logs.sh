@@ -71,4 +71,33 @@ ok_if "what it printed is the old file then the new one, every line once, in ord
   cmp -s "$T/follow" <(cat "$T/log/a.log.1" "$T/log/a.log")
 is "$(cat "$T/follow.err")" "" "and it said nothing on stderr"
 
+# Without an inotify instance (a user's are limited; here a user namespace
+# allows none), --follow says so and looks at the log every second
+# instead, across a rotation all the same.
+if unshare -U -r sh -c 'echo 0 >/proc/sys/user/max_inotify_instances' 2>/dev/null; then
+  multi start c --command "$WORKER" --command count --command 2
+  wait_until 10 has_lines "$T/log/c.log" 20
+  unshare -U -r sh -c 'echo 0 >/proc/sys/user/max_inotify_instances && exec "$@"' sh \
+    "$MULTI" logs c --follow --lines=100000000 --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" \
+    >"$T/polled" 2>"$T/polled.err" &
+  poller=$!
+  ok_if "without inotify the follower prints the log" \
+    wait_until 10 has_lines "$T/polled" "$(($(lines_in "$T/log/c.log") + 20))"
+  mv "$T/log/c.log" "$T/log/c.log.1"
+  ok_if "and goes on into the new file" wait_until 10 has_lines "$T/polled" \
+    "$(($(lines_in "$T/log/c.log.1") + 20))"
+  multi stop c
+  total=$(cat "$T/log/c.log.1" "$T/log/c.log" | wc -l)
+  polled_has () { [ "$(wc -l <"$T/polled")" -ge "$1" ]; }
+  ok_if "to the last line" wait_until 10 polled_has "$total"
+  kill "$poller" 2>/dev/null
+  wait "$poller" 2>/dev/null
+  ok_if "every line once, in order" cmp -s "$T/polled" <(cat "$T/log/c.log.1" "$T/log/c.log")
+  is "$(cat "$T/polled.err")" \
+    "stem-multi: cannot watch the logs (Too many open files): looking at them every second instead" \
+    "saying on stderr that it looks every second"
+else
+  skip "cannot make a user namespace here (unshare -U): no way to take the follower's inotify instance"
+fi
+
 done_testing

@@ -127,6 +127,19 @@ emit (const char *data, size_t len)
     }
 }
 
+/* Without a watch, a rotation is noticed when the worker next writes
+ * (write_output looks at the path first); the log says so, once. */
+static void
+unwatched (int errsv)
+{
+  static bool said;
+  if (!said)
+    say (_ ("cannot watch %s for rotation (%s): a rotation is noticed when the worker next "
+            "writes"),
+         log_path, strerror (errsv));
+  said = true;
+}
+
 static void
 watch_log (void)
 {
@@ -138,6 +151,9 @@ watch_log (void)
    * hold open is never deleted under us). */
   watch = inotify_add_watch (inotify_fd, log_path,
                              IN_MOVE_SELF | IN_DELETE_SELF | IN_ATTRIB | IN_DONT_FOLLOW);
+  /* The user's watches used up (ENOSPC), not a path already gone. */
+  if (watch < 0 && (errno == ENOSPC || errno == ENOMEM))
+    unwatched (errno);
 }
 
 /* Whether LOG_PATH still names the file we write to. */
@@ -270,7 +286,11 @@ run_writer (void)
   sigprocmask (SIG_BLOCK, &hup, NULL);
   int signal_fd = signalfd (-1, &hup, SFD_NONBLOCK | SFD_CLOEXEC);
 
+  /* One instance per writer: a user's are limited (EMFILE past
+   * fs.inotify.max_user_instances, 128 by default). */
   inotify_fd = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
+  if (inotify_fd < 0)
+    unwatched (errno);
   watch_log ();
   check_path ();
 
