@@ -853,6 +853,88 @@ check_log_file (Diagnose *d, const char *id, GError **error)
   return TRUE;
 }
 
+/* A kernel limit from /proc/sys, into *OUT (at most G_MAXUINT). */
+static gboolean
+read_sysctl (const char *path, guint *out, GError **error)
+{
+  g_autofree char *text = NULL;
+  guint64 value;
+  if (!g_file_get_contents (path, &text, NULL, error)
+      || !g_ascii_string_to_unsigned (g_strstrip (text), 10, 0, G_MAXUINT, &value, error))
+    return FALSE;
+  *out = (guint)value;
+  return TRUE;
+}
+
+/* Whether STEMD_OPTS asks for no log writers. */
+static gboolean
+opts_without_writers (const char *opts)
+{
+  g_auto (GStrv) words = opts != NULL ? g_strsplit_set (opts, " \t\n", -1) : NULL;
+  for (guint i = 0; words != NULL && words[i] != NULL; i++)
+    if (strcmp (words[i], "--no-log-writer") == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* Each node's log writer holds an inotify instance of the service user,
+ * and the kernel allows a user only so many (fs.inotify.max_user_instances,
+ * and the same limit of every user namespace it runs in): past them, a
+ * writer notices a rotation only when its worker next writes. */
+static gboolean
+check_inotify_instances (Diagnose *d, const char *id, GError **error)
+{
+  if (!need_nodes (d, id, error))
+    return error == NULL || *error == NULL;
+  if (opts_without_writers (g_environ_getenv (d->envp, "STEMD_OPTS")))
+    {
+      add_result (d, id, LEVEL_OK, _ ("no log writers (--no-log-writer in STEMD_OPTS)"));
+      return TRUE;
+    }
+  guint writers = 0;
+  for (guint i = 0; i < d->plans->plans->len; i++)
+    writers += ((StemNodePlan *)d->plans->plans->pdata[i])->logfile != NULL;
+  guint allowed, in_namespace;
+  g_autoptr (GError) local_error = NULL;
+  if (!read_sysctl ("/proc/sys/fs/inotify/max_user_instances", &allowed, &local_error))
+    {
+      CheckResult *r = add_result (d, id, LEVEL_WARN, _ ("cannot read the inotify limit: %s"),
+                                   local_error->message);
+      set_hint (r, _ ("run stem-diagnose where /proc/sys can be read"));
+      return TRUE;
+    }
+  /* The same limit of the user namespace it runs in, where there is one. */
+  if (read_sysctl ("/proc/sys/user/max_inotify_instances", &in_namespace, NULL))
+    allowed = MIN (allowed, in_namespace);
+  const char *user = d->user_name;
+  if (writers < allowed)
+    add_result (
+        d, id, LEVEL_OK,
+        ngettext (
+            "the log writer of %u node fits in the %u inotify instances the kernel allows %s",
+            "the log writers of %u nodes fit in the %u inotify instances the kernel allows %s",
+            writers),
+        writers, allowed, user);
+  else
+    {
+      CheckResult *r
+          = add_result (d, id, LEVEL_WARN,
+                        ngettext ("the log writer of %u node leaves none of the %u inotify "
+                                  "instances the kernel allows %s: past them, a rotation is "
+                                  "noticed only when the worker next writes",
+                                  "the log writers of %u nodes leave none of the %u inotify "
+                                  "instances the kernel allows %s: past them, a rotation is "
+                                  "noticed only when the worker next writes",
+                                  writers),
+                        writers, allowed, user);
+      set_hint (r,
+                _ ("raise fs.inotify.max_user_instances above %u (a file in /etc/sysctl.d/; "
+                   "see stem-multi(1) LOG FILES)"),
+                writers);
+    }
+  return TRUE;
+}
+
 static gboolean
 check_run_tmpfs (Diagnose *d, const char *id, GError **error)
 {
@@ -1124,6 +1206,7 @@ static const struct
   { "log-dir", check_log_dir },
   { "pidfile", check_pidfile },
   { "log-file", check_log_file },
+  { "inotify-instances", check_inotify_instances },
   { "run-tmpfs", check_run_tmpfs },
   { "routing-file", check_routing_file },
   { "units-installed", check_units_installed },

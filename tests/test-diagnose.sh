@@ -81,8 +81,8 @@ else
 fi
 is "$(level env-file-safety)" "$safety_level" "env-file-safety is $safety_level (the env file is owned by uid $(id -u))"
 for id in env-file-exists env-file-syntax env-file-secrets shell-systemd-agreement \
-  worker-command service-user service-group pid-dir log-dir pidfile log-file routing-file \
-  units-installed init-scripts broker-url; do
+  worker-command service-user service-group pid-dir log-dir pidfile log-file inotify-instances \
+  routing-file units-installed init-scripts broker-url; do
   is "$(level "$id" | tr , '\n' | sort -u)" ok "$id passes on a host in order"
 done
 is "$(level run-tmpfs)" "$run_level" "run-tmpfs is $run_level for the configured run directory $rundir"
@@ -91,7 +91,7 @@ is "$(json "$T/out" '[.checks[] | select(.ok != (.level == "ok"))] | length')" 0
 is "$(json "$T/out" '[.checks[] | select(.level == "ok" and .hint != null)] | length')" 0 "no hint when ok"
 
 if [ "$(id -u)" -eq 0 ] && [ "$ME" = root ]; then
-  jq -S 'del(.status) | del(.checks[] | select(.check == "run-tmpfs"))' "$T/out" |
+  jq -S 'del(.status) | del(.checks[] | select(.check | IN("run-tmpfs", "inotify-instances")))' "$T/out" |
     sed "s|$T|@T@|g" >"$T/normalised.json"
   if diff -u "$EXPECTED/good.json" "$T/normalised.json" >"$T/diff"; then
     pass "JSON of the controlled fixture matches the golden file"
@@ -116,7 +116,7 @@ if [ "$(id -u)" -eq 0 ]; then
     --initdir="$T/empty" --pidfile="$T/broken/run/%n.pid" --logfile="$T/broken/log/%n.log" --json
   rc_is 1 "a broken host: exit 1"
   is "$(json "$T/out" .status)" error "… status error"
-  jq -S 'del(.checks[] | select(.check == "run-tmpfs"))' "$T/out" | sed "s|$T|@T@|g" \
+  jq -S 'del(.checks[] | select(.check | IN("run-tmpfs", "inotify-instances")))' "$T/out" | sed "s|$T|@T@|g" \
     >"$T/normalised.json"
   if diff -u "$EXPECTED/broken.json" "$T/normalised.json" >"$T/diff"; then
     pass "JSON of the broken fixture matches the golden file"
@@ -125,7 +125,7 @@ if [ "$(id -u)" -eq 0 ]; then
   fi
   diagnose --env-file="$T/broken.env" --user=no-such-stem-user --unitdir="$T/empty" \
     --initdir="$T/empty" --pidfile="$T/broken/run/%n.pid" --logfile="$T/broken/log/%n.log"
-  awk '/^\[/ { skip = / run-tmpfs: / } !skip' "$T/out" | sed "s|$T|@T@|g" >"$T/normalised.txt"
+  awk '/^\[/ { skip = / (run-tmpfs|inotify-instances): / } !skip' "$T/out" | sed "s|$T|@T@|g" >"$T/normalised.txt"
   if diff -u "$EXPECTED/broken.txt" "$T/normalised.txt" >"$T/diff"; then
     pass "text output of the broken fixture matches the golden file"
   else
@@ -294,6 +294,43 @@ mkdir "$T/log/alpha.log"
 diagnose --env-file="$T/good.env" --user="$ME" --json
 is "$(level log-file)" error "log-file fails when the log is a directory"
 rmdir "$T/log/alpha.log"
+
+# --- inotify-instances: each node's log writer holds one of the service
+# user's; a user namespace that allows fewer than the nodes shows the
+# warning without starving anything else on the machine.
+diagnose --env-file="$T/good.env" --user="$ME" --json
+limit=$(cat /proc/sys/fs/inotify/max_user_instances)
+is "$(message inotify-instances)" "the log writer of 1 node fits in the $limit inotify instances the kernel allows $ME" \
+  "inotify-instances passes with one node"
+if unshare -U -r true 2>/dev/null; then
+  run unshare -U -r sh -c 'echo 2 >/proc/sys/user/max_inotify_instances && exec "$@"' sh \
+    env -u STEMD_OPTS "$DIAGNOSE" --unitdir="$T/units" --initdir="$T/init" --pidfile="$T/run/%n.pid" \
+    --logfile="$T/log/%n.log" --env-file="$T/good.env" --user="$ME" a b c --json
+  is "$(level inotify-instances)" warn "inotify-instances warns when the nodes leave none free"
+  is "$(message inotify-instances)" "the log writers of 3 nodes leave none of the 2 inotify instances the kernel allows $ME: past them, a rotation is noticed only when the worker next writes" \
+    "saying what it costs"
+  is "$(jq -r '.checks[] | select(.check == "inotify-instances") | .hint' "$T/out")" \
+    "raise fs.inotify.max_user_instances above 3 (a file in /etc/sysctl.d/; see stem-multi(1) LOG FILES)" \
+    "and what to raise"
+else
+  skip "inotify-instances warning: cannot make a user namespace here (unshare -U)"
+  skip "inotify-instances message: cannot make a user namespace here (unshare -U)"
+  skip "inotify-instances hint: cannot make a user namespace here (unshare -U)"
+fi
+if unshare -U -r -m sh -c 'mount --bind /dev/null /proc/sys/fs/inotify/max_user_instances' 2>/dev/null; then
+  run unshare -U -r -m sh -c 'mount --bind /dev/null /proc/sys/fs/inotify/max_user_instances && exec "$@"' \
+    sh env -u STEMD_OPTS "$DIAGNOSE" --unitdir="$T/units" --initdir="$T/init" --pidfile="$T/run/%n.pid" \
+    --logfile="$T/log/%n.log" --env-file="$T/good.env" --user="$ME" --json
+  is "$(level inotify-instances):$(message inotify-instances)" \
+    "warn:cannot read the inotify limit: Empty string is not a number" \
+    "inotify-instances warns when the limit cannot be read (here: an empty file over it)"
+else
+  skip "inotify-instances unreadable: cannot make a user and mount namespace here (unshare -U -m)"
+fi
+env_file nowriter.env 0600 STEMD_NODES=alpha "STEM_WORKER_COMMAND=$T/bin/worker" "STEMD_OPTS='--no-log-writer'"
+diagnose --env-file="$T/nowriter.env" --user="$ME" --json
+is "$(message inotify-instances)" "no log writers (--no-log-writer in STEMD_OPTS)" \
+  "inotify-instances: none needed with --no-log-writer"
 
 # --- routing-file
 printf 'queues: [\n' >"$T/broken.yaml"
