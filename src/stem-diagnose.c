@@ -879,8 +879,8 @@ opts_without_writers (const char *opts)
 
 /* Each node's log writer holds an inotify instance of the service user,
  * and the kernel allows a user only so many (fs.inotify.max_user_instances,
- * and the same limit of every user namespace it runs in): past them, a
- * writer notices a rotation only when its worker next writes. */
+ * and the limit of the user namespace we run in, when that is lower): past
+ * them, a writer notices a rotation only when its worker next writes. */
 static gboolean
 check_inotify_instances (Diagnose *d, const char *id, GError **error)
 {
@@ -903,7 +903,7 @@ check_inotify_instances (Diagnose *d, const char *id, GError **error)
       set_hint (r, _ ("run stem-diagnose where /proc/sys can be read"));
       return TRUE;
     }
-  /* The same limit of the user namespace it runs in, where there is one. */
+  /* Inside a user namespace, its own limit may be the lower one. */
   if (read_sysctl ("/proc/sys/user/max_inotify_instances", &in_namespace, NULL))
     allowed = MIN (allowed, in_namespace);
   const char *user = d->user_name;
