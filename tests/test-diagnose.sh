@@ -302,7 +302,7 @@ diagnose --env-file="$T/good.env" --user="$ME" --json
 limit=$(cat /proc/sys/fs/inotify/max_user_instances)
 is "$(message inotify-instances)" "the log writer of 1 node fits in the $limit inotify instances the kernel allows $ME" \
   "inotify-instances passes with one node"
-if unshare -U -r true 2>/dev/null; then
+if unshare -U -r sh -c 'echo 2 >/proc/sys/user/max_inotify_instances' 2>/dev/null; then
   run unshare -U -r sh -c 'echo 2 >/proc/sys/user/max_inotify_instances && exec "$@"' sh \
     env -u STEMD_OPTS "$DIAGNOSE" --unitdir="$T/units" --initdir="$T/init" --pidfile="$T/run/%n.pid" \
     --logfile="$T/log/%n.log" --env-file="$T/good.env" --user="$ME" a b c --json
@@ -313,9 +313,10 @@ if unshare -U -r true 2>/dev/null; then
     "raise fs.inotify.max_user_instances above 3 (a file in /etc/sysctl.d/; see stem-multi(1) LOG FILES)" \
     "and what to raise"
 else
-  skip "inotify-instances warning: cannot make a user namespace here (unshare -U)"
-  skip "inotify-instances message: cannot make a user namespace here (unshare -U)"
-  skip "inotify-instances hint: cannot make a user namespace here (unshare -U)"
+  why="cannot make a user namespace with a limit of its own here (unshare -U; /proc/sys read-only?)"
+  skip "inotify-instances warning: $why"
+  skip "inotify-instances message: $why"
+  skip "inotify-instances hint: $why"
 fi
 if unshare -U -r -m sh -c 'mount --bind /dev/null /proc/sys/fs/inotify/max_user_instances' 2>/dev/null; then
   run unshare -U -r -m sh -c 'mount --bind /dev/null /proc/sys/fs/inotify/max_user_instances && exec "$@"' \

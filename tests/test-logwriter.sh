@@ -269,7 +269,7 @@ if unshare -U -r sh -c 'echo 0 >/proc/sys/user/max_inotify_instances' 2>/dev/nul
   rc=$?
   rc_is 0 "the writer exits at the end of its input"
 else
-  skip "cannot make a user namespace here (unshare -U): no way to take the writer's inotify instances"
+  skip "cannot make a user namespace with a limit of its own here (unshare -U; /proc/sys read-only?): no way to take the writer's inotify instances"
 fi
 
 # --no-log-writer: the worker appends to its log itself, for start,

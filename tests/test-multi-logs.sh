@@ -97,7 +97,7 @@ if unshare -U -r sh -c 'echo 0 >/proc/sys/user/max_inotify_instances' 2>/dev/nul
     "stem-multi: cannot watch the logs (Too many open files): looking at them every second instead" \
     "saying on stderr that it looks every second"
 else
-  skip "cannot make a user namespace here (unshare -U): no way to take the follower's inotify instance"
+  skip "cannot make a user namespace with a limit of its own here (unshare -U; /proc/sys read-only?): no way to take the follower's inotify instance"
 fi
 
 done_testing
