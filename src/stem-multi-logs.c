@@ -243,13 +243,18 @@ follow_switch (Follow *f, int inotify_fd)
   follow_open (f, inotify_fd, G_MAXUINT, NULL);
 }
 
-/* Whether F's descriptor still reads the file under the log's name. */
+/* Whether another file than the one F reads is now under the log's name:
+ * a regular file, opened as every log is, and told apart by the fstat of
+ * what was opened, never by the path. */
 static gboolean
-follow_is_current (const Follow *f)
+follow_replaced (const Follow *f)
 {
-  struct stat now, open_st;
-  return f->fd >= 0 && stat (f->plan->logfile, &now) == 0 && fstat (f->fd, &open_st) == 0
-         && now.st_ino == open_st.st_ino && now.st_dev == open_st.st_dev;
+  g_auto (StemFd) fd = open_log (f->plan->logfile, NULL);
+  struct stat now, ours;
+  if (fd < 0 || fstat (fd, &now) < 0)
+    return FALSE;
+  return f->fd < 0 || fstat (f->fd, &ours) < 0 || now.st_ino != ours.st_ino
+         || now.st_dev != ours.st_dev;
 }
 
 static void
@@ -263,7 +268,7 @@ handle_event (Follow *follows, guint n, int inotify_fd, const struct inotify_eve
       if (ev->wd == f->file_wd && f->fd >= 0)
         drain (f);
       else if (ev->wd == f->dir_wd && ev->len > 0 && strcmp (ev->name, f->base) == 0
-               && !follow_is_current (f))
+               && follow_replaced (f))
         follow_switch (f, inotify_fd);
     }
 }
@@ -302,8 +307,7 @@ follow_polling (Follow *follows, guint n)
             continue;
           if (f->fd >= 0)
             drain (f);
-          struct stat now;
-          if (stat (f->plan->logfile, &now) == 0 && !follow_is_current (f))
+          if (follow_replaced (f))
             follow_switch (f, -1);
         }
       if (poll (NULL, 0, POLL_INTERVAL_MS) < 0 && errno != EINTR)

@@ -71,6 +71,27 @@ ok_if "what it printed is the old file then the new one, every line once, in ord
   cmp -s "$T/follow" <(cat "$T/log/a.log.1" "$T/log/a.log")
 is "$(cat "$T/follow.err")" "" "and it said nothing on stderr"
 
+# A symbolic link put in the log's place is never followed, nor does it
+# end the following: the writer goes on in the file it has, and says so
+# there, and so does the follower.
+multi start d --command "$WORKER" --command count --command 2
+wait_until 10 has_lines "$T/log/d.log" 20
+"$MULTI" logs d --follow --lines=0 --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" \
+  >"$T/linked" 2>"$T/linked.err" &
+linker=$!
+wait_until 10 has_lines "$T/linked" 20
+ln -s /etc/passwd "$T/log/link"
+mv -T "$T/log/link" "$T/log/d.log"
+ok_if "a link in the log's place: the follower prints what the writer says of it" \
+  wait_until 10 grep -qs '^stem-logwriter: cannot reopen .*still writing to the file it was rotated to$' "$T/linked"
+before=$(lines_in "$T/linked")
+ok_if "and goes on with the worker's lines" wait_until 10 has_lines "$T/linked" $((before + 20))
+unlike "$T/linked" "^root:" "never what the link points to"
+kill "$linker" 2>/dev/null
+wait "$linker" 2>/dev/null
+multi stop d
+rm -f "$T/log/d.log"
+
 # Without an inotify instance (a user's are limited; here a user namespace
 # allows none), --follow says so and looks at the log every second
 # instead, across a rotation all the same.
