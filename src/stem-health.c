@@ -39,14 +39,14 @@ static const StemOptionSpec options[] = {
   { "format", 0, N_ ("text|json|openmetrics|nagios"), 0, STEM_OPT_FORMAT,
     N_ ("Output format (default text)") },
   { "json", 0, NULL, 0, STEM_OPT_JSON, N_ ("Print one JSON document (--format=json)") },
-  { "warning", 0, N_ ("DURATION"), 0, STEM_OPT_WARNING,
+  { "warning", 'w', N_ ("DURATION"), 0, STEM_OPT_WARNING,
     N_ ("nagios: WARNING when a log is older than DURATION") },
-  { "critical", 0, N_ ("DURATION"), 0, STEM_OPT_CRITICAL,
+  { "critical", 'c', N_ ("DURATION"), 0, STEM_OPT_CRITICAL,
     N_ ("nagios: CRITICAL when a log is older than DURATION (default --max-log-age)") },
   { "output", 0, N_ ("FILE"), 0, STEM_OPT_OUTPUT,
     N_ ("openmetrics: replace FILE with the metrics, atomically") },
   { "quiet", 0, NULL, 0, STEM_OPT_QUIET, N_ ("Print nothing; only the exit status tells") },
-  { "version", 0, NULL, 0, STEM_OPT_VERSION, N_ ("Print the version and exit") },
+  { "version", 'V', NULL, 0, STEM_OPT_VERSION, N_ ("Print the version and exit") },
   { "help", 'h', NULL, 0, STEM_OPT_HELP, N_ ("Print this help and exit") },
   { NULL },
 };
@@ -457,8 +457,9 @@ print_json (const StemHealthOptions *opts, GArray *results, gboolean all_ok)
   stem_json_print (b);
 }
 
-/* Prometheus' text exposition format, which node_exporter's textfile
- * collector reads.  How many times a node was restarted is known only to
+/* The OpenMetrics text format, ended by "# EOF" as it requires; to
+ * Prometheus' older text format (node_exporter's textfile collector) that
+ * line is a comment.  How many times a node was restarted is known only to
  * whatever restarts it (systemd, supervise), so it is not among them. */
 static void
 format_openmetrics (const StemHealthOptions *opts, GArray *results, GString *out)
@@ -483,9 +484,10 @@ format_openmetrics (const StemHealthOptions *opts, GArray *results, GString *out
           const NodeHealth *h = &g_array_index (results, NodeHealth, i);
           /* Node names need no escaping: [A-Za-z0-9._-] only. */
           const char *node = h->plan->node;
-          gboolean up = h->ours && h->error != HEALTH_PERMISSION_DENIED;
+          /* Up is liveness alone: a log this user cannot read changes
+           * whether the node is healthy, not whether its worker runs. */
           if (m == 0)
-            g_string_append_printf (out, "%s{node=\"%s\"} %d\n", metrics[m].name, node, up);
+            g_string_append_printf (out, "%s{node=\"%s\"} %d\n", metrics[m].name, node, h->ours);
           else if (m == 1)
             g_string_append_printf (out, "%s{node=\"%s\"} %d\n", metrics[m].name, node,
                                     h->error == HEALTH_OK);
@@ -498,6 +500,7 @@ format_openmetrics (const StemHealthOptions *opts, GArray *results, GString *out
                                     node, h->log_age_s);
         }
     }
+  g_string_append (out, "# EOF\n");
 }
 
 /* Replaces PATH with TEXT: a new file beside it, then rename(), so a reader
@@ -591,7 +594,7 @@ format_nagios (const StemHealthOptions *opts, GArray *results, GString *out)
       else
         g_string_append_printf (part, "%s running (pid %d)", h->plan->node, (int)h->pid);
       g_string_append_printf (perf, "%s%s_up=%d;;;0;1", perf->len > 0 ? " " : "", h->plan->node,
-                              h->ours && h->error != HEALTH_PERMISSION_DENIED);
+                              h->ours);
       if (h->log_age_s >= 0)
         g_string_append_printf (perf, " %s_log_age=%" G_GINT64_FORMAT "s;%s;%s;0;", h->plan->node,
                                 h->log_age_s, warn, crit);
@@ -781,11 +784,34 @@ node_words (StemArgs *args)
   return (GStrv)g_ptr_array_free (g_steal_pointer (&words), FALSE);
 }
 
+/* Whether ARGV asks for --format=nagios, for words that do not parse:
+ * a check plugin's usage error is UNKNOWN, said on standard output. */
+static gboolean
+asks_for_nagios (int argc, char **argv)
+{
+  for (int i = 1; i < argc && strcmp (argv[i], "--") != 0; i++)
+    if (strcmp (argv[i], "--format=nagios") == 0
+        || (strcmp (argv[i], "--format") == 0 && i + 1 < argc
+            && strcmp (argv[i + 1], "nagios") == 0))
+      return TRUE;
+  return FALSE;
+}
+
 int
 main (int argc, char **argv)
 {
   stem_program_init ("stem-health");
 
+  if (asks_for_nagios (argc, argv))
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (StemArgs) args = stem_args_parse (options, argc, argv, &error);
+      if (args == NULL)
+        {
+          g_print ("STEM-HEALTH UNKNOWN - %s\n", error->message);
+          return NAGIOS_UNKNOWN;
+        }
+    }
   int exit_status;
   g_autoptr (StemArgs) args = stem_args_parse_main (options, argc, argv, usage, &exit_status);
   if (args == NULL)

@@ -20,6 +20,8 @@ like "$T/out" '^# TYPE stem_worker_up gauge$' "with its TYPE"
 like "$T/out" '^# HELP stem_worker_start_time_seconds ' "and HELP"
 like "$T/out" '^stem_worker_start_time_seconds\{node="alpha"\} [0-9]+\.[0-9]{6}$' "the start time"
 unlike "$T/out" 'stem_worker_start_time_seconds\{node="ghost"\}' "none for a node without a process"
+is "$(tail -n 1 "$T/out")" "# EOF" "the last line is # EOF, as OpenMetrics requires"
+is "$(grep -c '^# EOF$' "$T/out")" 1 "and only the last"
 health alpha --format=openmetrics --output="$T/tf/stem.prom"
 rc_is 1 "--output into a missing directory fails"
 like "$T/err" "$T/tf" "naming it"
@@ -32,6 +34,23 @@ like "$T/out" '^STEM-HEALTH UNKNOWN - --json and --format=nagios contradict each
 health alpha --format=xml
 rc_is 2 "an unknown format"
 like "$T/err" 'Invalid --format “xml”' "is named"
+health alpha --format nagios --bogus
+rc_is 3 "nagios: an unknown option is UNKNOWN too"
+is "$(cat "$T/out")" "STEM-HEALTH UNKNOWN - Unknown option “--bogus” (see --help)" \
+  "said on standard output"
+health alpha --format=nagios --critical
+rc_is 3 "nagios: an option without its value is UNKNOWN"
+like "$T/out" '^STEM-HEALTH UNKNOWN - .*--critical' "naming the option"
+health alpha --bogus
+rc_is 2 "in the other formats an unknown option is a usage error (2)"
+is "$(cat "$T/out")" "" "said on standard error only"
+health alpha --format=nagios -w 1h -c 2h
+rc_is 0 "nagios: -w and -c, the plugins' short options"
+like "$T/out" '^STEM-HEALTH OK - alpha running \(pid [0-9]+\) \| alpha_up=1;;;0;1 alpha_log_age=[0-9]+s;3600;7200;0;$' \
+  "are --warning and --critical"
+run "$HEALTH" -V
+rc_is 0 "-V"
+like "$T/out" '^stem-health [0-9]' "prints the version"
 
 health alpha --format=nagios --warning=1h --critical=2h
 rc_is 0 "nagios: a running node is OK (exit 0)"
@@ -98,6 +117,25 @@ else
   health alpha ghost --format=openmetrics
   run promtool check metrics <"$T/out"
   is "$rc:$(cat "$T/err")" "0:" "promtool check metrics accepts the output, without a remark"
+fi
+
+# The OpenMetrics parser of Prometheus' Python client (python3-prometheus-client),
+# with Debian's Python, where that package puts it.
+if ! /usr/bin/python3 -c 'import prometheus_client.openmetrics.parser' 2>/dev/null; then
+  skip "prometheus_client is not installed (Debian: python3-prometheus-client)"
+else
+  health alpha ghost --format=openmetrics
+  cp "$T/out" "$T/metrics"
+  run /usr/bin/python3 -c '
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        print(family.type, s.name, s.labels["node"], s.value)
+' <"$T/metrics"
+  is "$rc:$(cat "$T/err")" "0:" "the OpenMetrics parser accepts the output"
+  like "$T/out" '^gauge stem_worker_up alpha 1(\.0)?$' "and reads alpha as up"
+  like "$T/out" '^gauge stem_worker_up ghost 0(\.0)?$' "and ghost as down"
 fi
 
 # Nagios 4 running the shipped definition, its command pointed at this build.

@@ -159,6 +159,20 @@ if [ "$(id -u)" -eq 0 ]; then
   rc_is 1 "an unreadable pidfile"
   like "$T/err" "^stem-health: alpha: error: permission-denied: .*Permission denied" "is permission-denied"
   chmod 644 "$T/run/alpha.pid"
+  # A log in a directory the user cannot search: unhealthy, still up.
+  mkdir -m 700 "$T/private"
+  as_nobody "$T/bin/stem-health" alpha --pidfile="$T/run/%n.pid" --logfile="$T/private/%n.log" \
+    --max-log-age=1h --format=openmetrics >"$T/out" 2>"$T/err"
+  rc=$?
+  rc_is 0 "openmetrics, with a log the user cannot reach"
+  like "$T/out" '^stem_worker_up\{node="alpha"\} 1$' "the worker is still up: liveness alone"
+  like "$T/out" '^stem_worker_healthy\{node="alpha"\} 0$' "but the node is not healthy"
+  as_nobody "$T/bin/stem-health" alpha --pidfile="$T/run/%n.pid" --logfile="$T/private/%n.log" \
+    --format=nagios --critical=1h >"$T/out" 2>"$T/err"
+  rc=$?
+  rc_is 3 "nagios: a log that cannot be checked is UNKNOWN"
+  like "$T/out" '^STEM-HEALTH UNKNOWN - alpha permission-denied \(.*\) \| alpha_up=1;;;0;1$' \
+    "and the perfdata says the worker is up"
   ok_if "the worker was not touched" alive "$alpha"
 else
   skip "permission-denied needs root to run a worker as another user"

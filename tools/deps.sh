@@ -7,7 +7,7 @@ packages="autoconf automake autopoint gettext make gcc pkg-config
   groff-base groff clang-format jq procps util-linux
   systemd shellcheck logrotate supervisor bash-completion
   systemd-container debootstrap zstd
-  prometheus prometheus-node-exporter nagios4-core clang libclang-rt-14-dev
+  prometheus prometheus-node-exporter python3-prometheus-client nagios4-core clang libclang-rt-14-dev
   rpm rpmlint rpm2cpio cpio zsh fish sudo
   dpkg-dev debhelper devscripts fakeroot lintian blhc diffoscope-minimal equivs"
 missing=
