@@ -47,6 +47,12 @@ multi start alpha --pidfile="$T/run/%d.pid" --command "$WORKER"
 rc_is 2 "a pidfile template with %d is refused"
 run "$MULTI" start alpha beta --pidfile="$T/run/worker.pid" --command "$WORKER"
 rc_is 2 "one pidfile template without %n for two nodes is refused"
+run "$MULTI" start alpha beta --pidfile="$T/run/%n.pid" --logfile:beta="$T/run/alpha.pid" \
+  --command "$WORKER"
+rc_is 2 "a log file that is another node's pidfile is refused"
+like "$T/err" "Log file “$T/run/alpha.pid” of node “beta” is the pidfile of node “alpha”" \
+  "naming both nodes"
+ok_if "nothing was started" no_pidfiles
 multi start alpha/../x --command "$WORKER"
 rc_is 2 "a bad node name"
 like "$T/err" "alpha/../x" "is named in the error"

@@ -157,6 +157,12 @@ static const struct
   { "a --workdir=/w/%", STEM_ERROR_CONFIG, "/w/%" },
   { "a b --pidfile:a=/p/same.pid --pidfile:b=/p/same.pid", STEM_ERROR_CONFIG,
     "would share the pidfile" },
+  { "a --pidfile=/r/%n.pid --logfile=/r/%n.pid", STEM_ERROR_CONFIG,
+    "Log file “/r/a.pid” of node “a” is the pidfile of node “a”" },
+  { "a b --pidfile=/r/%n.pid --logfile:a=/r/./b.pid", STEM_ERROR_CONFIG,
+    "Log file “/r/b.pid” of node “a” is the pidfile of node “b”" },
+  { "a b --pidfile=/r/%n.pid --logfile:b=/r/a.pid.lock", STEM_ERROR_CONFIG,
+    "Log file “/r/a.pid.lock” of node “b” is the lock file of node “a”" },
   { "a --env-file=@/missing.env", STEM_ERROR_CONFIG, "missing.env" },
 };
 

@@ -329,6 +329,30 @@ stem_plan_set_check (StemPlanSet *set, GError **error)
                                 first->node, plan->node, plan->pidfile);
     }
 
+  /* A log file that is a pidfile or a lock file of this call: the writer
+   * would append to it, and the node could no longer be found or stopped. */
+  g_autoptr (GHashTable) locks = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (guint i = 0; problems->len == 0 && i < set->plans->len; i++)
+    {
+      const StemNodePlan *plan = set->plans->pdata[i];
+      g_hash_table_insert (locks, g_strconcat (plan->pidfile, ".lock", NULL), (gpointer)plan);
+    }
+  for (guint i = 0; problems->len == 0 && i < set->plans->len; i++)
+    {
+      const StemNodePlan *plan = set->plans->pdata[i];
+      if (plan->logfile == NULL)
+        continue;
+      const StemNodePlan *other = g_hash_table_lookup (owners, plan->logfile);
+      if (other != NULL)
+        g_string_append_printf (problems,
+                                _ ("Log file “%s” of node “%s” is the pidfile of node “%s”"),
+                                plan->logfile, plan->node, other->node);
+      else if ((other = g_hash_table_lookup (locks, plan->logfile)) != NULL)
+        g_string_append_printf (problems,
+                                _ ("Log file “%s” of node “%s” is the lock file of node “%s”"),
+                                plan->logfile, plan->node, other->node);
+    }
+
   if (problems->len > 0)
     return stem_throw_code (error, code, "%s", problems->str);
   return TRUE;
