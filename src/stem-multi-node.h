@@ -56,6 +56,22 @@ void stem_multi_sort_report (StemReport *report, StemPlanSet *set);
  * plans that can go ahead. */
 GPtrArray *stem_multi_prepare_plans (GPtrArray *plans, StemReport *report);
 
+/* A worker that has exited and the process group it led. */
+typedef struct
+{
+  const char *node;
+  pid_t pid;
+  StemProcGroup *group; /* not owned */
+} StemLeftovers;
+
+/* Ends, with SCHEDULE, what the workers of EXITED (StemLeftovers) left in
+ * their process groups, scan after scan until one finds nothing new: a
+ * leftover may fork while it is being stopped.  A group known to be empty
+ * needs no scan at all.  Says what it ended (--verbose) and what survived
+ * (stem-multi-stop.c).  Before the log writers are waited for: leftovers
+ * hold their pipes. */
+void stem_multi_end_leftovers (StemMultiOptions *opts, GArray *exited, GArray *schedule);
+
 /* Stops the nodes of PLANS with SCHEDULE (stem-multi-stop.c); restart uses
  * it one node at a time. */
 void stem_multi_stop_nodes (StemMultiOptions *opts, GPtrArray *plans, GArray *schedule,

@@ -118,7 +118,11 @@ server_width (guint n)
   return MIN (1 + n / LAUNCHES_PER_SERVER, g_get_num_processors ());
 }
 
-/* Waits --settle for all started nodes at once and fails those that died. */
+/* Waits --settle for all started nodes at once and fails those that died,
+ * after ending what they left in their process groups.  Each worker is
+ * our child (stem-logwriter's serve_launch), which we do not reap: one
+ * that has died is a zombie until we exit, so its PID is still its own
+ * and every process in its group is provably one it left. */
 static void
 settle (StemMultiOptions *opts, GArray *started)
 {
@@ -126,45 +130,62 @@ settle (StemMultiOptions *opts, GArray *started)
     return;
 
   g_autoptr (GPtrArray) procs = g_ptr_array_new_with_free_func ((GDestroyNotify)stem_proc_free);
+  g_autoptr (GPtrArray) groups
+      = g_ptr_array_new_with_free_func ((GDestroyNotify)stem_proc_group_free);
+  g_autoptr (GPtrArray) alive = g_ptr_array_new ();
   g_autoptr (GArray) watched = g_array_new (FALSE, FALSE, sizeof (Start *));
-  g_autoptr (GArray) dead = g_array_new (FALSE, FALSE, sizeof (Start *));
+  g_autoptr (GArray) dead = g_array_new (FALSE, FALSE, sizeof (guint));
   for (guint i = 0; i < started->len; i++)
     {
       Start *s = &g_array_index (started, Start, i);
       gint64 start_us;
       StemProc *proc = NULL;
-      if (stem_proc_start_time (s->pid, &start_us, NULL) && !stem_proc_is_dead (s->pid))
+      if (stem_proc_start_time (s->pid, &start_us, NULL))
         proc = stem_proc_open (s->pid, start_us, NULL);
-      if (proc == NULL)
-        g_array_append_val (dead, s);
+      g_ptr_array_add (procs, proc);
+      g_ptr_array_add (groups,
+                       proc != NULL && !opts->no_kill_group ? stem_proc_group_new (proc) : NULL);
+      if (proc == NULL || stem_proc_is_dead (s->pid))
+        g_array_append_val (dead, i);
       else
         {
-          g_ptr_array_add (procs, proc);
-          g_array_append_val (watched, s);
+          g_ptr_array_add (alive, proc);
+          g_array_append_val (watched, i);
         }
     }
 
-  if (procs->len > 0)
+  if (alive->len > 0)
     {
       /* One step with no signal: just wait, and see who exits meanwhile. */
       StemScheduleStep wait_only = { 0, opts->settle_ms };
       g_autoptr (GArray) steps = g_array_new (FALSE, FALSE, sizeof (StemScheduleStep));
       g_array_append_val (steps, wait_only);
-      g_autofree int *results = g_new (int, procs->len);
+      g_autofree int *results = g_new (int, alive->len);
       g_autoptr (GError) error = NULL;
-      if (!stem_proc_stop_all (procs, steps, FALSE, results, &error))
+      if (!stem_proc_stop_all (alive, steps, FALSE, results, &error))
         g_printerr ("%s: %s\n", g_get_prgname (), error->message);
       else
-        for (guint i = 0; i < procs->len; i++)
+        for (guint i = 0; i < alive->len; i++)
           if (results[i] >= 0)
-            g_array_append_val (dead, g_array_index (watched, Start *, i));
+            g_array_append_val (dead, g_array_index (watched, guint, i));
     }
+
+  g_autoptr (GArray) exited = g_array_new (FALSE, FALSE, sizeof (StemLeftovers));
+  for (guint i = 0; i < dead->len; i++)
+    {
+      guint at = g_array_index (dead, guint, i);
+      Start *s = &g_array_index (started, Start, at);
+      StemLeftovers l = { s->plan->node, s->pid, groups->pdata[at] };
+      if (l.group != NULL)
+        g_array_append_val (exited, l);
+    }
+  stem_multi_end_leftovers (opts, exited, opts->schedule);
 
   g_autofree char *settle_text = stem_duration_format (opts->settle_ms);
   gint64 deadline = g_get_monotonic_time () + STEM_LOG_WAIT_US;
   for (guint i = 0; i < dead->len; i++)
     {
-      Start *s = g_array_index (dead, Start *, i);
+      Start *s = &g_array_index (started, Start, g_array_index (dead, guint, i));
       stem_pidfile_remove (s->plan->pidfile, s->pid, NULL);
       stem_log_wait (s->plan->logfile, deadline);
       g_free (s->result->state);
@@ -175,6 +196,15 @@ settle (StemMultiOptions *opts, GArray *started)
                                          settle_text, (int)s->pid, s->plan->logfile);
       s->result->detail = stem_log_tail (s->plan->logfile, LOG_TAIL_LINES);
     }
+}
+
+/* Our workers are our children (see settle): a SIGCHLD ignored by
+ * whoever ran us would have the kernel reap them as they die. */
+static void
+keep_dead_children (void)
+{
+  struct sigaction dfl = { .sa_handler = SIG_DFL };
+  sigaction (SIGCHLD, &dfl, NULL);
 }
 
 static int
@@ -241,6 +271,7 @@ stem_multi_start (StemMultiOptions *opts, GError **error)
   if (!check_detachable (set, error))
     return -1;
 
+  keep_dead_children ();
   g_autoptr (StemReport) report = stem_report_new ("start");
   g_autoptr (GArray) started = g_array_new (FALSE, TRUE, sizeof (Start));
   {
@@ -270,6 +301,7 @@ stem_multi_restart (StemMultiOptions *opts, GError **error)
   if (set == NULL || !check_detachable (set, error))
     return -1;
 
+  keep_dead_children ();
   g_autoptr (StemReport) report = stem_report_new ("restart");
   g_autoptr (StemWriterServer) writers = stem_writer_server_new ();
   gboolean halted = FALSE;

@@ -44,7 +44,7 @@ collect_groups (GArray *targets)
 #define LEFTOVER_ROUNDS 8
 
 static void
-report_leftovers (StemMultiOptions *opts, const Target *t)
+report_leftovers (StemMultiOptions *opts, const StemLeftovers *t)
 {
   GPtrArray *members = stem_proc_group_members (t->group);
   guint survivors = 0;
@@ -56,29 +56,24 @@ report_leftovers (StemMultiOptions *opts, const Target *t)
                         ngettext ("%s: ended %u process the worker left in its process group %d",
                                   "%s: ended %u processes the worker left in its process group %d",
                                   members->len - survivors),
-                        t->plan->node, members->len - survivors, (int)t->pid);
+                        t->node, members->len - survivors, (int)t->pid);
   if (survivors > 0)
     g_printerr (ngettext ("%s: %s: %u process the worker left in its process group %d is still "
                           "running\n",
                           "%s: %s: %u processes the worker left in its process group %d are "
                           "still running\n",
                           survivors),
-                g_get_prgname (), t->plan->node, survivors, (int)t->pid);
+                g_get_prgname (), t->node, survivors, (int)t->pid);
 }
 
-/* Ends, with SCHEDULE, what the workers of TARGETS that have exited
- * (RESULTS) left in their process groups, scan after scan until one finds
- * nothing new: a leftover may fork while it is being stopped.  A group
- * known to be empty needs no scan at all.  Before the log writers are
- * waited for: leftovers hold their pipes. */
-static void
-stop_leftovers (StemMultiOptions *opts, GArray *targets, const int *results, GArray *schedule)
+void
+stem_multi_end_leftovers (StemMultiOptions *opts, GArray *exited, GArray *schedule)
 {
   g_autoptr (GPtrArray) groups = g_ptr_array_new ();
-  for (guint i = 0; i < targets->len; i++)
+  for (guint i = 0; i < exited->len; i++)
     {
-      Target *t = &g_array_index (targets, Target, i);
-      if (t->group != NULL && results[i] >= 0 && !stem_proc_group_is_empty (t->group))
+      StemLeftovers *t = &g_array_index (exited, StemLeftovers, i);
+      if (!stem_proc_group_is_empty (t->group))
         g_ptr_array_add (groups, t->group);
     }
   for (guint round = 0; round < LEFTOVER_ROUNDS && groups->len > 0; round++)
@@ -99,9 +94,24 @@ stop_leftovers (StemMultiOptions *opts, GArray *targets, const int *results, GAr
       if (!stem_proc_stop_all (live, schedule, TRUE, ignored, NULL))
         break;
     }
+  for (guint i = 0; i < exited->len; i++)
+    report_leftovers (opts, &g_array_index (exited, StemLeftovers, i));
+}
+
+/* What the workers of TARGETS that have exited (RESULTS) left in their
+ * process groups, ended with SCHEDULE. */
+static void
+stop_leftovers (StemMultiOptions *opts, GArray *targets, const int *results, GArray *schedule)
+{
+  g_autoptr (GArray) exited = g_array_new (FALSE, FALSE, sizeof (StemLeftovers));
   for (guint i = 0; i < targets->len; i++)
-    if (g_array_index (targets, Target, i).group != NULL && results[i] >= 0)
-      report_leftovers (opts, &g_array_index (targets, Target, i));
+    {
+      const Target *t = &g_array_index (targets, Target, i);
+      StemLeftovers l = { t->plan->node, t->pid, t->group };
+      if (t->group != NULL && results[i] >= 0)
+        g_array_append_val (exited, l);
+    }
+  stem_multi_end_leftovers (opts, exited, schedule);
 }
 
 /* What a terminal shows while TARGETS stop (nothing off a terminal, with

@@ -99,6 +99,28 @@ ok_if "its pidfile is removed" test ! -e "$T/run/early.pid"
 multi start early --command "$WORKER" --command exit --command 3 --settle=0
 rc_is 0 "--settle=0 does not wait"
 
+# What a worker that dies within --settle left in its process group is
+# ended, whether it died before the wait began or during it.
+left_of () { sed -n 's/^left=\([0-9]*\)$/\1/p' "$T/log/$1.log"; }
+multi start quitter --verbose --command-line="sh -c 'sleep 3601 & echo left=\$!; exit 1'"
+rc_is 1 "a worker that forks and dies at once fails the start"
+left=$(left_of quitter)
+ok_if "the process it left is known from its log" test -n "$left"
+ok_if "and ended before start returns" eval '! alive "${left:-0}"'
+like "$T/err" "^stem-multi: quitter: ended 1 process the worker left in its process group [0-9]+$" \
+  "--verbose says so"
+ok_if "the pidfile is removed" test ! -e "$T/run/quitter.pid"
+multi start later --settle=10s \
+  --command-line="sh -c 'sleep 3602 & echo left=\$!; sleep 0.3; exit 1'"
+rc_is 1 "a worker that forks and dies during the wait fails the start"
+left=$(left_of later)
+ok_if "what it left is ended too" eval '[ -n "$left" ] && ! alive "$left"'
+multi start keeper --no-kill-group --command-line="sh -c 'sleep 3603 & echo left=\$!; exit 1'"
+rc_is 1 "with --no-kill-group"
+left=$(left_of keeper)
+ok_if "what the worker left is left alone" eval '[ -n "$left" ] && alive "$left"'
+[ -n "$left" ] && kill "$left"
+
 # The environment a worker gets (SPEC 3.7).
 printf 'FROM_FILE=file\nSTEM_DEFAULT_QUEUE=mine\n' >"$T/worker.env"
 chmod 644 "$T/worker.env"

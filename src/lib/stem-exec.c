@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -46,6 +47,39 @@ stem_exec_vfork (void (*child) (void *data), void *data)
       child (data);
       _exit (127);
     }
+  int errsv = errno;
+  pthread_sigmask (SIG_SETMASK, &saved, NULL);
+  errno = errsv;
+  return pid;
+}
+
+/* The stack of stem_exec_vfork_sibling's child: we are suspended until
+ * it has exec'd or exited (CLONE_VFORK), so one serves every child. */
+static char sibling_stack[256 * 1024] __attribute__ ((aligned (16)));
+
+typedef struct
+{
+  void (*child) (void *data);
+  void *data;
+} SiblingStart;
+
+static int
+sibling_main (void *arg)
+{
+  const SiblingStart *start = arg;
+  start->child (start->data);
+  _exit (127);
+}
+
+pid_t
+stem_exec_vfork_sibling (void (*child) (void *data), void *data)
+{
+  sigset_t all, saved;
+  sigfillset (&all);
+  pthread_sigmask (SIG_SETMASK, &all, &saved);
+  SiblingStart start = { child, data };
+  pid_t pid = clone (sibling_main, sibling_stack + sizeof sibling_stack,
+                     CLONE_VM | CLONE_VFORK | CLONE_PARENT | SIGCHLD, &start);
   int errsv = errno;
   pthread_sigmask (SIG_SETMASK, &saved, NULL);
   errno = errsv;

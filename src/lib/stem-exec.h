@@ -20,6 +20,11 @@ void stem_exec_reset (void);
  * of ours runs in it; ours is blocked as long as it borrows our memory. */
 pid_t stem_exec_vfork (void (*child) (void *data), void *data);
 
+/* stem_exec_vfork, but the child is our parent's (CLONE_PARENT), not
+ * ours: we never reap it, and our parent, which waits for nobody but us,
+ * sees it exit.  Not for the process that is PID 1. */
+pid_t stem_exec_vfork_sibling (void (*child) (void *data), void *data);
+
 /* Takes the supplementary GROUPS, GID and UID, in that order, when CHANGE;
  * 0 or an errno.  Async-signal-safe. */
 int stem_exec_switch_user (bool change, uid_t uid, gid_t gid, size_t n_groups, const gid_t *groups);

@@ -652,9 +652,12 @@ serve_launch (const Message *m, int null_fd)
       return;
     }
   /* A process group of its own, in our session; we wait only until its
-   * exec. */
+   * exec.  It is stem-multi's child, not ours: stem-multi reaps none of
+   * its workers, so that one that dies at once stays a zombie, its PID
+   * its own, until stem-multi has ended what it left in its process group
+   * (--settle), and exits. */
   StemExecChild c = { &l.exec, false, null_fd, out_fd, status[1] };
-  pid_t worker = stem_exec_vfork (stem_exec_child, &c);
+  pid_t worker = stem_exec_vfork_sibling (stem_exec_child, &c);
   int errsv = errno;
   close (status[1]);
   close (out_fd);
@@ -664,8 +667,8 @@ serve_launch (const Message *m, int null_fd)
     while ((n = read (status[0], &failed, sizeof failed)) < 0 && errno == EINTR)
       ;
   close (status[0]);
-  /* No worker without its writer.  The worker is our child, not reaped
-   * before the next request: its PID cannot have been reused. */
+  /* No worker without its writer.  The worker is stem-multi's child,
+   * which stem-multi does not reap: its PID cannot have been reused. */
   StemLogwriterAnswer writer = writer_status (writer_fd);
   if (worker < 0)
     stem_exec_answer (answer_fd, STEM_LOGWRITER_FAILED_FORK, errsv);
@@ -729,8 +732,8 @@ receive (unsigned char *buffer, size_t size, Message *m)
   return n;
 }
 
-/* Reaps every child that has exited (writers, workers) when the signal
- * descriptor says so. */
+/* Reaps every child that has exited (writers; the workers are stem-multi's
+ * children) when the signal descriptor says so. */
 static void
 reap_children (int signal_fd)
 {
