@@ -162,4 +162,25 @@ like "$T/err" "Opening log file “$F/gamma.log”: it is not a regular file" "s
 bounded "$MULTI" stop gamma --pidfile="$T/run/%n.pid" --logfile="$F/%n.log"
 rc_is 0 "stop after it ends at once"
 
+# 6. Root's lock file moved into the log's place, for the worker to write a
+# PID into it and move it over the pidfile: root never hands a worker a
+# log its user does not own.
+W=$(attacker_dir pidlog)
+: >"$W/delta.pid.lock" # root's, as stem-multi would have made it
+chmod 644 "$W/delta.pid.lock"
+as_nobody mv "$W/delta.pid.lock" "$W/delta.log"
+bounded "$MULTI" start delta --pidfile="$W/%n.pid" --logfile="$W/%n.log" --uid="$NOBODY" \
+  --settle=0 --command "$T/bin/stem-test-worker" --command sleep-forever
+rc_is 1 "start refuses a log of root's in the worker user's directory"
+like "$T/err" "Opening log file “$W/delta.log”: it belongs to uid 0, not to the worker's uid $NOBODY; not trusted" \
+  "saying whose it is"
+is "$(stat -c %s "$W/delta.log")" 0 "nothing was written to it"
+ok_if "no pidfile was written" test ! -e "$W/delta.pid"
+chown "$NOBODY" "$W/delta.log"
+bounded "$MULTI" start delta --pidfile="$W/%n.pid" --logfile="$W/%n.log" --uid="$NOBODY" \
+  --settle=0 --command "$T/bin/stem-test-worker" --command sleep-forever
+rc_is 0 "a log of the worker's user's is used"
+bounded "$MULTI" stop delta --pidfile="$W/%n.pid" --logfile="$W/%n.log"
+rc_is 0 "and the node stops"
+
 done_testing

@@ -46,7 +46,10 @@ open_log_at (const StemNodePlan *plan, int dfd, const char *name, GError **error
 
 /* Whether the log open on FD may be written by PLAN's worker: a regular
  * file, and, when we are root, one with no other name (a hard link to a
- * file the worker's user must not write). */
+ * file the worker's user must not write), and for a worker of another
+ * user, a file of that user's: a file of root's (a lock file, a pidfile)
+ * moved into the log's place must not get the worker's output, which
+ * would then pass for root's words (a PID in a root-owned pidfile). */
 static gboolean
 check_log (const StemNodePlan *plan, int fd, GError **error)
 {
@@ -58,6 +61,11 @@ check_log (const StemNodePlan *plan, int fd, GError **error)
   if (geteuid () == 0 && st.st_nlink > 1)
     return stem_throw (error, _ ("Opening log file “%s”: it has other hard links, not trusted"),
                        plan->logfile);
+  if (plan->user != NULL && plan->user->change && st.st_uid != plan->user->uid)
+    return stem_throw (error,
+                       _ ("Opening log file “%s”: it belongs to uid %u, not to the worker's uid "
+                          "%u; not trusted (chown it, or remove it)"),
+                       plan->logfile, (unsigned)st.st_uid, (unsigned)plan->user->uid);
   if (fcntl (fd, F_SETFL, O_APPEND) < 0)
     return stem_throw_errno (error, _ ("Opening log file “%s”"), plan->logfile);
   return TRUE;
