@@ -104,6 +104,22 @@ emit (Follow *f, const char *data, gsize len)
     }
 }
 
+/* How much of a log is read at most to show its last lines, or what was
+ * added to it at once: a log with no line end in that much (a sparse file
+ * of terabytes that the worker's user made) is shown from there on, not
+ * read for hours. */
+#define MAX_READ_BACK ((off_t)64 << 20)
+
+/* Says that what comes before F's log offset AT was left out. */
+static void
+say_cut (const Follow *f, off_t at)
+{
+  fflush (stdout);
+  g_printerr (_ ("%s: %s: the first %lld bytes of “%s” are not shown (no line ends in the last "
+                 "64 MiB)\n"),
+              g_get_prgname (), f->plan->node, (long long)at, f->plan->logfile);
+}
+
 /* Reads F's log to its end, starting over if it was truncated
  * (copytruncate). */
 static void
@@ -112,7 +128,12 @@ drain (Follow *f)
   struct stat st;
   off_t pos = lseek (f->fd, 0, SEEK_CUR);
   if (fstat (f->fd, &st) == 0 && st.st_size < pos)
-    lseek (f->fd, 0, SEEK_SET);
+    pos = lseek (f->fd, 0, SEEK_SET);
+  if (st.st_size - pos > MAX_READ_BACK)
+    {
+      say_cut (f, st.st_size - MAX_READ_BACK);
+      lseek (f->fd, st.st_size - MAX_READ_BACK, SEEK_SET);
+    }
   char buffer[65536];
   ssize_t n;
   while ((n = read (f->fd, buffer, sizeof buffer)) > 0 || (n < 0 && errno == EINTR))
@@ -121,7 +142,8 @@ drain (Follow *f)
   fflush (stdout);
 }
 
-/* Where the last LINES lines of FD's first END bytes begin. */
+/* Where the last LINES lines of FD's first END bytes begin, looked for in
+ * the last MAX_READ_BACK bytes only. */
 static off_t
 tail_offset (int fd, guint lines, off_t end)
 {
@@ -129,18 +151,19 @@ tail_offset (int fd, guint lines, off_t end)
   char buffer[65536];
   if (lines == 0)
     return end;
+  off_t floor = end > MAX_READ_BACK ? end - MAX_READ_BACK : 0;
   /* A final newline ends the last line; it does not start another. */
-  for (off_t pos = end; pos > 0;)
+  for (off_t pos = end; pos > floor;)
     {
-      size_t len = pos < (off_t)sizeof buffer ? (size_t)pos : sizeof buffer;
+      size_t len = pos - floor < (off_t)sizeof buffer ? (size_t)(pos - floor) : sizeof buffer;
       pos -= len;
       if (pread (fd, buffer, len, pos) != (ssize_t)len)
-        return 0;
+        return floor;
       for (size_t i = len; i-- > 0;)
         if (buffer[i] == '\n' && pos + (off_t)i != end - 1 && ++seen == lines)
           return pos + i + 1;
     }
-  return 0;
+  return floor;
 }
 
 /* Prints FD's bytes from START to END: the tail as it was when the log was
@@ -216,6 +239,10 @@ follow_open (Follow *f, int inotify_fd, guint offset_lines, GError **error)
   struct stat st;
   off_t end = fstat (f->fd, &st) == 0 ? st.st_size : 0;
   off_t start = offset_lines == G_MAXUINT ? 0 : tail_offset (f->fd, offset_lines, end);
+  if (offset_lines == G_MAXUINT && end > MAX_READ_BACK)
+    start = end - MAX_READ_BACK;
+  if (start > 0 && start == end - MAX_READ_BACK)
+    say_cut (f, start);
   print_range (f, start, end);
   /* Following, what comes next is read from there. */
   lseek (f->fd, end, SEEK_SET);
@@ -364,8 +391,16 @@ stem_multi_logs (StemMultiOptions *opts, GError **error)
           followed += inotify_fd < 0 || f->dir_wd >= 0;
         }
       if (f->plan->logfile == NULL || !follow_open (f, inotify_fd, lines, &problem))
-        if (!explain_missing (f->plan, problem, follow))
-          status = STEM_EXIT_FAILURE;
+        {
+          if (!explain_missing (f->plan, problem, follow))
+            status = STEM_EXIT_FAILURE;
+        }
+      else if (!follow && f->line->len > 0)
+        {
+          /* The last line, not ended yet, is shown all the same. */
+          printf ("%s%s\n", f->prefix, f->line->str);
+          g_string_truncate (f->line, 0);
+        }
     }
 
   if (follow && followed > 0)

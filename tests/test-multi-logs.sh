@@ -30,6 +30,22 @@ is "$(cat "$T/out")" "$(printf 'one\ntwo')" "a log shorter than --lines is print
 printf 'one\ntwo' >"$T/log/short.log"
 multi logs short --lines=1
 is "$(cat "$T/out")" "two" "an unfinished last line counts as a line"
+printf 'zero\nlast' >"$T/log/short2.log"
+multi logs short short2 --lines=1
+is "$(cat "$T/out")" "$(printf 'short: two\nshort2: last')" \
+  "with several nodes too, an unfinished last line is printed, ended"
+
+# A log of a gigabyte with no line end (a sparse file the worker's user
+# could make of any size): its last 64 MiB are shown, and it says so.
+truncate -s 1G "$T/log/sparse.log"
+printf 'end\n' >>"$T/log/sparse.log"
+run timeout 120 "$MULTI" logs sparse --lines=2 --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log"
+rc_is 0 "logs of a huge log without line ends"
+is "$(wc -c <"$T/out")" $((64 * 1024 * 1024)) "prints its last 64 MiB, not the whole file"
+is "$(tail -c 4 "$T/out")" "end" "ending with its last line"
+like "$T/err" "^stem-multi: sparse: the first [0-9]+ bytes of “$T/log/sparse.log” are not shown \(no line ends in the last 64 MiB\)$" \
+  "and says what it left out"
+rm -f "$T/log/sparse.log"
 
 multi logs missing
 rc_is 1 "a node without a log"
