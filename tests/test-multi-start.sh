@@ -96,6 +96,10 @@ like "$T/err" "^stem-multi: early: exited within 500ms of starting \(pid [0-9]+\
   "the settle check reports it"
 like "$T/err" "^  ready pid=" "with the last lines of its log"
 ok_if "its pidfile is removed" test ! -e "$T/run/early.pid"
+multi start loud --command-line="printf 'title \\033]0;owned\\007 clear \\033[2J c1 \\302\\233 end\\n'"
+rc_is 1 "a worker that prints escape sequences and exits"
+like "$T/err" "^  title \?\]0;owned\? clear \?\[2J c1 \? end$" \
+  "its last lines reach the terminal without them"
 multi start early --command "$WORKER" --command exit --command 3 --settle=0
 rc_is 0 "--settle=0 does not wait"
 

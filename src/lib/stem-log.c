@@ -174,5 +174,17 @@ stem_log_tail (const char *path, guint n_lines)
   for (guint seen = 0; from > 0; from--)
     if (buf[from - 1] == '\n' && ++seen == n_lines)
       break;
-  return g_utf8_make_valid (buf + from, len - from);
+  /* The worker's words go to the caller's terminal: no escape sequence or
+   * other control character of theirs (C0, DEL, C1) reaches it. */
+  g_autofree char *valid = g_utf8_make_valid (buf + from, len - from);
+  GString *shown = g_string_sized_new (len - from);
+  for (const char *c = valid; *c != '\0'; c = g_utf8_next_char (c))
+    {
+      gunichar u = g_utf8_get_char (c);
+      if ((u < 0x20 && u != '\n' && u != '\t') || (u >= 0x7f && u <= 0x9f))
+        g_string_append_c (shown, '?');
+      else
+        g_string_append_len (shown, c, g_utf8_next_char (c) - c);
+    }
+  return g_string_free (shown, FALSE);
 }

@@ -25,7 +25,9 @@ gboolean stem_log_wait (const char *logfile, gint64 deadline_us);
 /* How long stop and supervise wait for that, all nodes together. */
 #define STEM_LOG_WAIT_US (5 * G_USEC_PER_SEC)
 
-/* The last N_LINES lines of PATH (for reporting a worker that died at start). */
+/* The last N_LINES lines of PATH (for reporting a worker that died at
+ * start), valid UTF-8, each control character but newline and tab shown
+ * as "?". */
 char *stem_log_tail (const char *path, guint n_lines);
 
 G_END_DECLS
