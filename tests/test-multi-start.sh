@@ -170,6 +170,26 @@ is "$?" 0 "the foreground worker exited cleanly on TERM"
 multi start a b --foreground --command "$WORKER"
 rc_is 2 "--foreground with two nodes is a usage error"
 
+# --foreground with a worker that cannot be run: said where stem-multi's
+# errors go (not only in the log it was about to write), pidfile removed.
+printf '#!/nonexistent/interpreter\n' >"$T/badinterp"
+chmod 755 "$T/badinterp"
+multi start fgbad --foreground --command "$T/badinterp"
+rc_is 1 "--foreground with a program whose interpreter is missing"
+like "$T/err" "^stem-multi: fgbad: Executing “$T/badinterp”: No such file or directory$" \
+  "is said on stem-multi's standard error, not in the log"
+ok_if "its pidfile is removed" test ! -e "$T/run/fgbad.pid"
+if [ "$(id -u)" -eq 0 ]; then
+  mkdir -m 700 "$T/rootonly"
+  multi start fguid --foreground --uid=65534 --workdir="$T/rootonly" --command "$WORKER"
+  rc_is 1 "--foreground --uid with a working directory the user cannot enter"
+  like "$T/err" "^stem-multi: fguid: Entering working directory “$T/rootonly”: Permission denied$" \
+    "says so"
+  ok_if "root's pidfile is removed, though the user could not have" test ! -e "$T/run/fguid.pid"
+else
+  skip "--foreground --uid needs root"
+fi
+
 # Twenty concurrent starts of one node give exactly one worker.
 for i in $(seq 1 20); do
   "$MULTI" start once --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" --settle=0 \

@@ -306,8 +306,10 @@ redirect_output (const StemNodePlan *plan, GError **error)
   return TRUE;
 }
 
-gboolean
-stem_spawn_exec (const StemNodePlan *plan, GError **error)
+/* What stem_spawn_exec does until the exec; FALSE (ERROR set) if it fails
+ * before, then or at the exec. */
+static gboolean
+become_worker (const StemNodePlan *plan, GError **error)
 {
   if (plan->logfile_given && plan->logfile != NULL && !redirect_output (plan, error))
     return FALSE;
@@ -323,4 +325,18 @@ stem_spawn_exec (const StemNodePlan *plan, GError **error)
     umask (plan->umask);
   execve (plan->argv[0], plan->argv, plan->envp);
   return stem_throw_errno (error, _ ("Executing “%s”"), plan->argv[0]);
+}
+
+gboolean
+stem_spawn_exec (const StemNodePlan *plan, GError **error)
+{
+  /* Our standard error, for the caller to say why the worker could not
+   * be run where it was asked to run it, not in the worker's log. */
+  g_auto (StemFd) saved_err = fcntl (STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+  become_worker (plan, error);
+  /* Root again (when we were), to remove the pidfile root wrote. */
+  stem_user_regain (plan->user);
+  if (saved_err >= 0)
+    dup2 (saved_err, STDERR_FILENO);
+  return FALSE;
 }

@@ -45,7 +45,8 @@ gboolean stem_spawn_prepare_dirs (const StemNodePlan *plan, gboolean with_log, G
 
 /* Replaces this process with the worker (for --foreground): stdout/stderr
  * go to the log (through a log writer that is not our child) only when a
- * logfile was given explicitly.  Returns only on failure. */
+ * logfile was given explicitly.  Returns only on failure: with our own
+ * standard error back and, when we were root, as root again. */
 gboolean stem_spawn_exec (const StemNodePlan *plan, GError **error);
 
 /* A helper program (stem-supervise, stem-logwriter): beside this program

@@ -128,10 +128,19 @@ stem_user_resolve (const char *uid_text, const char *gid_text, GError **error)
 int
 stem_user_apply (const StemUser *user)
 {
-  if (user == NULL)
+  if (user == NULL || !user->change)
     return 0;
-  return stem_exec_switch_user (user->change, user->uid, user->gid, (size_t)user->n_groups,
-                                user->groups);
+  if (setgroups ((size_t)user->n_groups, user->groups) < 0 || setgid (user->gid) < 0
+      || setresuid (user->uid, user->uid, (uid_t)-1) < 0)
+    return errno;
+  return 0;
+}
+
+void
+stem_user_regain (const StemUser *user)
+{
+  if (user != NULL && user->change)
+    (void)!setresuid ((uid_t)-1, 0, (uid_t)-1);
 }
 
 gboolean

@@ -29,9 +29,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemUser, stem_user_free)
  * Unknown names are STEM_ERROR_USAGE too. */
 StemUser *stem_user_resolve (const char *uid_text, const char *gid_text, GError **error);
 
-/* Switches this process to USER (setgroups, setgid, setuid).  Only system
- * calls: fit for a forked child.  Returns 0 or an errno value. */
+/* Switches this process, which is about to exec the worker itself
+ * (--foreground), to USER: its groups, group and user, but with root kept
+ * as the saved user ID, which the exec drops (execve copies the effective
+ * user ID to the saved one).  Until then stem_user_regain takes root back
+ * to clean up after a failure.  Returns 0 or an errno value. */
 int stem_user_apply (const StemUser *user);
+/* After stem_user_apply, before any exec: root again, when we were. */
+void stem_user_regain (const StemUser *user);
 
 /* Whether USER may execute a file with status ST (by its mode bits). */
 gboolean stem_user_can_execute (const StemUser *user, const struct stat *st);
