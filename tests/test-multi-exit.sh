@@ -38,6 +38,10 @@ row 2 "env file error" start a --env-file="$T/bad.env"
 nothing_done "env file error"
 row 2 "missing env file" start a "${cmd[@]}" --env-file="$T/missing.env"
 nothing_done "missing env file"
+for verb in status stop kill names logs; do
+  row 2 "a node's env file with an error, for $verb too" "$verb" a b --env-file:b="$T/bad.env"
+  like "$T/err" "bad.env:1: " "$verb names the file and line"
+done
 row 2 "missing env file (stop)" stop a --env-file="$T/missing.env"
 row 2 "no worker command" start a
 row 2 "unusable worker command" start a --command "$T/routing.yaml"
