@@ -83,14 +83,17 @@ stem_multi_describe_stale (const Inspection *in)
   return g_strdup_printf (_ ("pid %d is not running"), (int)in->pid);
 }
 
-void
+gboolean
 stem_multi_remove_stale (StemMultiOptions *opts, const StemNodePlan *plan, const Inspection *in)
 {
   g_autoptr (GError) error = NULL;
   if (!stem_pidfile_remove (plan->pidfile, in->pid, &error))
-    g_printerr ("%s: %s: %s\n", g_get_prgname (), plan->node, error->message);
-  else
-    stem_multi_verbose (opts, _ ("%s: removed stale pidfile “%s”"), plan->node, plan->pidfile);
+    {
+      g_printerr ("%s: %s: %s\n", g_get_prgname (), plan->node, error->message);
+      return FALSE;
+    }
+  stem_multi_verbose (opts, _ ("%s: removed stale pidfile “%s”"), plan->node, plan->pidfile);
+  return TRUE;
 }
 
 static gint

@@ -43,8 +43,8 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Inspection, stem_multi_inspection_clear)
 void stem_multi_inspect (const StemNodePlan *plan, Inspection *in);
 /* Why IN (NODE_STALE) is stale. */
 char *stem_multi_describe_stale (const Inspection *in);
-void stem_multi_remove_stale (StemMultiOptions *opts, const StemNodePlan *plan,
-                              const Inspection *in);
+gboolean stem_multi_remove_stale (StemMultiOptions *opts, const StemNodePlan *plan,
+                                  const Inspection *in);
 
 /* The lock of each plan of PLANS (a table from plan to StemLock); with
  * CREATE (start, restart) a missing lock file is created. */

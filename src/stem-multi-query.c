@@ -48,11 +48,15 @@ stem_multi_status (StemMultiOptions *opts, GError **error)
         case NODE_STALE:
           {
             g_autofree char *why = stem_multi_describe_stale (&in);
-            if (!opts->no_clean)
-              stem_multi_remove_stale (opts, plan, &in);
-            r = stem_report_add (
-                report, plan->node, "stale", FALSE,
-                opts->no_clean ? _ ("stale pidfile: %s") : _ ("stale pidfile: %s (removed)"), why);
+            if (opts->no_clean)
+              r = stem_report_add (report, plan->node, "stale", FALSE, _ ("stale pidfile: %s"),
+                                   why);
+            else if (stem_multi_remove_stale (opts, plan, &in))
+              r = stem_report_add (report, plan->node, "stale", FALSE,
+                                   _ ("stale pidfile: %s (removed)"), why);
+            else
+              r = stem_report_add (report, plan->node, "stale", FALSE,
+                                   _ ("stale pidfile: %s (it could not be removed)"), why);
             r->pid = in.pid;
             any_stale = TRUE;
             break;

@@ -147,9 +147,12 @@ find_targets (StemMultiOptions *opts, GPtrArray *plans, StemReport *report, GPtr
         case NODE_STALE:
           {
             g_autofree char *why = stem_multi_describe_stale (&in);
-            stem_multi_remove_stale (opts, plan, &in);
-            stem_report_add (report, plan->node, "not-running", FALSE,
-                             _ ("not running (removed stale pidfile: %s)"), why);
+            if (stem_multi_remove_stale (opts, plan, &in))
+              stem_report_add (report, plan->node, "not-running", FALSE,
+                               _ ("not running (removed stale pidfile: %s)"), why);
+            else
+              stem_report_add (report, plan->node, "not-running", FALSE,
+                               _ ("not running (stale pidfile: %s; it could not be removed)"), why);
             continue;
           }
         case NODE_FOREIGN:

@@ -24,6 +24,23 @@ multi kill reused
 ok_if "kill does not signal a reused PID either" alive "$canary"
 kill "$canary"
 
+# A stale pidfile the caller may not remove: the report says it is still there.
+if [ "$(id -u)" -eq 0 ]; then
+  private_bin
+  mkdir -m 755 "$T/rootdir"
+  sh -c "echo \$\$ >'$T/rootdir/gone.pid'"
+  as_nobody "$T/bin/stem-multi" status gone --pidfile="$T/rootdir/%n.pid" >"$T/out" 2>"$T/err"
+  like "$T/out" "^gone: stale pidfile: pid [0-9]+ is not running \(it could not be removed\)$" \
+    "status does not say removed what it could not remove"
+  like "$T/err" "Cannot remove pidfile .$T/rootdir/gone.pid.: Permission denied" "and says why"
+  as_nobody "$T/bin/stem-multi" stop gone --pidfile="$T/rootdir/%n.pid" >"$T/out" 2>"$T/err"
+  like "$T/out" "^gone: not running \(stale pidfile: pid [0-9]+ is not running; it could not be removed\)$" \
+    "nor does stop"
+  ok_if "the pidfile is still there" test -e "$T/rootdir/gone.pid"
+else
+  skip "a pidfile the caller may not remove needs root to make"
+fi
+
 # Hostile pidfile contents, run as an unprivileged user (whose kill(-1) would
 # reach every process it owns) beside a canary in the caller's process group.
 private_bin
