@@ -49,6 +49,9 @@ row 2 "--foreground with several nodes" start a b --foreground "${cmd[@]}"
 run "$MULTI" start a --pidfile="$T/run/%n.pid" --logfile=- "${cmd[@]}"
 rc_is 2 "--logfile=- without --foreground or supervise"
 row 2 "a --uid that cannot be used" start a "${cmd[@]}" --uid=no-such-stem-user
+row 2 "show checks --uid too" show a "${cmd[@]}" --uid=no-such-stem-user
+row 3 "status runs no worker: --uid is not looked at" status a --uid=no-such-stem-user
+row 0 "nor by stop" stop a --uid=no-such-stem-user --gid=no-such-stem-group
 row 2 "a --gid that cannot be used" start a "${cmd[@]}" --gid=no-such-stem-group
 if [ "$(id -u)" -eq 0 ]; then
   row 2 "a program the --uid user cannot execute" start a --command "$T/private/worker" \

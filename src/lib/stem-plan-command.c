@@ -165,6 +165,13 @@ plan_command (StemArgs *args, StemPlanSet *set, const Routing *routing, StemNode
     .host = set->host,
     .timestamp = set->timestamp,
   };
+  /* Who runs the worker: only the verbs that run one (or show how it
+   * would run) resolve --uid and --gid. */
+  const char *uid = stem_args_get_for_node (args, STEM_OPT_UID, plan->node, plan->index);
+  const char *gid = stem_args_get_for_node (args, STEM_OPT_GID, plan->node, plan->index);
+  if ((uid != NULL || gid != NULL) && (plan->user = stem_user_resolve (uid, gid, error)) == NULL)
+    return FALSE;
+
   g_auto (GStrv) files
       = stem_args_get_all_for_node (args, STEM_OPT_ENV_FILE, plan->node, plan->index);
   g_auto (GStrv) envp = g_strdupv ((char **)caller_env);

@@ -212,12 +212,7 @@ plan_paths (StemArgs *args, StemPlanSet *set, StemNodePlan *plan, GError **error
   g_auto (GStrv) files
       = stem_args_get_all_for_node (args, STEM_OPT_ENV_FILE, plan->node, plan->index);
   g_auto (GStrv) scratch = NULL;
-  if (!stem_plan_apply_env_files (set->env_files, (const char *const *)files, &scratch, error))
-    return FALSE;
-
-  const char *uid = stem_args_get_for_node (args, STEM_OPT_UID, plan->node, plan->index);
-  const char *gid = stem_args_get_for_node (args, STEM_OPT_GID, plan->node, plan->index);
-  return (uid == NULL && gid == NULL) || (plan->user = stem_user_resolve (uid, gid, error)) != NULL;
+  return stem_plan_apply_env_files (set->env_files, (const char *const *)files, &scratch, error);
 }
 
 /* The env files given for every node, then the nodes and the templates
