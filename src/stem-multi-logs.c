@@ -360,6 +360,12 @@ stem_multi_logs (StemMultiOptions *opts, GError **error)
   guint lines = DEFAULT_LINES;
   if (!parse_lines (opts->args, &lines, error))
     return -1;
+  if (opts->json)
+    {
+      stem_throw_code (error, STEM_ERROR_USAGE,
+                       _ ("--json cannot be used with logs: it prints the logs' own lines"));
+      return -1;
+    }
   gboolean follow = stem_args_has (opts->args, STEM_OPT_FOLLOW);
   g_autoptr (StemPlanSet) set = stem_plan_build_paths (opts->args, opts->words, NULL, error);
   if (set == NULL)

@@ -54,6 +54,10 @@ like "$T/err" "^stem-multi: missing: Cannot open log file “$T/log/missing.log�
 multi logs journal --logfile=-
 rc_is 0 "a node that logs to its starter's output (--logfile=-)"
 like "$T/err" "journalctl -u stem-worker@journal$" "says which journalctl to run"
+multi logs a --json
+rc_is 2 "--json with logs is a usage error"
+like "$T/err" "^stem-multi: --json cannot be used with logs: it prints the logs' own lines$" \
+  "saying why"
 multi logs a --lines=-1
 rc_is 2 "--lines=-1 is a usage error"
 like "$T/err" "Invalid --lines “-1”" "naming the value"
