@@ -38,6 +38,16 @@ row 2 "env file error" start a --env-file="$T/bad.env"
 nothing_done "env file error"
 row 2 "missing env file" start a "${cmd[@]}" --env-file="$T/missing.env"
 nothing_done "missing env file"
+printf 'STEM_WORKER_COMMAND="%s --rate 50%%"\n' "$WORKER" >"$T/percent.env"
+row 2 "a bad template in STEM_WORKER_COMMAND" show a --env-file="$T/percent.env"
+like "$T/err" "^stem-multi: STEM_WORKER_COMMAND: Template “50%” ends with a lone “%”$" \
+  "names the variable"
+row 2 "a bad template after --" show a --command "$WORKER" -- --fmt=%Y
+like "$T/err" "^stem-multi: the words after “--”: Unknown placeholder “%Y”" "names where it came from"
+printf 'STEMD_PID_FILE=%s/%%i.pid\n' "$T/run" >"$T/pidvar.env"
+run "$MULTI" status a --env-file="$T/pidvar.env"
+rc_is 2 "a pidfile template in STEMD_PID_FILE with %i"
+like "$T/err" "^stem-multi: STEMD_PID_FILE: Pidfile template .* must not use “%i”" "names the variable"
 for verb in status stop kill names logs; do
   row 2 "a node's env file with an error, for $verb too" "$verb" a b --env-file:b="$T/bad.env"
   like "$T/err" "bad.env:1: " "$verb names the file and line"

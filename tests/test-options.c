@@ -168,6 +168,11 @@ static const SplitCase split_cases[] = {
   { "worker '$HOME;|&'", { "worker", "$HOME;|&", NULL } },
   { "worker x''y \"\"", { "worker", "xy", "", NULL } },
   { "worker a=b --c=%n", { "worker", "a=b", "--c=%n", NULL } },
+  /* Line continuations, as a shell removes them. */
+  { "worker a\\\nb", { "worker", "ab", NULL } },
+  { "worker a \\\n b", { "worker", "a", "b", NULL } },
+  { "worker \"x\\\ny\"", { "worker", "xy", NULL } },
+  { "worker 'x\\\ny'", { "worker", "x\\\ny", NULL } },
   { "worker $HOME", { NULL } },
   { "worker `id`", { NULL } },
   { "worker; rm", { NULL } },

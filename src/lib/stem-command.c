@@ -38,6 +38,12 @@ stem_command_split (const char *origin, const char *line, GStrv *out_argv, GErro
           p++;
           continue;
         }
+      if (c == '\\' && p[1] == '\n')
+        {
+          /* A line continuation, removed as a shell removes it. */
+          p += 2;
+          continue;
+        }
       if (word == NULL)
         {
           if (c == '#')
@@ -62,6 +68,11 @@ stem_command_split (const char *origin, const char *line, GStrv *out_argv, GErro
               if (*p == '$' || *p == '`')
                 return split_error (error, origin, line,
                                     _ ("“$” or “`” inside double quotes (write \\$ or \\`)"));
+              if (*p == '\\' && p[1] == '\n')
+                {
+                  p++; /* a line continuation */
+                  continue;
+                }
               if (*p == '\\' && strchr ("\"\\$`", p[1]) != NULL)
                 p++;
               g_string_append_c (word, *p);

@@ -196,17 +196,26 @@ plan_command (StemArgs *args, StemPlanSet *set, const Routing *routing, StemNode
       = stem_args_get_all_for_node (args, STEM_OPT_COMMAND, plan->node, plan->index);
   const char *line = stem_args_get_for_node (args, STEM_OPT_COMMAND_LINE, plan->node, plan->index);
   g_auto (GStrv) argv = NULL;
+  g_autofree char *origin = NULL;
   if (!stem_command_resolve ((const char *const *)words, line, (const char *const *)envp,
-                             (const char *const *)args->trailing, &argv, NULL, error))
+                             (const char *const *)args->trailing, &argv, &origin, error))
     return FALSE;
 
   envp = add_worker_env (envp, set, routing, plan);
 
+  /* A bad template names where the word came from. */
+  guint from_trailing = g_strv_length (argv) - g_strv_length (args->trailing);
   for (guint i = 0; argv[i] != NULL; i++)
     {
       char *word = stem_template_expand (argv[i], &ctx, error);
       if (word == NULL)
-        return FALSE;
+        {
+          if (i >= from_trailing)
+            stem_error_prefix (error, "%s", _ ("the words after “--”"));
+          else
+            stem_error_prefix (error, "%s", origin);
+          return FALSE;
+        }
       g_free (argv[i]);
       argv[i] = word;
     }

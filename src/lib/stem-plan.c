@@ -139,7 +139,7 @@ expand_path (const char *tmpl, const StemTemplateContext *ctx, GError **error)
 }
 
 char *
-stem_plan_template_from_env (const char *const *env, gboolean logfile, gboolean *out_from_env,
+stem_plan_template_from_env (const char *const *env, gboolean logfile, const char **out_var,
                              GError **error)
 {
   const char *file_var = logfile ? "STEMD_LOG_FILE" : "STEMD_PID_FILE";
@@ -159,8 +159,8 @@ stem_plan_template_from_env (const char *const *env, gboolean logfile, gboolean 
       stem_error_prefix (error, "%s", var);
       return NULL;
     }
-  if (out_from_env != NULL)
-    *out_from_env = tmpl != NULL;
+  if (out_var != NULL)
+    *out_var = tmpl != NULL ? var : NULL;
   if (tmpl == NULL)
     return g_strdup (logfile ? stem_plan_default_logfile () : stem_plan_default_pidfile ());
   return g_steal_pointer (&tmpl);
@@ -181,24 +181,35 @@ plan_paths (StemArgs *args, StemPlanSet *set, StemNodePlan *plan, GError **error
   /* A node-scoped template names one node; clashes between nodes are caught
    * after expansion. */
   gboolean scoped = pid_tmpl != NULL && pid_tmpl != stem_args_get (args, STEM_OPT_PIDFILE);
+  /* A template from a variable is named by it when it does not do. */
+  const char *pid_var = NULL;
   if (pid_tmpl == NULL)
-    pid_tmpl = set->pidfile_template;
-  if (!stem_template_check_pidfile (pid_tmpl, scoped ? 1 : n_nodes, error))
-    return FALSE;
-  plan->pidfile = expand_path (pid_tmpl, &ctx, error);
-  if (plan->pidfile == NULL)
-    return FALSE;
+    {
+      pid_tmpl = set->pidfile_template;
+      pid_var = set->pidfile_var;
+    }
+  if (!stem_template_check_pidfile (pid_tmpl, scoped ? 1 : n_nodes, error)
+      || (plan->pidfile = expand_path (pid_tmpl, &ctx, error)) == NULL)
+    {
+      if (pid_var != NULL)
+        stem_error_prefix (error, "%s", pid_var);
+      return FALSE;
+    }
 
   const char *log_tmpl = stem_args_get_for_node (args, STEM_OPT_LOGFILE, plan->node, plan->index);
   plan->logfile_given = log_tmpl != NULL || set->logfile_from_env;
   plan->log_direct = stem_args_has (args, STEM_OPT_NO_LOG_WRITER);
+  const char *log_var = NULL;
   if (log_tmpl == NULL)
-    log_tmpl = set->logfile_template;
-  if (strcmp (log_tmpl, "-") != 0)
     {
-      plan->logfile = expand_path (log_tmpl, &ctx, error);
-      if (plan->logfile == NULL)
-        return FALSE;
+      log_tmpl = set->logfile_template;
+      log_var = set->logfile_var;
+    }
+  if (strcmp (log_tmpl, "-") != 0 && (plan->logfile = expand_path (log_tmpl, &ctx, error)) == NULL)
+    {
+      if (log_var != NULL)
+        stem_error_prefix (error, "%s", log_var);
+      return FALSE;
     }
 
   const char *dir_tmpl = stem_args_get_for_node (args, STEM_OPT_WORKDIR, plan->node, plan->index);
@@ -235,14 +246,15 @@ plan_globals (StemArgs *args, const char *const *node_words, StemPlanSet *set, G
   if (!find_nodes (args, node_words, (const char *const *)set->base_env, &set->nodes, error))
     return FALSE;
 
-  set->pidfile_template
-      = stem_plan_template_from_env ((const char *const *)set->base_env, FALSE, NULL, error);
+  set->pidfile_template = stem_plan_template_from_env ((const char *const *)set->base_env, FALSE,
+                                                       &set->pidfile_var, error);
   if (set->pidfile_template == NULL)
     return FALSE;
   set->logfile_template = stem_plan_template_from_env ((const char *const *)set->base_env, TRUE,
-                                                       &set->logfile_from_env, error);
+                                                       &set->logfile_var, error);
   if (set->logfile_template == NULL)
     return FALSE;
+  set->logfile_from_env = set->logfile_var != NULL;
 
   if (!stem_args_check_selectors (args, (const char *const *)set->nodes, error))
     return FALSE;

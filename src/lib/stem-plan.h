@@ -40,6 +40,8 @@ typedef struct
   char *timestamp;
   char *pidfile_template;    /* without --pidfile: STEMD_PID_FILE, … or the default */
   char *logfile_template;    /* without --logfile: STEMD_LOG_FILE, … or the default */
+  const char *pidfile_var;   /* the variable that gave PIDFILE_TEMPLATE, or NULL */
+  const char *logfile_var;   /* the variable that gave LOGFILE_TEMPLATE, or NULL */
   gboolean logfile_from_env; /* a variable gave it: as good as --logfile */
   /* Between the two steps of planning (stem-plan-private.h): */
   GStrv caller_env;      /* the environment planning started from */
@@ -73,9 +75,9 @@ StemPlanSet *stem_plan_build_commands (StemArgs *args, const char *const *node_w
 /* The pidfile (LOGFILE: log file) template of a node without --pidfile
  * (--logfile): STEMD_PID_FILE (STEMD_LOG_FILE) of ENV, as the SysV scripts
  * read it, else upstream's STEM_PID_DIR (STEM_LOG_DIR) with "%n.pid"
- * ("%n.log"), else the default.  *OUT_FROM_ENV (if not NULL): whether a
- * variable gave it.  A malformed one is an error naming its variable. */
-char *stem_plan_template_from_env (const char *const *env, gboolean logfile, gboolean *out_from_env,
+ * ("%n.log"), else the default.  *OUT_VAR (if not NULL): the variable
+ * that gave it, or NULL.  A malformed one is an error naming its variable. */
+char *stem_plan_template_from_env (const char *const *env, gboolean logfile, const char **out_var,
                                    GError **error);
 
 /* The default templates, from the configured directories. */
