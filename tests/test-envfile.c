@@ -379,6 +379,39 @@ test_load_directory (StemScratch *s, gconstpointer data)
   assert_unchanged (env);
 }
 
+/* Nobody writes to the FIFO: the load must refuse it, naming it, without
+ * blocking in open() (the test would hang; the harness's timeout ends it). */
+static void
+test_load_fifo (StemScratch *s, gconstpointer data)
+{
+  g_autofree char *path = g_build_filename (s->dir, "fifo.env", NULL);
+  g_assert_cmpint (mkfifo (path, 0644), ==, 0);
+  g_autofree char *link = g_build_filename (s->dir, "link.env", NULL);
+  g_assert_cmpint (symlink (path, link), ==, 0);
+  g_auto (GStrv) env = preset_env ();
+  const char *const paths[] = { path, link };
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *prefix = g_strconcat (paths[i], ": ", NULL);
+      g_assert_false (stem_envfile_load (paths[i], FALSE, &env, &error));
+      g_assert_error (error, STEM_ERROR, STEM_ERROR_CONFIG);
+      assert_message (error, prefix, "not a regular file but a FIFO");
+      assert_unchanged (env);
+    }
+}
+
+static void
+test_load_device (void)
+{
+  g_auto (GStrv) env = preset_env ();
+  g_autoptr (GError) error = NULL;
+  g_assert_false (stem_envfile_load ("/dev/null", FALSE, &env, &error));
+  g_assert_error (error, STEM_ERROR, STEM_ERROR_CONFIG);
+  assert_message (error, "/dev/null: ", "not a regular file but a character device");
+  assert_unchanged (env);
+}
+
 /* Loads PATH with the root-safety rule and expects it to be refused with a
  * message that contains PART and says how to fix the file. */
 static void
@@ -509,6 +542,8 @@ main (int argc, char **argv)
   add_scratch_test ("/envfile/load/too-large", test_load_too_large);
   add_scratch_test ("/envfile/load/symlink-unchecked", test_load_symlink_unchecked);
   add_scratch_test ("/envfile/load/directory", test_load_directory);
+  add_scratch_test ("/envfile/load/fifo", test_load_fifo);
+  g_test_add_func ("/envfile/load/device", test_load_device);
   add_scratch_test ("/envfile/safe/group-writable", test_safe_group_writable);
   add_scratch_test ("/envfile/safe/world-writable", test_safe_world_writable);
   add_scratch_test ("/envfile/safe/symlink", test_safe_symlink);

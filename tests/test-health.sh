@@ -238,6 +238,15 @@ run "$HEALTH" alpha beta --pidfile="$T/run/one.pid"
 rc_is 2 "one pidfile for two nodes"
 health alpha --env-file="$T/missing.env"
 rc_is 2 "a missing env file"
+# An env file that is a FIFO nobody writes: refused by its name, never
+# waited on (root refuses it as unsafe; any other user must not hang).
+mkfifo -m 644 "$T/fifo.env"
+mkdir -p "$T/bin"
+cp "$HEALTH" "$T/bin/"
+chmod 755 "$T/bin" "$T/bin/stem-health"
+run as_nobody timeout 10 "$T/bin/stem-health" alpha --env-file="$T/fifo.env" --pidfile="$T/run/%n.pid"
+rc_is 2 "an env file that is a FIFO, as a user other than root"
+like "$T/err" "^stem-health: $T/fifo.env: not a regular file but a FIFO" "… names it and says what it is"
 multi start outonly --command "$WORKER" --command run
 health outonly --logfile=- --max-log-age=1m
 rc_is 1 "--max-log-age of a node that logs to its starter's output, outside any unit"

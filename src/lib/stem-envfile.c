@@ -1,6 +1,7 @@
 #include "stem-envfile.h"
 
 #include "stem-error.h"
+#include "stem-fd.h"
 #include "stem-i18n.h"
 
 #include <errno.h>
@@ -419,45 +420,118 @@ stem_envfile_parse (const char *name, const char *data, gsize length, GStrv *env
   return TRUE;
 }
 
-/* Checks and reads the open file FD.  The checks are made on the descriptor,
- * not on PATH, so the file cannot be swapped between check and read. */
 static gboolean
-read_env_fd (int fd, const char *path, gboolean check_safe, GString *contents, GError **error)
+throw_symlink (const char *path, GError **error)
 {
-  struct stat st;
-  if (fstat (fd, &st) < 0)
-    return stem_throw_errno (error, _ ("%s: cannot read env file"), path);
+  return stem_throw_code (error, STEM_ERROR_UNSAFE,
+                          _ ("%s: is a symbolic link; as root only a regular file is "
+                             "read (hint: name the file it points to, owned by root and "
+                             "not writable by group or others)"),
+                          path);
+}
 
+/* What a file that is not a regular one is, for messages. */
+static const char *
+describe_file_type (mode_t mode)
+{
+  if (S_ISFIFO (mode))
+    return _ ("a FIFO");
+  if (S_ISCHR (mode))
+    return _ ("a character device");
+  if (S_ISBLK (mode))
+    return _ ("a block device");
+  if (S_ISSOCK (mode))
+    return _ ("a socket");
+  if (S_ISLNK (mode))
+    return _ ("a symbolic link");
+  return _ ("not a file");
+}
+
+/* The type rule, and with CHECK_SAFE the root-safety rule, on ST. */
+static gboolean
+check_stat (const char *path, const struct stat *st, gboolean check_safe, GError **error)
+{
   if (check_safe)
     {
-      if (!S_ISREG (st.st_mode))
+      if (S_ISLNK (st->st_mode))
+        return throw_symlink (path, error);
+      if (!S_ISREG (st->st_mode))
         return stem_throw_code (error, STEM_ERROR_UNSAFE,
                                 _ ("%s: not a regular file; it chooses the program that root "
                                    "starts (hint: replace it with a regular file, then: "
                                    "chown root:root %s && chmod go-w %s)"),
                                 path, path, path);
-      if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+      if ((st->st_mode & (S_IWGRP | S_IWOTH)) != 0)
         return stem_throw_code (error, STEM_ERROR_UNSAFE,
                                 _ ("%s: writable by group or others (mode %04o); it chooses "
                                    "the program that root starts (hint: chown root:root %s "
                                    "&& chmod go-w %s)"),
-                                path, (unsigned)(st.st_mode & 07777), path, path);
-      if (st.st_uid != 0)
+                                path, (unsigned)(st->st_mode & 07777), path, path);
+      if (st->st_uid != 0)
         return stem_throw_code (error, STEM_ERROR_UNSAFE,
                                 _ ("%s: owned by uid %u, not root; it chooses the program "
                                    "that root starts (hint: chown root:root %s && chmod go-w "
                                    "%s)"),
-                                path, (unsigned)st.st_uid, path, path);
+                                path, (unsigned)st->st_uid, path, path);
+      return TRUE;
     }
-  else if (S_ISDIR (st.st_mode))
+  if (S_ISDIR (st->st_mode))
     return stem_throw_code (error, STEM_ERROR_CONFIG,
                             _ ("%s: is a directory, not an env file (hint: name a file "
                                "inside it)"),
                             path);
+  if (!S_ISREG (st->st_mode))
+    return stem_throw_code (error, STEM_ERROR_CONFIG,
+                            _ ("%s: not a regular file but %s; an env file is read whole "
+                               "(hint: name the file itself)"),
+                            path, describe_file_type (st->st_mode));
+  return TRUE;
+}
 
-  if (S_ISREG (st.st_mode) && st.st_size > STEM_ENVFILE_MAX_SIZE)
-    return throw_too_large (error, path);
+int
+stem_envfile_open (const char *path, gboolean check_safe, struct stat *out_stat, GError **error)
+{
+  /* The status first, so that a FIFO or a device planted under the name is
+   * refused before open() could block on it or touch it; the fstat() of the
+   * descriptor below is the one that decides. */
+  struct stat st;
+  if (fstatat (AT_FDCWD, path, &st, check_safe ? AT_SYMLINK_NOFOLLOW : 0) < 0)
+    {
+      stem_throw_errno (error, _ ("%s: cannot open env file"), path);
+      return -1;
+    }
+  if (!check_stat (path, &st, check_safe, error))
+    return -1;
 
+  /* O_NONBLOCK: whatever was swapped in meanwhile must not hang us before
+   * fstat() refuses it.  O_NOFOLLOW: as root, a link may point anywhere. */
+  int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (check_safe ? O_NOFOLLOW : 0);
+  g_auto (StemFd) fd = open (path, flags);
+  if (fd < 0 && check_safe && errno == ELOOP)
+    {
+      throw_symlink (path, error);
+      return -1;
+    }
+  if (fd < 0)
+    {
+      stem_throw_errno (error, _ ("%s: cannot open env file"), path);
+      return -1;
+    }
+  if (fstat (fd, &st) < 0)
+    {
+      stem_throw_errno (error, _ ("%s: cannot read env file"), path);
+      return -1;
+    }
+  if (!check_stat (path, &st, check_safe, error))
+    return -1;
+  *out_stat = st;
+  return stem_fd_steal (&fd);
+}
+
+gboolean
+stem_envfile_read (int fd, const char *path, GStrv *envp, GError **error)
+{
+  g_autoptr (GString) contents = g_string_new (NULL);
   /* Bounded even for a regular file: it may grow while we read. */
   char buffer[16 * 1024];
   for (;;)
@@ -468,41 +542,24 @@ read_env_fd (int fd, const char *path, gboolean check_safe, GString *contents, G
       if (n < 0)
         return stem_throw_errno (error, _ ("%s: cannot read env file"), path);
       if (n == 0)
-        return TRUE;
+        break;
       g_string_append_len (contents, buffer, n);
       if (contents->len > STEM_ENVFILE_MAX_SIZE)
         return throw_too_large (error, path);
     }
+  return stem_envfile_parse (path, contents->str, contents->len, envp, error);
 }
 
 gboolean
 stem_envfile_load (const char *path, gboolean check_safe, GStrv *envp, GError **error)
 {
-  int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY;
-  /* O_NOFOLLOW: a link may point anywhere.  O_NONBLOCK: a FIFO planted under
-   * the name must not hang us before fstat() refuses it. */
-  if (check_safe)
-    flags |= O_NOFOLLOW | O_NONBLOCK;
-
-  int fd = open (path, flags);
+  struct stat st;
+  g_auto (StemFd) fd = stem_envfile_open (path, check_safe, &st, error);
   if (fd < 0)
-    {
-      if (check_safe && errno == ELOOP)
-        return stem_throw_code (error, STEM_ERROR_UNSAFE,
-                                _ ("%s: is a symbolic link; as root only a regular file is "
-                                   "read (hint: name the file it points to, owned by root and "
-                                   "not writable by group or others)"),
-                                path);
-      return stem_throw_errno (error, _ ("%s: cannot open env file"), path);
-    }
-
-  g_autoptr (GString) contents = g_string_new (NULL);
-  gboolean ok = read_env_fd (fd, path, check_safe, contents, error);
-  close (fd);
-  if (!ok)
     return FALSE;
-
-  return stem_envfile_parse (path, contents->str, contents->len, envp, error);
+  if (st.st_size > STEM_ENVFILE_MAX_SIZE)
+    return throw_too_large (error, path);
+  return stem_envfile_read (fd, path, envp, error);
 }
 
 void

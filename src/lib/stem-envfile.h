@@ -1,6 +1,7 @@
 #pragma once
 
 #include <glib.h>
+#include <sys/stat.h>
 
 G_BEGIN_DECLS
 
@@ -16,11 +17,27 @@ gboolean stem_envfile_parse (const char *name, const char *data, gsize length, G
                              GError **error);
 
 /* Reads PATH (refusing more than STEM_ENVFILE_MAX_SIZE bytes) and parses it as
- * above.  When CHECK_SAFE is TRUE the root-safety rule is applied first:
- * the file must be a regular file owned by root and not writable by group or
- * others, else STEM_ERROR_UNSAFE with a message that says how to fix it
- * (chown root:root, chmod go-w).  A missing file is STEM_ERROR_NOT_FOUND. */
+ * above: stem_envfile_open, then stem_envfile_read. */
 gboolean stem_envfile_load (const char *path, gboolean check_safe, GStrv *envp, GError **error);
+
+/* Opens env file PATH for reading and returns the descriptor, *OUT_STAT
+ * its fstat; -1 on error.  It never blocks: a FIFO or a device under the
+ * name is refused by its status before open(), which is O_NONBLOCK in case
+ * one was swapped in meanwhile, and the fstat of the descriptor decides.
+ * Anything but a regular file is an error that names PATH and says what
+ * it is (STEM_ERROR_CONFIG).  When CHECK_SAFE is TRUE the root-safety rule
+ * applies instead: PATH must not be a symbolic link, and the file must be
+ * a regular file owned by root and not writable by group or others, else
+ * STEM_ERROR_UNSAFE with a message that says how to fix it (chown
+ * root:root, chmod go-w).  A missing file is STEM_ERROR_NOT_FOUND, one that
+ * may not be opened STEM_ERROR_PERMISSION. */
+int stem_envfile_open (const char *path, gboolean check_safe, struct stat *out_stat,
+                       GError **error);
+
+/* Reads the env file open as FD (from stem_envfile_open; PATH for
+ * messages), refusing more than STEM_ENVFILE_MAX_SIZE bytes, and parses
+ * it into *ENVP as stem_envfile_parse does. */
+gboolean stem_envfile_read (int fd, const char *path, GStrv *envp, GError **error);
 
 /* Sets each NAME=VALUE of ASSIGNMENTS (as stem_envfile_load gives them)
  * into *ENVP, later ones winning: how an env file applies to an
