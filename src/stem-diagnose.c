@@ -15,6 +15,7 @@
 #include "stem-envfile.h"
 #include "stem-json.h"
 #include "stem-error.h"
+#include "stem-fd.h"
 #include "stem-i18n.h"
 #include "stem-node.h"
 #include "stem-options.h"
@@ -87,14 +88,14 @@ check_result_free (CheckResult *result)
   g_free (result);
 }
 
-/* One env file as found before the checks run. */
+/* One env file as read, once, before the checks run. */
 typedef struct
 {
   char *path;
-  gboolean given; /* named with --env-file (else a default) */
-  int stat_errno; /* 0: ST is valid */
+  gboolean given;     /* named with --env-file (else a default) */
+  GError *open_error; /* NULL: opened, and ST is the fstat of what was read */
   struct stat st;
-  GError *load_error; /* NULL: parsed into ASSIGNMENTS */
+  GError *load_error; /* NULL (when opened): parsed into ASSIGNMENTS */
   GStrv assignments;
 } EnvFile;
 
@@ -102,6 +103,7 @@ static void
 env_file_free (EnvFile *file)
 {
   g_free (file->path);
+  g_clear_error (&file->open_error);
   g_clear_error (&file->load_error);
   g_strfreev (file->assignments);
   g_free (file);
@@ -316,30 +318,51 @@ need_user (Diagnose *d, const char *id)
 /* Env files ---------------------------------------------------------------- */
 
 static gboolean
+env_file_missing (const EnvFile *f)
+{
+  return g_error_matches (f->open_error, STEM_ERROR, STEM_ERROR_NOT_FOUND);
+}
+
+/* Whether F was read, for a check of its contents; else a warning that
+ * says why not (env-file-exists has the error), unless it does not exist
+ * (env-file-exists says so, and that is all there is to say). */
+static gboolean
+need_contents (Diagnose *d, const char *id, const EnvFile *f)
+{
+  if (f->open_error == NULL)
+    return TRUE;
+  if (!env_file_missing (f))
+    {
+      CheckResult *r
+          = add_result (d, id, LEVEL_WARN, _ ("not checked: %s"), f->open_error->message);
+      set_hint (r, _ ("fix the env-file-exists check first"));
+    }
+  return FALSE;
+}
+
+static gboolean
 check_env_file_exists (Diagnose *d, const char *id, GError **error)
 {
   for (guint i = 0; i < d->env_files->len; i++)
     {
       EnvFile *f = d->env_files->pdata[i];
-      if (f->stat_errno == ENOENT)
+      if (env_file_missing (f))
         {
           CheckResult *r = add_result (d, id, f->given ? LEVEL_ERROR : LEVEL_WARN,
                                        _ ("%s: does not exist"), f->path);
           set_hint (r, _ ("create it from the packaged example, or name the right file with "
                           "--env-file (see stem.env(5))"));
         }
-      else if (f->stat_errno != 0)
+      else if (g_error_matches (f->open_error, STEM_ERROR, STEM_ERROR_PERMISSION))
         {
-          CheckResult *r = add_result (d, id, LEVEL_ERROR, _ ("%s: cannot be looked at: %s"),
-                                       f->path, g_strerror (f->stat_errno));
-          set_hint (r, _ ("run stem-diagnose as root, or fix the permissions of its directory"));
-        }
-      else if (f->load_error != NULL
-               && g_error_matches (f->load_error, STEM_ERROR, STEM_ERROR_PERMISSION))
-        {
-          CheckResult *r
-              = add_result (d, id, LEVEL_ERROR, _ ("%s: exists but cannot be read"), f->path);
+          CheckResult *r = add_result (d, id, LEVEL_ERROR, "%s", f->open_error->message);
           set_hint (r, _ ("run stem-diagnose as root (the services read it as root)"));
+        }
+      else if (f->open_error != NULL)
+        {
+          CheckResult *r = add_result (d, id, LEVEL_ERROR, "%s", f->open_error->message);
+          set_hint (r, _ ("replace it with a regular file, or name the right file with "
+                          "--env-file (see stem.env(5))"));
         }
       else
         add_result (d, id, LEVEL_OK, _ ("%s: exists"), f->path);
@@ -348,20 +371,12 @@ check_env_file_exists (Diagnose *d, const char *id, GError **error)
 }
 
 static gboolean
-env_file_readable (const EnvFile *f)
-{
-  return f->stat_errno == 0
-         && !(f->load_error != NULL
-              && g_error_matches (f->load_error, STEM_ERROR, STEM_ERROR_PERMISSION));
-}
-
-static gboolean
 check_env_file_syntax (Diagnose *d, const char *id, GError **error)
 {
   for (guint i = 0; i < d->env_files->len; i++)
     {
       EnvFile *f = d->env_files->pdata[i];
-      if (!env_file_readable (f))
+      if (!need_contents (d, id, f))
         continue;
       if (f->load_error != NULL)
         {
@@ -377,27 +392,34 @@ check_env_file_syntax (Diagnose *d, const char *id, GError **error)
   return TRUE;
 }
 
-/* The root rule of stem.env(5), applied by the core loader itself, which
- * says STEM_ERROR_UNSAFE when the file breaks it. */
+/* The root rule of stem.env(5), applied by the core's opener itself, which
+ * says STEM_ERROR_UNSAFE when the file breaks it.  It opens the file once
+ * more, without following a link, as stem-multi run as root does: the file
+ * read above may have been reached through one. */
 static gboolean
 check_env_file_safety (Diagnose *d, const char *id, GError **error)
 {
   for (guint i = 0; i < d->env_files->len; i++)
     {
       EnvFile *f = d->env_files->pdata[i];
-      if (!env_file_readable (f))
+      if (env_file_missing (f))
         continue;
-      g_auto (GStrv) scratch = g_new0 (char *, 1);
+      struct stat st;
       g_autoptr (GError) safe_error = NULL;
-      gboolean unsafe = !stem_envfile_load (f->path, TRUE, &scratch, &safe_error)
-                        && g_error_matches (safe_error, STEM_ERROR, STEM_ERROR_UNSAFE);
-      if (unsafe)
+      g_auto (StemFd) fd = stem_envfile_open (f->path, TRUE, &st, &safe_error);
+      if (g_error_matches (safe_error, STEM_ERROR, STEM_ERROR_UNSAFE))
         {
           CheckResult *r = add_result (d, id, LEVEL_ERROR, "%s", safe_error->message);
           set_hint (r,
                     _ ("chown root:root %s && chmod go-w %s (stem-multi run as root refuses "
                        "it; see stem.env(5))"),
                     f->path, f->path);
+        }
+      else if (safe_error != NULL)
+        {
+          CheckResult *r
+              = add_result (d, id, LEVEL_WARN, _ ("not checked: %s"), safe_error->message);
+          set_hint (r, _ ("fix the env-file-exists check first"));
         }
       else
         add_result (d, id, LEVEL_OK,
@@ -414,7 +436,7 @@ check_env_file_secrets (Diagnose *d, const char *id, GError **error)
   for (guint i = 0; i < d->env_files->len; i++)
     {
       EnvFile *f = d->env_files->pdata[i];
-      if (f->assignments == NULL)
+      if (!need_contents (d, id, f) || f->assignments == NULL)
         continue;
       g_autoptr (GPtrArray) holders = g_ptr_array_new_with_free_func (g_free);
       for (guint j = 0; f->assignments[j] != NULL; j++)
@@ -464,6 +486,8 @@ check_shell_systemd_agreement (Diagnose *d, const char *id, GError **error)
   for (guint i = 0; i < d->env_files->len; i++)
     {
       EnvFile *f = d->env_files->pdata[i];
+      if (!need_contents (d, id, f))
+        problems += !env_file_missing (f);
       if (f->assignments == NULL)
         continue;
       for (guint j = 0; f->assignments[j] != NULL; j++, checked++)
@@ -513,11 +537,19 @@ check_worker_command (Diagnose *d, const char *id, GError **error)
   g_auto (GStrv) argv = NULL;
   g_autofree char *origin = NULL;
   g_autoptr (GError) local = NULL;
-  /* An env file that does not parse may be the one that sets it: that is
-   * env-file-syntax's error, not a second one here. */
+  /* An env file that cannot be read or does not parse may be the one that
+   * sets it: that is env-file-exists' or env-file-syntax's error, not a
+   * second one here. */
   for (guint i = 0; i < d->env_files->len; i++)
     {
       const EnvFile *f = d->env_files->pdata[i];
+      if (f->open_error != NULL && !env_file_missing (f))
+        {
+          CheckResult *r
+              = add_result (d, id, LEVEL_WARN, _ ("not checked: %s"), f->open_error->message);
+          set_hint (r, _ ("fix the env-file-exists check first"));
+          return TRUE;
+        }
       if (f->load_error != NULL)
         {
           add_result (d, id, LEVEL_WARN, _ ("not checked: %s does not parse (see env-file-syntax)"),
@@ -1035,6 +1067,9 @@ check_routing_file (Diagnose *d, const char *id, GError **error)
 
 /* Service assets ------------------------------------------------------------ */
 
+/* Units and init scripts are small; a larger file is no asset of ours. */
+#define ASSET_MAX_SIZE (256 * 1024)
+
 /* The program of each ExecStart= line, without systemd's prefixes (-@:+!). */
 static GStrv
 unit_exec_programs (const char *text)
@@ -1069,12 +1104,12 @@ check_units_installed (Diagnose *d, const char *id, GError **error)
       g_autofree char *text = NULL;
       g_autoptr (GError) local = NULL;
       CheckResult *r;
-      if (!g_file_get_contents (path, &text, NULL, &local))
+      if (!stem_fd_read_file (path, ASSET_MAX_SIZE, &text, NULL, &local))
         {
-          r = add_result (d, id, LEVEL_WARN, _ ("%s: %s"), path,
-                          g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT)
-                              ? _ ("not installed")
-                              : local->message);
+          if (g_error_matches (local, STEM_ERROR, STEM_ERROR_NOT_FOUND))
+            r = add_result (d, id, LEVEL_WARN, _ ("%s: %s"), path, _ ("not installed"));
+          else
+            r = add_result (d, id, LEVEL_WARN, "%s", local->message);
           set_hint (r,
                     _ ("install the package's units (make install), then systemctl "
                        "daemon-reload; see %s(8)"),
@@ -1121,17 +1156,9 @@ init_script_program (const char *text)
 }
 
 static void
-check_init_script_program (Diagnose *d, const char *id, const char *path)
+check_init_script_program (Diagnose *d, const char *id, const char *path, const char *text)
 {
-  g_autofree char *text = NULL;
-  g_autoptr (GError) local = NULL;
   CheckResult *r;
-  if (!g_file_get_contents (path, &text, NULL, &local))
-    {
-      r = add_result (d, id, LEVEL_ERROR, _ ("%s: %s"), path, local->message);
-      set_hint (r, _ ("chmod 0755 %s"), path);
-      return;
-    }
   g_autofree char *program = init_script_program (text);
   if (program == NULL)
     {
@@ -1158,22 +1185,34 @@ check_init_scripts (Diagnose *d, const char *id, GError **error)
   for (guint i = 0; i < G_N_ELEMENTS (init_script_names); i++)
     {
       g_autofree char *path = g_build_filename (dir, init_script_names[i], NULL);
+      g_autofree char *text = NULL;
+      g_autoptr (GError) local = NULL;
       struct stat st;
       CheckResult *r;
-      if (stat (path, &st) < 0)
+      if (!stem_fd_read_file (path, ASSET_MAX_SIZE, &text, &st, &local)
+          && g_error_matches (local, STEM_ERROR, STEM_ERROR_NOT_FOUND))
         {
-          r = add_result (d, id, LEVEL_WARN, _ ("%s: %s"), path,
-                          errno == ENOENT ? _ ("not installed") : g_strerror (errno));
+          r = add_result (d, id, LEVEL_WARN, _ ("%s: %s"), path, _ ("not installed"));
           set_hint (r, _ ("install the package's SysV scripts (needed without systemd only); "
                           "see stem-worker@.service(8)"));
         }
-      else if (!S_ISREG (st.st_mode) || (st.st_mode & S_IXUSR) == 0)
+      else if (g_error_matches (local, STEM_ERROR, STEM_ERROR_PERMISSION))
+        {
+          r = add_result (d, id, LEVEL_WARN, "%s", local->message);
+          set_hint (r, _ ("run stem-diagnose as root"));
+        }
+      else if (local != NULL)
+        {
+          r = add_result (d, id, LEVEL_ERROR, "%s", local->message);
+          set_hint (r, _ ("reinstall the script from the package; see stem-worker@.service(8)"));
+        }
+      else if ((st.st_mode & S_IXUSR) == 0)
         {
           r = add_result (d, id, LEVEL_ERROR, _ ("%s: not an executable file"), path);
           set_hint (r, _ ("chmod 0755 %s"), path);
         }
       else
-        check_init_script_program (d, id, path);
+        check_init_script_program (d, id, path, text);
     }
   return TRUE;
 }
@@ -1228,14 +1267,10 @@ load_env_files (Diagnose *d)
       EnvFile *f = g_new0 (EnvFile, 1);
       f->path = g_strdup (explicit ? given[i] : default_env_files[i]);
       f->given = explicit;
-      if (stat (f->path, &f->st) < 0)
-        f->stat_errno = errno;
-      else
-        {
-          g_auto (GStrv) assignments = g_new0 (char *, 1);
-          if (stem_envfile_load (f->path, FALSE, &assignments, &f->load_error))
-            f->assignments = g_steal_pointer (&assignments);
-        }
+      g_auto (StemFd) fd = stem_envfile_open (f->path, FALSE, &f->st, &f->open_error);
+      g_auto (GStrv) assignments = g_new0 (char *, 1);
+      if (fd >= 0 && stem_envfile_read (fd, f->path, &assignments, &f->load_error))
+        f->assignments = g_steal_pointer (&assignments);
       if (f->assignments != NULL)
         stem_envfile_apply ((const char *const *)f->assignments, &d->envp);
       g_ptr_array_add (d->env_files, f);

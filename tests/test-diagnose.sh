@@ -176,6 +176,53 @@ diagnose --env-file="$T/unsafe.env" --user="$ME" --json
 is "$(level env-file-safety)" error "env-file-safety fails for a file writable by others"
 like "$T/out" 'chmod go-w' "the hint says how to fix it"
 
+# --- files that are no regular files: reported, never waited on (a FIFO
+# nobody writes would block a plain open() for ever)
+mkfifo -m 644 "$T/fifo.env"
+run timeout 10 env -u STEM_WORKER_COMMAND -u STEMD_COMMAND -u STEMD_NODES -u STEM_WORKER_NODES \
+  "$DIAGNOSE" --unitdir="$T/units" --initdir="$T/init" --pidfile="$T/run/%n.pid" \
+  --logfile="$T/log/%n.log" --env-file="$T/fifo.env" --user="$ME" --json
+rc_is 1 "an env file that is a FIFO: no hang, an error"
+is "$(level env-file-exists):$(level env-file-syntax):$(level env-file-safety):$(level worker-command)" \
+  error:warn:error:warn "… env-file-exists and env-file-safety fail, what needs its contents is not checked"
+is "$(message env-file-exists)" \
+  "$T/fifo.env: not a regular file but a FIFO; an env file is read whole (hint: name the file itself)" \
+  "… env-file-exists says what it is"
+like "$T/out" "\"$T/fifo.env: not a regular file; it chooses the program that root starts" \
+  "… env-file-safety reports it as not a regular file"
+mkdir -p "$T/units-fifo" "$T/init-fifo"
+cp "$T/units"/* "$T/units-fifo/"
+cp -p "$T/init"/* "$T/init-fifo/"
+rm "$T/units-fifo/stem-worker.service" "$T/units-fifo/stem-scheduler.service" "$T/init-fifo/stem-worker"
+mkfifo "$T/units-fifo/stem-worker.service" "$T/init-fifo/stem-worker"
+ln -s /dev/zero "$T/units-fifo/stem-scheduler.service"
+run timeout 10 env -u STEM_WORKER_COMMAND -u STEMD_COMMAND -u STEMD_NODES -u STEM_WORKER_NODES \
+  -u STEMD_OPTS -u STEM_ROUTING_CONFIG -u STEM_BROKER_URL "$DIAGNOSE" --unitdir="$T/units-fifo" \
+  --initdir="$T/init-fifo" --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" \
+  --env-file="$T/good.env" --user="$ME" --json
+is "$rc:$(level units-installed):$(level init-scripts)" 1:ok,warn,warn:error,ok \
+  "a unit and an init script that are FIFOs, a unit linked to a device: no hang, reported"
+like "$T/out" "Cannot read “$T/units-fifo/stem-worker.service”: not a regular file" "… naming the unit"
+like "$T/out" "Cannot read “$T/init-fifo/stem-worker”: not a regular file" "… and the script"
+
+# --- an env file the user running stem-diagnose may not read: every
+# verdict says so, none calls it a syntax error
+if [ "$(id -u)" -eq 0 ]; then
+  cp "$DIAGNOSE" "$T/bin/stem-diagnose"
+  chmod 755 "$T/bin/stem-diagnose"
+  env_file private.env 0600 "STEM_WORKER_COMMAND=$T/bin/worker"
+  run as_nobody "$T/bin/stem-diagnose" --unitdir="$T/units" --initdir="$T/init" \
+    --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" --env-file="$T/private.env" --json
+  is "$(level env-file-exists):$(level env-file-syntax):$(level worker-command)" error:warn:warn \
+    "an unreadable env file: env-file-exists fails, what needs its contents is not checked"
+  for id in env-file-exists env-file-syntax env-file-safety env-file-secrets worker-command; do
+    is "$(message "$id")" "$([ $id = env-file-exists ] || printf 'not checked: ')$T/private.env: cannot open env file: Permission denied" \
+      "… $id says it cannot be read"
+  done
+else
+  skip "an unreadable env file: needs root to make one"
+fi
+
 # --- env-file-secrets
 env_file open.env 0644 'API_TOKEN=abcd1234'
 diagnose --env-file="$T/open.env" --user="$ME" --json

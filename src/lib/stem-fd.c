@@ -1,7 +1,9 @@
 #include "stem-fd.h"
 
+#include <fcntl.h>
 #include <pwd.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "stem-error.h"
 #include "stem-i18n.h"
@@ -53,4 +55,56 @@ stem_fd_describe_uid (uid_t uid)
   if (pw != NULL)
     return g_strdup_printf ("%s (uid %u)", pw->pw_name, (unsigned)uid);
   return g_strdup_printf ("uid %u", (unsigned)uid);
+}
+
+static gboolean
+throw_read (const char *path, GError **error)
+{
+  if (errno == ELOOP)
+    return stem_throw_code (error, STEM_ERROR_PERMISSION,
+                            _ ("Opening “%s”: a symbolic link on the way that a user other than "
+                               "root could have made or changed: not followed (see SECURITY in "
+                               "stem-multi(1))"),
+                            path);
+  if (errno == ENXIO || errno == EISDIR)
+    return stem_throw_code (error, STEM_ERROR_CONFIG, _ ("Cannot read “%s”: not a regular file"),
+                            path);
+  return stem_throw_errno (error, _ ("Cannot read “%s”"), path);
+}
+
+gboolean
+stem_fd_read_file (const char *path, gsize max, char **out_text, struct stat *out_stat,
+                   GError **error)
+{
+  /* O_NONBLOCK: a FIFO under the name must not hang us before fstat()
+   * refuses it. */
+  g_auto (StemFd) fd = stem_path_open_regular (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  struct stat st;
+  if (fd < 0 || fstat (fd, &st) < 0)
+    return throw_read (path, error);
+  if (!S_ISREG (st.st_mode))
+    return stem_throw_code (error, STEM_ERROR_CONFIG, _ ("Cannot read “%s”: not a regular file"),
+                            path);
+  g_autoptr (GString) text = g_string_new (NULL);
+  char buffer[16 * 1024];
+  for (;;)
+    {
+      ssize_t n = read (fd, buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return throw_read (path, error);
+      if (n == 0)
+        break;
+      g_string_append_len (text, buffer, n);
+      /* Bounded even so: the file may grow while we read it. */
+      if (text->len > max)
+        return stem_throw_code (error, STEM_ERROR_CONFIG,
+                                _ ("Cannot read “%s”: larger than %lu bytes"), path,
+                                (unsigned long)max);
+    }
+  *out_text = g_string_free (g_steal_pointer (&text), FALSE);
+  if (out_stat != NULL)
+    *out_stat = st;
+  return TRUE;
 }

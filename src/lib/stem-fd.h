@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <glib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "stem-path.h"
@@ -45,6 +46,17 @@ int stem_fd_open_parent (const char *path, const StemPathCreate *create, char *n
  * a failure is "Creating directory “PREFIX”: …" for the first directory
  * that could not be opened or made. */
 int stem_fd_open_dir (const char *path, const StemPathCreate *create, GError **error);
+
+/* Reads regular file PATH, at most MAX bytes, into *OUT_TEXT
+ * (NUL-terminated); *OUT_STAT (may be NULL) gets the fstat of the
+ * descriptor read.  Opened as stem_path_open_regular does, and
+ * O_NONBLOCK: a FIFO or a device is never waited on or read, a link is
+ * followed only when it is to be trusted.  Errors name PATH:
+ * STEM_ERROR_NOT_FOUND, STEM_ERROR_PERMISSION (also for a link not
+ * followed), STEM_ERROR_CONFIG for anything but a regular file, or one
+ * larger than MAX. */
+gboolean stem_fd_read_file (const char *path, gsize max, char **out_text, struct stat *out_stat,
+                            GError **error);
 
 /* The user name of UID, or its number. */
 char *stem_fd_describe_uid (uid_t uid);

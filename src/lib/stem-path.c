@@ -246,3 +246,66 @@ stem_path_open_file (const char *path, int flags, mode_t mode)
   close_keep_errno (dfd);
   return fd;
 }
+
+/* Opens regular file NAME in DFD with FLAGS; a symbolic link there is
+ * followed only when it is to be trusted, and its target's directories are
+ * walked as any.  Anything else is refused by its status before open()
+ * could block on it or wake a device. */
+static int
+open_regular_at (int dfd, const char *name, int flags, int *hops)
+{
+  struct stat st;
+  if (fstatat (dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return -1;
+  if (S_ISREG (st.st_mode))
+    return openat (dfd, name, flags | O_NOFOLLOW);
+  if (!S_ISLNK (st.st_mode))
+    {
+      errno = S_ISDIR (st.st_mode) ? EISDIR : ENXIO;
+      return -1;
+    }
+  if (!link_trusted (dfd, &st) || ++*hops > MAX_HOPS)
+    {
+      errno = ELOOP;
+      return -1;
+    }
+  char target[PATH_MAX];
+  ssize_t n = readlinkat (dfd, name, target, sizeof target - 1);
+  if (n < 0)
+    return -1;
+  target[n] = '\0';
+  char *slash = strrchr (target, '/');
+  const char *base = slash != NULL ? slash + 1 : target;
+  if (*base == '\0')
+    {
+      errno = EISDIR;
+      return -1;
+    }
+  int start = open_start (target, dfd);
+  if (start < 0)
+    return -1;
+  if (slash != NULL)
+    {
+      slash[0] = '\0';
+      start = walk (start, target, NULL, hops, NULL);
+      slash[0] = '/';
+      if (start < 0)
+        return -1;
+    }
+  int fd = open_regular_at (start, base, flags, hops);
+  close_keep_errno (start);
+  return fd;
+}
+
+int
+stem_path_open_regular (const char *path, int flags)
+{
+  char name[NAME_MAX + 1];
+  int dfd = stem_path_open_parent (path, NULL, name, NULL);
+  if (dfd < 0)
+    return -1;
+  int hops = 0;
+  int fd = open_regular_at (dfd, name, flags, &hops);
+  close_keep_errno (dfd);
+  return fd;
+}

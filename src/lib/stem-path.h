@@ -43,3 +43,13 @@ int stem_path_open_parent (const char *path, const StemPathCreate *create, char 
 /* Opens file PATH with openat (FLAGS | O_NOFOLLOW, MODE) relative to its
  * directory, opened as stem_path_open_parent does; -1 with errno. */
 int stem_path_open_file (const char *path, int flags, mode_t mode);
+
+/* Opens regular file PATH with openat (FLAGS | O_NOFOLLOW) relative to its
+ * directory, opened as stem_path_open_parent does.  A symbolic link as
+ * PATH's last component is followed when it is to be trusted, as one in
+ * the middle would be (ELOOP when it is not): a package may install a file
+ * as a link.  Anything but a regular file is refused from its status,
+ * before it is opened: EISDIR for a directory, ENXIO for anything else (a
+ * FIFO, a device, a socket).  The caller still decides from the fstat of
+ * the descriptor (something may be swapped in meanwhile: open O_NONBLOCK). */
+int stem_path_open_regular (const char *path, int flags);
