@@ -167,14 +167,20 @@ is_secret_name (const char *name)
          || strstr (upper, "TOKEN") != NULL || strstr (upper, "KEY") != NULL;
 }
 
-/* scheme://user:PASSWORD@host: the password is group 2. */
+/* scheme://user:PASSWORD@host: the password is group 2.  As Python's
+ * urlsplit reads it (and so kombu): the authority ends at the first “/”,
+ * “?” or “#”, the user information at the last “@” in it, and the user at
+ * the first “:” in that, so a password may hold “@” and “:”.  A “;”
+ * separates failover URLs (kombu splits at it first). */
 static GRegex *
 url_password_regex (void)
 {
   static GRegex *regex;
   if (g_once_init_enter (&regex))
-    g_once_init_leave (&regex, g_regex_new ("([A-Za-z][A-Za-z0-9+.-]*://[^:/@\\s]*:)([^@/\\s]+)@",
-                                            G_REGEX_OPTIMIZE, 0, NULL));
+    g_once_init_leave (&regex,
+                       g_regex_new ("([A-Za-z][A-Za-z0-9+.-]*://[^:/?#;\\s]*:)([^/?#;\\s]*)@"
+                                    "(?=[^@/?#;\\s]*(?:[/?#;\\s]|$))",
+                                    G_REGEX_OPTIMIZE, 0, NULL));
   return regex;
 }
 

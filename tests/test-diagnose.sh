@@ -149,6 +149,22 @@ env_file secrets.env 0600 'API_TOKEN=tok-12345' 'DB_PASSWORD="pa ss word"' \
 diagnose --env-file="$T/secrets.env" --user="$ME"
 unlike "$T/out" 'tok-12345|pa ss word|hunter2' "secret values and URL passwords are hidden in every message"
 like "$T/out" 'amqp://u:\*\*\*@mq/' "the worker command's URL is shown redacted"
+# The user information ends at the last "@" of the authority, as Python's
+# urlsplit (and so kombu) reads it; ";" separates failover URLs.
+for case in 'redis://user:pa@Qssword@host:6379/0|redis://user:***@host:6379/0|Qssword' \
+  'redis://:pass:Qword9@host:6379|redis://:***@host:6379|Qword9' \
+  'redis://user@host:6379/0|redis://user@host:6379/0|' \
+  'redis://user:pw@Qd8@[::1]:6379/0|redis://user:***@[::1]:6379/0|Qd8' \
+  'redis://a:p@Qs1x9@h1:1/0;redis://b:q@Qs2x9@h2:2/0|redis://a:***@h1:1/0;redis://b:***@h2:2/0|Qs1x9|Qs2x9'; do
+  url=${case%%|*} rest=${case#*|}
+  shown=${rest%%|*} hidden=${rest#*|}
+  env_file url.env 0600 "STEM_BROKER_URL='$url'"
+  diagnose --env-file="$T/url.env" --user="$ME" --json
+  is "$(message broker-url)" "STEM_BROKER_URL=$shown" "broker-url shows $url as $shown"
+  if [ -n "$hidden" ]; then
+    unlike "$T/out" "$hidden" "… and no part of its password anywhere"
+  fi
+done
 env_file secret-syntax.env 0600 'SECRET_KEY="abc$def"'
 diagnose --env-file="$T/secret-syntax.env" --user="$ME"
 unlike "$T/out" 'abc.def' "a secret on a line that does not parse is hidden too"
