@@ -564,6 +564,29 @@ nagios_threshold (gint64 ms)
   return ms < 0 ? g_strdup ("") : g_strdup_printf ("%" G_GINT64_FORMAT, ms / 1000);
 }
 
+/* TEXT made fit for the plugin's status line: a control character (a
+ * newline in a path would end the line, and the rest would be taken for
+ * long output) becomes “?”, as ls shows it, and “|”, which would start the
+ * perfdata early, “/”.  Invalid UTF-8 is made valid first, so that C1
+ * controls are seen for what they are. */
+static char *
+nagios_text (const char *text)
+{
+  g_autofree char *valid = g_utf8_make_valid (text, -1);
+  GString *out = g_string_sized_new (strlen (valid));
+  for (const char *p = valid; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+      if (g_unichar_iscntrl (c))
+        g_string_append_c (out, '?');
+      else if (c == '|')
+        g_string_append_c (out, '/');
+      else
+        g_string_append_unichar (out, c);
+    }
+  return g_string_free (out, FALSE);
+}
+
 /* The Monitoring Plugins' one line: "STEM-HEALTH STATE - text | perfdata".
  * Returns the state, which is the exit status. */
 static NagiosState
@@ -602,10 +625,8 @@ format_nagios (const StemHealthOptions *opts, GArray *results, GString *out)
   if (text->len > 0 && fine->len > 0)
     g_string_append (text, ", ");
   g_string_append (text, fine->str);
-  /* "|" would start the perfdata early: a message never holds one. */
-  g_strdelimit (text->str, "|", '/');
-  g_string_append_printf (out, "STEM-HEALTH %s - %s | %s\n", nagios_names[worst], text->str,
-                          perf->str);
+  g_autofree char *line = nagios_text (text->str);
+  g_string_append_printf (out, "STEM-HEALTH %s - %s | %s\n", nagios_names[worst], line, perf->str);
   return worst;
 }
 
@@ -808,7 +829,8 @@ main (int argc, char **argv)
       g_autoptr (StemArgs) args = stem_args_parse (options, argc, argv, &error);
       if (args == NULL)
         {
-          g_print ("STEM-HEALTH UNKNOWN - %s\n", error->message);
+          g_autofree char *line = nagios_text (error->message);
+          g_print ("STEM-HEALTH UNKNOWN - %s\n", line);
           return NAGIOS_UNKNOWN;
         }
     }
@@ -828,7 +850,8 @@ main (int argc, char **argv)
   if (error != NULL && opts.format == FORMAT_NAGIOS)
     {
       /* The Monitoring Plugins' way: UNKNOWN, said on standard output. */
-      g_print ("STEM-HEALTH UNKNOWN - %s\n", error->message);
+      g_autofree char *line = nagios_text (error->message);
+      g_print ("STEM-HEALTH UNKNOWN - %s\n", line);
       return NAGIOS_UNKNOWN;
     }
   if (error != NULL)

@@ -48,6 +48,18 @@ health alpha --format=nagios -w 1h -c 2h
 rc_is 0 "nagios: -w and -c, the plugins' short options"
 like "$T/out" '^STEM-HEALTH OK - alpha running \(pid [0-9]+\) \| alpha_up=1;;;0;1 alpha_log_age=[0-9]+s;3600;7200;0;$' \
   "are --warning and --critical"
+# The status line is one line whatever a path holds: a newline would push
+# the perfdata onto a second line (taken for long output), an escape
+# would reach the operator's terminal, a "|" would start the perfdata.
+run "$HEALTH" alpha --pidfile="$T/x"$'\n|y\e[31m\xc2\x9b.pid' --logfile=- --format=nagios
+rc_is 2 "nagios: a node without a pidfile is CRITICAL"
+is "$(wc -l <"$T/out")" 1 "one line, though the pidfile's name holds a newline"
+is "$(cat "$T/out")" "STEM-HEALTH CRITICAL - alpha pidfile-missing (no pidfile “$T/x?/y?[31m?.pid” (not started?)) | alpha_up=0;;;0;1" \
+  "control characters (C1 too) become ?, a | becomes /, the perfdata stays after the only |"
+run "$HEALTH" alpha --pidfile="$T/x"$'\n|%q' --format=nagios
+rc_is 3 "nagios: a usage error is UNKNOWN"
+is "$(wc -l <"$T/out")" 1 "… on one line, though the option's value holds a newline"
+unlike "$T/out" '\|' "… without a | in it"
 run "$HEALTH" -V
 rc_is 0 "-V"
 like "$T/out" '^stem-health [0-9]' "prints the version"
