@@ -178,6 +178,26 @@ else
   skip "permission-denied needs root to run a worker as another user"
 fi
 
+# A pidfile reached through a link that another user made in a directory
+# anyone can write: not followed, and the pidfile is one that cannot be
+# trusted (invalid-pid), not one that cannot be read.
+if [ "$(id -u)" -eq 0 ]; then
+  mkdir -m 1777 "$T/shared"
+  as_nobody ln -s "$T/run" "$T/shared/lnk"
+  health alpha --pidfile="$T/shared/lnk/%n.pid" --logfile=- --json
+  rc_is 1 "a pidfile behind another user's link"
+  is "$(json "$T/out" .error)" invalid-pid "is invalid-pid"
+  is "$(json "$T/out" .message)" "Opening “$T/shared/lnk/alpha.pid”: “$T/shared/lnk” is a symbolic link that a user other than root could have made or changed: not followed (see SECURITY in stem-multi(1))" \
+    "… and the message names the link"
+  health alpha --pidfile="$T/shared/lnk/%n.pid" --logfile=- --format=nagios
+  rc_is 2 "nagios: CRITICAL, as for any pidfile that cannot be trusted"
+else
+  skip "a link made by another user needs root"
+  skip "a link made by another user needs root"
+  skip "a link made by another user needs root"
+  skip "a link made by another user needs root"
+fi
+
 # Several nodes, one unhealthy.
 multi start beta --command "$WORKER" --command run
 beta=$(pid_of beta)

@@ -214,7 +214,14 @@ stem_pidfile_load (const char *path, StemPidfile *out, GError **error)
   char name[NAME_MAX + 1];
   g_auto (StemFd) dfd = stem_fd_open_parent (path, NULL, name, error);
   if (dfd < 0)
-    return FALSE;
+    {
+      /* A link on the way that someone other than root could have made:
+       * the pidfile cannot be trusted (the message names the link), which
+       * is not the same as one that may not be read. */
+      if (errno == ELOOP && error != NULL && *error != NULL)
+        (*error)->code = STEM_ERROR_INVALID_PIDFILE;
+      return FALSE;
+    }
   return read_pidfile_at (path, dfd, name, out, NULL, error);
 }
 

@@ -27,8 +27,9 @@ typedef struct
  * that someone other than root could change (stem-path.h); owner, mtime
  * and content all come from the one descriptor read.  A pidfile dated in
  * the future is invalid.
- * Errors: STEM_ERROR_NOT_FOUND (no file), STEM_ERROR_PERMISSION,
- * STEM_ERROR_INVALID_PIDFILE (anything else; nothing may be signalled then). */
+ * Errors: STEM_ERROR_NOT_FOUND (no file), STEM_ERROR_PERMISSION (it may not
+ * be read), STEM_ERROR_INVALID_PIDFILE (anything else, such as a link on
+ * the way that is not followed; nothing may be signalled then). */
 gboolean stem_pidfile_load (const char *path, StemPidfile *out, GError **error);
 /* stem_pidfile_load for what needs no owner. */
 gboolean stem_pidfile_read (const char *path, pid_t *out_pid, gint64 *out_mtime_us, GError **error);
