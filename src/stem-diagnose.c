@@ -996,40 +996,103 @@ check_run_tmpfs (Diagnose *d, const char *id, GError **error)
 
 /* Routing ------------------------------------------------------------------- */
 
-/* Queue names given with --queue/-q in STEMD_OPTS (split as stem-multi
- * would see them after the init script or unit expanded the variable). */
-static GStrv
-queues_in_opts (const char *opts)
+/* The value of option --LONG_NAME (-SHORT) in WORDS[*I], read as
+ * stem-multi's parser reads it: --NAME[:SEL]=V, --NAME[:SEL] V,
+ * -S[:SEL]=V, -S[:SEL] V, -SV.  *I moves past a value in the next word. */
+static const char *
+option_value (char **words, guint *i, const char *long_name, char short_name)
 {
-  g_autoptr (GPtrArray) queues = g_ptr_array_new_with_free_func (g_free);
-  g_auto (GStrv) words = NULL;
-  if (opts != NULL)
-    words = g_strsplit_set (opts, " \t\n", -1);
-  for (guint i = 0; words != NULL && words[i] != NULL; i++)
-    {
-      const char *w = words[i], *value = NULL;
-      if (g_str_has_prefix (w, "--queue") && (w[7] == '=' || w[7] == ':'))
-        value = strchr (w, '=');
-      else if (g_str_has_prefix (w, "-q") && (w[2] == '=' || w[2] == ':'))
-        value = strchr (w, '=');
-      else if ((strcmp (w, "--queue") == 0 || strcmp (w, "-q") == 0) && words[i + 1] != NULL)
-        value = words[++i] - 1;
-      else if (g_str_has_prefix (w, "-q") && w[2] != '\0')
-        value = w + 1;
-      if (value == NULL)
-        continue;
-      g_auto (GStrv) parts = g_strsplit (value + 1, ",", -1);
-      for (guint j = 0; parts[j] != NULL; j++)
-        if (*parts[j] != '\0')
-          g_ptr_array_add (queues, g_strdup (parts[j]));
-    }
-  g_ptr_array_add (queues, NULL);
-  return (GStrv)g_ptr_array_free (g_steal_pointer (&queues), FALSE);
+  const char *w = words[*i], *rest;
+  if (g_str_has_prefix (w, "--") && g_str_has_prefix (w + 2, long_name))
+    rest = w + 2 + strlen (long_name);
+  else if (w[0] == '-' && w[1] == short_name)
+    rest = w + 2;
+  else
+    return NULL;
+  gboolean is_short = rest == w + 2;
+  if (*rest == ':')
+    rest += strcspn (rest, "=");
+  if (*rest == '=')
+    return rest + 1;
+  if (*rest == '\0' && words[*i + 1] != NULL)
+    return words[++*i];
+  if (is_short && *rest != '\0' && rest == w + 2)
+    return rest;
+  return NULL;
 }
 
+/* The names given with --LONG_NAME/-SHORT in OPTS (split at blanks, as the
+ * init script and the units split the variable for stem-multi), each value
+ * split at commas as stem-multi splits it. */
+static GStrv
+names_in_opts (const char *opts, const char *long_name, char short_name)
+{
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_auto (GStrv) split = g_strsplit_set (opts != NULL ? opts : "", " \t\n", -1);
+  g_autoptr (GPtrArray) words = g_ptr_array_new ();
+  for (guint i = 0; split[i] != NULL; i++)
+    if (*split[i] != '\0')
+      g_ptr_array_add (words, split[i]);
+  g_ptr_array_add (words, NULL);
+  for (guint i = 0; words->pdata[i] != NULL; i++)
+    {
+      const char *value = option_value ((char **)words->pdata, &i, long_name, short_name);
+      if (value == NULL)
+        continue;
+      g_auto (GStrv) parts = g_strsplit (value, ",", -1);
+      for (guint j = 0; parts[j] != NULL; j++)
+        if (*parts[j] != '\0')
+          g_ptr_array_add (names, g_strdup (parts[j]));
+    }
+  g_ptr_array_add (names, NULL);
+  return (GStrv)g_ptr_array_free (g_steal_pointer (&names), FALSE);
+}
+
+/* Whether every queue and broadcast channel that VARIABLE names is defined
+ * in ROUTING; an error result for each that is not. */
+static gboolean
+check_routing_names (Diagnose *d, const char *id, StemRouting *routing, const char *path,
+                     const char *variable)
+{
+  const char *opts = g_environ_getenv (d->envp, variable);
+  g_auto (GStrv) queues = names_in_opts (opts, "queue", 'q');
+  g_auto (GStrv) broadcasts = names_in_opts (opts, "broadcast", 'b');
+  gboolean good = TRUE;
+  for (guint i = 0; queues[i] != NULL; i++)
+    {
+      g_autoptr (GError) local = NULL;
+      g_autofree char *real = stem_routing_resolve_queue (routing, queues[i], &local);
+      if (real == NULL)
+        {
+          good = FALSE;
+          CheckResult *r
+              = add_result (d, id, LEVEL_ERROR, _ ("%s: %s: %s"), path, variable, local->message);
+          set_hint (r, _ ("define queue “%s” in %s, or fix --queue in %s"), queues[i], path,
+                    variable);
+        }
+    }
+  for (guint i = 0; broadcasts[i] != NULL; i++)
+    {
+      g_autoptr (GError) local = NULL;
+      if (!stem_routing_check_broadcast (routing, broadcasts[i], &local))
+        {
+          good = FALSE;
+          CheckResult *r
+              = add_result (d, id, LEVEL_ERROR, _ ("%s: %s: %s"), path, variable, local->message);
+          set_hint (r, _ ("define broadcast channel “%s” in %s, or fix --broadcast in %s"),
+                    broadcasts[i], path, variable);
+        }
+    }
+  return good;
+}
+
+/* The queues and broadcast channels named in the options the services give
+ * stem-multi: STEMD_OPTS (stem-worker.service, the init script) and
+ * STEM_WORKER_OPTS (each stem-worker@NODE.service). */
 static gboolean
 check_routing_file (Diagnose *d, const char *id, GError **error)
 {
+  static const char *const variables[] = { "STEMD_OPTS", "STEM_WORKER_OPTS" };
   const char *path = stem_args_get (d->args, STEM_OPT_ROUTING_CONFIG);
   if (path == NULL)
     path = g_environ_getenv (d->envp, "STEM_ROUTING_CONFIG");
@@ -1046,22 +1109,10 @@ check_routing_file (Diagnose *d, const char *id, GError **error)
       set_hint (r, _ ("fix the routing file, or STEM_ROUTING_CONFIG (see stem-multi(1))"));
       return TRUE;
     }
-  g_auto (GStrv) queues = queues_in_opts (g_environ_getenv (d->envp, "STEMD_OPTS"));
-  guint unknown = 0;
-  for (guint i = 0; queues[i] != NULL; i++)
-    {
-      g_autofree char *real = stem_routing_resolve_queue (routing, queues[i], &local);
-      if (real == NULL)
-        {
-          unknown++;
-          CheckResult *r
-              = add_result (d, id, LEVEL_ERROR, _ ("%s: STEMD_OPTS: %s"), path, local->message);
-          set_hint (r, _ ("define queue “%s” in %s, or fix --queue in STEMD_OPTS"), queues[i],
-                    path);
-          g_clear_error (&local);
-        }
-    }
-  if (unknown == 0)
+  gboolean good = TRUE;
+  for (guint i = 0; i < G_N_ELEMENTS (variables); i++)
+    good = check_routing_names (d, id, routing, path, variables[i]) && good;
+  if (good)
     {
       g_auto (GStrv) defined = stem_routing_list_queues (routing);
       g_autofree char *list = g_strjoinv (", ", defined);

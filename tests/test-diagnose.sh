@@ -405,6 +405,25 @@ env_file unknown-queue.env 0600 "STEM_ROUTING_CONFIG=$T/routing.yaml" "STEMD_OPT
 diagnose --env-file="$T/good.env" --env-file="$T/unknown-queue.env" --user="$ME" --json
 is "$(level routing-file)" error "routing-file fails when STEMD_OPTS names an unknown queue"
 like "$T/out" 'nope' "… naming the queue"
+printf 'queues:\n  default: {}\n  images: {}\nbroadcasts:\n  control: {}\n' >"$T/routing-b.yaml"
+for case in "STEMD_OPTS='-q images --broadcast=nosuchb'|STEMD_OPTS: Unknown broadcast channel “nosuchb”" \
+  "STEMD_OPTS='-b control -bnosuchb'|STEMD_OPTS: Unknown broadcast channel “nosuchb”" \
+  "STEM_WORKER_OPTS='--queue:alpha nosuchq'|STEM_WORKER_OPTS: Unknown queue “nosuchq”" \
+  "STEM_WORKER_OPTS='-qimages,nosuchq'|STEM_WORKER_OPTS: Unknown queue “nosuchq”" \
+  "STEM_WORKER_OPTS='-b:alpha=nosuchb'|STEM_WORKER_OPTS: Unknown broadcast channel “nosuchb”"; do
+  env_file routing-names.env 0600 "STEM_ROUTING_CONFIG=$T/routing-b.yaml" "${case%%|*}"
+  run env -u STEMD_OPTS -u STEM_WORKER_OPTS "$DIAGNOSE" --unitdir="$T/units" --initdir="$T/init" \
+    --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" --env-file="$T/good.env" \
+    --env-file="$T/routing-names.env" --user="$ME" --json
+  is "$(level routing-file)" error "routing-file fails for ${case%%|*}"
+  like "$T/out" "\"$T/routing-b.yaml: ${case#*|} in " "… naming the variable and the name"
+done
+env_file routing-names.env 0600 "STEM_ROUTING_CONFIG=$T/routing-b.yaml" \
+  "STEMD_OPTS='-q images -b control'" "STEM_WORKER_OPTS='--queue=default --broadcast:alpha control'"
+run env -u STEMD_OPTS -u STEM_WORKER_OPTS "$DIAGNOSE" --unitdir="$T/units" --initdir="$T/init" \
+  --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" --env-file="$T/good.env" \
+  --env-file="$T/routing-names.env" --user="$ME" --json
+is "$(level routing-file)" ok "routing-file passes when every queue and channel named is defined"
 
 # --- units-installed
 diagnose --env-file="$T/good.env" --user="$ME" --unitdir="$T/empty" --json
