@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "stem-command.h"
@@ -293,21 +294,94 @@ lookup_service_user (const char *name)
   return user;
 }
 
-/* By the mode bits, like stem_user_can_execute. */
+/* By ST's mode bits alone: whether USER has every permission of MODE
+ * (R_OK, W_OK, X_OK, which are the rwx bits) on that file. */
 static gboolean
-user_can_write (const StemUser *user, const struct stat *st)
+user_mode_allows (const StemUser *user, const struct stat *st, int mode)
 {
-  mode_t need_u = S_IWUSR | (S_ISDIR (st->st_mode) ? S_IXUSR : 0);
-  mode_t need_g = S_IWGRP | (S_ISDIR (st->st_mode) ? S_IXGRP : 0);
-  mode_t need_o = S_IWOTH | (S_ISDIR (st->st_mode) ? S_IXOTH : 0);
   if (user->uid == 0)
-    return TRUE;
+    return !(mode & X_OK) || S_ISDIR (st->st_mode) || (st->st_mode & 0111) != 0;
+  int shift = 0;
   if (st->st_uid == user->uid)
-    return (st->st_mode & need_u) == need_u;
-  for (int i = 0; i < user->n_groups; i++)
-    if (user->groups[i] == st->st_gid)
-      return (st->st_mode & need_g) == need_g;
-  return (st->st_mode & need_o) == need_o;
+    shift = 6;
+  else
+    for (int i = 0; i < user->n_groups; i++)
+      if (user->groups[i] == st->st_gid)
+        shift = 3;
+  return (((st->st_mode >> shift) & 7) & (mode_t)mode) == (mode_t)mode;
+}
+
+typedef enum
+{
+  ACCESS_YES,     /* the kernel said so, for the user */
+  ACCESS_NO,      /* the kernel said no, for the user (or the mode bits did) */
+  ACCESS_BY_MODE, /* yes by the mode bits of the file and of every directory
+                     above it; ACLs and the like unseen */
+  ACCESS_UNKNOWN, /* not even the mode bits can be seen */
+} UserAccess;
+
+/* The mode-bit answer for a user we cannot become: PATH (absolute) and
+ * every directory above it, as the kernel walks them. */
+static UserAccess
+access_by_mode (const StemUser *user, const char *path, int mode, int *out_errno)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+  struct stat st;
+  for (;;)
+    {
+      if (stat (dir, &st) < 0)
+        return *out_errno = errno, ACCESS_UNKNOWN;
+      if (!user_mode_allows (user, &st, X_OK))
+        return *out_errno = EACCES, ACCESS_NO;
+      if (strcmp (dir, "/") == 0 || strcmp (dir, ".") == 0)
+        break;
+      char *parent = g_path_get_dirname (dir);
+      g_free (dir);
+      dir = parent;
+    }
+  if (stat (path, &st) < 0)
+    return *out_errno = errno, errno == ENOENT ? ACCESS_NO : ACCESS_UNKNOWN;
+  if (!user_mode_allows (user, &st, mode))
+    return *out_errno = EACCES, ACCESS_NO;
+  return ACCESS_BY_MODE;
+}
+
+/* Whether the service user may access (MODE: R_OK, W_OK, X_OK) PATH, as the
+ * kernel decides it for that user: search permission on every directory
+ * above, ACLs, read-only mounts.  As that user, access() says it; as root,
+ * access() in a child that has become the user; as anyone else only the
+ * mode bits can be read.  *OUT_ERRNO says why not. */
+static UserAccess
+user_access (const StemUser *user, const char *path, int mode, int *out_errno)
+{
+  *out_errno = 0;
+  if (user->uid == geteuid () && user->gid == getegid ())
+    {
+      if (access (path, mode) == 0)
+        return ACCESS_YES;
+      *out_errno = errno;
+      return ACCESS_NO;
+    }
+  if (geteuid () != 0)
+    return access_by_mode (user, path, mode, out_errno);
+  pid_t pid = fork ();
+  if (pid < 0)
+    return *out_errno = errno, ACCESS_UNKNOWN;
+  if (pid == 0)
+    {
+      /* System calls only from here: the groups were listed beforehand. */
+      if (stem_user_apply (user) != 0)
+        _exit (255);
+      _exit (access (path, mode) == 0 ? 0 : MIN (errno, 254));
+    }
+  int status;
+  while (waitpid (pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return *out_errno = errno, ACCESS_UNKNOWN;
+  if (!WIFEXITED (status) || WEXITSTATUS (status) == 255)
+    return *out_errno = EPERM, ACCESS_UNKNOWN;
+  *out_errno = WEXITSTATUS (status);
+  return *out_errno == 0 ? ACCESS_YES : ACCESS_NO;
 }
 
 static gboolean
@@ -584,16 +658,30 @@ check_worker_command (Diagnose *d, const char *id, GError **error)
                 origin);
       return TRUE;
     }
-  struct stat st;
-  if (d->user != NULL && stat (program, &st) == 0 && !stem_user_can_execute (d->user, &st))
+  int errsv = 0;
+  UserAccess can = d->user != NULL ? user_access (d->user, program, X_OK, &errsv) : ACCESS_YES;
+  if (can == ACCESS_NO)
     {
-      CheckResult *r
-          = add_result (d, id, LEVEL_ERROR, _ ("%s: %s is not executable by the service user %s"),
-                        origin, program, d->user_name);
-      set_hint (r, _ ("chmod a+x %s"), program);
-      return TRUE;
+      CheckResult *r = add_result (d, id, LEVEL_ERROR,
+                                   _ ("%s: %s is not executable by the service user %s: %s"),
+                                   origin, program, d->user_name, g_strerror (errsv));
+      set_hint (r, _ ("chmod a+x %s, and let %s search every directory above it"), program,
+                d->user_name);
     }
-  add_result (d, id, LEVEL_OK, _ ("%s: %s (runs %s)"), origin, line, program);
+  else if (can == ACCESS_UNKNOWN)
+    {
+      CheckResult *r = add_result (d, id, LEVEL_WARN,
+                                   _ ("%s: %s (runs %s; whether %s may run it cannot be told: %s)"),
+                                   origin, line, program, d->user_name, g_strerror (errsv));
+      set_hint (r, _ ("run stem-diagnose as root, which checks as the service user"));
+    }
+  else if (can == ACCESS_BY_MODE)
+    add_result (d, id, LEVEL_OK,
+                _ ("%s: %s (runs %s; executable by %s by the mode bits, ACLs unseen: as root "
+                   "stem-diagnose checks as that user)"),
+                origin, line, program, d->user_name);
+  else
+    add_result (d, id, LEVEL_OK, _ ("%s: %s (runs %s)"), origin, line, program);
   return TRUE;
 }
 
@@ -692,14 +780,30 @@ check_dir (Diagnose *d, const char *id, const char *dir, const char *what)
       set_hint (r, _ ("chmod o-w %s"), dir);
       return;
     }
-  if (d->user != NULL && !user_can_write (d->user, &st))
+  int errsv = 0;
+  UserAccess can = d->user != NULL ? user_access (d->user, dir, W_OK | X_OK, &errsv) : ACCESS_YES;
+  if (can == ACCESS_NO)
+    {
+      CheckResult *r
+          = add_result (d, id, LEVEL_ERROR, _ ("%s: not writable by the service user %s: %s"), dir,
+                        d->user_name, g_strerror (errsv));
+      set_hint (r, _ ("chown %s: %s, and let %s search every directory above it"), d->user_name,
+                dir, d->user_name);
+    }
+  else if (can == ACCESS_UNKNOWN)
     {
       CheckResult *r = add_result (
-          d, id, LEVEL_ERROR, _ ("%s: not writable by the service user %s"), dir, d->user_name);
-      set_hint (r, _ ("chown %s: %s"), d->user_name, dir);
-      return;
+          d, id, LEVEL_WARN,
+          _ ("%s: exists, not world-writable; whether %s may write it cannot be told: %s"), dir,
+          d->user_name, g_strerror (errsv));
+      set_hint (r, _ ("run stem-diagnose as root, which checks as the service user"));
     }
-  if (d->user != NULL)
+  else if (can == ACCESS_BY_MODE)
+    add_result (d, id, LEVEL_OK,
+                _ ("%s: exists, writable by %s by the mode bits (ACLs unseen: as root "
+                   "stem-diagnose checks as that user), not world-writable"),
+                dir, d->user_name);
+  else if (d->user != NULL)
     add_result (d, id, LEVEL_OK, _ ("%s: exists, writable by %s, not world-writable"), dir,
                 d->user_name);
   else
@@ -842,6 +946,39 @@ journal_unit (Diagnose *d, const StemNodePlan *plan)
   return lstat (wants, &st) == 0 ? g_steal_pointer (&unit) : NULL;
 }
 
+/* An existing log file, as the service user would open it. */
+static void
+check_log_file_writable (Diagnose *d, const char *id, const StemNodePlan *plan)
+{
+  int errsv;
+  CheckResult *r;
+  switch (user_access (d->user, plan->logfile, W_OK, &errsv))
+    {
+    case ACCESS_NO:
+      r = add_result (d, id, LEVEL_ERROR, _ ("%s: %s is not writable by the service user %s: %s"),
+                      plan->node, plan->logfile, d->user_name, g_strerror (errsv));
+      set_hint (r, _ ("chown %s: %s, and let %s search every directory above it"), d->user_name,
+                plan->logfile, d->user_name);
+      break;
+    case ACCESS_UNKNOWN:
+      r = add_result (d, id, LEVEL_WARN, _ ("%s: whether %s may write %s cannot be told: %s"),
+                      plan->node, d->user_name, plan->logfile, g_strerror (errsv));
+      set_hint (r, _ ("run stem-diagnose as root, which checks as the service user"));
+      break;
+    case ACCESS_BY_MODE:
+      add_result (d, id, LEVEL_OK,
+                  _ ("%s: %s is writable by %s by the mode bits (ACLs unseen: as root "
+                     "stem-diagnose checks as that user)"),
+                  plan->node, plan->logfile, d->user_name);
+      break;
+    case ACCESS_YES:
+    default:
+      add_result (d, id, LEVEL_OK, _ ("%s: %s is writable by %s"), plan->node, plan->logfile,
+                  d->user_name);
+      break;
+    }
+}
+
 static gboolean
 check_log_file (Diagnose *d, const char *id, GError **error)
 {
@@ -876,17 +1013,8 @@ check_log_file (Diagnose *d, const char *id, GError **error)
                           plan->logfile);
           set_hint (r, _ ("remove %s; stem-multi creates it (see stem-multi(1))"), plan->logfile);
         }
-      else if (!need_user (d, id))
-        continue;
-      else if (!user_can_write (d->user, &st))
-        {
-          r = add_result (d, id, LEVEL_ERROR, _ ("%s: %s is not writable by the service user %s"),
-                          plan->node, plan->logfile, d->user_name);
-          set_hint (r, _ ("chown %s: %s"), d->user_name, plan->logfile);
-        }
-      else
-        add_result (d, id, LEVEL_OK, _ ("%s: %s is writable by %s"), plan->node, plan->logfile,
-                    d->user_name);
+      else if (need_user (d, id))
+        check_log_file_writable (d, id, plan);
     }
   return TRUE;
 }

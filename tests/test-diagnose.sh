@@ -311,6 +311,55 @@ else
   skip "pid-dir/log-dir not writable: no user nobody"
 fi
 
+# --- the service user's access, decided as that user: a worker, pid and
+# log directories and a log file, all fine by their own modes, inside a
+# directory only root may search
+if [ "$(id -u)" -eq 0 ] && getent passwd nobody >/dev/null && getent passwd daemon >/dev/null; then
+  mkdir -m 700 "$T/closed"
+  mkdir -m 755 "$T/closed/bin" "$T/closed/run" "$T/closed/log"
+  chown nobody "$T/closed/run" "$T/closed/log"
+  printf '#!/bin/sh\nexit 0\n' >"$T/closed/bin/worker"
+  chmod 755 "$T/closed/bin/worker"
+  : >"$T/closed/log/alpha.log"
+  chown nobody "$T/closed/log/alpha.log"
+  env_file closed.env 0600 STEMD_NODES=alpha "STEM_WORKER_COMMAND=$T/closed/bin/worker"
+  run env -u STEM_WORKER_COMMAND -u STEMD_NODES "$DIAGNOSE" --unitdir="$T/units" --initdir="$T/init" \
+    --pidfile="$T/closed/run/%n.pid" --logfile="$T/closed/log/%n.log" --env-file="$T/closed.env" \
+    --user=nobody --json
+  is "$(level worker-command):$(level pid-dir):$(level log-dir):$(level log-file)" error:error:error:error \
+    "in a 0700 root directory: nothing is reachable by the service user"
+  is "$(message worker-command)" \
+    "STEM_WORKER_COMMAND: $T/closed/bin/worker is not executable by the service user nobody: Permission denied" \
+    "… worker-command says why"
+  is "$(message pid-dir)" "$T/closed/run: not writable by the service user nobody: Permission denied" \
+    "… and pid-dir"
+  chmod 711 "$T/closed"
+  run env -u STEM_WORKER_COMMAND -u STEMD_NODES "$DIAGNOSE" --unitdir="$T/units" --initdir="$T/init" \
+    --pidfile="$T/closed/run/%n.pid" --logfile="$T/closed/log/%n.log" --env-file="$T/closed.env" \
+    --user=nobody --json
+  is "$(level worker-command):$(level pid-dir):$(level log-dir):$(level log-file)" ok:ok:ok:ok \
+    "once the directory may be searched, all of them are"
+  # Not root, not the service user: only the mode bits can be read, and the
+  # verdict says so.
+  chmod 750 "$T/closed"
+  chgrp daemon "$T/closed"
+  cp "$DIAGNOSE" "$T/bin/stem-diagnose-copy"
+  chmod 755 "$T/bin/stem-diagnose-copy"
+  chmod 644 "$T/closed.env"
+  run setpriv --reuid=daemon --regid=daemon --clear-groups -- "$T/bin/stem-diagnose-copy" \
+    --unitdir="$T/units" --initdir="$T/init" --pidfile="$T/closed/run/%n.pid" \
+    --logfile="$T/closed/log/%n.log" --env-file="$T/closed.env" --user=nobody --json
+  is "$(level worker-command):$(level pid-dir)" error:error "as another user, by the mode bits of every directory above"
+  chmod 755 "$T/closed"
+  run setpriv --reuid=daemon --regid=daemon --clear-groups -- "$T/bin/stem-diagnose-copy" \
+    --unitdir="$T/units" --initdir="$T/init" --pidfile="$T/closed/run/%n.pid" \
+    --logfile="$T/closed/log/%n.log" --env-file="$T/closed.env" --user=nobody --json
+  like "$T/out" "\"$T/closed/run: exists, writable by nobody by the mode bits \(ACLs unseen" \
+    "… and an ok says that it is by the mode bits"
+else
+  for i in 1 2 3 4 5 6; do skip "the service user's access: needs root and the users nobody and daemon"; done
+fi
+
 # --- pidfile
 diagnose --env-file="$T/good.env" --user="$ME" --json
 is "$(level pidfile)" ok "no pidfile: ok, not running"
