@@ -18,6 +18,7 @@
 #include "stem-json.h"
 #include "stem-options.h"
 #include "stem-pidfile.h"
+#include "stem-path.h"
 #include "stem-plan.h"
 #include "stem-process.h"
 
@@ -265,6 +266,22 @@ probe_journal (const StemHealthOptions *opts, NodeHealth *health, gint64 *out_ag
   return FALSE;
 }
 
+/* The status of LOGFILE, reached as every log is (stem-path.h): no link
+ * that another user could have made is followed, the log itself included,
+ * so that its age is never another file's.  0 or an errno (EINVAL: not a
+ * regular file). */
+static int
+stat_log (const char *logfile, struct stat *st)
+{
+  char name[NAME_MAX + 1];
+  g_auto (StemFd) dfd = stem_path_open_parent (logfile, NULL, name, NULL);
+  if (dfd < 0)
+    return errno;
+  if (fstatat (dfd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
+    return errno;
+  return S_ISREG (st->st_mode) ? 0 : EINVAL;
+}
+
 /* Readiness: the worker's heartbeat is its log, or its unit's journal for
  * a node without a log file.  The age is reported whenever it is known;
  * only --max-log-age makes it a failure. */
@@ -273,7 +290,7 @@ probe_log (const StemHealthOptions *opts, NodeHealth *health)
 {
   const char *logfile = health->plan->logfile;
   struct stat st;
-  int errsv = logfile == NULL ? ENOENT : stat (logfile, &st) < 0 ? errno : 0;
+  int errsv = logfile == NULL ? ENOENT : stat_log (logfile, &st);
   gint64 age_us;
   if (errsv == ENOENT)
     {
@@ -287,6 +304,8 @@ probe_log (const StemHealthOptions *opts, NodeHealth *health)
       if (errsv == EACCES)
         fail (health, HEALTH_PERMISSION_DENIED, _ ("cannot check log file “%s”: %s"), logfile,
               g_strerror (errsv));
+      else if (errsv == EINVAL)
+        fail (health, HEALTH_LOG_STALE, _ ("log file “%s” is not a regular file"), logfile);
       else
         fail (health, HEALTH_LOG_STALE, _ ("cannot check log file “%s”: %s"), logfile,
               g_strerror (errsv));

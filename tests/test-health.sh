@@ -138,6 +138,16 @@ like "$T/err" "^stem-health: alpha: error: log-stale: log file “$T/log/none-al
 health alpha --json --logfile="$T/log/none-%n.log"
 rc_is 0 "a missing log without --max-log-age does not matter"
 is "$(json "$T/out" 'has("logAgeSeconds")')" false "logAgeSeconds is left out"
+# A link in the log's place: its target's age is never taken for the log's.
+touch -d '2001-01-01' "$T/old-target"
+ln -s "$T/old-target" "$T/log/link.tmp"
+health alpha --json --logfile="$T/log/link.tmp"
+is "$(json "$T/out" 'has("logAgeSeconds")')" false "a log that is a symbolic link has no age"
+health alpha --max-log-age=1h --logfile="$T/log/link.tmp"
+rc_is 1 "with --max-log-age it fails the node"
+like "$T/err" "^stem-health: alpha: error: log-stale: log file “$T/log/link.tmp” is not a regular file$" \
+  "saying what it is"
+rm -f "$T/log/link.tmp"
 
 # An unprivileged user checking a root-owned worker: healthy through /proc;
 # permission-denied only for what it cannot read.
