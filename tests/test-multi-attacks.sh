@@ -183,4 +183,16 @@ rc_is 0 "a log of the worker's user's is used"
 bounded "$MULTI" stop delta --pidfile="$W/%n.pid" --logfile="$W/%n.log"
 rc_is 0 "and the node stops"
 
+# 7. A routing file the worker's user links to a file only root may read:
+# root's stem-multi neither follows the link nor quotes the file's keys.
+K=$(attacker_dir routing)
+printf 'secret_key_name: 1\n' >"$T/root-only.yaml"
+chmod 600 "$T/root-only.yaml"
+as_nobody ln -s "$T/root-only.yaml" "$K/routing.yaml"
+bounded "$MULTI" show epsilon --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" \
+  --routing-config="$K/routing.yaml" --command "$T/bin/stem-test-worker"
+rc_is 2 "a routing file behind the user's link is a configuration error"
+like "$T/err" "Cannot read routing file “$K/routing.yaml”: a symbolic link on the way" "saying why"
+unlike "$T/err" "secret_key_name" "nothing of the root-only file is shown"
+
 done_testing

@@ -2,6 +2,7 @@
 
 #include "stem-error.h"
 #include "stem-i18n.h"
+#include "stem-path.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -944,8 +945,18 @@ load_tree (StemRouting *routing, const Node *root, GError **error)
 static gboolean
 read_routing_file (const char *path, GString *contents, GError **error)
 {
-  /* O_NONBLOCK: a FIFO under the name must not hang us before fstat(). */
-  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  /* Reached without a link another user could have made (root must not
+   * read, and quote in its errors, a file the worker's user points it at);
+   * O_NONBLOCK: a FIFO under the name must not hang us before fstat(). */
+  int fd = stem_path_open_regular (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0 && errno == ELOOP)
+    return stem_throw_code (error, STEM_ERROR_CONFIG,
+                            _ ("Cannot read routing file “%s”: a symbolic link on the way that a "
+                               "user other than root could have made or changed: not followed"),
+                            path);
+  if (fd < 0 && (errno == ENXIO || errno == EISDIR))
+    return stem_throw_code (error, STEM_ERROR_CONFIG,
+                            _ ("Cannot read routing file “%s”: not a regular file"), path);
   if (fd < 0)
     return stem_throw_errno (error, _ ("Cannot read routing file “%s”"), path);
 
