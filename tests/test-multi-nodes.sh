@@ -67,6 +67,16 @@ multi show a b --command:a="$WORKER" --command:a=run --command-line:b="$WORKER p
 rc_is 0 "per-node commands"
 is "$(json "$T/out" '.nodes[0].argv | join(" ")')" "$WORKER run" "--command:a"
 is "$(json "$T/out" '.nodes[1].argv | join(" ")')" "$WORKER print-args b" "--command-line:b"
+multi show a b --command="$WORKER" --command=run --command-line:b="$WORKER print-args %n" --json
+is "$(json "$T/out" '.nodes[0].argv | join(" ")')" "$WORKER run" "--command for every node"
+is "$(json "$T/out" '.nodes[1].argv | join(" ")')" "$WORKER print-args b" \
+  "a node's own --command-line beats --command given for every node"
+multi show a b --command:b="$WORKER" --command:b=run --command-line:b="$WORKER print-args %n" \
+  --command-line="$WORKER print-args all" --json
+is "$(json "$T/out" '.nodes[0].argv | join(" ")')" "$WORKER print-args all" \
+  "--command-line for every node"
+is "$(json "$T/out" '.nodes[1].argv | join(" ")')" "$WORKER run" \
+  "and a node's own --command beats its own --command-line"
 
 # Routing files: aliases resolve, unknown names are errors listing the defined ones.
 cat >"$T/routing.yaml" <<'YAML'

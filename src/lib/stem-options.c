@@ -280,6 +280,18 @@ stem_args_get_for_node (StemArgs *args, StemOptionId id, const char *node, guint
   return scoped != NULL ? scoped : global;
 }
 
+gboolean
+stem_args_scoped_for_node (StemArgs *args, StemOptionId id, const char *node, guint index)
+{
+  for (guint i = 0; i < args->values->len; i++)
+    {
+      StemOptionValue *v = args->values->pdata[i];
+      if (v->spec->id == id && v->selector != NULL && value_applies (v, node, index))
+        return TRUE;
+    }
+  return FALSE;
+}
+
 GStrv
 stem_args_get_all_for_node (StemArgs *args, StemOptionId id, const char *node, guint index)
 {

@@ -108,6 +108,9 @@ gboolean stem_selector_match (const char *selector, const char *node, guint inde
  * else the last global one, else NULL. */
 const char *stem_args_get_for_node (StemArgs *args, StemOptionId id, const char *node, guint index);
 
+/* Whether a node-scoped value of ID applies to the node. */
+gboolean stem_args_scoped_for_node (StemArgs *args, StemOptionId id, const char *node, guint index);
+
 /* All values of a repeatable option for one node: node-scoped values, when
  * any match, replace the global ones.  Never NULL. */
 GStrv stem_args_get_all_for_node (StemArgs *args, StemOptionId id, const char *node, guint index);

@@ -195,6 +195,11 @@ plan_command (StemArgs *args, StemPlanSet *set, const Routing *routing, StemNode
   g_auto (GStrv) words
       = stem_args_get_all_for_node (args, STEM_OPT_COMMAND, plan->node, plan->index);
   const char *line = stem_args_get_for_node (args, STEM_OPT_COMMAND_LINE, plan->node, plan->index);
+  /* The node's own --command-line beats --command given for every node:
+   * the more specific option wins, as everywhere. */
+  if (stem_args_scoped_for_node (args, STEM_OPT_COMMAND_LINE, plan->node, plan->index)
+      && !stem_args_scoped_for_node (args, STEM_OPT_COMMAND, plan->node, plan->index))
+    g_clear_pointer (&words, g_strfreev);
   g_auto (GStrv) argv = NULL;
   g_autofree char *origin = NULL;
   if (!stem_command_resolve ((const char *const *)words, line, (const char *const *)envp,
