@@ -127,12 +127,15 @@ drain (Follow *f)
 {
   struct stat st;
   off_t pos = lseek (f->fd, 0, SEEK_CUR);
-  if (fstat (f->fd, &st) == 0 && st.st_size < pos)
-    pos = lseek (f->fd, 0, SEEK_SET);
-  if (st.st_size - pos > MAX_READ_BACK)
+  if (fstat (f->fd, &st) == 0)
     {
-      say_cut (f, st.st_size - MAX_READ_BACK);
-      lseek (f->fd, st.st_size - MAX_READ_BACK, SEEK_SET);
+      if (st.st_size < pos)
+        pos = lseek (f->fd, 0, SEEK_SET);
+      if (st.st_size - pos > MAX_READ_BACK)
+        {
+          say_cut (f, st.st_size - MAX_READ_BACK);
+          lseek (f->fd, st.st_size - MAX_READ_BACK, SEEK_SET);
+        }
     }
   char buffer[65536];
   ssize_t n;

@@ -133,7 +133,7 @@ settle (StemMultiOptions *opts, GArray *started)
   g_autoptr (GPtrArray) groups
       = g_ptr_array_new_with_free_func ((GDestroyNotify)stem_proc_group_free);
   g_autoptr (GPtrArray) alive = g_ptr_array_new ();
-  g_autoptr (GArray) watched = g_array_new (FALSE, FALSE, sizeof (Start *));
+  g_autoptr (GArray) watched = g_array_new (FALSE, FALSE, sizeof (guint));
   g_autoptr (GArray) dead = g_array_new (FALSE, FALSE, sizeof (guint));
   for (guint i = 0; i < started->len; i++)
     {

@@ -46,6 +46,21 @@ is "$(tail -c 4 "$T/out")" "end" "ending with its last line"
 like "$T/err" "^stem-multi: sparse: the first [0-9]+ bytes of “$T/log/sparse.log” are not shown \(no line ends in the last 64 MiB\)$" \
   "and says what it left out"
 rm -f "$T/log/sparse.log"
+# The same gigabyte added at once while --follow reads: its last 64 MiB.
+printf 'first\n' >"$T/log/grow.log"
+"$MULTI" logs grow --follow --lines=1 --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" \
+  >"$T/grow.out" 2>"$T/grow.err" &
+grower=$!
+wait_until 10 grep -qx first "$T/grow.out"
+truncate -s +1G "$T/log/grow.log"
+printf 'after\n' >>"$T/log/grow.log"
+ok_if "--follow gets past a gigabyte added at once" wait_until 60 grep -qa 'after$' "$T/grow.out"
+kill "$grower" 2>/dev/null
+wait "$grower" 2>/dev/null
+ok_if "printing at most its last 64 MiB" test "$(wc -c <"$T/grow.out")" -le $((64 * 1024 * 1024 + 16))
+like "$T/grow.err" "^stem-multi: grow: the first [0-9]+ bytes of “$T/log/grow.log” are not shown" \
+  "and saying what it left out"
+rm -f "$T/log/grow.log" "$T/grow.out"
 
 multi logs missing
 rc_is 1 "a node without a log"
