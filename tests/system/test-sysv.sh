@@ -117,6 +117,13 @@ like () { # FILE REGEX NAME
   fi
 }
 
+unlike () { # FILE REGEX NAME
+  if grep -Eq -- "$2" "$1" 2>/dev/null; then
+    fail "$3" "a line of $1 matches: $2"
+    grep -E -- "$2" "$1" | head -n 5 | sed 's/^/#   line: /'
+  else pass "$3"; fi
+}
+
 # svc NAME ACTION: service(8), output in $T/out and $T/err, exit code in $rc.
 svc () {
   timeout 120 service "$1" "$2" >"$T/out" 2>"$T/err"
@@ -491,6 +498,143 @@ rc_is 0 "STEM_PID_DIR: service stem-worker stop"
 svc stem-scheduler stop
 rc_is 0 "STEM_PID_DIR: service stem-scheduler stop"
 ok_if "STEM_PID_DIR: no worker and no pidfile left" eval 'no_workers && no_pidfiles'
+
+# ---------------------------------------------------------------------------
+# stop ends every node that runs: the configured ones and every other node
+# with a pidfile in the pid directory (a node removed from STEMD_NODES, a
+# configuration that cannot be read); status never says "not running" (3)
+# while one runs.  Nothing that is not a node's pidfile is touched.
+
+write_env STEM_WORKER_COMMAND=$WORKER STEM_EXAMPLE_HEARTBEAT=0.2 STEM_EXAMPLE_WORK=0.2
+write_default 'STEMD_NODES="alpha beta gamma"' "STEM_SCHEDULER_COMMAND=$WORKER"
+svc stem-worker start
+rc_is 0 "removed node: service stem-worker start with alpha, beta and gamma"
+svc stem-scheduler start
+rc_is 0 "removed node: service stem-scheduler start"
+alpha=$(pid_in $RUN_DIR/alpha.pid)
+gamma=$(pid_in $RUN_DIR/gamma.pid)
+sched=$(pid_in $RUN_DIR/scheduler.pid)
+ok_if "removed node: alpha, gamma and the scheduler run" \
+  eval 'alive "${alpha:-0}" && alive "${gamma:-0}" && alive "${sched:-0}"'
+
+write_default 'STEMD_NODES="alpha beta"' "STEM_SCHEDULER_COMMAND=$WORKER"
+svc stem-worker status
+rc_is 0 "removed node: status with gamma gone from STEMD_NODES: alpha and beta run"
+like "$T/out" '^gamma: running' "removed node: status still shows gamma running"
+like "$T/out" '^stem-worker: not configured, but with a pidfile in /run/stem .*: gamma$' \
+  "removed node: status says gamma is not configured and that stop ends it"
+unlike "$T/out" '^scheduler:' "removed node: the scheduler's pidfile is not a worker's"
+
+# Things that are not a node's pidfile, planted where the service user can.
+planted_target=$T/planted-target
+echo 'do not touch' >"$planted_target"
+for f in -x.pid 3.pid '.hidden.pid' 'a b.pid' gamma.pid.lock.pid~; do
+  runuser -u "$STEM_USER" -- sh -c 'echo 1 >"$1"' sh "$RUN_DIR/$f"
+done
+runuser -u "$STEM_USER" -- ln -s "$planted_target" "$RUN_DIR/link.pid"
+
+write_default "STEM_SCHEDULER_COMMAND=$WORKER"
+svc stem-worker status
+rc_is 4 "no nodes configured while alpha, beta and gamma run: status is 4 (unknown), not 3"
+like "$T/out" '^alpha: running' "no nodes configured: status shows alpha running"
+like "$T/out" '^gamma: running' "no nodes configured: status shows gamma running"
+
+write_default 'STEMD_NODES="alpha beta"' "STEM_SCHEDULER_COMMAND=$WORKER"
+svc stem-worker stop
+rc_is 0 "removed node: service stem-worker stop"
+ok_if "removed node: stop ended gamma too" dead "${gamma:-0}"
+# The scheduler runs as a node too: it is the only process of ours left.
+only_scheduler () { [ "$(our_workers | tr '\n' ' ')" = "${sched:-0} " ]; }
+ok_if "removed node: no worker is left" only_scheduler
+ok_if "removed node: the scheduler was left alone" alive "${sched:-0}"
+ok_if "removed node: gamma's pidfile is gone" test ! -e $RUN_DIR/gamma.pid
+ok_if "planted: the files that are no node's pidfile are still there" \
+  eval 'test -e "$RUN_DIR/-x.pid" -a -e "$RUN_DIR/3.pid" -a -e "$RUN_DIR/.hidden.pid" -a -e "$RUN_DIR/a b.pid" -a -L "$RUN_DIR/link.pid"'
+is "$(cat "$planted_target")" "do not touch" "planted: the link's target is untouched"
+rm -f "$RUN_DIR/-x.pid" "$RUN_DIR/3.pid" "$RUN_DIR/.hidden.pid" "$RUN_DIR/a b.pid" \
+  "$RUN_DIR/gamma.pid.lock.pid~" "$RUN_DIR/link.pid"
+svc stem-worker status
+rc_is 3 "removed node: status after stop: not running"
+
+# A broken stem.env: status says so (4), stop still stops everything.
+svc stem-worker start
+rc_is 0 "broken stem.env: service stem-worker start (before the typo)"
+alpha=$(pid_in $RUN_DIR/alpha.pid)
+beta=$(pid_in $RUN_DIR/beta.pid)
+write_env STEM_WORKER_COMMAND=$WORKER 'BROKEN LINE'
+svc stem-worker status
+rc_is 4 "broken stem.env: service stem-worker status is 4 (unknown), not stem-multi's 2"
+like "$T/out" '^alpha: running' "broken stem.env: status still shows the nodes of the pid directory"
+like "$T/err" 'stem-worker: the configuration cannot be read' "broken stem.env: status says the configuration is broken"
+like "$T/err" '/etc/stem/stem.env:[0-9]+: ' "broken stem.env: status names FILE:LINE"
+svc stem-scheduler status
+rc_is 4 "broken stem.env: service stem-scheduler status is 4 (unknown)"
+like "$T/out" '^scheduler: running' "broken stem.env: status still shows the scheduler"
+svc stem-worker stop
+rc_is 0 "broken stem.env: service stem-worker stop stops the workers all the same"
+ok_if "broken stem.env: alpha and beta are gone" eval 'dead "${alpha:-0}" && dead "${beta:-0}" && only_scheduler'
+like "$T/err" 'stem-worker: the configuration cannot be read; every node with a pidfile in /run/stem is stopped' \
+  "broken stem.env: stop says the configuration is broken, and what it did"
+like "$T/err" '/etc/stem/stem.env:[0-9]+: ' "broken stem.env: stop names FILE:LINE"
+unlike "$T/out" 'failed' "broken stem.env: the status line does not say failed"
+ok_if "broken stem.env: the scheduler was left alone by stem-worker" alive "${sched:-0}"
+svc stem-scheduler stop
+rc_is 0 "broken stem.env: service stem-scheduler stop stops the scheduler all the same"
+ok_if "broken stem.env: the scheduler is gone" eval 'dead "${sched:-0}" && test ! -e $RUN_DIR/scheduler.pid'
+svc stem-worker start
+rc_is 6 "broken stem.env: start is still refused (not configured)"
+ok_if "broken stem.env: and starts nothing" no_workers
+
+# A shell syntax error in /etc/default/stem: stop still stops, start refuses.
+write_env STEM_WORKER_COMMAND=$WORKER STEM_EXAMPLE_HEARTBEAT=0.2 STEM_EXAMPLE_WORK=0.2
+svc stem-worker start
+rc_is 0 "broken /etc/default/stem: service stem-worker start (before the typo)"
+alpha=$(pid_in $RUN_DIR/alpha.pid)
+write_default 'STEMD_NODES="alpha beta'
+svc stem-worker stop
+rc_is 0 "broken /etc/default/stem: service stem-worker stop"
+ok_if "broken /etc/default/stem: every worker is gone" eval 'dead "${alpha:-0}" && no_workers'
+like "$T/err" '/etc/default/stem' "broken /etc/default/stem: stop names the file"
+svc stem-worker start
+rc_is 6 "broken /etc/default/stem: start is refused (not configured)"
+like "$T/err" '/etc/default/stem' "broken /etc/default/stem: start names the file"
+
+# ---------------------------------------------------------------------------
+# LSB exit codes: 2 for a bad action, 3 for one not implemented, 4 for
+# insufficient privilege and for a status that cannot be known; the same
+# with and without nodes configured.
+
+for conf in with without; do
+  if [ $conf = with ]; then
+    write_default 'STEMD_NODES="alpha beta"' "STEM_SCHEDULER_COMMAND=$WORKER"
+  else
+    write_default
+  fi
+  for s in stem-worker stem-scheduler; do
+    svc $s bogus
+    rc_is 2 "$s bogus, $conf nodes configured: invalid argument"
+    like "$T/err" '^Usage: ' "$s bogus, $conf nodes configured: prints the usage"
+    for a in reload try-restart; do
+      svc $s $a
+      rc_is 3 "$s $a, $conf nodes configured: not implemented"
+    done
+    timeout 60 /etc/init.d/$s >"$T/out" 2>"$T/err"
+    rc=$?
+    rc_is 2 "/etc/init.d/$s without an action, $conf nodes configured"
+  done
+done
+write_default 'STEMD_NODES="alpha beta"' "STEM_SCHEDULER_COMMAND=$WORKER"
+for s in stem-worker stem-scheduler; do
+  timeout 60 runuser -u nobody -- /etc/init.d/$s status >"$T/out" 2>"$T/err"
+  rc=$?
+  rc_is 4 "$s status as nobody (the env file is unreadable): unknown"
+  for a in start stop; do
+    timeout 60 runuser -u nobody -- /etc/init.d/$s $a >"$T/out" 2>"$T/err"
+    rc=$?
+    rc_is 4 "$s $a as nobody: insufficient privilege"
+  done
+done
+ok_if "LSB exit codes: nothing was started" no_workers
 
 # ---------------------------------------------------------------------------
 # logrotate while a worker writes fast: no line lost, no hole.
