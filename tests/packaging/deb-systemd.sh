@@ -27,6 +27,18 @@ ok_if "systemd: /etc/stem/stem.env is a conffile" \
 out=$(c env MANPAGER=cat MANWIDTH=80 man stem-multi 2>&1)
 ok_if "systemd: man stem-multi renders" eval 'printf "%s\n" "$out" | grep -q "^SYNOPSIS" && printf "%s\n" "$out" | grep -q "stem-multi start"'
 
+phase "systemd: a reinstall with a dpkg-statoverride on /var/log/stem"
+# Policy 10.9.1: the maintainer scripts honour it.  (Debhelper's tmpfiles
+# snippet runs systemd-tmpfiles --create on the package's file after the
+# postinst's own setup: the file must not name /var/log/stem.)
+c dpkg-statoverride --add stem adm 2750 /var/log/stem
+out=$(apt_get install --reinstall stem-daemon 2>&1)
+is "$?" 0 "systemd: apt-get install --reinstall stem-daemon" "$out"
+is "$(c stat -c '%U:%G %a' /var/log/stem)" "stem:adm 2750" \
+  "systemd: the reinstall honours dpkg-statoverride on /var/log/stem"
+c dpkg-statoverride --remove /var/log/stem
+c sh -c 'chown stem:stem /var/log/stem && chmod 0750 /var/log/stem && chmod g-s /var/log/stem'
+
 phase "systemd: workers"
 c_sh 'printf "%s\n" STEM_WORKER_COMMAND=stem-example-worker STEM_EXAMPLE_WORK=0.2 \
   STEM_EXAMPLE_HEARTBEAT=1 "STEMD_NODES=\"beta gamma\"" >>/etc/stem/stem.env'
