@@ -60,6 +60,19 @@ gamma=$(pidfile gamma)
 is "$(proc_user "$beta") $(proc_user "$gamma")" "stem stem" "systemd: beta and gamma run as stem"
 sup=$(main_pid stem-worker.service)
 
+# The health timer, with a run of its oneshot service in progress (held
+# up by a drop-in) while the upgrade comes.
+c sh -c 'mkdir -p /etc/systemd/system/stem-health-textfile.service.d &&
+  printf "[Service]\nExecStartPre=/bin/sleep 600\n" >/etc/systemd/system/stem-health-textfile.service.d/slow.conf &&
+  systemctl daemon-reload'
+out=$(c_out systemctl start stem-health-textfile.timer)
+is "$?" 0 "systemd: systemctl start stem-health-textfile.timer" "$out"
+health_running () { [ "$(c systemctl show -p ActiveState --value stem-health-textfile.service)" = activating ]; }
+ok_if "systemd: the timer started a run of stem-health-textfile.service" nspawn_wait 10 health_running
+invocation () { c systemctl show -p InvocationID --value "$1"; }
+timer_inv=$(invocation stem-health-textfile.timer)
+health_inv=$(invocation stem-health-textfile.service)
+
 phase "systemd: upgrade to $UPVERSION while they run"
 publish_upgrade || fail "apt-get update with $UPVERSION published"
 out=$(apt_get install stem-daemon 2>&1)
@@ -80,6 +93,11 @@ ok_if "systemd: the old workers had a warm stop (their last words)" \
 ok_if "systemd: the edited stem.env is kept" c grep -qx STEM_WORKER_COMMAND=stem-example-worker /etc/stem/stem.env
 is "$(c stat -c '%U:%G %a' /etc/stem/stem.env)" "root:stem 640" "systemd: and still root:stem 640"
 is "$(c systemctl list-units --failed --plain --no-legend)" "" "systemd: no unit failed after the upgrade"
+timer_inv2=$(invocation stem-health-textfile.timer)
+ok_if "systemd: the upgrade restarted stem-health-textfile.timer" \
+  eval '[ -n "$timer_inv2" ] && [ "$timer_inv2" != "$timer_inv" ] && [ "$(c systemctl is-active stem-health-textfile.timer)" = active ]'
+is "$(invocation stem-health-textfile.service) $(c systemctl show -p ActiveState --value stem-health-textfile.service)" \
+  "$health_inv activating" "systemd: but left the run of stem-health-textfile.service in progress alone"
 
 phase "systemd: remove"
 out=$(apt_get remove stem-daemon 2>&1)
@@ -91,6 +109,11 @@ is "$(c systemctl list-units --failed --plain --no-legend)" "" "systemd: removin
 is "$(c systemctl list-units --all --plain --no-legend 'stem-*' | awk '$3 == "active" || $3 == "activating"')" "" \
   "systemd: no unit of ours is active"
 ok_if "systemd: conffiles stay after remove" c test -f /etc/stem/stem.env
+is "$(c systemctl is-active stem-health-textfile.timer stem-health-textfile.service | tr '\n' ' ')" "inactive inactive " \
+  "systemd: removing stopped stem-health-textfile.timer and its service"
+c sh -c 'rm -rf /etc/systemd/system/stem-health-textfile.service.d && systemctl daemon-reload'
+is "$(c systemctl list-units --all --failed --plain --no-legend)" "" \
+  "systemd: and no unit of ours fails once its files are gone (no timer left to trigger a vanished unit)"
 
 phase "systemd: purge"
 out=$(apt_get purge stem-daemon 2>&1)
