@@ -26,7 +26,7 @@ set -u
 export LC_ALL=C.UTF-8
 
 nspawn_require
-deb_require_tools dpkg-dev debhelper devscripts lintian blhc diffoscope-minimal
+deb_require_tools dpkg-dev debhelper devscripts lintian blhc diffoscope-minimal autopkgtest
 W=$(mktemp -d "${TMPDIR:-/var/tmp}/stem-deb.XXXXXX") || nspawn_bail "mktemp failed"
 chmod 755 "$W"
 nspawn_atexit "rm -rf --one-file-system '$W'"
@@ -259,6 +259,23 @@ publish_upgrade () {
 
 # ---------------------------------------------------------------------------
 phase "5. autopkgtest"
+# What each test asks of its testbed, as autopkgtest itself reads
+# debian/tests/control: a chroot (root, no isolation) may run only the
+# tests that start no service; a container runs them all.
+runnable () { # CAPABILITY…: the tests autopkgtest would run on such a testbed
+  # (testdesc reports each test it skips on a line before.)
+  /usr/bin/python3 - "$top_srcdir" "$ARCH" "$@" 2>/dev/null <<'PY' | tail -n 1
+import sys
+sys.path.insert(0, '/usr/share/autopkgtest/lib')
+import testdesc
+tests, _ = testdesc.parse_debian_source(sys.argv[1], sys.argv[3:], sys.argv[2])
+print(' '.join(sorted(t.name for t in tests)))
+PY
+}
+is "$(runnable root-on-testbed)" "smoke" \
+  "autopkgtest: in a chroot only smoke runs (systemd-worker and sysv-script start services: isolation-container)"
+is "$(runnable root-on-testbed isolation-container)" "smoke systemd-worker sysv-script" \
+  "autopkgtest: in a container every test runs"
 # The tests alone (autopkgtest's "degenerate source tree": debian/tests),
 # run against the .deb: an unbuilt tree would need dpkg-dev to build.
 srctree=$W/autopkgtest-tree
