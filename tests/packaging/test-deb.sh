@@ -156,6 +156,7 @@ ok_if "lintian checked the source and the binary packages" \
         grep -q "^ stem-daemon_${VERSION}.dsc\$\|stem-daemon_${VERSION}.dsc" "$A/stem-daemon_${VERSION}_$ARCH.changes" &&
         grep -q " $DEB\$" "$A/stem-daemon_${VERSION}_$ARCH.changes"'
 [ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/# lintian: /'
+is "$out" "" "lintian --pedantic -I -E: not even an info or pedantic tag is left unanswered"
 
 # Every override is right for a reason written above it.
 uncommented=$(for f in "$top_srcdir"/debian/*lintian-overrides "$top_srcdir"/debian/source/lintian-overrides; do
