@@ -188,7 +188,7 @@ deb_listing () {
     awk '{ mode = $1; path = $6; for (i = 7; i <= NF; i++) path = path " " $i; print substr(mode, 1, 1), substr(mode, 2), path }' |
     sed 's| \./| /|; s|/$||' | grep -v -E ' /?$' |
     sed -E 's|^(- [^ ]+ /usr/share/man/.*)\.gz$|\1|; s|^(l [^ ]+ /usr/share/man/[^ ]*)\.gz -> (.*)\.gz$|\1 -> \2|' |
-    grep -v -E ' /usr/share/doc/stem-daemon/(copyright|changelog\.gz|README\.Debian(\.gz)?)$| /usr/share/lintian(/overrides(/stem-daemon)?)?$' |
+    grep -v -E ' /usr/share/doc/stem-daemon/(copyright|changelog\.gz|README\.Debian(\.gz)?|README(\.gz)?|NEWS(\.gz)?)$| /usr/share/lintian(/overrides(/stem-daemon)?)?$' |
     man_by_name | LC_ALL=C sort
 }
 man_by_name () {
@@ -211,6 +211,16 @@ if [ -d "$A/installed" ]; then
 else
   fail "the .deb holds exactly make install's files (no make install tree)"
 fi
+# Policy 12.3: the upstream documentation, as the RPM ships it too.
+for doc in README NEWS; do
+  shipped=$(dpkg-deb --fsys-tarfile "$A/$DEB" | tar -xOf - "./usr/share/doc/stem-daemon/$doc.gz" 2>/dev/null | zcat 2>/dev/null ||
+    dpkg-deb --fsys-tarfile "$A/$DEB" | tar -xOf - "./usr/share/doc/stem-daemon/$doc" 2>/dev/null)
+  if [ -n "$shipped" ] && [ "$shipped" = "$(cat "$top_srcdir/$doc")" ]; then
+    pass "the .deb ships the upstream $doc in /usr/share/doc/stem-daemon"
+  else
+    fail "the .deb ships the upstream $doc in /usr/share/doc/stem-daemon" "$(dpkg-deb -c "$A/$DEB" | grep /doc/)"
+  fi
+done
 for deb in "$A"/*.deb; do
   others=$(dpkg-deb --fsys-tarfile "$deb" | tar -tvf - | awk '$2 != "root/root"')
   is "$others" "" "every file in $(basename "$deb") is owned by root/root"
