@@ -59,6 +59,24 @@ if [ ! -f "$RPM" ] || [ ! -f "$SRPM" ]; then
   exit 99
 fi
 pass "an SRPM and an RPM"
+out=$(grep -i 'warning:' "$W/build.log")
+is "$out" "" "rpmbuild warns of nothing (no file listed twice)"
+
+# %check runs make check: it needs what Debian's control lists as
+# <!nocheck> (by Fedora's names), or parts of it skip.
+fedora_name () {
+  case $1 in
+    groff-base) echo groff ;;
+    procps) echo procps-ng ;;
+    shellcheck) echo ShellCheck ;;
+    *) echo "$1" ;;
+  esac
+}
+missing=$(sed -n '/^Build-Depends:/,/^[A-Z]/p' "$top_srcdir/debian/control" |
+  sed -n 's/^ *\([a-z0-9.+-]*\) .*<!nocheck>.*/\1/p' | while read -r dep; do
+    grep -qx "BuildRequires: *$(fedora_name "$dep")" "$SPEC" || printf ' %s' "$(fedora_name "$dep")"
+  done)
+is "${missing# }" "" "the spec's BuildRequires have what %check needs (debian/control's <!nocheck> ones)"
 
 # 3. rpmlint ---------------------------------------------------------------
 out=$(rpmlint -r "$top_srcdir/rpm/rpmlintrc" "$SPEC" "$SRPM" "$RPM" 2>&1)
@@ -114,8 +132,9 @@ ok_config=$(rpm -qp --configfiles "$RPM" | LC_ALL=C sort | tr '\n' ' ')
 is "$ok_config" "/etc/logrotate.d/stem-daemon /etc/stem/stem.env " "the config files are stem.env and the logrotate snippet"
 is "$(owner /var/log/stem)" "stem:stem drwxr-x---" "/var/log/stem is stem's, 0750"
 is "$(owner /var/lib/stem)" "stem:stem drwxr-x---" "/var/lib/stem is stem's, 0750"
+is "$(owner /run/stem)" "stem:stem drwxr-xr-x" "/run/stem is the package's, stem's, 0755, as the tmpfiles.d file makes it"
 others=$(rpm -qp --qf '[%{FILEUSERNAME}:%{FILEGROUPNAME} %{FILENAMES}\n]' "$RPM" \
-  | grep -v '^root:root ' | grep -v ' /etc/stem/stem.env$\| /var/log/stem$\| /var/lib/stem$')
+  | grep -v '^root:root ' | grep -v ' /etc/stem/stem.env$\| /var/log/stem$\| /var/lib/stem$\| /run/stem$')
 is "$others" "" "every other file is root's"
 ok_lang=$(grep -c '/usr/share/locale/\(de\|fr\)/LC_MESSAGES/stem-daemon.mo' "$W/actual")
 is "$ok_lang" 2 "the translations are in (%find_lang)"
