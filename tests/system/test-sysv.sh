@@ -532,6 +532,9 @@ for f in -x.pid 3.pid '.hidden.pid' 'a b.pid' gamma.pid.lock.pid~; do
   runuser -u "$STEM_USER" -- sh -c 'echo 1 >"$1"' sh "$RUN_DIR/$f"
 done
 runuser -u "$STEM_USER" -- ln -s "$planted_target" "$RUN_DIR/link.pid"
+# A node's name with a pidfile that names no process: stem-multi signals
+# nothing for it, and it must not fail the stop (the prerm would fail).
+runuser -u "$STEM_USER" -- sh -c 'echo garbage >"$1"' sh "$RUN_DIR/ghost.pid"
 
 write_default "STEM_SCHEDULER_COMMAND=$WORKER"
 svc stem-worker status
@@ -541,7 +544,8 @@ like "$T/out" '^gamma: running' "no nodes configured: status shows gamma running
 
 write_default 'STEMD_NODES="alpha beta"' "STEM_SCHEDULER_COMMAND=$WORKER"
 svc stem-worker stop
-rc_is 0 "removed node: service stem-worker stop"
+rc_is 0 "removed node: service stem-worker stop, beside a made-up pidfile"
+like "$T/err" "ghost: .*Invalid pidfile .*$RUN_DIR/ghost.pid" "which it names on stderr"
 ok_if "removed node: stop ended gamma too" dead "${gamma:-0}"
 # The scheduler runs as a node too: it is the only process of ours left.
 only_scheduler () { [ "$(our_workers | tr '\n' ' ')" = "${sched:-0} " ]; }
@@ -552,7 +556,7 @@ ok_if "planted: the files that are no node's pidfile are still there" \
   eval 'test -e "$RUN_DIR/-x.pid" -a -e "$RUN_DIR/3.pid" -a -e "$RUN_DIR/.hidden.pid" -a -e "$RUN_DIR/a b.pid" -a -L "$RUN_DIR/link.pid"'
 is "$(cat "$planted_target")" "do not touch" "planted: the link's target is untouched"
 rm -f "$RUN_DIR/-x.pid" "$RUN_DIR/3.pid" "$RUN_DIR/.hidden.pid" "$RUN_DIR/a b.pid" \
-  "$RUN_DIR/gamma.pid.lock.pid~" "$RUN_DIR/link.pid"
+  "$RUN_DIR/gamma.pid.lock.pid~" "$RUN_DIR/link.pid" "$RUN_DIR/ghost.pid"
 svc stem-worker status
 rc_is 3 "removed node: status after stop: not running"
 
