@@ -749,15 +749,23 @@ template_dirs (Diagnose *d, const char *tmpl, gboolean logfiles)
   return (GStrv)g_ptr_array_free (g_steal_pointer (&dirs), FALSE);
 }
 
+/* LOGFILES: DIR holds log files, which the package and the units make
+ * (tmpfiles.d makes only the pid directory). */
 static void
-check_dir (Diagnose *d, const char *id, const char *dir, const char *what)
+check_dir (Diagnose *d, const char *id, const char *dir, gboolean logfiles)
 {
+  const char *what = logfiles ? _ ("log files") : _ ("pidfiles");
   struct stat st;
   if (stat (dir, &st) < 0)
     {
       int errsv = errno;
       CheckResult *r = add_result (d, id, LEVEL_ERROR, _ ("%s: %s"), dir, g_strerror (errsv));
-      if (errsv == ENOENT)
+      if (errsv == ENOENT && logfiles)
+        set_hint (r,
+                  _ ("install -d -o %s -g %s -m 0750 %s (the package and the units make it); "
+                     "see stem-multi(1)"),
+                  d->user_name, d->user_name, dir);
+      else if (errsv == ENOENT)
         set_hint (r,
                   _ ("systemd-tmpfiles --create (or: install -d -o %s -g %s -m 0755 %s); "
                      "see stem-multi(1)"),
@@ -769,7 +777,13 @@ check_dir (Diagnose *d, const char *id, const char *dir, const char *what)
   if (!S_ISDIR (st.st_mode))
     {
       CheckResult *r = add_result (d, id, LEVEL_ERROR, _ ("%s: not a directory"), dir);
-      set_hint (r, _ ("remove it and run systemd-tmpfiles --create; see stem-multi(1)"));
+      if (logfiles)
+        set_hint (r,
+                  _ ("remove it, and make the directory again: install -d -o %s -g %s -m 0750 "
+                     "%s; see stem-multi(1)"),
+                  d->user_name, d->user_name, dir);
+      else
+        set_hint (r, _ ("remove it and run systemd-tmpfiles --create; see stem-multi(1)"));
       return;
     }
   if (st.st_mode & S_IWOTH)
@@ -824,7 +838,7 @@ check_dirs (Diagnose *d, const char *id, const char *tmpl, gboolean logfiles)
                 _ ("not checked: the directory depends on the node, and no "
                    "nodes are configured"));
   for (guint i = 0; dirs[i] != NULL; i++)
-    check_dir (d, id, dirs[i], logfiles ? _ ("log files") : _ ("pidfiles"));
+    check_dir (d, id, dirs[i], logfiles);
   return TRUE;
 }
 
