@@ -533,19 +533,13 @@ stem_envfile_read (int fd, const char *path, GStrv *envp, GError **error)
 {
   g_autoptr (GString) contents = g_string_new (NULL);
   /* Bounded even for a regular file: it may grow while we read. */
-  char buffer[16 * 1024];
-  for (;;)
+  int errsv = stem_fd_read_bounded (fd, STEM_ENVFILE_MAX_SIZE, contents);
+  if (errsv == EFBIG)
+    return throw_too_large (error, path);
+  if (errsv != 0)
     {
-      ssize_t n = read (fd, buffer, sizeof buffer);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        return stem_throw_errno (error, _ ("%s: cannot read env file"), path);
-      if (n == 0)
-        break;
-      g_string_append_len (contents, buffer, n);
-      if (contents->len > STEM_ENVFILE_MAX_SIZE)
-        return throw_too_large (error, path);
+      errno = errsv;
+      return stem_throw_errno (error, _ ("%s: cannot read env file"), path);
     }
   return stem_envfile_parse (path, contents->str, contents->len, envp, error);
 }

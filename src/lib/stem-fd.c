@@ -57,6 +57,25 @@ stem_fd_describe_uid (uid_t uid)
   return g_strdup_printf ("uid %u", (unsigned)uid);
 }
 
+int
+stem_fd_read_bounded (int fd, gsize max, GString *text)
+{
+  char buffer[16 * 1024];
+  for (;;)
+    {
+      ssize_t n = read (fd, buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return errno;
+      if (n == 0)
+        return 0;
+      g_string_append_len (text, buffer, n);
+      if (text->len > max)
+        return EFBIG;
+    }
+}
+
 static gboolean
 throw_read (const char *path, GError **error)
 {
@@ -86,22 +105,14 @@ stem_fd_read_file (const char *path, gsize max, char **out_text, struct stat *ou
     return stem_throw_code (error, STEM_ERROR_CONFIG, _ ("Cannot read “%s”: not a regular file"),
                             path);
   g_autoptr (GString) text = g_string_new (NULL);
-  char buffer[16 * 1024];
-  for (;;)
+  int errsv = stem_fd_read_bounded (fd, max, text);
+  if (errsv == EFBIG)
+    return stem_throw_code (error, STEM_ERROR_CONFIG, _ ("Cannot read “%s”: larger than %lu bytes"),
+                            path, (unsigned long)max);
+  if (errsv != 0)
     {
-      ssize_t n = read (fd, buffer, sizeof buffer);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        return throw_read (path, error);
-      if (n == 0)
-        break;
-      g_string_append_len (text, buffer, n);
-      /* Bounded even so: the file may grow while we read it. */
-      if (text->len > max)
-        return stem_throw_code (error, STEM_ERROR_CONFIG,
-                                _ ("Cannot read “%s”: larger than %lu bytes"), path,
-                                (unsigned long)max);
+      errno = errsv;
+      return throw_read (path, error);
     }
   *out_text = g_string_free (g_steal_pointer (&text), FALSE);
   if (out_stat != NULL)

@@ -47,6 +47,11 @@ int stem_fd_open_parent (const char *path, const StemPathCreate *create, char *n
  * that could not be opened or made. */
 int stem_fd_open_dir (const char *path, const StemPathCreate *create, GError **error);
 
+/* Appends what FD holds, to its end, to TEXT: 0, EFBIG once TEXT holds
+ * more than MAX bytes (a file may grow while it is read), or the errno of
+ * the read that failed. */
+int stem_fd_read_bounded (int fd, gsize max, GString *text);
+
 /* Reads regular file PATH, at most MAX bytes, into *OUT_TEXT
  * (NUL-terminated); *OUT_STAT (may be NULL) gets the fstat of the
  * descriptor read.  Opened as stem_path_open_regular does, and

@@ -76,6 +76,24 @@ make_dir (int dfd, const char *name, const StemPathCreate *create)
 }
 
 /* Follows the link NAME in DFD, if it is to be trusted. */
+/* The target of link NAME in DFD (status ST), in TARGET (PATH_MAX bytes),
+ * when the link is to be trusted and *HOPS allows one more; -1 with errno
+ * (ELOOP: not to be followed) otherwise. */
+static int
+read_trusted_link (int dfd, const char *name, const struct stat *st, int *hops, char *target)
+{
+  if (!link_trusted (dfd, st) || ++*hops > MAX_HOPS)
+    {
+      errno = ELOOP;
+      return -1;
+    }
+  ssize_t n = readlinkat (dfd, name, target, PATH_MAX - 1);
+  if (n < 0)
+    return -1;
+  target[n] = '\0';
+  return 0;
+}
+
 static int
 follow (int dfd, const char *name, const StemPathCreate *create, int *hops)
 {
@@ -87,16 +105,9 @@ follow (int dfd, const char *name, const StemPathCreate *create, int *hops)
       errno = ENOTDIR;
       return -1;
     }
-  if (!link_trusted (dfd, &st) || ++*hops > MAX_HOPS)
-    {
-      errno = ELOOP;
-      return -1;
-    }
   char target[PATH_MAX];
-  ssize_t n = readlinkat (dfd, name, target, sizeof target - 1);
-  if (n < 0)
+  if (read_trusted_link (dfd, name, &st, hops, target) < 0)
     return -1;
-  target[n] = '\0';
   int start = open_start (target, dfd);
   if (start < 0)
     return -1;
@@ -264,16 +275,9 @@ open_regular_at (int dfd, const char *name, int flags, int *hops)
       errno = S_ISDIR (st.st_mode) ? EISDIR : ENXIO;
       return -1;
     }
-  if (!link_trusted (dfd, &st) || ++*hops > MAX_HOPS)
-    {
-      errno = ELOOP;
-      return -1;
-    }
   char target[PATH_MAX];
-  ssize_t n = readlinkat (dfd, name, target, sizeof target - 1);
-  if (n < 0)
+  if (read_trusted_link (dfd, name, &st, hops, target) < 0)
     return -1;
-  target[n] = '\0';
   char *slash = strrchr (target, '/');
   const char *base = slash != NULL ? slash + 1 : target;
   if (*base == '\0')
