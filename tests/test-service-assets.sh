@@ -56,8 +56,9 @@ if command -v logrotate >/dev/null; then
   cp "$top_builddir/data/logrotate.d/stem" "$conf"
   chmod 644 "$conf"
   # The snippet rotates as the service user; where that user does not exist
-  # (a build machine), check the rest as ourselves.
-  if ! getent passwd stem >/dev/null; then
+  # (a build machine), or we may not become it (not root), check the rest
+  # as ourselves.
+  if [ "$(id -u)" -ne 0 ] || ! getent passwd stem >/dev/null; then
     sed -i "s/^\tsu .*/\tsu $(id -un) $(id -gn)/" "$conf"
   fi
   run logrotate -d --state "$T/logrotate.state" "$conf"
