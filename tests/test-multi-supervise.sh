@@ -60,6 +60,23 @@ rc_is 1 "--restart=never: a failed node ends supervise with 1"
 wait_until 10 grep -qs 'all nodes have stopped' "$T/never.err"
 like "$T/never.err" "once: not restarting \(--restart=never\)$" "and it was not restarted"
 
+# Its standard error a pipe whose reader has gone: supervise goes on.
+exec 3> >(head -c 1 >/dev/null)
+"$MULTI" supervise --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" p1 --verbose \
+  --command "$WORKER" --command run 2>&3 &
+sup=$!
+exec 3>&-
+wait_until 10 grep -qs '^ready' "$T/log/p1.log"
+first=$(pid_of p1)
+kill -KILL "${first:-0}"
+second_up () { [ -n "$(pid_of p1)" ] && [ "$(pid_of p1)" != "$first" ] && alive "$(pid_of p1)"; }
+ok_if "with nobody reading its stderr, supervise still restarts a node" wait_until 15 second_up
+ok_if "and lives on" alive "$sup"
+kill -TERM "$sup"
+wait "$sup"
+rc=$?
+rc_is 0 "and stops cleanly"
+
 # TERM stops every node and supervise exits 0; status sees supervised nodes.
 supervise_bg "$T/term.err" s1 s2 --command "$WORKER" --command run
 wait_until 10 grep -qs '^ready' "$T/log/s1.log"
@@ -155,7 +172,7 @@ server=$(awk '{ print $4 }' "/proc/${writer:-0}/stat" 2>/dev/null)
 is "$(tr '\0' ' ' <"/proc/${server:-0}/cmdline" 2>/dev/null)" "$LOGWRITER --serve " \
   "(the node's writer comes from the server)"
 ok_if "(supervise has the stray descriptor)" has_fd_to "$sup" "$T/stray"
-is "$(sig_ignored "$sup")" 800 "(supervise ignores SIGUSR2, as its caller did)"
+is "$(sig_ignored "$sup")" 1800 "(supervise ignores SIGUSR2, as its caller did, and SIGPIPE, itself)"
 ok_if "the server has not the caller's stray descriptor" lacks_fd_to "${server:-0}" "$T/stray"
 is "$(sig_ignored "${server:-0}")" 1000 "and ignores no signal but SIGPIPE"
 ok_if "nor has the worker that descriptor" lacks_fd_to "$(pid_of clean)" "$T/stray"

@@ -453,6 +453,10 @@ open_signals (sigset_t *mask)
       sigaction (handled[i], &noop, NULL);
     }
   sigprocmask (SIG_BLOCK, mask, NULL); /* workers reset both before exec */
+  /* Our standard error may be a pipe whose reader goes away (| tee, |
+   * logger): a write then fails, and must not kill us and orphan every
+   * worker.  Workers get the default back before exec, as for the others. */
+  signal (SIGPIPE, SIG_IGN);
   int sfd = signalfd (-1, mask, SFD_NONBLOCK | SFD_CLOEXEC);
   if (sfd < 0)
     g_printerr ("%s: signalfd: %s\n", g_get_prgname (), g_strerror (errno));
