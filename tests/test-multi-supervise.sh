@@ -77,6 +77,46 @@ wait "$sup"
 rc=$?
 rc_is 0 "and stops cleanly"
 
+# A node's lock held by another call (stop, kill, start) is waited for
+# without stopping the loop: the other nodes are still restarted, and TERM
+# still ends supervise at once.
+supervise_bg "$T/lock.err" la lb --command "$WORKER" --command run
+wait_until 10 grep -qs '^ready' "$T/log/la.log"
+wait_until 10 grep -qs '^ready' "$T/log/lb.log"
+flock "$T/run/la.pid.lock" sleep 300 &
+holder=$!
+lock_held () { ! flock -n "$T/run/la.pid.lock" true; }
+wait_until 10 lock_held
+kill -KILL "$(pid_of la)"
+wait_until 10 grep -qs '^stem-multi: la: restarting in 1s' "$T/lock.err"
+b1=$(pid_of lb)
+kill -KILL "${b1:-0}"
+lb_back () { [ -n "$(pid_of lb)" ] && [ "$(pid_of lb)" != "$b1" ]; }
+ok_if "while la waits for its lock, lb is restarted" wait_until 15 lb_back
+ok_if "la is not started while its lock is held" test ! -e "$T/run/la.pid"
+kill -TERM "$sup"
+ok_if "TERM ends supervise while the lock is still held" wait_until 30 dead "$sup"
+ok_if "(the lock was held all along)" alive "$holder"
+wait "$sup"
+kill "$holder"
+wait "$holder" 2>/dev/null
+is "$(grep -c 'la: started' "$T/lock.err")" 1 "la was never started again over its holder"
+
+# A node whose directories cannot be made fails like a node that exits:
+# retried with the restarts, then given up; the others run on.
+: >"$T/not-a-dir"
+supervise_bg "$T/dirs.err" da db --workdir:db="$T/not-a-dir/sub" --max-restarts=1 \
+  --command "$WORKER" --command run
+wait_until 10 grep -qs '^ready' "$T/log/da.log"
+ok_if "db's directory that cannot be made is tried again" \
+  wait_until 15 grep -qs '^stem-multi: db: giving up after 1 restart' "$T/dirs.err"
+is "$(grep -c 'db: Creating directory' "$T/dirs.err")" 2 "db failed twice, each time saying why"
+ok_if "da still runs" alive "$(pid_of da)"
+kill -TERM "$sup"
+wait "$sup"
+rc=$?
+rc_is 1 "supervise exits 1: db was given up"
+
 # TERM stops every node and supervise exits 0; status sees supervised nodes.
 supervise_bg "$T/term.err" s1 s2 --command "$WORKER" --command run
 wait_until 10 grep -qs '^ready' "$T/log/s1.log"

@@ -18,6 +18,7 @@ typedef enum
                                  nothing was done */
   STEM_ERROR_NO_NODES,        /* no node named, on the command line or in the environment: a
                                  usage error, which a check of the setup may report as such */
+  STEM_ERROR_LOCKED,          /* a node's lock that another process held all the time given */
 } StemErrorCode;
 
 /* Exit codes of every tool (documented in each man page's EXIT STATUS). */

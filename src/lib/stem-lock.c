@@ -139,14 +139,15 @@ throw_timeout (const char *path, int fd, gint64 timeout_ms, GError **error)
   pid_t holder = fstat (fd, &st) == 0 ? stem_lock_holder (st.st_dev, st.st_ino) : 0;
   g_autofree char *seconds = g_strdup_printf ("%.1f", (double)timeout_ms / 1000);
   if (holder == 0)
-    return stem_throw (error, _ ("Gave up waiting %s s for lock file “%s”"), seconds, path);
+    return stem_throw_code (error, STEM_ERROR_LOCKED, _ ("Gave up waiting %s s for lock file “%s”"),
+                            seconds, path);
   g_autofree char *comm_path = g_strdup_printf ("/proc/%d/comm", (int)holder);
   g_autofree char *comm = NULL;
   if (g_file_get_contents (comm_path, &comm, NULL, NULL))
     g_strchomp (comm);
-  return stem_throw (error,
-                     _ ("Gave up waiting %s s for lock file “%s”: it is held by pid %d (%s)"),
-                     seconds, path, (int)holder, comm != NULL ? comm : "?");
+  return stem_throw_code (error, STEM_ERROR_LOCKED,
+                          _ ("Gave up waiting %s s for lock file “%s”: it is held by pid %d (%s)"),
+                          seconds, path, (int)holder, comm != NULL ? comm : "?");
 }
 
 static StemLock *

@@ -30,6 +30,10 @@
 #define BACKOFF_FIRST_S 1
 #define BACKOFF_MAX_S 60
 #define STABLE_UPTIME_US (60 * G_USEC_PER_SEC) /* up this long: the backoff starts over */
+/* A node's lock that another call holds (stem-multi stop, kill, start) is
+ * tried again this often, for at most STEM_LOCK_TIMEOUT_MS, while the
+ * loop goes on serving every other node and every signal. */
+#define LOCK_RETRY_MS 200
 
 typedef enum
 {
@@ -49,7 +53,8 @@ typedef struct
   gint64 started_us; /* monotonic */
   guint restarts;    /* since the node last stayed up STABLE_UPTIME_US */
   guint timer;
-  gboolean clean; /* how it last ended */
+  gint64 lock_wait_since; /* monotonic: when its lock was first found held, or 0 */
+  gboolean clean;         /* how it last ended */
 } Node;
 
 struct _Supervisor
@@ -228,10 +233,38 @@ start_node (Node *node)
   Supervisor *s = node->sup;
   StemNodePlan *plan = node->plan;
   g_autoptr (GError) error = NULL;
-  g_autoptr (StemLock) lock = stem_lock_acquire (plan->pidfile, -1, &error);
-  if (lock == NULL)
+  /* A start that fails has not been up at all: the backoff goes on. */
+  node->started_us = g_get_monotonic_time ();
+  /* Its directories, at every start: one that cannot be made fails the
+   * start like an exit, and is tried again with the restarts. */
+  if (!stem_spawn_prepare_dirs (plan, TRUE, &error))
     {
       say (node, "%s", error->message);
+      after_exit (node, FALSE);
+      return FALSE;
+    }
+  /* Never a blocking wait: that would stop the whole loop. */
+  g_autoptr (StemLock) lock = stem_lock_acquire (plan->pidfile, 0, &error);
+  gint64 now = g_get_monotonic_time ();
+  gboolean held = lock == NULL && g_error_matches (error, STEM_ERROR, STEM_ERROR_LOCKED);
+  if (held && node->lock_wait_since == 0)
+    node->lock_wait_since = now;
+  if (held && now - node->lock_wait_since < STEM_LOCK_TIMEOUT_MS * (gint64)1000)
+    {
+      node->run = NODE_WAITING;
+      node->timer = g_timeout_add (LOCK_RETRY_MS, restart_due, node);
+      return FALSE;
+    }
+  gint64 waited_ms = (now - node->lock_wait_since) / 1000;
+  node->lock_wait_since = 0;
+  if (lock == NULL)
+    {
+      g_autofree char *waited = held ? stem_duration_format (waited_ms) : NULL;
+      if (held)
+        say (node, _ ("its lock file “%s.lock” was held by another process for %s"), plan->pidfile,
+             waited);
+      else
+        say (node, "%s", error->message);
       after_exit (node, FALSE);
       return FALSE;
     }
@@ -247,7 +280,6 @@ start_node (Node *node)
       return FALSE;
     }
 
-  node->started_us = g_get_monotonic_time ();
   g_autoptr (StemLaunch) launch = stem_launch_begin (plan, FALSE, s->writers, -1, &error);
   pid_t pid = 0;
   if (launch == NULL || !stem_launch_finish (launch, &pid, &error))
@@ -463,7 +495,7 @@ open_signals (sigset_t *mask)
   return sfd;
 }
 
-/* One node per plan, each started unless its directories cannot be made. */
+/* One node per plan, each started. */
 static void
 start_nodes (Supervisor *s, GPtrArray *plans)
 {
@@ -479,17 +511,7 @@ start_nodes (Supervisor *s, GPtrArray *plans)
       node->plan->envp = g_environ_unsetenv (node->plan->envp, "NOTIFY_SOCKET");
     }
   for (guint i = 0; i < s->nodes->len; i++)
-    {
-      Node *node = &g_array_index (s->nodes, Node, i);
-      g_autoptr (GError) local_error = NULL;
-      if (!stem_spawn_prepare_dirs (node->plan, TRUE, &local_error))
-        {
-          say (node, "%s", local_error->message);
-          s->failed = TRUE;
-          continue;
-        }
-      start_node (node);
-    }
+    start_node (&g_array_index (s->nodes, Node, i));
 }
 
 /* The log writers finish before we do: as a container's PID 1, our exit
