@@ -19,6 +19,37 @@ split_error (GError **error, const char *origin, const char *line, const char *w
                           origin, what, line);
 }
 
+/* Appends to WORD what double quotes keep of the text at P, which follows
+ * the opening quote: where the text goes on after the closing one, or
+ * NULL (ERROR set) for what the split refuses. */
+static const char *
+read_double_quoted (const char *p, GString *word, const char *origin, const char *line,
+                    GError **error)
+{
+  for (; *p != '"'; p++)
+    {
+      const char *refused = NULL;
+      if (*p == '\0')
+        refused = _ ("unterminated double quote");
+      else if (*p == '$' || *p == '`')
+        refused = _ ("“$” or “`” inside double quotes (write \\$ or \\`)");
+      if (refused != NULL)
+        {
+          split_error (error, origin, line, refused);
+          return NULL;
+        }
+      if (*p == '\\' && p[1] == '\n')
+        {
+          p++; /* a line continuation */
+          continue;
+        }
+      if (*p == '\\' && strchr ("\"\\$`", p[1]) != NULL)
+        p++;
+      g_string_append_c (word, *p);
+    }
+  return p + 1;
+}
+
 gboolean
 stem_command_split (const char *origin, const char *line, GStrv *out_argv, GError **error)
 {
@@ -61,23 +92,8 @@ stem_command_split (const char *origin, const char *line, GStrv *out_argv, GErro
         }
       else if (c == '"')
         {
-          for (p++; *p != '"'; p++)
-            {
-              if (*p == '\0')
-                return split_error (error, origin, line, _ ("unterminated double quote"));
-              if (*p == '$' || *p == '`')
-                return split_error (error, origin, line,
-                                    _ ("“$” or “`” inside double quotes (write \\$ or \\`)"));
-              if (*p == '\\' && p[1] == '\n')
-                {
-                  p++; /* a line continuation */
-                  continue;
-                }
-              if (*p == '\\' && strchr ("\"\\$`", p[1]) != NULL)
-                p++;
-              g_string_append_c (word, *p);
-            }
-          p++;
+          if ((p = read_double_quoted (p + 1, word, origin, line, error)) == NULL)
+            return FALSE;
         }
       else if (c == '\\')
         {

@@ -154,19 +154,13 @@ add_worker_env (GStrv envp, const StemPlanSet *set, const Routing *routing,
   return envp;
 }
 
+/* The environment of PLAN's worker before stem-multi's own variables: the
+ * caller's, what login(1) and systemd's User= give the --uid user, then
+ * the node's env files.  Only the verbs that run a worker (or show how it
+ * would run) come here, so only they resolve --uid and --gid. */
 static gboolean
-plan_command (StemArgs *args, StemPlanSet *set, const Routing *routing, StemNodePlan *plan,
-              GError **error)
+node_env (StemArgs *args, StemPlanSet *set, StemNodePlan *plan, GStrv *out_envp, GError **error)
 {
-  const char *const *caller_env = (const char *const *)set->caller_env;
-  StemTemplateContext ctx = {
-    .node = plan->node,
-    .index = plan->index,
-    .host = set->host,
-    .timestamp = set->timestamp,
-  };
-  /* Who runs the worker: only the verbs that run one (or show how it
-   * would run) resolve --uid and --gid. */
   const char *uid = stem_args_get_for_node (args, STEM_OPT_UID, plan->node, plan->index);
   const char *gid = stem_args_get_for_node (args, STEM_OPT_GID, plan->node, plan->index);
   if ((uid != NULL || gid != NULL) && (plan->user = stem_user_resolve (uid, gid, error)) == NULL)
@@ -174,11 +168,10 @@ plan_command (StemArgs *args, StemPlanSet *set, const Routing *routing, StemNode
 
   g_auto (GStrv) files
       = stem_args_get_all_for_node (args, STEM_OPT_ENV_FILE, plan->node, plan->index);
-  g_auto (GStrv) envp = g_strdupv ((char **)caller_env);
+  g_auto (GStrv) envp = g_strdupv (set->caller_env);
   if (plan->user != NULL && plan->user->change && plan->user->name != NULL)
     {
-      /* What login(1) and systemd's User= give a process; env files may
-       * still say otherwise. */
+      /* Env files may still say otherwise. */
       envp = g_environ_setenv (envp, "USER", plan->user->name, TRUE);
       envp = g_environ_setenv (envp, "LOGNAME", plan->user->name, TRUE);
       if (plan->user->home != NULL)
@@ -186,12 +179,17 @@ plan_command (StemArgs *args, StemPlanSet *set, const Routing *routing, StemNode
     }
   if (!stem_plan_apply_env_files (set->env_files, (const char *const *)files, &envp, error))
     return FALSE;
+  *out_envp = g_steal_pointer (&envp);
+  return TRUE;
+}
 
-  if (!collect_names (args, routing->routing, STEM_OPT_QUEUE, "--queue", plan, &plan->queues, error)
-      || !collect_names (args, routing->routing, STEM_OPT_BROADCAST, "--broadcast", plan,
-                         &plan->broadcasts, error))
-    return FALSE;
-
+/* The words of PLAN's worker, from the options or ENVP (THE WORKER COMMAND
+ * in stem-multi(1)), each expanded for the node (CTX); a bad template
+ * names where its word came from. */
+static gboolean
+node_argv (StemArgs *args, const StemTemplateContext *ctx, const StemNodePlan *plan,
+           const char *const *envp, GStrv *out_argv, GError **error)
+{
   g_auto (GStrv) words
       = stem_args_get_all_for_node (args, STEM_OPT_COMMAND, plan->node, plan->index);
   const char *line = stem_args_get_for_node (args, STEM_OPT_COMMAND_LINE, plan->node, plan->index);
@@ -202,17 +200,14 @@ plan_command (StemArgs *args, StemPlanSet *set, const Routing *routing, StemNode
     g_clear_pointer (&words, g_strfreev);
   g_auto (GStrv) argv = NULL;
   g_autofree char *origin = NULL;
-  if (!stem_command_resolve ((const char *const *)words, line, (const char *const *)envp,
+  if (!stem_command_resolve ((const char *const *)words, line, envp,
                              (const char *const *)args->trailing, &argv, &origin, error))
     return FALSE;
 
-  envp = add_worker_env (envp, set, routing, plan);
-
-  /* A bad template names where the word came from. */
   guint from_trailing = g_strv_length (argv) - g_strv_length (args->trailing);
   for (guint i = 0; argv[i] != NULL; i++)
     {
-      char *word = stem_template_expand (argv[i], &ctx, error);
+      char *word = stem_template_expand (argv[i], ctx, error);
       if (word == NULL)
         {
           if (i >= from_trailing)
@@ -224,6 +219,31 @@ plan_command (StemArgs *args, StemPlanSet *set, const Routing *routing, StemNode
       g_free (argv[i]);
       argv[i] = word;
     }
+  *out_argv = g_steal_pointer (&argv);
+  return TRUE;
+}
+
+static gboolean
+plan_command (StemArgs *args, StemPlanSet *set, const Routing *routing, StemNodePlan *plan,
+              GError **error)
+{
+  StemTemplateContext ctx = {
+    .node = plan->node,
+    .index = plan->index,
+    .host = set->host,
+    .timestamp = set->timestamp,
+  };
+  g_auto (GStrv) envp = NULL;
+  g_auto (GStrv) argv = NULL;
+  if (!node_env (args, set, plan, &envp, error)
+      || !collect_names (args, routing->routing, STEM_OPT_QUEUE, "--queue", plan, &plan->queues,
+                         error)
+      || !collect_names (args, routing->routing, STEM_OPT_BROADCAST, "--broadcast", plan,
+                         &plan->broadcasts, error)
+      || !node_argv (args, &ctx, plan, (const char *const *)envp, &argv, error))
+    return FALSE;
+
+  envp = add_worker_env (envp, set, routing, plan);
 
   /* Resolved once, on the worker's own PATH, so a missing program is a
    * configuration error before anything starts. */
@@ -245,7 +265,8 @@ plan_command (StemArgs *args, StemPlanSet *set, const Routing *routing, StemNode
       plan->has_umask = TRUE;
     }
 
-  plan->added_env = sorted_added_env (caller_env, (const char *const *)envp);
+  plan->added_env
+      = sorted_added_env ((const char *const *)set->caller_env, (const char *const *)envp);
   plan->argv = g_steal_pointer (&argv);
   plan->envp = g_steal_pointer (&envp);
   return TRUE;
