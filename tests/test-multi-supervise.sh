@@ -11,6 +11,23 @@ supervise_bg () {
   "$MULTI" supervise --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" "$@" 2>"$log" &
   sup=$!
 }
+# stop_supervise: TERM to supervise, its exit status in $rc.
+stop_supervise () {
+  kill -TERM "$sup"
+  wait "$sup"
+  rc=$?
+}
+# ready NODE…: waits until each NODE's worker has said it is ready.
+ready () {
+  local n
+  for n in "$@"; do wait_until 10 grep -qs '^ready' "$T/log/$n.log"; done
+}
+# restarted NODE OLD: NODE runs again, as another process than OLD.
+restarted () {
+  local now
+  now=$(pid_of "$1")
+  [ -n "$now" ] && [ "$now" != "$2" ] && alive "$now"
+}
 
 # A node that crashes is restarted after 1 s, then 2 s, then given up.  Each
 # start logs its process's start tick (/proc/PID/stat field 22) before it
@@ -66,23 +83,20 @@ exec 3> >(head -c 1 >/dev/null)
   --command "$WORKER" --command run 2>&3 &
 sup=$!
 exec 3>&-
-wait_until 10 grep -qs '^ready' "$T/log/p1.log"
+ready p1
 first=$(pid_of p1)
 kill -KILL "${first:-0}"
-second_up () { [ -n "$(pid_of p1)" ] && [ "$(pid_of p1)" != "$first" ] && alive "$(pid_of p1)"; }
-ok_if "with nobody reading its stderr, supervise still restarts a node" wait_until 15 second_up
+ok_if "with nobody reading its stderr, supervise still restarts a node" \
+  wait_until 15 restarted p1 "$first"
 ok_if "and lives on" alive "$sup"
-kill -TERM "$sup"
-wait "$sup"
-rc=$?
+stop_supervise
 rc_is 0 "and stops cleanly"
 
 # A node's lock held by another call (stop, kill, start) is waited for
 # without stopping the loop: the other nodes are still restarted, and TERM
 # still ends supervise at once.
 supervise_bg "$T/lock.err" la lb --command "$WORKER" --command run
-wait_until 10 grep -qs '^ready' "$T/log/la.log"
-wait_until 10 grep -qs '^ready' "$T/log/lb.log"
+ready la lb
 flock "$T/run/la.pid.lock" sleep 300 &
 holder=$!
 lock_held () { ! flock -n "$T/run/la.pid.lock" true; }
@@ -91,8 +105,7 @@ kill -KILL "$(pid_of la)"
 wait_until 10 grep -qs '^stem-multi: la: restarting in 1s' "$T/lock.err"
 b1=$(pid_of lb)
 kill -KILL "${b1:-0}"
-lb_back () { [ -n "$(pid_of lb)" ] && [ "$(pid_of lb)" != "$b1" ]; }
-ok_if "while la waits for its lock, lb is restarted" wait_until 15 lb_back
+ok_if "while la waits for its lock, lb is restarted" wait_until 15 restarted lb "$b1"
 ok_if "la is not started while its lock is held" test ! -e "$T/run/la.pid"
 kill -TERM "$sup"
 ok_if "TERM ends supervise while the lock is still held" wait_until 30 dead "$sup"
@@ -107,28 +120,23 @@ is "$(grep -c 'la: started' "$T/lock.err")" 1 "la was never started again over i
 : >"$T/not-a-dir"
 supervise_bg "$T/dirs.err" da db --workdir:db="$T/not-a-dir/sub" --max-restarts=1 \
   --command "$WORKER" --command run
-wait_until 10 grep -qs '^ready' "$T/log/da.log"
+ready da
 ok_if "db's directory that cannot be made is tried again" \
   wait_until 15 grep -qs '^stem-multi: db: giving up after 1 restart' "$T/dirs.err"
 is "$(grep -c 'db: Creating directory' "$T/dirs.err")" 2 "db failed twice, each time saying why"
 ok_if "da still runs" alive "$(pid_of da)"
-kill -TERM "$sup"
-wait "$sup"
-rc=$?
+stop_supervise
 rc_is 1 "supervise exits 1: db was given up"
 
 # TERM stops every node and supervise exits 0; status sees supervised nodes.
 supervise_bg "$T/term.err" s1 s2 --command "$WORKER" --command run
-wait_until 10 grep -qs '^ready' "$T/log/s1.log"
-wait_until 10 grep -qs '^ready' "$T/log/s2.log"
+ready s1 s2
 multi status s1 s2
 rc_is 0 "stem-multi status sees the supervised nodes"
 p1=$(pid_of s1) p2=$(pid_of s2)
 is "$(awk '{ print $4 }' "/proc/$p1/stat")" "$sup" "the supervisor is the worker's parent"
 like "$T/log/s1.log" "^ready pid=$p1 node=s1$" "the pidfile names the running worker"
-kill -TERM "$sup"
-wait "$sup"
-rc=$?
+stop_supervise
 rc_is 0 "TERM to supervise: exit 0 once all stopped cleanly"
 like "$T/log/s1.log" '^got SIGTERM$' "TERM was forwarded to s1"
 like "$T/log/s2.log" '^got SIGTERM$' "and to s2"
@@ -150,7 +158,7 @@ ok_if "no pidfile is left" test ! -e "$T/run/noexec.pid"
 
 # Forwarding: HUP reaches the nodes and stops nothing; INT stops them.
 supervise_bg "$T/hup.err" h1 --command "$WORKER" --command run
-wait_until 10 grep -qs '^ready' "$T/log/h1.log"
+ready h1
 kill -HUP "$sup"
 wait_until 10 grep -qs '^got SIGHUP' "$T/log/h1.log"
 like "$T/log/h1.log" '^got SIGHUP$' "HUP is forwarded"
@@ -164,7 +172,7 @@ like "$T/log/h1.log" '^got SIGINT$' "INT was forwarded"
 # The log writers come from one resident server, supervise's child; when it
 # dies, the next start has a new one started.
 supervise_bg "$T/server.err" w1 --restart=always --command "$WORKER" --command run
-wait_until 10 grep -qs '^ready' "$T/log/w1.log"
+ready w1
 p1=$(pid_of w1)
 writer=$(log_writer_of "$p1")
 server=$(awk '{ print $4 }' "/proc/${writer:-0}/stat" 2>/dev/null)
@@ -184,9 +192,7 @@ writer2=$(log_writer_of "$p2")
 server2=$(awk '{ print $4 }' "/proc/${writer2:-0}/stat" 2>/dev/null)
 ok_if "through a writer of a new server" test -n "$server2" -a "$server2" != "$server"
 is "$(awk '{ print $4 }' "/proc/${server2:-0}/stat" 2>/dev/null)" "$sup" "also supervise's child"
-kill -TERM "$sup"
-wait "$sup"
-rc=$?
+stop_supervise
 rc_is 0 "supervise stops cleanly"
 ok_if "and the server is gone with it" dead "$server2"
 
@@ -199,7 +205,7 @@ bash -c 'trap "" USR2; exec "$@"' sh "$MULTI" supervise --pidfile="$T/run/%n.pid
   --logfile="$T/log/%n.log" clean --command "$WORKER" --command run 2>"$T/stray.err" &
 sup=$!
 exec 9<&-
-wait_until 10 grep -qs '^ready' "$T/log/clean.log"
+ready clean
 # sig_ignored PID: the standard signals (1-31) PID ignores, as a hex mask;
 # above those, the C library's own are its business.
 sig_ignored () {
@@ -217,18 +223,14 @@ ok_if "the server has not the caller's stray descriptor" lacks_fd_to "${server:-
 is "$(sig_ignored "${server:-0}")" 1000 "and ignores no signal but SIGPIPE"
 ok_if "nor has the worker that descriptor" lacks_fd_to "$(pid_of clean)" "$T/stray"
 is "$(sig_ignored "$(pid_of clean)")" 0 "and it ignores no signal"
-kill -TERM "$sup"
-wait "$sup"
-rc=$?
+stop_supervise
 rc_is 0 "supervise stops cleanly"
 
 # A worker that ignores TERM is killed after --timeout.
 supervise_bg "$T/deaf.err" deaf --timeout=300ms --command "$WORKER" --command ignore-term
-wait_until 10 grep -qs '^ready' "$T/log/deaf.log"
+ready deaf
 deaf=$(pid_of deaf)
-kill -TERM "$sup"
-wait "$sup"
-rc=$?
+stop_supervise
 rc_is 1 "a node that had to be killed makes supervise exit 1"
 wait_until 10 grep -qs 'all nodes have stopped' "$T/deaf.err"
 like "$T/deaf.err" "deaf: still running 300ms after the stop signal: sending SIGKILL$" "it says so"

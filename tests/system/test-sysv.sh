@@ -129,6 +129,14 @@ svc () {
   timeout 120 service "$1" "$2" >"$T/out" 2>"$T/err"
   rc=$?
 }
+# start_workers NAME: service stem-worker start (asserted as NAME), and
+# the workers' PIDs in $alpha and $beta.
+start_workers () {
+  svc stem-worker start
+  rc_is 0 "$1"
+  alpha=$(pid_in $RUN_DIR/alpha.pid)
+  beta=$(pid_in $RUN_DIR/beta.pid)
+}
 
 now_ms () {
   local t=${EPOCHREALTIME/[.,]/}
@@ -350,10 +358,7 @@ ok_if "and no worker was started" no_workers
 
 write_env STEM_WORKER_COMMAND=$WORKER STEM_EXAMPLE_HEARTBEAT=0.2 STEM_EXAMPLE_WORK=0.2
 
-svc stem-worker start
-rc_is 0 "service stem-worker start"
-alpha=$(pid_in $RUN_DIR/alpha.pid)
-beta=$(pid_in $RUN_DIR/beta.pid)
+start_workers "service stem-worker start"
 ok_if "pidfiles $RUN_DIR/alpha.pid and beta.pid hold PIDs" test -n "$alpha" -a -n "$beta"
 for node in alpha beta; do
   pid=$(pid_in $RUN_DIR/$node.pid)
@@ -400,10 +405,7 @@ rc_is 3 "service stem-worker status when stopped"
 # ---------------------------------------------------------------------------
 # A worker killed behind the script's back: status 1 (stale) once it is gone.
 
-svc stem-worker start
-rc_is 0 "service stem-worker start again"
-alpha=$(pid_in $RUN_DIR/alpha.pid)
-beta=$(pid_in $RUN_DIR/beta.pid)
+start_workers "service stem-worker start again"
 ok_if "both workers run again" eval 'alive "${alpha:-0}" && alive "${beta:-0}"'
 [ -n "$alpha" ] && kill -9 "$alpha"
 t0=$(now_ms)
@@ -561,10 +563,7 @@ svc stem-worker status
 rc_is 3 "removed node: status after stop: not running"
 
 # A broken stem.env: status says so (4), stop still stops everything.
-svc stem-worker start
-rc_is 0 "broken stem.env: service stem-worker start (before the typo)"
-alpha=$(pid_in $RUN_DIR/alpha.pid)
-beta=$(pid_in $RUN_DIR/beta.pid)
+start_workers "broken stem.env: service stem-worker start (before the typo)"
 write_env STEM_WORKER_COMMAND=$WORKER 'BROKEN LINE'
 svc stem-worker status
 rc_is 4 "broken stem.env: service stem-worker status is 4 (unknown), not stem-multi's 2"
