@@ -46,6 +46,7 @@ parse_config (StemMultiOptions *opts, StemSupervisorConfig *config, GError **err
     }
   config->timeout_ms = g_array_index (opts->schedule, StemScheduleStep, 0).timeout_ms;
   config->verbose = opts->verbose;
+  config->kill_group = !opts->no_kill_group;
   return TRUE;
 }
 

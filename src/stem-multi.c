@@ -97,7 +97,7 @@ static const StemOptionSpec options[] = {
   { "follow", 'f', NULL, 0, STEM_OPT_FOLLOW,
     N_ ("logs: keep printing what is written, across log rotations") },
   { "no-kill-group", 0, NULL, 0, STEM_OPT_NO_KILL_GROUP,
-    N_ ("Let stop and --settle leave what a worker left in its process group") },
+    N_ ("Let stop, --settle and supervise leave what a worker left in its process group") },
   { "no-log-writer", 0, NULL, 0, STEM_OPT_NO_LOG_WRITER,
     N_ ("Let workers append to their log files themselves (rotate with copytruncate)") },
   { "json", 0, NULL, 0, STEM_OPT_JSON, N_ ("Print one JSON document") },

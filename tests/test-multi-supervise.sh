@@ -236,6 +236,76 @@ wait_until 10 grep -qs 'all nodes have stopped' "$T/deaf.err"
 like "$T/deaf.err" "deaf: still running 300ms after the stop signal: sending SIGKILL$" "it says so"
 ok_if "the deaf worker is gone" dead "$deaf"
 
+# What a node leaves in its process group is ended when it exits, before
+# it is restarted: a shell wrapper killed three times leaves no second
+# worker running, and TERM to supervise ends the worker of a wrapper that
+# dies of it.
+# worker_of NODE: the PID of the worker that last said it was ready.
+worker_of () { sed -n 's/^ready pid=\([0-9]*\) .*/\1/p' "$T/log/$1.log" | tail -n 1; }
+# new_worker NODE OLD: NODE's worker said it was ready, and is not OLD.
+new_worker () { [ -n "$(worker_of "$1")" ] && [ "$(worker_of "$1")" != "$2" ]; }
+supervise_bg "$T/wrap.err" wr --restart=always \
+  --command /bin/sh --command -c --command '"$0" run; exit $?' --command "$WORKER"
+ready wr
+for round in 1 2 3; do
+  shell=$(pid_of wr) worker=$(worker_of wr)
+  ok_if "round $round: the wrapper's worker is its child" \
+    test "$(awk '{ print $4 }' "/proc/${worker:-0}/stat" 2>/dev/null)" = "$shell"
+  kill -KILL "${shell:-0}"
+  wait_until 20 new_worker wr "$worker"
+  ok_if "round $round: the worker the killed wrapper left was ended before the restart" \
+    dead "$worker"
+done
+is "$(grep -c 'wr: ending 1 process it left in its process group$' "$T/wrap.err")" 3 \
+  "supervise said so each time"
+running=0
+for w in $(sed -n 's/^ready pid=\([0-9]*\) .*/\1/p' "$T/log/wr.log"); do
+  alive "$w" && running=$((running + 1))
+done
+is "$running" 1 "one worker runs, not four"
+last=$(worker_of wr)
+stop_supervise
+rc_is 0 "TERM to supervise, which kills the wrapper: exit 0"
+ok_if "the worker the wrapper left is ended too" dead "$last"
+like "$T/log/wr.log" '^got SIGTERM$' "by SIGTERM"
+ok_if "before supervise exited (nothing left in its group)" \
+  test -z "$(ps -o pid= -g "$last" 2>/dev/null)"
+
+# What ignores SIGTERM gets SIGKILL after --timeout; a process that left the
+# group is not touched; --no-kill-group leaves them all.
+supervise_bg "$T/left.err" deafchild escaper --timeout=300ms \
+  --command:deafchild /bin/sh --command:deafchild -c \
+  --command:deafchild '(trap "" TERM; exec sleep 1000) & echo "child=$!"; exec "$0" run' \
+  --command:deafchild "$WORKER" \
+  --command:escaper /bin/sh --command:escaper -c \
+  --command:escaper 'setsid sleep 1001 & echo "child=$!"; exec "$0" run' \
+  --command:escaper "$WORKER"
+ready deafchild escaper
+deaf_child=$(sed -n 's/^child=//p' "$T/log/deafchild.log")
+escaped=$(sed -n 's/^child=//p' "$T/log/escaper.log")
+left_group () { [ "$(ps -o pgid= -p "$1" | tr -d ' ')" = "$1" ]; }
+wait_until 10 left_group "$escaped" || fail "the escaper's child left the group" "it did not"
+stop_supervise
+rc_is 1 "what had to be killed makes supervise exit 1"
+like "$T/left.err" "deafchild: ending 1 process it left in its process group$" \
+  "the child ignoring TERM is found"
+like "$T/left.err" "deafchild: what it left in its process group still runs 300ms after SIGTERM: sending SIGKILL$" \
+  "and killed after --timeout"
+ok_if "it is gone" dead "$deaf_child"
+ok_if "the process that left the group runs on" alive "$escaped"
+unlike "$T/left.err" "escaper: ending" "and was never counted"
+kill "$escaped"
+supervise_bg "$T/nokill.err" keep --no-kill-group \
+  --command /bin/sh --command -c --command 'sleep 1002 & echo "child=$!"; exec "$0" run' \
+  --command "$WORKER"
+ready keep
+kept=$(sed -n 's/^child=//p' "$T/log/keep.log")
+stop_supervise
+rc_is 0 "--no-kill-group: supervise stops"
+ok_if "and leaves the worker's child running" alive "$kept"
+unlike "$T/nokill.err" "ending" "saying nothing of it"
+kill "$kept"
+
 # A node already running elsewhere: supervise starts nothing.
 multi start busy --command "$WORKER" --command run
 supervise_bg "$T/busy.err" busy other --command "$WORKER" --command run

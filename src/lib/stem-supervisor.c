@@ -34,11 +34,17 @@
  * tried again this often, for at most STEM_LOCK_TIMEOUT_MS, while the
  * loop goes on serving every other node and every signal. */
 #define LOCK_RETRY_MS 200
+/* What a node left in its process group that keeps making new processes
+ * is looked for again at most this often before it is given up. */
+#define LEFT_ROUNDS 8
+/* Without pidfds, what a node left is looked at this often. */
+#define LEFT_POLL_MS 100
 
 typedef enum
 {
   NODE_UP,
   NODE_WAITING, /* a restart is scheduled */
+  NODE_ENDING,  /* exited; what it left in its process group is being ended */
   NODE_DOWN,    /* for good: exited under the policy, gave up, or stopped */
 } NodeRun;
 
@@ -55,6 +61,16 @@ typedef struct
   guint timer;
   gint64 lock_wait_since; /* monotonic: when its lock was first found held, or 0 */
   gboolean clean;         /* how it last ended */
+  /* While NODE_ENDING: its zombie, not reaped until what it left in its
+   * process group has ended, so that no other group can take the id. */
+  StemProc *leader;
+  StemProcGroup *left;
+  GArray *left_watches; /* guint: a source on each member's pidfd */
+  guint left_timer;     /* SIGKILL due */
+  guint left_poll;      /* without pidfds: the next look */
+  guint left_rounds;
+  gboolean left_killed;
+  gboolean exit_decided; /* it was down for good before it exited */
 } Node;
 
 struct _Supervisor
@@ -304,17 +320,17 @@ start_node (Node *node)
   return TRUE;
 }
 
-/* ---- exits and signals ---------------------------------------------------- */
+/* ---- exits ---------------------------------------------------------------- */
 
 static char *
-describe_status (int status, gboolean *out_clean)
+describe_exit (const siginfo_t *info, gboolean *out_clean)
 {
-  if (WIFEXITED (status))
+  if (info->si_code == CLD_EXITED)
     {
-      *out_clean = WEXITSTATUS (status) == 0;
-      return g_strdup_printf (_ ("exited with status %d"), WEXITSTATUS (status));
+      *out_clean = info->si_status == 0;
+      return g_strdup_printf (_ ("exited with status %d"), info->si_status);
     }
-  int sig = WTERMSIG (status);
+  int sig = info->si_status;
   *out_clean = sig == SIGTERM || sig == SIGINT || sig == SIGQUIT || sig == SIGHUP;
   const char *name = stem_signal_name (sig);
   if (name != NULL)
@@ -322,46 +338,268 @@ describe_status (int status, gboolean *out_clean)
   return g_strdup_printf (_ ("killed by signal %d"), sig);
 }
 
+static void reap (Supervisor *s);
+
+/* NODE's worker, which has exited, is reaped, and what follows its exit
+ * decided. */
 static void
-node_exited (Node *node, int status)
+node_reaped (Node *node)
 {
-  gboolean clean;
-  g_autofree char *how = describe_status (status, &clean);
-  stem_pidfile_remove (node->plan->pidfile, node->pid, NULL);
-  say (node, "%s (pid %d)", how, (int)node->pid);
+  int status;
+  while (waitpid (node->pid, &status, 0) < 0 && errno == EINTR)
+    ;
   node->pid = 0;
-  if (node->run == NODE_DOWN)
+  if (node->exit_decided)
     {
       /* Already decided (its pidfile could not be written): it was the
        * last thing this node was waiting for. */
+      node->run = NODE_DOWN;
       finish_if_all_down (node->sup);
       return;
     }
-  after_exit (node, clean);
+  after_exit (node, node->clean);
   notify_status (node->sup, NULL);
 }
 
+/* ---- what a node left in its process group ----------------------------------
+ *
+ * A worker's children often outlive it (a shell wrapper killed while its
+ * worker runs on, the pool of a worker that crashed): restarted beside
+ * them, the node would run twice.  So when a node exits, what it left in
+ * its process group is ended before anything else happens, as stop does:
+ * SIGTERM, then SIGKILL after --timeout.  Its zombie is held meanwhile:
+ * while our unreaped child has the PID W, no other process can make a
+ * group W, so every process in group W is the worker's, and killpg (W)
+ * reaches exactly them. */
+
+static gboolean left_exited (int fd, GIOCondition condition, gpointer data);
+
+static void
+left_clear (Node *node)
+{
+  for (guint i = 0; node->left_watches != NULL && i < node->left_watches->len; i++)
+    g_source_remove (g_array_index (node->left_watches, guint, i));
+  g_clear_pointer (&node->left_watches, g_array_unref);
+  g_clear_handle_id (&node->left_timer, g_source_remove);
+  g_clear_handle_id (&node->left_poll, g_source_remove);
+  g_clear_pointer (&node->left, stem_proc_group_free);
+  g_clear_pointer (&node->leader, stem_proc_free);
+}
+
+static gboolean
+left_poll (gpointer data)
+{
+  Node *node = data;
+  node->left_poll = 0;
+  left_exited (-1, 0, node);
+  return G_SOURCE_REMOVE;
+}
+
+/* Signals the members of NODE's group from FIRST on and watches them
+ * exit.  Returns how many are still running. */
+static guint
+left_signal (Node *node, guint first)
+{
+  GPtrArray *members = stem_proc_group_members (node->left);
+  guint live = 0;
+  for (guint i = first; i < members->len; i++)
+    {
+      StemProc *member = members->pdata[i];
+      if (stem_proc_has_exited (member))
+        continue;
+      live++;
+      /* Each one gets SIGTERM once; after it, killpg () reaches every
+       * process in the group, those not yet found included. */
+      if (!node->left_killed)
+        stem_proc_signal (member, SIGTERM, NULL);
+      int fd = stem_proc_get_fd (member);
+      if (fd >= 0)
+        {
+          guint id = g_unix_fd_add (fd, G_IO_IN, left_exited, node);
+          g_array_append_val (node->left_watches, id);
+        }
+      else if (node->left_poll == 0)
+        node->left_poll = g_timeout_add (LEFT_POLL_MS, left_poll, node);
+    }
+  if (live > 0 && node->left_killed)
+    killpg (node->pid, SIGKILL);
+  return live;
+}
+
+/* Done with what NODE left: the worker is reaped at last. */
+static void
+left_done (Node *node)
+{
+  left_clear (node);
+  node_reaped (node);
+  /* Orphans that exited meanwhile waited behind its zombie. */
+  reap (node->sup);
+}
+
+/* A member of NODE's group exited (FD: its pidfd, which stays readable),
+ * or it is time to look.  When none of those found runs any more, the
+ * group is looked at again for what they started meanwhile. */
+static gboolean
+left_exited (int fd, GIOCondition condition, gpointer data)
+{
+  (void)condition;
+  Node *node = data;
+  /* This watch is removed by returning G_SOURCE_REMOVE, not by left_clear. */
+  guint current = fd >= 0 ? g_source_get_id (g_main_current_source ()) : 0;
+  for (guint i = 0; i < node->left_watches->len; i++)
+    if (g_array_index (node->left_watches, guint, i) == current)
+      {
+        g_array_remove_index_fast (node->left_watches, i);
+        break;
+      }
+  GPtrArray *members = stem_proc_group_members (node->left);
+  for (guint i = 0; i < members->len; i++)
+    if (!stem_proc_has_exited (members->pdata[i]))
+      {
+        if (fd < 0 && node->left_poll == 0)
+          node->left_poll = g_timeout_add (LEFT_POLL_MS, left_poll, node);
+        return G_SOURCE_REMOVE;
+      }
+  guint first = members->len;
+  g_autoptr (GPtrArray) groups = g_ptr_array_new ();
+  g_ptr_array_add (groups, node->left);
+  if (stem_proc_groups_collect (groups) == 0)
+    {
+      left_done (node);
+      return G_SOURCE_REMOVE;
+    }
+  if (++node->left_rounds < LEFT_ROUNDS)
+    {
+      if (left_signal (node, first) == 0)
+        left_done (node);
+      return G_SOURCE_REMOVE;
+    }
+  guint live = 0;
+  for (guint i = first; i < members->len; i++)
+    live += !stem_proc_has_exited (members->pdata[i]);
+  if (live > 0)
+    say (node,
+         ngettext ("%u process it left in its process group is still running: leaving it",
+                   "%u processes it left in its process group are still running: leaving them",
+                   live),
+         live);
+  left_done (node);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+left_kill_due (gpointer data)
+{
+  Node *node = data;
+  node->left_timer = 0;
+  g_autofree char *waited = stem_duration_format (node->sup->config->timeout_ms);
+  say (node, _ ("what it left in its process group still runs %s after SIGTERM: sending SIGKILL"),
+       waited);
+  node->left_killed = TRUE;
+  killpg (node->pid, SIGKILL);
+  if (node->sup->stopping)
+    node->sup->failed = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Begins to end what NODE, which has exited (its zombie unreaped), left in
+ * its process group.  FALSE when it left nothing running (or what it left
+ * cannot be found: /proc unreadable). */
+static gboolean
+left_begin (Node *node)
+{
+  gint64 start_us;
+  if (!stem_proc_start_time (node->pid, &start_us, NULL)
+      || (node->leader = stem_proc_open (node->pid, start_us, NULL)) == NULL
+      || (node->left = stem_proc_group_new (node->leader)) == NULL)
+    {
+      left_clear (node);
+      return FALSE;
+    }
+  g_autoptr (GPtrArray) groups = g_ptr_array_new ();
+  g_ptr_array_add (groups, node->left);
+  stem_proc_groups_collect (groups);
+  node->left_watches = g_array_new (FALSE, FALSE, sizeof (guint));
+  node->left_rounds = 0;
+  node->left_killed = FALSE;
+  guint live = left_signal (node, 0);
+  if (live == 0)
+    {
+      left_clear (node);
+      return FALSE;
+    }
+  say (node,
+       ngettext ("ending %u process it left in its process group",
+                 "ending %u processes it left in its process group", live),
+       live);
+  gint64 timeout_ms = node->sup->config->timeout_ms;
+  if (timeout_ms != STEM_DURATION_FOREVER)
+    node->left_timer = g_timeout_add ((guint)MIN (timeout_ms, G_MAXUINT), left_kill_due, node);
+  node->run = NODE_ENDING;
+  return TRUE;
+}
+
+/* ---- exits and signals, continued ----------------------------------------- */
+
+/* NODE's worker has exited (INFO), and is still our zombie. */
+static void
+node_exited (Node *node, const siginfo_t *info)
+{
+  g_autofree char *how = describe_exit (info, &node->clean);
+  stem_pidfile_remove (node->plan->pidfile, node->pid, NULL);
+  say (node, "%s (pid %d)", how, (int)node->pid);
+  node->exit_decided = node->run == NODE_DOWN;
+  if (node->sup->config->kill_group && left_begin (node))
+    return;
+  node_reaped (node);
+}
+
+static Node *
+node_of_pid (Supervisor *s, pid_t pid)
+{
+  for (guint i = 0; i < s->nodes->len; i++)
+    if (g_array_index (s->nodes, Node, i).pid == pid)
+      return &g_array_index (s->nodes, Node, i);
+  return NULL;
+}
+
 /* Reaps every child: our nodes, and, as a subreaper or PID 1, any orphan
- * that was re-parented to us. */
+ * that was re-parented to us.  A node's zombie is left for node_exited to
+ * decide on, which may hold it. */
 static void
 reap (Supervisor *s)
 {
-  int status;
-  pid_t pid;
-  while ((pid = waitpid (-1, &status, WNOHANG)) > 0)
+  for (guint i = 0; i < s->nodes->len; i++)
     {
-      Node *owner = NULL;
-      for (guint i = 0; i < s->nodes->len && owner == NULL; i++)
-        if (g_array_index (s->nodes, Node, i).pid == pid)
-          owner = &g_array_index (s->nodes, Node, i);
+      Node *node = &g_array_index (s->nodes, Node, i);
+      siginfo_t info = { 0 };
+      if (node->pid > 0 && node->run != NODE_ENDING
+          && waitid (P_PID, (id_t)node->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0
+          && info.si_pid == node->pid)
+        node_exited (node, &info);
+    }
+  for (;;)
+    {
+      siginfo_t info = { 0 };
+      if (waitid (P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid == 0)
+        return;
+      Node *owner = node_of_pid (s, info.si_pid);
+      if (owner != NULL && owner->run == NODE_ENDING)
+        return; /* a held zombie: what comes after it waits until it is reaped */
       if (owner != NULL)
-        node_exited (owner, status);
-      else if (stem_writer_server_forget (s->writers, pid))
+        {
+          node_exited (owner, &info);
+          continue;
+        }
+      int status;
+      if (waitpid (info.si_pid, &status, WNOHANG) <= 0)
+        return;
+      if (stem_writer_server_forget (s->writers, info.si_pid))
         g_printerr (_ ("%s: the log writers' server (pid %d) has exited; the next start will "
                        "start it again\n"),
-                    g_get_prgname (), (int)pid);
+                    g_get_prgname (), (int)info.si_pid);
       else if (s->config->verbose)
-        g_printerr (_ ("%s: reaped orphan pid %d\n"), g_get_prgname (), (int)pid);
+        g_printerr (_ ("%s: reaped orphan pid %d\n"), g_get_prgname (), (int)info.si_pid);
     }
 }
 
@@ -589,15 +827,16 @@ stem_supervisor_run (GPtrArray *plans, const StemSupervisorConfig *config)
 GVariant *
 stem_supervisor_config_pack (const StemSupervisorConfig *config)
 {
-  return g_variant_new ("(uuxb)", (guint32)config->policy, (guint32)config->max_restarts,
-                        config->timeout_ms, config->verbose);
+  return g_variant_new ("(uuxbb)", (guint32)config->policy, (guint32)config->max_restarts,
+                        config->timeout_ms, config->verbose, config->kill_group);
 }
 
 void
 stem_supervisor_config_unpack (GVariant *value, StemSupervisorConfig *config)
 {
   guint32 policy, max_restarts;
-  g_variant_get (value, "(uuxb)", &policy, &max_restarts, &config->timeout_ms, &config->verbose);
+  g_variant_get (value, "(uuxbb)", &policy, &max_restarts, &config->timeout_ms, &config->verbose,
+                 &config->kill_group);
   config->policy = (StemRestartPolicy)policy;
   config->max_restarts = max_restarts;
 }

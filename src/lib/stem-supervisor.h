@@ -21,6 +21,7 @@ typedef struct
   guint max_restarts;
   gint64 timeout_ms; /* after the stop signal, before KILL; STEM_DURATION_FOREVER: never */
   gboolean verbose;
+  gboolean kill_group; /* end what a node left in its process group when it exits */
 } StemSupervisorConfig;
 
 /* Runs PLANS (StemNodePlan *, complete: argv resolved, directories known)
