@@ -45,6 +45,10 @@ parse_config (StemMultiOptions *opts, StemSupervisorConfig *config, GError **err
       config->max_restarts = (guint)value;
     }
   config->timeout_ms = g_array_index (opts->schedule, StemScheduleStep, 0).timeout_ms;
+  /* The KILL step's wait of the schedule (default TERM/30s/KILL/5s). */
+  config->kill_wait_ms = opts->schedule->len > 1
+                             ? g_array_index (opts->schedule, StemScheduleStep, 1).timeout_ms
+                             : 5 * 1000;
   config->verbose = opts->verbose;
   config->kill_group = !opts->no_kill_group;
   return TRUE;

@@ -68,7 +68,7 @@ test_round_trip (void)
       = g_ptr_array_new_with_free_func ((GDestroyNotify)stem_node_plan_free);
   g_ptr_array_add (plans, make_plan ("alpha", TRUE));
   g_ptr_array_add (plans, make_plan ("beta", FALSE));
-  StemSupervisorConfig config = { STEM_RESTART_ALWAYS, 3, G_MAXINT64, TRUE, FALSE };
+  StemSupervisorConfig config = { STEM_RESTART_ALWAYS, 3, G_MAXINT64, 7000, TRUE, FALSE };
 
   g_autoptr (GVariant) wire = stem_plan_wire_pack (plans, stem_supervisor_config_pack (&config));
   g_autoptr (GBytes) bytes = g_variant_get_data_as_bytes (wire);
@@ -86,6 +86,7 @@ test_round_trip (void)
   g_assert_cmpint (again.policy, ==, config.policy);
   g_assert_cmpuint (again.max_restarts, ==, config.max_restarts);
   g_assert_cmpint (again.timeout_ms, ==, config.timeout_ms);
+  g_assert_cmpint (again.kill_wait_ms, ==, config.kill_wait_ms);
   g_assert_cmpint (again.verbose, ==, config.verbose);
   g_assert_cmpint (again.kill_group, ==, config.kill_group);
 }

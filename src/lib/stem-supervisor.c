@@ -436,6 +436,32 @@ left_done (Node *node)
   reap (node->sup);
 }
 
+/* What NODE left still runs, but is waited for no longer. */
+static void
+left_give_up (Node *node)
+{
+  GPtrArray *members = stem_proc_group_members (node->left);
+  guint live = 0;
+  for (guint i = 0; i < members->len; i++)
+    live += !stem_proc_has_exited (members->pdata[i]);
+  if (live > 0)
+    say (node,
+         ngettext ("%u process it left in its process group is still running: leaving it",
+                   "%u processes it left in its process group are still running: leaving them",
+                   live),
+         live);
+  left_done (node);
+}
+
+static gboolean
+left_kill_over (gpointer data)
+{
+  Node *node = data;
+  node->left_timer = 0;
+  left_give_up (node);
+  return G_SOURCE_REMOVE;
+}
+
 /* A member of NODE's group exited (FD: its pidfd, which stays readable),
  * or it is time to look.  When none of those found runs any more, the
  * group is looked at again for what they started meanwhile. */
@@ -474,16 +500,7 @@ left_exited (int fd, GIOCondition condition, gpointer data)
         left_done (node);
       return G_SOURCE_REMOVE;
     }
-  guint live = 0;
-  for (guint i = first; i < members->len; i++)
-    live += !stem_proc_has_exited (members->pdata[i]);
-  if (live > 0)
-    say (node,
-         ngettext ("%u process it left in its process group is still running: leaving it",
-                   "%u processes it left in its process group are still running: leaving them",
-                   live),
-         live);
-  left_done (node);
+  left_give_up (node);
   return G_SOURCE_REMOVE;
 }
 
@@ -499,6 +516,11 @@ left_kill_due (gpointer data)
   killpg (node->pid, SIGKILL);
   if (node->sup->stopping)
     node->sup->failed = TRUE;
+  /* Only a process stuck in the kernel outlives SIGKILL; it dies as it
+   * comes out, and need not hold the node up. */
+  gint64 wait_ms = node->sup->config->kill_wait_ms;
+  if (wait_ms != STEM_DURATION_FOREVER)
+    node->left_timer = g_timeout_add ((guint)MIN (wait_ms, G_MAXUINT), left_kill_over, node);
   return G_SOURCE_REMOVE;
 }
 
@@ -827,16 +849,17 @@ stem_supervisor_run (GPtrArray *plans, const StemSupervisorConfig *config)
 GVariant *
 stem_supervisor_config_pack (const StemSupervisorConfig *config)
 {
-  return g_variant_new ("(uuxbb)", (guint32)config->policy, (guint32)config->max_restarts,
-                        config->timeout_ms, config->verbose, config->kill_group);
+  return g_variant_new ("(uuxxbb)", (guint32)config->policy, (guint32)config->max_restarts,
+                        config->timeout_ms, config->kill_wait_ms, config->verbose,
+                        config->kill_group);
 }
 
 void
 stem_supervisor_config_unpack (GVariant *value, StemSupervisorConfig *config)
 {
   guint32 policy, max_restarts;
-  g_variant_get (value, "(uuxbb)", &policy, &max_restarts, &config->timeout_ms, &config->verbose,
-                 &config->kill_group);
+  g_variant_get (value, "(uuxxbb)", &policy, &max_restarts, &config->timeout_ms,
+                 &config->kill_wait_ms, &config->verbose, &config->kill_group);
   config->policy = (StemRestartPolicy)policy;
   config->max_restarts = max_restarts;
 }

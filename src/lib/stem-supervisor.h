@@ -20,6 +20,9 @@ typedef struct
   StemRestartPolicy policy;
   guint max_restarts;
   gint64 timeout_ms; /* after the stop signal, before KILL; STEM_DURATION_FOREVER: never */
+  /* After SIGKILL to what a node left in its process group, how long it is
+   * waited for before the node goes on without it. */
+  gint64 kill_wait_ms;
   gboolean verbose;
   gboolean kill_group; /* end what a node left in its process group when it exits */
 } StemSupervisorConfig;
