@@ -212,6 +212,29 @@ mode_run (char **args)
   wait_forever ();
 }
 
+/* Ended, it starts another process in its place and exits: each
+ * generation prints "respawned pid=PID", and the signals stay blocked in
+ * the new one until it waits, so that none is lost. */
+static int
+mode_respawn_on_term (char **args)
+{
+  (void)args;
+  print_ready ();
+  for (;;)
+    {
+      wait_until (NULL);
+      if (!handle_signals (false))
+        continue;
+      pid_t child = fork ();
+      if (child < 0)
+        return 1;
+      if (child > 0)
+        _exit (0);
+      printf ("respawned pid=%ld\n", (long)getpid ());
+      fflush (stdout);
+    }
+}
+
 static int
 mode_ignore_term (char **args)
 {
@@ -460,6 +483,7 @@ static const struct
 } modes[] = {
   { "run", 0, true, mode_run, "run" },
   { "ignore-term", 0, true, mode_ignore_term, "ignore-term" },
+  { "respawn-on-term", 0, true, mode_respawn_on_term, "respawn-on-term" },
   { "exit", 1, false, mode_exit, "exit N" },
   { "exit-after", 2, true, mode_exit_after, "exit-after MS N" },
   { "slow-term", 1, true, mode_slow_term, "slow-term MS" },

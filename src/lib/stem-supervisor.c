@@ -67,6 +67,8 @@ typedef struct
   StemProcGroup *left;
   GArray *left_watches; /* guint: a source on each member's pidfd */
   guint left_timer;     /* SIGKILL due */
+  gint64 left_since_us; /* monotonic: when SIGTERM was sent */
+  gint64 left_kill_us;  /* monotonic: when SIGKILL is due, or 0 (never) */
   guint left_poll;      /* without pidfds: the next look */
   guint left_rounds;
   gboolean left_killed;
@@ -80,6 +82,7 @@ struct _Supervisor
   GArray *nodes; /* Node */
   gboolean stopping;
   guint kill_timer;
+  gint64 stop_deadline_us;   /* monotonic: the stop signal's --timeout is up, or 0 */
   gboolean failed;           /* some node gave up, could not start, or had to be killed */
   StemWriterServer *writers; /* resident while we run */
   int notify_fd;
@@ -373,6 +376,7 @@ node_reaped (Node *node)
  * reaches exactly them. */
 
 static gboolean left_exited (int fd, GIOCondition condition, gpointer data);
+static void left_kill (Node *node, gint64 waited_ms);
 
 static void
 left_clear (Node *node)
@@ -494,22 +498,27 @@ left_exited (int fd, GIOCondition condition, gpointer data)
       left_done (node);
       return G_SOURCE_REMOVE;
     }
-  if (++node->left_rounds < LEFT_ROUNDS)
+  if (++node->left_rounds >= LEFT_ROUNDS && !node->left_killed)
+    /* It keeps making new processes: its zombie is still held, so SIGKILL
+     * to the group ends them all, those not found yet included. */
+    left_kill (node, (g_get_monotonic_time () - node->left_since_us) / 1000);
+  else if (node->left_rounds >= LEFT_ROUNDS)
     {
-      if (left_signal (node, first) == 0)
-        left_done (node);
+      left_give_up (node);
       return G_SOURCE_REMOVE;
     }
-  left_give_up (node);
+  if (left_signal (node, first) == 0)
+    left_done (node);
   return G_SOURCE_REMOVE;
 }
 
-static gboolean
-left_kill_due (gpointer data)
+/* SIGKILL to NODE's group, WAITED_MS after its SIGTERM; then what outlives it
+ * is waited for as the KILL step says. */
+static void
+left_kill (Node *node, gint64 waited_ms)
 {
-  Node *node = data;
-  node->left_timer = 0;
-  g_autofree char *waited = stem_duration_format (node->sup->config->timeout_ms);
+  g_clear_handle_id (&node->left_timer, g_source_remove);
+  g_autofree char *waited = stem_duration_format (waited_ms);
   say (node, _ ("what it left in its process group still runs %s after SIGTERM: sending SIGKILL"),
        waited);
   node->left_killed = TRUE;
@@ -521,7 +530,40 @@ left_kill_due (gpointer data)
   gint64 wait_ms = node->sup->config->kill_wait_ms;
   if (wait_ms != STEM_DURATION_FOREVER)
     node->left_timer = g_timeout_add ((guint)MIN (wait_ms, G_MAXUINT), left_kill_over, node);
+}
+
+static gboolean
+left_kill_due (gpointer data)
+{
+  Node *node = data;
+  node->left_timer = 0;
+  gint64 timeout_ms = node->sup->config->timeout_ms;
+  gint64 waited_ms = (g_get_monotonic_time () - node->left_since_us) / 1000;
+  /* Its own --timeout, or earlier: the stop signal's. */
+  left_kill (node, waited_ms >= timeout_ms ? timeout_ms : waited_ms);
   return G_SOURCE_REMOVE;
+}
+
+/* Arms NODE's SIGKILL for --timeout after its SIGTERM, or for the stop
+ * signal's deadline when that comes first: after a stop signal, nothing
+ * runs more than --timeout (and the KILL step's wait) before SIGKILL. */
+static void
+left_arm_kill (Node *node)
+{
+  Supervisor *s = node->sup;
+  gint64 timeout_ms = s->config->timeout_ms;
+  /* As long as a GLib timeout can be (49 days), as for the stop signal. */
+  gint64 due = timeout_ms == STEM_DURATION_FOREVER
+                   ? 0
+                   : node->left_since_us + MIN (timeout_ms, (gint64)G_MAXUINT) * 1000;
+  if (s->stop_deadline_us != 0 && (due == 0 || s->stop_deadline_us < due))
+    due = s->stop_deadline_us;
+  if (node->left_killed || due == 0 || (node->left_timer != 0 && node->left_kill_us <= due))
+    return;
+  g_clear_handle_id (&node->left_timer, g_source_remove);
+  node->left_kill_us = due;
+  gint64 in_ms = MAX (0, (due - g_get_monotonic_time () + 999) / 1000);
+  node->left_timer = g_timeout_add ((guint)MIN (in_ms, G_MAXUINT), left_kill_due, node);
 }
 
 /* Begins to end what NODE, which has exited (its zombie unreaped), left in
@@ -544,6 +586,8 @@ left_begin (Node *node)
   node->left_watches = g_array_new (FALSE, FALSE, sizeof (guint));
   node->left_rounds = 0;
   node->left_killed = FALSE;
+  node->left_timer = 0;
+  node->left_since_us = g_get_monotonic_time ();
   guint live = left_signal (node, 0);
   if (live == 0)
     {
@@ -554,9 +598,7 @@ left_begin (Node *node)
        ngettext ("ending %u process it left in its process group",
                  "ending %u processes it left in its process group", live),
        live);
-  gint64 timeout_ms = node->sup->config->timeout_ms;
-  if (timeout_ms != STEM_DURATION_FOREVER)
-    node->left_timer = g_timeout_add ((guint)MIN (timeout_ms, G_MAXUINT), left_kill_due, node);
+  left_arm_kill (node);
   node->run = NODE_ENDING;
   return TRUE;
 }
@@ -607,7 +649,16 @@ reap (Supervisor *s)
         return;
       Node *owner = node_of_pid (s, info.si_pid);
       if (owner != NULL && owner->run == NODE_ENDING)
-        return; /* a held zombie: what comes after it waits until it is reaped */
+        {
+          /* A held zombie: what comes after it waits until it is reaped,
+           * but for the log writers' server, which the next start needs. */
+          pid_t server;
+          while ((server = stem_writer_server_reap (s->writers)) > 0)
+            g_printerr (_ ("%s: the log writers' server (pid %d) has exited; the next start will "
+                           "start it again\n"),
+                        g_get_prgname (), (int)server);
+          return;
+        }
       if (owner != NULL)
         {
           node_exited (owner, &info);
@@ -677,7 +728,14 @@ begin_stop (Supervisor *s, int sig)
     }
   gint64 timeout_ms = s->config->timeout_ms;
   if (timeout_ms != STEM_DURATION_FOREVER)
-    s->kill_timer = g_timeout_add ((guint)MIN (timeout_ms, G_MAXUINT), kill_due, s);
+    {
+      s->kill_timer = g_timeout_add ((guint)MIN (timeout_ms, G_MAXUINT), kill_due, s);
+      s->stop_deadline_us = g_get_monotonic_time () + MIN (timeout_ms, (gint64)G_MAXUINT) * 1000;
+      /* What nodes that already exited left is not given longer. */
+      for (guint i = 0; i < s->nodes->len; i++)
+        if (g_array_index (s->nodes, Node, i).run == NODE_ENDING)
+          left_arm_kill (&g_array_index (s->nodes, Node, i));
+    }
   finish_if_all_down (s);
 }
 

@@ -80,6 +80,23 @@ stem_writer_server_forget (StemWriterServer *server, pid_t pid)
   return FALSE;
 }
 
+pid_t
+stem_writer_server_reap (StemWriterServer *server)
+{
+  if (server == NULL)
+    return 0;
+  for (guint i = 0; i < G_N_ELEMENTS (server->procs); i++)
+    {
+      pid_t pid = server->procs[i].pid;
+      if (pid > 0 && waitpid (pid, NULL, WNOHANG) == pid)
+        {
+          stem_writer_server_forget (server, pid);
+          return pid;
+        }
+    }
+  return 0;
+}
+
 /* What the server's vfork child needs; it says why it failed in ERRSV,
  * in our memory. */
 typedef struct

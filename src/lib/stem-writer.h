@@ -39,6 +39,11 @@ void stem_writer_server_set_width (StemWriterServer *server, guint width);
  * PID is not the server. */
 gboolean stem_writer_server_forget (StemWriterServer *server, pid_t pid);
 
+/* For the same caller, when a child it must not reap yet keeps it from
+ * reaping in order: reaps a server that has exited, if any, and forgets
+ * it.  Returns its PID, or 0. */
+pid_t stem_writer_server_reap (StemWriterServer *server);
+
 /* One log writer to start, made ready before any fork: the server running,
  * the message, PLAN's log open (stem_log_open) and the pipe whose read end
  * the writer gets and whose write end becomes the worker's output. */
