@@ -331,6 +331,27 @@ like "$T/respawn.err" "resp: what it left in its process group still runs [0-9]+
 stop_supervise
 [ -n "$respawned" ] && kill -KILL "$respawned" 2>/dev/null
 
+# What a node left is ended from the top down: a process whose parent is
+# a member still running is left to that parent (a Celery master ends its
+# pool warm; SIGTERM to the pool would kill the tasks), and gets SIGTERM
+# only once its parent has exited.
+cat >"$T/parent.sh" <<'SH'
+"$1" run &
+c=$!
+trap 'echo "parent got TERM"; sleep 0.2; kill -INT $c; wait $c; exit 0' TERM
+wait $c
+SH
+supervise_bg "$T/tree.err" tree --restart=never --timeout=10s \
+  --command /bin/sh --command -c --command 'sh "$1" "$0"; exit $?' \
+  --command "$WORKER" --command "$T/parent.sh"
+ready tree
+kill -KILL "$(pid_of tree)"
+wait "$sup"
+like "$T/tree.err" "tree: ending 2 processes it left in its process group$" "both are found"
+like "$T/log/tree.log" "^parent got TERM$" "the one whose parent had gone got SIGTERM"
+like "$T/log/tree.log" "^got SIGINT$" "its child was ended by it"
+unlike "$T/log/tree.log" "^got SIGTERM$" "and not by supervise"
+
 # After a stop signal nothing runs more than --timeout before SIGKILL: what a
 # worker killed at --timeout left does not get another --timeout.
 supervise_bg "$T/deadline.err" dl --timeout=2s \

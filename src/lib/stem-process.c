@@ -496,6 +496,15 @@ stem_proc_signal (StemProc *proc, int signum, GError **error)
   return TRUE;
 }
 
+pid_t
+stem_proc_parent (StemProc *proc)
+{
+  ProcStat stat;
+  if (!read_proc_stat (proc->pid, &stat, NULL) || stat.start_ticks != proc->start_ticks)
+    return 0;
+  return stat.ppid;
+}
+
 gboolean
 stem_proc_has_exited (StemProc *proc)
 {

@@ -58,6 +58,10 @@ gboolean stem_proc_signal (StemProc *proc, int signum, GError **error);
 /* TRUE once the process has exited (a zombie has exited). Never blocks. */
 gboolean stem_proc_has_exited (StemProc *proc);
 
+/* PROC's parent as /proc says now; 0 when that cannot be read (gone, or
+ * its PID is another process's). */
+pid_t stem_proc_parent (StemProc *proc);
+
 /* A file descriptor that becomes readable (POLLIN) when the process exits,
  * or -1 where pidfds are unavailable (then poll with a short timeout and ask
  * stem_proc_has_exited). */

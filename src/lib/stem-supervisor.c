@@ -66,6 +66,7 @@ typedef struct
   StemProc *leader;
   StemProcGroup *left;
   GArray *left_watches; /* guint: a source on each member's pidfd */
+  GArray *left_termed;  /* guint8 per member: it got SIGTERM (or needs none) */
   guint left_timer;     /* SIGKILL due */
   gint64 left_since_us; /* monotonic: when SIGTERM was sent */
   gint64 left_kill_us;  /* monotonic: when SIGKILL is due, or 0 (never) */
@@ -384,6 +385,7 @@ left_clear (Node *node)
   for (guint i = 0; node->left_watches != NULL && i < node->left_watches->len; i++)
     g_source_remove (g_array_index (node->left_watches, guint, i));
   g_clear_pointer (&node->left_watches, g_array_unref);
+  g_clear_pointer (&node->left_termed, g_array_unref);
   g_clear_handle_id (&node->left_timer, g_source_remove);
   g_clear_handle_id (&node->left_poll, g_source_remove);
   g_clear_pointer (&node->left, stem_proc_group_free);
@@ -399,6 +401,38 @@ left_poll (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* SIGTERM, once, to each member of NODE's group whose parent is not a
+ * member that still runs: a process is ended by its parent, as it would
+ * be without us (a Celery master ends its pool warm, letting the tasks
+ * finish; SIGTERM to the pool itself would kill them), and by us only
+ * once its parent has gone.  Called again whenever a member exits. */
+static void
+left_term (Node *node)
+{
+  if (node->left_killed)
+    return;
+  GPtrArray *members = stem_proc_group_members (node->left);
+  g_autoptr (GHashTable) running = g_hash_table_new (NULL, NULL);
+  for (guint i = 0; i < members->len; i++)
+    if (!stem_proc_has_exited (members->pdata[i]))
+      g_hash_table_add (running, GINT_TO_POINTER ((int)stem_proc_get_pid (members->pdata[i])));
+  if (node->left_termed->len < members->len)
+    g_array_set_size (node->left_termed, members->len);
+  for (guint i = 0; i < members->len; i++)
+    {
+      guint8 *done = &g_array_index (node->left_termed, guint8, i);
+      StemProc *member = members->pdata[i];
+      if (*done
+          || !g_hash_table_contains (running, GINT_TO_POINTER ((int)stem_proc_get_pid (member))))
+        continue;
+      pid_t parent = stem_proc_parent (member);
+      if (parent > 0 && g_hash_table_contains (running, GINT_TO_POINTER ((int)parent)))
+        continue;
+      stem_proc_signal (member, SIGTERM, NULL);
+      *done = 1;
+    }
+}
+
 /* Signals the members of NODE's group from FIRST on and watches them
  * exit.  Returns how many are still running. */
 static guint
@@ -412,10 +446,6 @@ left_signal (Node *node, guint first)
       if (stem_proc_has_exited (member))
         continue;
       live++;
-      /* Each one gets SIGTERM once; after it, killpg () reaches every
-       * process in the group, those not yet found included. */
-      if (!node->left_killed)
-        stem_proc_signal (member, SIGTERM, NULL);
       int fd = stem_proc_get_fd (member);
       if (fd >= 0)
         {
@@ -425,8 +455,12 @@ left_signal (Node *node, guint first)
       else if (node->left_poll == 0)
         node->left_poll = g_timeout_add (LEFT_POLL_MS, left_poll, node);
     }
+  /* Each one gets SIGTERM once, its parent first; after SIGKILL, killpg ()
+   * reaches every process in the group, those not yet found included. */
   if (live > 0 && node->left_killed)
     killpg (node->pid, SIGKILL);
+  else if (live > 0)
+    left_term (node);
   return live;
 }
 
@@ -482,6 +516,8 @@ left_exited (int fd, GIOCondition condition, gpointer data)
         g_array_remove_index_fast (node->left_watches, i);
         break;
       }
+  /* What the one that exited started is now ours to end. */
+  left_term (node);
   GPtrArray *members = stem_proc_group_members (node->left);
   for (guint i = 0; i < members->len; i++)
     if (!stem_proc_has_exited (members->pdata[i]))
@@ -584,6 +620,7 @@ left_begin (Node *node)
   g_ptr_array_add (groups, node->left);
   stem_proc_groups_collect (groups);
   node->left_watches = g_array_new (FALSE, FALSE, sizeof (guint));
+  node->left_termed = g_array_new (FALSE, TRUE, sizeof (guint8));
   node->left_rounds = 0;
   node->left_killed = FALSE;
   node->left_timer = 0;
