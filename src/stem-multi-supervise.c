@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -45,10 +46,14 @@ parse_config (StemMultiOptions *opts, StemSupervisorConfig *config, GError **err
       config->max_restarts = (guint)value;
     }
   config->timeout_ms = g_array_index (opts->schedule, StemScheduleStep, 0).timeout_ms;
-  /* The KILL step's wait of the schedule (default TERM/30s/KILL/5s). */
-  config->kill_wait_ms = opts->schedule->len > 1
-                             ? g_array_index (opts->schedule, StemScheduleStep, 1).timeout_ms
-                             : 5 * 1000;
+  /* The wait of the schedule's KILL step (default TERM/30s/KILL/5s). */
+  config->kill_wait_ms = 5 * 1000;
+  for (guint i = 1; i < opts->schedule->len; i++)
+    if (g_array_index (opts->schedule, StemScheduleStep, i).signum == SIGKILL)
+      {
+        config->kill_wait_ms = g_array_index (opts->schedule, StemScheduleStep, i).timeout_ms;
+        break;
+      }
   config->verbose = opts->verbose;
   config->kill_group = !opts->no_kill_group;
   return TRUE;

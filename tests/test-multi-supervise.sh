@@ -183,8 +183,8 @@ kill -KILL "${server:-0}"
 ok_if "supervise says when the server is gone" \
   wait_until 10 grep -qs "the log writers' server (pid $server) has exited" "$T/server.err"
 kill -TERM "$p1"
-restarted () { [ -n "$(pid_of w1)" ] && [ "$(pid_of w1)" != "$p1" ] && grep -qs "^ready pid=$(pid_of w1) " "$T/log/w1.log"; }
-wait_until 20 restarted
+w1_restarted () { restarted w1 "$p1" && grep -qs "^ready pid=$(pid_of w1) " "$T/log/w1.log"; }
+wait_until 20 w1_restarted
 p2=$(pid_of w1)
 ok_if "the node is started again" test -n "$p2" -a "$p2" != "$p1"
 like "$T/log/w1.log" "^ready pid=$p2 node=w1$" "and its output reaches the log"
@@ -317,13 +317,7 @@ both_ready () { [ "$(grep -s '^ready' "$T/log/resp.log" | wc -l)" -ge 2 ]; }
 wait_until 10 both_ready
 first=$(pid_of resp)
 kill -KILL "${first:-0}"
-# (restarted is w1's by now)
-node_restarted () {
-  local now
-  now=$(pid_of "$1")
-  [ -n "$now" ] && [ "$now" != "$2" ] && alive "$now"
-}
-ok_if "the node whose leftover respawns is restarted" wait_until 15 node_restarted resp "$first"
+ok_if "the node whose leftover respawns is restarted" wait_until 15 restarted resp "$first"
 respawned=$(sed -n 's/^respawned pid=//p' "$T/log/resp.log" | tail -n 1)
 ok_if "what it left was ended before the restart, though it respawned" dead "${respawned:-0}"
 like "$T/respawn.err" "resp: what it left in its process group still runs [0-9]+m?s after SIGTERM: sending SIGKILL$" \
@@ -383,7 +377,7 @@ kill -KILL "${s1:-0}"
 wait_until 10 grep -qs "server (pid $s1) has exited" "$T/held.err"
 b1=$(pid_of hb)
 kill -KILL "${b1:-0}"
-wait_until 15 node_restarted hb "$b1"
+wait_until 15 restarted hb "$b1"
 b2=$(pid_of hb)
 s2=$(server_of "$b2")
 kill -KILL "$(pid_of ha)"
@@ -392,10 +386,31 @@ kill -KILL "${s2:-0}"
 ok_if "the second server's exit is seen while ha's zombie is held" \
   wait_until 3 grep -qs "server (pid $s2) has exited" "$T/held.err"
 kill -KILL "${b2:-0}"
-ok_if "hb is started again meanwhile" wait_until 5 node_restarted hb "$b2"
+ok_if "hb is started again meanwhile" wait_until 5 restarted hb "$b2"
 unlike "$T/held.err" "hb: Starting the log writer" "its start did not fail on the dead server"
 stop_supervise
 for p in $(sed -n 's/^child=//p' "$T/log/ha.log"); do kill -KILL "$p" 2>/dev/null; done
+
+# More processes left than supervise may open descriptors for: those it
+# cannot open are ended with their process group, not left running beside
+# the restarted node.
+( ulimit -n 128 && exec "$MULTI" supervise --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" \
+  many --restart=always --timeout=20s --command /bin/sh --command -c \
+  --command '[ -e "$1" ] || { : >"$1"; for i in $(seq 300); do sleep 1003 & done; }; exec "$0" run' \
+  --command "$WORKER" --command "$T/many-first" 2>"$T/many.err" ) &
+sup=$!
+ready many
+first=$(pid_of many)
+many_left () { test "$(pgrep -x -g "${first:-0}" sleep | wc -l)" -ge 300; }
+wait_until 20 many_left || fail "the worker left 300 processes" "it did not"
+kill -KILL "${first:-0}"
+ok_if "the node is restarted" wait_until 30 restarted many "$first"
+is "$(pgrep -x -g "${first:-0}" sleep | wc -l)" 0 "nothing it left runs beside the restarted node"
+like "$T/many.err" "many: ending 300 processes it left in its process group$" "all 300 were counted"
+like "$T/many.err" "many: [0-9]+ processes it left could not be opened: sending SIGTERM to its process group$" \
+  "those it could not open were ended with the group"
+pkill -KILL -g "${first:-0}" 2>/dev/null
+stop_supervise
 
 # A node already running elsewhere: supervise starts nothing.
 multi start busy --command "$WORKER" --command run

@@ -496,6 +496,16 @@ stem_proc_signal (StemProc *proc, int signum, GError **error)
   return TRUE;
 }
 
+void
+stem_proc_drop_fd (StemProc *proc)
+{
+  if (proc->exited && proc->pidfd >= 0)
+    {
+      close (proc->pidfd);
+      proc->pidfd = -1;
+    }
+}
+
 pid_t
 stem_proc_parent (StemProc *proc)
 {
@@ -818,6 +828,28 @@ stem_proc_group_is_empty (StemProcGroup *group)
    * nothing the worker made can join it again, and whatever makes a group
    * W later is someone else's. */
   return kill (-group->leader->pid, 0) < 0 && errno == ESRCH;
+}
+
+static gboolean is_member (StemProcGroup *group, pid_t pid, guint64 start_ticks, guint n_members);
+
+guint
+stem_proc_group_count_unopened (StemProcGroup *group)
+{
+  pid_t w = group->leader->pid;
+  guint count = 0;
+  g_autoptr (GDir) dir = g_dir_open ("/proc", 0, NULL);
+  const char *name;
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      guint64 pid;
+      ProcStat stat;
+      if (g_ascii_string_to_unsigned (name, 10, 2, G_MAXINT32, &pid, NULL) && (pid_t)pid != w
+          && getpgid ((pid_t)pid) == w && read_proc_stat ((pid_t)pid, &stat, NULL) && stat.pgid == w
+          && !proc_stat_is_dead (&stat)
+          && !is_member (group, (pid_t)pid, stat.start_ticks, group->members->len))
+        count++;
+    }
+  return count;
 }
 
 static gboolean

@@ -58,6 +58,10 @@ gboolean stem_proc_signal (StemProc *proc, int signum, GError **error);
 /* TRUE once the process has exited (a zombie has exited). Never blocks. */
 gboolean stem_proc_has_exited (StemProc *proc);
 
+/* Closes PROC's pidfd once stem_proc_has_exited has said it exited: a
+ * caller that holds many saves the descriptors.  Nothing else changes. */
+void stem_proc_drop_fd (StemProc *proc);
+
 /* PROC's parent as /proc says now; 0 when that cannot be read (gone, or
  * its PID is another process's). */
 pid_t stem_proc_parent (StemProc *proc);
@@ -118,6 +122,12 @@ guint stem_proc_groups_collect (GPtrArray *groups);
 
 /* Every member found so far (StemProc *, owned by GROUP), exited or not. */
 GPtrArray *stem_proc_group_members (StemProcGroup *group);
+
+/* How many live processes /proc shows in the group of GROUP's leader
+ * that are not members found so far: those a collect could not open (no
+ * descriptor left, say).  Only to be trusted while the leader's task
+ * exists; never a reason to signal them one by one. */
+guint stem_proc_group_count_unopened (StemProcGroup *group);
 
 /* Whether GROUP holds nothing left to end, known without a scan of /proc:
  * every member found has exited and no process at all is left in the

@@ -73,6 +73,7 @@ typedef struct
   guint left_poll;      /* without pidfds: the next look */
   guint left_rounds;
   gboolean left_killed;
+  gboolean left_blind;   /* SIGTERM went to the whole group: not all could be opened */
   gboolean exit_decided; /* it was down for good before it exited */
 } Node;
 
@@ -464,6 +465,32 @@ left_signal (Node *node, guint first)
   return live;
 }
 
+/* Whether NODE's group has processes that could not be opened (no
+ * descriptor left: a worker that made more processes than we may open
+ * files), which are then ended as a group, and looked at again soon.
+ * Safe only because its zombie is held (see above). */
+static gboolean
+left_unseen (Node *node)
+{
+  guint unseen = stem_proc_group_count_unopened (node->left);
+  if (unseen == 0)
+    return FALSE;
+  if (!node->left_blind && !node->left_killed)
+    {
+      say (node,
+           ngettext ("%u process it left could not be opened: sending SIGTERM to its process group",
+                     "%u processes it left could not be opened: sending SIGTERM to its process "
+                     "group",
+                     unseen),
+           unseen);
+      killpg (node->pid, SIGTERM);
+      node->left_blind = TRUE;
+    }
+  if (node->left_poll == 0)
+    node->left_poll = g_timeout_add (LEFT_POLL_MS, left_poll, node);
+  return TRUE;
+}
+
 /* Done with what NODE left: the worker is reaped at last. */
 static void
 left_done (Node *node)
@@ -479,7 +506,7 @@ static void
 left_give_up (Node *node)
 {
   GPtrArray *members = stem_proc_group_members (node->left);
-  guint live = 0;
+  guint live = stem_proc_group_count_unopened (node->left);
   for (guint i = 0; i < members->len; i++)
     live += !stem_proc_has_exited (members->pdata[i]);
   if (live > 0)
@@ -516,9 +543,12 @@ left_exited (int fd, GIOCondition condition, gpointer data)
         g_array_remove_index_fast (node->left_watches, i);
         break;
       }
+  GPtrArray *members = stem_proc_group_members (node->left);
+  for (guint i = 0; fd >= 0 && i < members->len; i++)
+    if (stem_proc_get_fd (members->pdata[i]) == fd && stem_proc_has_exited (members->pdata[i]))
+      stem_proc_drop_fd (members->pdata[i]); /* its watch goes as we return */
   /* What the one that exited started is now ours to end. */
   left_term (node);
-  GPtrArray *members = stem_proc_group_members (node->left);
   for (guint i = 0; i < members->len; i++)
     if (!stem_proc_has_exited (members->pdata[i]))
       {
@@ -531,7 +561,8 @@ left_exited (int fd, GIOCondition condition, gpointer data)
   g_ptr_array_add (groups, node->left);
   if (stem_proc_groups_collect (groups) == 0)
     {
-      left_done (node);
+      if (!left_unseen (node))
+        left_done (node);
       return G_SOURCE_REMOVE;
     }
   if (++node->left_rounds >= LEFT_ROUNDS && !node->left_killed)
@@ -623,18 +654,22 @@ left_begin (Node *node)
   node->left_termed = g_array_new (FALSE, TRUE, sizeof (guint8));
   node->left_rounds = 0;
   node->left_killed = FALSE;
+  node->left_blind = FALSE;
   node->left_timer = 0;
   node->left_since_us = g_get_monotonic_time ();
   guint live = left_signal (node, 0);
-  if (live == 0)
+  guint unseen = stem_proc_group_count_unopened (node->left);
+  if (live + unseen == 0)
     {
       left_clear (node);
       return FALSE;
     }
   say (node,
        ngettext ("ending %u process it left in its process group",
-                 "ending %u processes it left in its process group", live),
-       live);
+                 "ending %u processes it left in its process group", live + unseen),
+       live + unseen);
+  if (unseen > 0)
+    left_unseen (node);
   left_arm_kill (node);
   node->run = NODE_ENDING;
   return TRUE;
