@@ -769,9 +769,10 @@ stem_proc_unit (pid_t pid)
  * two scans) is left alone: stop errs on the side of signalling nothing. */
 struct _StemProcGroup
 {
-  StemProc *leader;   /* not owned */
-  GPtrArray *members; /* StemProc *, in the order found */
-  guint index;        /* in the array of the current collect */
+  StemProc *leader;    /* not owned */
+  GPtrArray *members;  /* StemProc *, in the order found */
+  guint index;         /* in the array of the current collect */
+  gboolean incomplete; /* the last collect could not open some process of it */
 };
 
 /* TRUE while PROC's task exists, a zombie included: its PID is its own. */
@@ -830,26 +831,18 @@ stem_proc_group_is_empty (StemProcGroup *group)
   return kill (-group->leader->pid, 0) < 0 && errno == ESRCH;
 }
 
-static gboolean is_member (StemProcGroup *group, pid_t pid, guint64 start_ticks, guint n_members);
-
-guint
-stem_proc_group_count_unopened (StemProcGroup *group)
+gboolean
+stem_proc_group_is_incomplete (StemProcGroup *group)
 {
-  pid_t w = group->leader->pid;
-  guint count = 0;
-  g_autoptr (GDir) dir = g_dir_open ("/proc", 0, NULL);
-  const char *name;
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      guint64 pid;
-      ProcStat stat;
-      if (g_ascii_string_to_unsigned (name, 10, 2, G_MAXINT32, &pid, NULL) && (pid_t)pid != w
-          && getpgid ((pid_t)pid) == w && read_proc_stat ((pid_t)pid, &stat, NULL) && stat.pgid == w
-          && !proc_stat_is_dead (&stat)
-          && !is_member (group, (pid_t)pid, stat.start_ticks, group->members->len))
-        count++;
-    }
-  return count;
+  return group->incomplete;
+}
+
+/* Whether ERRNO says a process could not be looked at for want of
+ * descriptors or memory: it exists, but was not seen. */
+static gboolean
+errno_is_want (int errsv)
+{
+  return errsv == EMFILE || errsv == ENFILE || errsv == ENOMEM;
 }
 
 static gboolean
@@ -879,9 +872,14 @@ open_candidate (StemProcGroup *group, pid_t pid, const ProcStat *seen, pid_t *ou
   pid_t w = group->leader->pid;
   if (proc_stat_is_dead (seen) || is_member (group, pid, seen->start_ticks, group->members->len))
     return NULL;
+  errno = 0;
   StemProc *proc = stem_proc_open (pid, ticks_to_wall_us (seen->start_ticks), NULL);
   if (proc == NULL)
-    return NULL; /* gone, or on the never-signal list */
+    {
+      /* Gone, or on the never-signal list; or not opened at all. */
+      group->incomplete = group->incomplete || errno_is_want (errno);
+      return NULL;
+    }
   ProcStat stat;
   if (!read_proc_stat (pid, &stat, NULL) || stat.start_ticks != proc->start_ticks || stat.pgid != w)
     {
@@ -898,6 +896,14 @@ scan_candidates (GHashTable *groups)
 {
   GArray *candidates = g_array_new (FALSE, FALSE, sizeof (Candidate));
   g_autoptr (GDir) dir = g_dir_open ("/proc", 0, NULL);
+  if (dir == NULL && errno_is_want (errno))
+    {
+      GHashTableIter iter;
+      gpointer group;
+      g_hash_table_iter_init (&iter, groups);
+      while (g_hash_table_iter_next (&iter, NULL, &group))
+        ((StemProcGroup *)group)->incomplete = TRUE;
+    }
   const char *name;
   while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
     {
@@ -915,7 +921,13 @@ scan_candidates (GHashTable *groups)
       if (pgid >= 0 ? !g_hash_table_contains (groups, GINT_TO_POINTER ((int)pgid)) : errno == ESRCH)
         continue;
       if (!read_proc_stat ((pid_t)pid, &stat, NULL))
-        continue;
+        {
+          StemProcGroup *group
+              = pgid >= 0 ? g_hash_table_lookup (groups, GINT_TO_POINTER ((int)pgid)) : NULL;
+          if (group != NULL && errno_is_want (errno))
+            group->incomplete = TRUE;
+          continue;
+        }
       Candidate c = { g_hash_table_lookup (groups, GINT_TO_POINTER ((int)stat.pgid)), NULL, 0 };
       if (c.group != NULL
           && (c.proc = open_candidate (c.group, (pid_t)pid, &stat, &c.ppid)) != NULL)
@@ -949,6 +961,7 @@ stem_proc_groups_collect (GPtrArray *groups)
       g_hash_table_insert (by_leader, GINT_TO_POINTER ((int)group->leader->pid), group);
       n_before[i] = group->members->len;
       group->index = i;
+      group->incomplete = FALSE;
     }
   g_autoptr (GArray) candidates = scan_candidates (by_leader);
   /* The proofs are checked after every candidate was read (see above). */

@@ -123,11 +123,10 @@ guint stem_proc_groups_collect (GPtrArray *groups);
 /* Every member found so far (StemProc *, owned by GROUP), exited or not. */
 GPtrArray *stem_proc_group_members (StemProcGroup *group);
 
-/* How many live processes /proc shows in the group of GROUP's leader
- * that are not members found so far: those a collect could not open (no
- * descriptor left, say).  Only to be trusted while the leader's task
- * exists; never a reason to signal them one by one. */
-guint stem_proc_group_count_unopened (StemProcGroup *group);
+/* Whether the last stem_proc_groups_collect could not open or read some
+ * process of GROUP for want of descriptors or memory: the group may hold
+ * processes that are not among its members. */
+gboolean stem_proc_group_is_incomplete (StemProcGroup *group);
 
 /* Whether GROUP holds nothing left to end, known without a scan of /proc:
  * every member found has exited and no process at all is left in the

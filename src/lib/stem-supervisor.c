@@ -465,24 +465,19 @@ left_signal (Node *node, guint first)
   return live;
 }
 
-/* Whether NODE's group has processes that could not be opened (no
- * descriptor left: a worker that made more processes than we may open
- * files), which are then ended as a group, and looked at again soon.
- * Safe only because its zombie is held (see above). */
+/* Whether the last look at NODE's group could not open some of its
+ * processes (no descriptor left: a worker that made more processes than
+ * we may open files), which are then ended as a group, and looked at
+ * again soon.  Safe only because its zombie is held (see above). */
 static gboolean
 left_unseen (Node *node)
 {
-  guint unseen = stem_proc_group_count_unopened (node->left);
-  if (unseen == 0)
+  if (!stem_proc_group_is_incomplete (node->left))
     return FALSE;
   if (!node->left_blind && !node->left_killed)
     {
-      say (node,
-           ngettext ("%u process it left could not be opened: sending SIGTERM to its process group",
-                     "%u processes it left could not be opened: sending SIGTERM to its process "
-                     "group",
-                     unseen),
-           unseen);
+      say (node, _ ("some processes it left could not be opened: sending SIGTERM to its process "
+                    "group"));
       killpg (node->pid, SIGTERM);
       node->left_blind = TRUE;
     }
@@ -506,7 +501,7 @@ static void
 left_give_up (Node *node)
 {
   GPtrArray *members = stem_proc_group_members (node->left);
-  guint live = stem_proc_group_count_unopened (node->left);
+  guint live = 0;
   for (guint i = 0; i < members->len; i++)
     live += !stem_proc_has_exited (members->pdata[i]);
   if (live > 0)
@@ -658,18 +653,17 @@ left_begin (Node *node)
   node->left_timer = 0;
   node->left_since_us = g_get_monotonic_time ();
   guint live = left_signal (node, 0);
-  guint unseen = stem_proc_group_count_unopened (node->left);
-  if (live + unseen == 0)
+  gboolean unseen = stem_proc_group_is_incomplete (node->left);
+  if (live == 0 && !unseen)
     {
       left_clear (node);
       return FALSE;
     }
   say (node,
        ngettext ("ending %u process it left in its process group",
-                 "ending %u processes it left in its process group", live + unseen),
-       live + unseen);
-  if (unseen > 0)
-    left_unseen (node);
+                 "ending %u processes it left in its process group", live),
+       live);
+  left_unseen (node);
   left_arm_kill (node);
   node->run = NODE_ENDING;
   return TRUE;
