@@ -693,11 +693,19 @@ node_of_pid (Supervisor *s, pid_t pid)
   return NULL;
 }
 
-/* Reaps every child: our nodes, and, as a subreaper or PID 1, any orphan
- * that was re-parented to us.  A node's zombie is left for node_exited to
- * decide on, which may hold it. */
 static void
-reap (Supervisor *s)
+say_server_gone (pid_t pid)
+{
+  g_printerr (_ ("%s: the log writers' server (pid %d) has exited; the next start will "
+                 "start it again\n"),
+              g_get_prgname (), (int)pid);
+}
+
+/* Behind a held zombie, which waitid (P_ALL) returns first until it is
+ * reaped: every other node's exit, each by its PID, and the log writers'
+ * server, which the next start needs.  Orphans wait. */
+static void
+reap_behind_held (Supervisor *s)
 {
   for (guint i = 0; i < s->nodes->len; i++)
     {
@@ -708,6 +716,17 @@ reap (Supervisor *s)
           && info.si_pid == node->pid)
         node_exited (node, &info);
     }
+  pid_t server;
+  while ((server = stem_writer_server_reap (s->writers)) > 0)
+    say_server_gone (server);
+}
+
+/* Reaps every child: our nodes, and, as a subreaper or PID 1, any orphan
+ * that was re-parented to us.  A node's zombie is left for node_exited to
+ * decide on, which may hold it. */
+static void
+reap (Supervisor *s)
+{
   for (;;)
     {
       siginfo_t info = { 0 };
@@ -716,13 +735,7 @@ reap (Supervisor *s)
       Node *owner = node_of_pid (s, info.si_pid);
       if (owner != NULL && owner->run == NODE_ENDING)
         {
-          /* A held zombie: what comes after it waits until it is reaped,
-           * but for the log writers' server, which the next start needs. */
-          pid_t server;
-          while ((server = stem_writer_server_reap (s->writers)) > 0)
-            g_printerr (_ ("%s: the log writers' server (pid %d) has exited; the next start will "
-                           "start it again\n"),
-                        g_get_prgname (), (int)server);
+          reap_behind_held (s);
           return;
         }
       if (owner != NULL)
@@ -734,9 +747,7 @@ reap (Supervisor *s)
       if (waitpid (info.si_pid, &status, WNOHANG) <= 0)
         return;
       if (stem_writer_server_forget (s->writers, info.si_pid))
-        g_printerr (_ ("%s: the log writers' server (pid %d) has exited; the next start will "
-                       "start it again\n"),
-                    g_get_prgname (), (int)info.si_pid);
+        say_server_gone (info.si_pid);
       else if (s->config->verbose)
         g_printerr (_ ("%s: reaped orphan pid %d\n"), g_get_prgname (), (int)info.si_pid);
     }
