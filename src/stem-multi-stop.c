@@ -91,7 +91,7 @@ stem_multi_end_leftovers (StemMultiOptions *opts, GArray *exited, GArray *schedu
       if (live->len == 0)
         break;
       g_autofree int *ignored = g_new (int, live->len);
-      if (!stem_proc_stop_all (live, schedule, TRUE, ignored, NULL))
+      if (!stem_proc_stop_tree (live, schedule, ignored, NULL))
         break;
     }
   for (guint i = 0; i < exited->len; i++)

@@ -77,4 +77,26 @@ rc_is 0 "e: stop"
 ok_if "e: the child that left the group is not touched" alive "$child"
 kill "$child"
 
+# What a worker left is ended from the top down: a process whose parent is
+# one of them and still runs is left to that parent (a Celery master under
+# a wrapper ends its pool warm; SIGTERM to the pool would kill its tasks).
+cat >"$T/parent.sh" <<'SH'
+"$1" run &
+c=$!
+trap 'echo "parent got TERM"; sleep 0.2; kill -INT $c; wait $c; exit 0' TERM
+echo "parent=$$"
+wait $c
+SH
+tree=(--command /bin/sh --command -c --command 'sh "$1" "$0"; exit $?'
+  --command "$WORKER" --command "$T/parent.sh")
+start_node f "${tree[@]}"
+parent=$(sed -n 's/^parent=//p' "$T/log/f.log")
+multi stop f -v --retry=TERM/20/KILL/5
+rc_is 0 "f: stop of a wrapper over a parent and its child"
+like "$T/err" "f: ended 2 processes the worker left in its process group" "f: both were ended"
+like "$T/log/f.log" "^parent got TERM$" "f: the one whose parent had gone got SIGTERM"
+like "$T/log/f.log" "^got SIGINT$" "f: its child was ended by it"
+unlike "$T/log/f.log" "^got SIGTERM$" "f: and not by stop"
+ok_if "f: nothing of it runs" dead "${parent:-0}"
+
 done_testing

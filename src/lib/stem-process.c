@@ -591,6 +591,7 @@ typedef struct
   guint step;
   gint64 deadline;
   gboolean active;
+  gboolean held; /* top down: the first signal waits for its parent to exit */
   gboolean done; /* told to PROGRESS and EXITED */
 } StopState;
 
@@ -621,6 +622,8 @@ advance (StemProc *proc, StopState *state, GArray *steps, gint64 now, int *out_r
     }
   if (state->deadline <= now)
     {
+      /* One held back past the first step goes on with the others. */
+      state->held = FALSE;
       state->step++;
       const StemScheduleStep *step
           = state->step < steps->len ? &g_array_index (steps, StemScheduleStep, state->step) : NULL;
@@ -635,17 +638,40 @@ advance (StemProc *proc, StopState *state, GArray *steps, gint64 now, int *out_r
   return TRUE;
 }
 
-gboolean
-stem_proc_stop_all (GPtrArray *procs, GArray *steps, gboolean send_first, int *out_results,
-                    GError **error)
+/* Top down: the first signal of the schedule, to each process of PROCS
+ * still held back whose parent is no longer a running process of PROCS.
+ * FIRST_TIME: every process is looked at (none has been signalled yet). */
+static void
+release_held (GPtrArray *procs, StopState *states, const StemScheduleStep *first,
+              gboolean first_time)
 {
-  return stem_proc_stop_all_shown (procs, steps, send_first, NULL, NULL, NULL, out_results, error);
+  g_autoptr (GHashTable) running = g_hash_table_new (NULL, NULL);
+  gboolean any_held = first_time;
+  for (guint i = 0; i < procs->len; i++)
+    {
+      any_held |= states[i].held;
+      if (!exited_as_polled (procs->pdata[i]))
+        g_hash_table_add (running, GINT_TO_POINTER ((int)stem_proc_get_pid (procs->pdata[i])));
+    }
+  if (!any_held)
+    return;
+  for (guint i = 0; i < procs->len; i++)
+    {
+      StemProc *proc = procs->pdata[i];
+      if ((!first_time && !states[i].held) || !states[i].active || proc->exited)
+        continue;
+      pid_t parent = stem_proc_parent (proc);
+      states[i].held = parent > 0 && g_hash_table_contains (running, GINT_TO_POINTER ((int)parent));
+      /* A process we may not signal would only outlive the schedule. */
+      if (!states[i].held && !stem_proc_signal (proc, first->signum, NULL))
+        states[i].active = FALSE;
+    }
 }
 
-gboolean
-stem_proc_stop_all_shown (GPtrArray *procs, GArray *steps, gboolean send_first,
-                          StemProgress *progress, StemProcExitedFunc exited, gpointer user_data,
-                          int *out_results, GError **error)
+static gboolean
+stop_all (GPtrArray *procs, GArray *steps, gboolean send_first, gboolean top_down,
+          StemProgress *progress, StemProcExitedFunc exited, gpointer user_data, int *out_results,
+          GError **error)
 {
   if (steps->len == 0)
     return stem_throw (error, _ ("The stop schedule is empty"));
@@ -664,16 +690,22 @@ stem_proc_stop_all_shown (GPtrArray *procs, GArray *steps, gboolean send_first,
       states[i].active = TRUE;
       states[i].deadline = deadline_after (start, first->timeout_ms);
       /* A process we may not signal would only outlive the schedule. */
-      if (send_first && !stem_proc_signal (proc, first->signum, NULL))
+      if (send_first && !top_down && !stem_proc_signal (proc, first->signum, NULL))
         states[i].active = FALSE;
     }
+  if (top_down)
+    release_held (procs, states, first, TRUE);
 
-  for (;;)
+  for (gboolean looked = TRUE;; looked = FALSE)
     {
       gint64 now = g_get_monotonic_time ();
       gint64 next_deadline = G_MAXINT64;
       gboolean fallback = FALSE;
       nfds_t nfds = 0;
+
+      /* What the ones that exited left running is theirs no longer. */
+      if (top_down && !looked)
+        release_held (procs, states, first, FALSE);
 
       for (guint i = 0; i < n; i++)
         {
@@ -714,6 +746,28 @@ stem_proc_stop_all_shown (GPtrArray *procs, GArray *steps, gboolean send_first,
         if ((pfds[k].revents & (POLLIN | POLLHUP)) != 0)
           polled[k]->exited = TRUE;
     }
+}
+
+gboolean
+stem_proc_stop_all (GPtrArray *procs, GArray *steps, gboolean send_first, int *out_results,
+                    GError **error)
+{
+  return stop_all (procs, steps, send_first, FALSE, NULL, NULL, NULL, out_results, error);
+}
+
+gboolean
+stem_proc_stop_all_shown (GPtrArray *procs, GArray *steps, gboolean send_first,
+                          StemProgress *progress, StemProcExitedFunc exited, gpointer user_data,
+                          int *out_results, GError **error)
+{
+  return stop_all (procs, steps, send_first, FALSE, progress, exited, user_data, out_results,
+                   error);
+}
+
+gboolean
+stem_proc_stop_tree (GPtrArray *procs, GArray *steps, int *out_results, GError **error)
+{
+  return stop_all (procs, steps, TRUE, TRUE, NULL, NULL, NULL, out_results, error);
 }
 
 char *

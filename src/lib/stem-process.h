@@ -93,6 +93,13 @@ gboolean stem_proc_stop_all_shown (GPtrArray *procs, GArray *steps, gboolean sen
                                    StemProgress *progress, StemProcExitedFunc exited,
                                    gpointer user_data, int *out_results, GError **error);
 
+/* stem_proc_stop_all (SEND_FIRST), from the top down: a process whose
+ * parent is a running process of PROCS gets the first signal only once
+ * that parent has exited (a Celery master ends its pool warm; the signal
+ * to the pool itself would kill its tasks), or with the second signal
+ * when the first step runs out, as every other process does. */
+gboolean stem_proc_stop_tree (GPtrArray *procs, GArray *steps, int *out_results, GError **error);
+
 /* Waits until PROC exits or TIMEOUT_MS passes (event-driven).  Returns TRUE
  * if it exited. */
 gboolean stem_proc_wait (StemProc *proc, gint64 timeout_ms);
