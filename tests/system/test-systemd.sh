@@ -303,10 +303,23 @@ c systemctl reset-failed stem-worker@delta
 
 # stem-worker.service: all of STEMD_NODES under stem-multi supervise --------
 
+# p1 is a master that ends its pool itself, as Celery's prefork pool does:
+# on TERM it tells the pool (USR1) and waits for it.  Its pool must never
+# get TERM, which would kill the tasks it runs.
+PREFORK=/usr/local/bin/stem-prefork-test
+write_file "$PREFORK" 0755 '#!/bin/sh
+sh -c '"'"'trap "echo pool got TERM; exit 1" TERM
+trap "echo pool ended by its master; exit 0" USR1
+while :; do sleep 0.1; done'"'"' &
+pool=$!
+trap '"'"'echo "master got TERM"; kill -USR1 $pool; wait $pool; echo "stopped (warm)"; exit 0'"'"' TERM
+echo "started pool=$pool"
+wait $pool
+'
 env_file "STEM_WORKER_COMMAND=$EXAMPLE" STEM_EXAMPLE_HEARTBEAT=1 STEM_EXAMPLE_WORK=0.2 \
-  'STEMD_NODES="n1 n2"'
+  'STEMD_NODES="n1 n2 p1"' "STEMD_OPTS=--command-line:p1=$PREFORK"
 out=$(c_out systemctl start stem-worker)
-is "$?" 0 "systemctl start stem-worker (STEMD_NODES=\"n1 n2\")" "$out"
+is "$?" 0 "systemctl start stem-worker (STEMD_NODES=\"n1 n2 p1\")" "$out"
 is "$(state stem-worker)" active "stem-worker is active" "$(unit_report stem-worker)"
 # Type=notify: start returned after READY=1, so every node is up by now.
 declare -A node_pid
@@ -333,15 +346,24 @@ if [ -n "${node_pid[n1]}" ]; then
   is "$(state stem-worker)" active "stem-worker stays active"
   is "$(show stem-worker MainPID)" "$sup" "… with the same supervisor"
 fi
-nodes_now="$(pidfile n1) $(pidfile n2) $sup"
+log_has () { c grep -Eq -- "$2" "$1"; }
+P1LOG=/var/log/stem/p1.log
+nspawn_wait 10 log_has $P1LOG '^started pool='
+pool=$(c sed -n 's/^started pool=//p' $P1LOG | tail -n 1)
+ok_if "p1's pool runs ($pool)" running "${pool:-0}"
+nodes_now="$(pidfile n1) $(pidfile n2) $(pidfile p1) $pool $sup"
 out=$(c_out systemctl stop stem-worker)
 is "$?" 0 "systemctl stop stem-worker" "$out"
 is "$(state stem-worker)" inactive "stem-worker is inactive"
 is "$(show stem-worker Result)" success "… Result=success"
 left=
 for p in $nodes_now; do running "$p" && left="$left $p"; done
-is "$left" "" "no node and no supervisor left running"
-is "$(c sh -c 'ls "$1"/n1.pid "$1"/n2.pid 2>/dev/null' sh "$RUNDIR")" "" "the nodes' pidfiles are removed"
+is "$left" "" "no node, no pool and no supervisor left running"
+is "$(c sh -c 'ls "$1"/n1.pid "$1"/n2.pid "$1"/p1.pid 2>/dev/null' sh "$RUNDIR")" "" \
+  "the nodes' pidfiles are removed"
+is "$(c grep -E '^(master got TERM|pool|stopped)' $P1LOG | tr '\n' ' ')" \
+  "master got TERM pool ended by its master stopped (warm) " \
+  "p1's pool was ended by its master, warm: it never got TERM (ExecStop= waits for the supervisor)"
 for n in n1 n2; do
   if c grep -q 'stopped (warm)' "/var/log/stem/$n.log"; then
     pass "$n got TERM and finished its work (stopped (warm) in /var/log/stem/$n.log)"
@@ -352,7 +374,9 @@ for n in n1 n2; do
 done
 is "$(state stem-worker@beta)" active "stem-worker@beta is still active"
 
-# The supervisor dies: every worker still gets TERM (warm) before any KILL.
+# The supervisor dies: systemd skips ExecStop= and sends TERM to every
+# process of the unit, so every worker still gets TERM (warm) before any
+# KILL.  (p1's pool gets TERM as well then: not asserted either way.)
 warm_count () { c grep -c 'stopped (warm)' "/var/log/stem/$1.log" 2>/dev/null; }
 declare -A warm_before
 for n in n1 n2; do warm_before[$n]=$(warm_count "$n"); done
