@@ -346,6 +346,20 @@ like "$T/log/tree.log" "^parent got TERM$" "the one whose parent had gone got SI
 like "$T/log/tree.log" "^got SIGINT$" "its child was ended by it"
 unlike "$T/log/tree.log" "^got SIGTERM$" "and not by supervise"
 
+# What a node left after a stop signal gets that signal, not SIGTERM: a hard
+# shutdown (SIGQUIT) asked for is not made a warm one.
+supervise_bg "$T/quit.err" qt --timeout=10s \
+  --command /bin/sh --command -c --command '"$0" run & echo "child=$!"; wait' \
+  --command "$WORKER"
+ready qt
+qt_child=$(sed -n 's/^child=//p' "$T/log/qt.log")
+kill -QUIT "$sup"
+wait "$sup"
+like "$T/quit.err" "qt: ending 1 process it left in its process group$" "after SIGQUIT, the wrapper's child is ended"
+like "$T/log/qt.log" "^got SIGQUIT$" "with SIGQUIT, the stop signal"
+unlike "$T/log/qt.log" "^got SIGTERM$" "not with SIGTERM"
+ok_if "it is gone" dead "${qt_child:-0}"
+
 # After a stop signal nothing runs more than --timeout before SIGKILL: what a
 # worker killed at --timeout left does not get another --timeout.
 supervise_bg "$T/deadline.err" dl --timeout=2s \

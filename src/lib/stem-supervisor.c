@@ -66,14 +66,15 @@ typedef struct
   StemProc *leader;
   StemProcGroup *left;
   GArray *left_watches; /* guint: a source on each member's pidfd */
-  GArray *left_termed;  /* guint8 per member: it got SIGTERM (or needs none) */
+  GArray *left_termed;  /* guint8 per member: it got LEFT_SIGNUM (or needs none) */
+  int left_signum;      /* SIGTERM, or the stop signal that came before it exited */
   guint left_timer;     /* SIGKILL due */
-  gint64 left_since_us; /* monotonic: when SIGTERM was sent */
+  gint64 left_since_us; /* monotonic: when LEFT_SIGNUM was sent */
   gint64 left_kill_us;  /* monotonic: when SIGKILL is due, or 0 (never) */
   guint left_poll;      /* without pidfds: the next look */
   guint left_rounds;
   gboolean left_killed;
-  gboolean left_blind;   /* SIGTERM went to the whole group: not all could be opened */
+  gboolean left_blind;   /* LEFT_SIGNUM went to the whole group: not all could be opened */
   gboolean exit_decided; /* it was down for good before it exited */
 } Node;
 
@@ -83,6 +84,7 @@ struct _Supervisor
   GMainLoop *loop;
   GArray *nodes; /* Node */
   gboolean stopping;
+  int stop_signal; /* the last one, while STOPPING */
   guint kill_timer;
   gint64 stop_deadline_us;   /* monotonic: the stop signal's --timeout is up, or 0 */
   gboolean failed;           /* some node gave up, could not start, or had to be killed */
@@ -402,11 +404,12 @@ left_poll (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* SIGTERM, once, to each member of NODE's group whose parent is not a
- * member that still runs: a process is ended by its parent, as it would
- * be without us (a Celery master ends its pool warm, letting the tasks
- * finish; SIGTERM to the pool itself would kill them), and by us only
- * once its parent has gone.  Called again whenever a member exits. */
+/* SIGTERM (or the stop signal), once, to each member of NODE's group whose
+ * parent is not a member that still runs: a process is ended by its
+ * parent, as it would be without us (a Celery master ends its pool warm,
+ * letting the tasks finish; SIGTERM to the pool itself would kill them),
+ * and by us only once its parent has gone.  Called again whenever a
+ * member exits. */
 static void
 left_term (Node *node)
 {
@@ -429,7 +432,7 @@ left_term (Node *node)
       pid_t parent = stem_proc_parent (member);
       if (parent > 0 && g_hash_table_contains (running, GINT_TO_POINTER ((int)parent)))
         continue;
-      stem_proc_signal (member, SIGTERM, NULL);
+      stem_proc_signal (member, node->left_signum, NULL);
       *done = 1;
     }
 }
@@ -476,9 +479,10 @@ left_unseen (Node *node)
     return FALSE;
   if (!node->left_blind && !node->left_killed)
     {
-      say (node, _ ("some processes it left could not be opened: sending SIGTERM to its process "
-                    "group"));
-      killpg (node->pid, SIGTERM);
+      say (node,
+           _ ("some processes it left could not be opened: sending SIG%s to its process group"),
+           stem_signal_name (node->left_signum));
+      killpg (node->pid, node->left_signum);
       node->left_blind = TRUE;
     }
   if (node->left_poll == 0)
@@ -581,8 +585,8 @@ left_kill (Node *node, gint64 waited_ms)
 {
   g_clear_handle_id (&node->left_timer, g_source_remove);
   g_autofree char *waited = stem_duration_format (waited_ms);
-  say (node, _ ("what it left in its process group still runs %s after SIGTERM: sending SIGKILL"),
-       waited);
+  say (node, _ ("what it left in its process group still runs %s after SIG%s: sending SIGKILL"),
+       waited, stem_signal_name (node->left_signum));
   node->left_killed = TRUE;
   killpg (node->pid, SIGKILL);
   if (node->sup->stopping)
@@ -652,6 +656,7 @@ left_begin (Node *node)
   node->left_blind = FALSE;
   node->left_timer = 0;
   node->left_since_us = g_get_monotonic_time ();
+  node->left_signum = node->sup->stopping ? node->sup->stop_signal : SIGTERM;
   guint live = left_signal (node, 0);
   gboolean unseen = stem_proc_group_is_incomplete (node->left);
   if (live == 0 && !unseen)
@@ -789,6 +794,7 @@ begin_stop (Supervisor *s, int sig)
 {
   g_printerr (_ ("%s: got SIG%s: stopping all nodes\n"), g_get_prgname (), stem_signal_name (sig));
   forward (s, sig);
+  s->stop_signal = sig;
   if (s->stopping)
     return;
   s->stopping = TRUE;
