@@ -346,6 +346,27 @@ like "$T/log/tree.log" "^parent got TERM$" "the one whose parent had gone got SI
 like "$T/log/tree.log" "^got SIGINT$" "its child was ended by it"
 unlike "$T/log/tree.log" "^got SIGTERM$" "and not by supervise"
 
+# While what a node left is being ended, supervise holds the node's lock:
+# a start by hand waits for it, rather than start a second worker beside
+# what the first left (its pidfile is already gone).
+supervise_bg "$T/lock.err" lk --restart=never --timeout=30s \
+  --command /bin/sh --command -c \
+  --command '(trap "" TERM; exec sleep 1007) & echo "child=$!"; exec "$0" run' \
+  --command "$WORKER"
+ready lk
+lk_child=$(sed -n 's/^child=//p' "$T/log/lk.log")
+kill -KILL "$(pid_of lk)"
+wait_until 10 grep -qs "lk: ending 1 process" "$T/lock.err"
+multi start lk --lock-timeout=0.3s --settle=0 --command "$WORKER" --command run
+rc_is 1 "a start by hand meanwhile fails"
+like "$T/err" "lk: .*lk\.pid\.lock.* $sup" "for want of the lock, which supervise holds"
+ok_if "and starts nothing" test ! -e "$T/run/lk.pid"
+kill -KILL "${lk_child:-0}"
+wait "$sup"
+rc_is 1 "once what it left has ended, supervise exits (the node was killed: a failure)"
+multi start lk --settle=0 --command "$WORKER" --command run
+rc_is 0 "then the node can be started by hand"
+multi stop lk
 # What a node left after a stop signal gets that signal, not SIGTERM: a hard
 # shutdown (SIGQUIT) asked for is not made a warm one.
 supervise_bg "$T/quit.err" qt --timeout=10s \

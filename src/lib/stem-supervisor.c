@@ -76,6 +76,7 @@ typedef struct
   gboolean left_killed;
   gboolean left_blind;   /* LEFT_SIGNUM went to the whole group: not all could be opened */
   gboolean exit_decided; /* it was down for good before it exited */
+  StemLock *left_lock;   /* its lock, while what it left is ended, unless another call has it */
 } Node;
 
 struct _Supervisor
@@ -393,6 +394,7 @@ left_clear (Node *node)
   g_clear_handle_id (&node->left_poll, g_source_remove);
   g_clear_pointer (&node->left, stem_proc_group_free);
   g_clear_pointer (&node->leader, stem_proc_free);
+  g_clear_pointer (&node->left_lock, stem_lock_release);
 }
 
 static gboolean
@@ -681,6 +683,11 @@ static void
 node_exited (Node *node, const siginfo_t *info)
 {
   g_autofree char *how = describe_exit (info, &node->clean);
+  /* Its lock is held until what it left has ended, so that a start by
+   * hand waits for that rather than start a second worker beside it.  A
+   * call that holds it already (a stop) is seeing to the node itself. */
+  if (node->sup->config->kill_group)
+    node->left_lock = stem_lock_acquire_existing (node->plan->pidfile, 0, NULL);
   stem_pidfile_remove (node->plan->pidfile, node->pid, NULL);
   say (node, "%s (pid %d)", how, (int)node->pid);
   node->exit_decided = node->run == NODE_DOWN;
