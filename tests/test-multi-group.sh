@@ -99,4 +99,23 @@ like "$T/log/f.log" "^got SIGINT$" "f: its child was ended by it"
 unlike "$T/log/f.log" "^got SIGTERM$" "f: and not by stop"
 ok_if "f: nothing of it runs" dead "${parent:-0}"
 
+# With a one-step schedule, a process held back for a parent that does not
+# end it (here one that ignores SIGTERM and waits for it) gets the first
+# signal when the step runs out, and the step's time again.
+cat >"$T/stubborn.sh" <<'SH'
+sleep 1002 &
+echo "child=$!"
+trap '' TERM
+echo "parent=$$"
+echo ready
+wait
+SH
+start_node g --command /bin/sh --command -c --command 'sh "$0"; exit $?' --command "$T/stubborn.sh"
+child=$(child_of g)
+parent=$(sed -n 's/^parent=//p' "$T/log/g.log")
+multi stop g -v --retry=TERM/1
+ok_if "g: the held-back child got SIGTERM after the step" dead "${child:-0}"
+like "$T/err" "g: ended 1 process the worker left in its process group" "g: --verbose says so"
+ok_if "g: its parent, which ignores SIGTERM, then ends (its wait is over)" wait_until 10 dead "${parent:-0}"
+
 done_testing

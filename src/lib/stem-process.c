@@ -620,7 +620,20 @@ advance (StemProc *proc, StopState *state, GArray *steps, gint64 now, int *out_r
       state->active = FALSE;
       return FALSE;
     }
-  if (state->deadline <= now)
+  if (state->deadline <= now && state->held && steps->len == 1)
+    {
+      /* Held back past the only step: there is no next signal to go on
+       * with, so it gets the first, and that step's time. */
+      const StemScheduleStep *first = &g_array_index (steps, StemScheduleStep, 0);
+      state->held = FALSE;
+      if (!stem_proc_signal (proc, first->signum, NULL))
+        {
+          state->active = FALSE;
+          return FALSE;
+        }
+      state->deadline = deadline_after (now, first->timeout_ms);
+    }
+  else if (state->deadline <= now)
     {
       /* One held back past the first step goes on with the others. */
       state->held = FALSE;
@@ -645,26 +658,36 @@ static void
 release_held (GPtrArray *procs, StopState *states, const StemScheduleStep *first,
               gboolean first_time)
 {
-  g_autoptr (GHashTable) running = g_hash_table_new (NULL, NULL);
-  gboolean any_held = first_time;
-  for (guint i = 0; i < procs->len; i++)
+  for (gboolean again = TRUE; again; first_time = FALSE)
     {
-      any_held |= states[i].held;
-      if (!exited_as_polled (procs->pdata[i]))
-        g_hash_table_add (running, GINT_TO_POINTER ((int)stem_proc_get_pid (procs->pdata[i])));
-    }
-  if (!any_held)
-    return;
-  for (guint i = 0; i < procs->len; i++)
-    {
-      StemProc *proc = procs->pdata[i];
-      if ((!first_time && !states[i].held) || !states[i].active || proc->exited)
-        continue;
-      pid_t parent = stem_proc_parent (proc);
-      states[i].held = parent > 0 && g_hash_table_contains (running, GINT_TO_POINTER ((int)parent));
-      /* A process we may not signal would only outlive the schedule. */
-      if (!states[i].held && !stem_proc_signal (proc, first->signum, NULL))
-        states[i].active = FALSE;
+      again = FALSE;
+      g_autoptr (GHashTable) running = g_hash_table_new (NULL, NULL);
+      gboolean any_held = first_time;
+      for (guint i = 0; i < procs->len; i++)
+        {
+          any_held |= states[i].held;
+          /* One we may not signal is not waited for to end its children. */
+          if (states[i].active && !exited_as_polled (procs->pdata[i]))
+            g_hash_table_add (running, GINT_TO_POINTER ((int)stem_proc_get_pid (procs->pdata[i])));
+        }
+      if (!any_held)
+        return;
+      for (guint i = 0; i < procs->len; i++)
+        {
+          StemProc *proc = procs->pdata[i];
+          if ((!first_time && !states[i].held) || !states[i].active || proc->exited)
+            continue;
+          pid_t parent = stem_proc_parent (proc);
+          states[i].held
+              = parent > 0 && g_hash_table_contains (running, GINT_TO_POINTER ((int)parent));
+          /* A process we may not signal would only outlive the schedule;
+           * what it holds back is looked at again. */
+          if (!states[i].held && !stem_proc_signal (proc, first->signum, NULL))
+            {
+              states[i].active = FALSE;
+              again = TRUE;
+            }
+        }
     }
 }
 

@@ -97,7 +97,8 @@ gboolean stem_proc_stop_all_shown (GPtrArray *procs, GArray *steps, gboolean sen
  * parent is a running process of PROCS gets the first signal only once
  * that parent has exited (a Celery master ends its pool warm; the signal
  * to the pool itself would kill its tasks), or with the second signal
- * when the first step runs out, as every other process does. */
+ * when the first step runs out, as every other process does (with a
+ * one-step schedule: the first signal then, and the step's time again). */
 gboolean stem_proc_stop_tree (GPtrArray *procs, GArray *steps, int *out_results, GError **error);
 
 /* Waits until PROC exits or TIMEOUT_MS passes (event-driven).  Returns TRUE
