@@ -368,18 +368,27 @@ multi start lk --settle=0 --command "$WORKER" --command run
 rc_is 0 "then the node can be started by hand"
 multi stop lk
 # What a node left after a stop signal gets that signal, not SIGTERM: a hard
-# shutdown (SIGQUIT) asked for is not made a warm one.
-supervise_bg "$T/quit.err" qt --timeout=10s \
-  --command /bin/sh --command -c --command '"$0" run & echo "child=$!"; wait' \
+# shutdown (SIGQUIT) asked for is not made a warm one.  But a process that
+# ignores it (a shell's background job ignores SIGINT and SIGQUIT) gets
+# SIGTERM, not nothing until SIGKILL.
+supervise_bg "$T/quit.err" qt --timeout=20s \
+  --command /bin/sh --command -c \
+  --command '"$0" run & echo "child=$!"; sleep 1010 & echo "sleeper=$!"; wait' \
   --command "$WORKER"
 ready qt
+wait_until 10 grep -qs '^sleeper=' "$T/log/qt.log"
 qt_child=$(sed -n 's/^child=//p' "$T/log/qt.log")
+qt_sleeper=$(sed -n 's/^sleeper=//p' "$T/log/qt.log")
+ok_if "the background sleep ignores SIGQUIT" grep -Eq '^SigIgn:.*[2367abef]$' "/proc/${qt_sleeper:-0}/status"
 kill -QUIT "$sup"
 wait "$sup"
-like "$T/quit.err" "qt: ending 1 process it left in its process group$" "after SIGQUIT, the wrapper's child is ended"
+rc_is 0 "supervise stopped by SIGQUIT"
+like "$T/quit.err" "qt: ending 2 processes it left in its process group$" "after SIGQUIT, what the wrapper left is ended"
 like "$T/log/qt.log" "^got SIGQUIT$" "with SIGQUIT, the stop signal"
 unlike "$T/log/qt.log" "^got SIGTERM$" "not with SIGTERM"
 ok_if "it is gone" dead "${qt_child:-0}"
+ok_if "so is the sleep that ignores SIGQUIT" dead "${qt_sleeper:-0}"
+unlike "$T/quit.err" "qt: .*sending SIGKILL" "which got SIGTERM, not SIGKILL at --timeout"
 
 # After a stop signal nothing runs more than --timeout before SIGKILL: what a
 # worker killed at --timeout left does not get another --timeout.

@@ -516,6 +516,20 @@ stem_proc_parent (StemProc *proc)
 }
 
 gboolean
+stem_proc_ignores (StemProc *proc, int signum)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/status", (int)proc->pid);
+  g_autofree char *text = NULL;
+  if (signum < 1 || signum > 64 || !g_file_get_contents (path, &text, NULL, NULL))
+    return FALSE;
+  const char *line = strstr (text, "\nSigIgn:");
+  if (line == NULL)
+    return FALSE;
+  guint64 mask = g_ascii_strtoull (line + strlen ("\nSigIgn:"), NULL, 16);
+  return (mask >> (signum - 1) & 1) != 0;
+}
+
+gboolean
 stem_proc_has_exited (StemProc *proc)
 {
   if (proc->exited)

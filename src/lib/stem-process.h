@@ -66,6 +66,11 @@ void stem_proc_drop_fd (StemProc *proc);
  * its PID is another process's). */
 pid_t stem_proc_parent (StemProc *proc);
 
+/* Whether PROC ignores SIGNUM (SIG_IGN, from /proc/PID/status): a shell's
+ * background job ignores SIGINT and SIGQUIT.  FALSE when that cannot be
+ * read.  A hint for which signal to send, never a reason to send one. */
+gboolean stem_proc_ignores (StemProc *proc, int signum);
+
 /* A file descriptor that becomes readable (POLLIN) when the process exits,
  * or -1 where pidfds are unavailable (then poll with a short timeout and ask
  * stem_proc_has_exited). */

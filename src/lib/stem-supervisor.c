@@ -434,7 +434,12 @@ left_term (Node *node)
       pid_t parent = stem_proc_parent (member);
       if (parent > 0 && g_hash_table_contains (running, GINT_TO_POINTER ((int)parent)))
         continue;
-      stem_proc_signal (member, node->left_signum, NULL);
+      /* A shell's background job ignores SIGINT and SIGQUIT: it gets a
+       * warm shutdown rather than nothing until SIGKILL. */
+      int sig = node->left_signum;
+      if (sig != SIGTERM && stem_proc_ignores (member, sig))
+        sig = SIGTERM;
+      stem_proc_signal (member, sig, NULL);
       *done = 1;
     }
 }
@@ -481,10 +486,11 @@ left_unseen (Node *node)
     return FALSE;
   if (!node->left_blind && !node->left_killed)
     {
+      /* Which of them ignore the stop signal cannot be known: SIGTERM. */
       say (node,
            _ ("some processes it left could not be opened: sending SIG%s to its process group"),
-           stem_signal_name (node->left_signum));
-      killpg (node->pid, node->left_signum);
+           "TERM");
+      killpg (node->pid, SIGTERM);
       node->left_blind = TRUE;
     }
   if (node->left_poll == 0)
