@@ -115,7 +115,8 @@ child=$(child_of g)
 parent=$(sed -n 's/^parent=//p' "$T/log/g.log")
 multi stop g -v --retry=TERM/1
 ok_if "g: the held-back child got SIGTERM after the step" dead "${child:-0}"
-like "$T/err" "g: ended 1 process the worker left in its process group" "g: --verbose says so"
+# The parent, given up when the step ran out, may end before the count.
+like "$T/err" "g: ended [12] process(es)? the worker left in its process group" "g: --verbose says so"
 ok_if "g: its parent, which ignores SIGTERM, then ends (its wait is over)" wait_until 10 dead "${parent:-0}"
 
 done_testing
