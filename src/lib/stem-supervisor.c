@@ -74,7 +74,7 @@ typedef struct
   guint left_poll;      /* without pidfds: the next look */
   guint left_rounds;
   gboolean left_killed;
-  gboolean left_blind;   /* LEFT_SIGNUM went to the whole group: not all could be opened */
+  gboolean left_blind;   /* SIGTERM went to the whole group: not all could be opened */
   gboolean exit_decided; /* it was down for good before it exited */
   StemLock *left_lock;   /* its lock, while what it left is ended, unless another call has it */
 } Node;
