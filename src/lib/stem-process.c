@@ -506,8 +506,10 @@ stem_proc_drop_fd (StemProc *proc)
     }
 }
 
-pid_t
-stem_proc_parent (StemProc *proc)
+/* PROC's parent as /proc says now; 0 when that cannot be read (gone, or
+ * its PID is another process's). */
+static pid_t
+proc_parent (StemProc *proc)
 {
   ProcStat stat;
   if (!read_proc_stat (proc->pid, &stat, NULL) || stat.start_ticks != proc->start_ticks)
@@ -516,7 +518,16 @@ stem_proc_parent (StemProc *proc)
 }
 
 gboolean
-stem_proc_ignores (StemProc *proc, int signum)
+stem_proc_held_back (StemProc *proc, GHashTable *running)
+{
+  pid_t parent = proc_parent (proc);
+  return parent > 0 && g_hash_table_contains (running, GINT_TO_POINTER ((int)parent));
+}
+
+/* Whether PROC ignores SIGNUM; FALSE when that cannot be read.  A hint
+ * for which signal to send, never a reason to send one. */
+static gboolean
+proc_ignores (StemProc *proc, int signum)
 {
   g_autofree char *path = g_strdup_printf ("/proc/%d/status", (int)proc->pid);
   g_autofree char *text = NULL;
@@ -527,6 +538,14 @@ stem_proc_ignores (StemProc *proc, int signum)
     return FALSE;
   guint64 mask = g_ascii_strtoull (line + strlen ("\nSigIgn:"), NULL, 16);
   return (mask >> (signum - 1) & 1) != 0;
+}
+
+gboolean
+stem_proc_signal_leftover (StemProc *proc, int signum, GError **error)
+{
+  if (signum != SIGTERM && signum != SIGKILL && proc_ignores (proc, signum))
+    signum = SIGTERM;
+  return stem_proc_signal (proc, signum, error);
 }
 
 gboolean
@@ -605,8 +624,9 @@ typedef struct
   guint step;
   gint64 deadline;
   gboolean active;
-  gboolean held; /* top down: the first signal waits for its parent to exit */
-  gboolean done; /* told to PROGRESS and EXITED */
+  gboolean top_down; /* one a worker left: stem_proc_held_back, stem_proc_signal_leftover */
+  gboolean held;     /* top down: the first signal waits for its parent to exit */
+  gboolean done;     /* told to PROGRESS and EXITED */
 } StopState;
 
 /* Whether PROC is known to have exited, without a look at each process
@@ -618,6 +638,14 @@ exited_as_polled (StemProc *proc)
   if (!proc->exited && proc->pidfd < 0)
     proc->exited = proc_gone_by_pid (proc);
   return proc->exited;
+}
+
+static gboolean
+send_step (StemProc *proc, const StopState *state, int signum)
+{
+  if (state->top_down)
+    return stem_proc_signal_leftover (proc, signum, NULL);
+  return stem_proc_signal (proc, signum, NULL);
 }
 
 /* One process of a stop: TRUE while it is still to be waited for (its
@@ -640,7 +668,7 @@ advance (StemProc *proc, StopState *state, GArray *steps, gint64 now, int *out_r
        * with, so it gets the first, and that step's time. */
       const StemScheduleStep *first = &g_array_index (steps, StemScheduleStep, 0);
       state->held = FALSE;
-      if (!stem_proc_signal (proc, first->signum, NULL))
+      if (!send_step (proc, state, first->signum))
         {
           state->active = FALSE;
           return FALSE;
@@ -655,7 +683,7 @@ advance (StemProc *proc, StopState *state, GArray *steps, gint64 now, int *out_r
       const StemScheduleStep *step
           = state->step < steps->len ? &g_array_index (steps, StemScheduleStep, state->step) : NULL;
       /* The schedule has run out, or the process may not be signalled. */
-      if (step == NULL || !stem_proc_signal (proc, step->signum, NULL))
+      if (step == NULL || !send_step (proc, state, step->signum))
         {
           state->active = FALSE;
           return FALSE;
@@ -691,12 +719,10 @@ release_held (GPtrArray *procs, StopState *states, const StemScheduleStep *first
           StemProc *proc = procs->pdata[i];
           if ((!first_time && !states[i].held) || !states[i].active || proc->exited)
             continue;
-          pid_t parent = stem_proc_parent (proc);
-          states[i].held
-              = parent > 0 && g_hash_table_contains (running, GINT_TO_POINTER ((int)parent));
+          states[i].held = stem_proc_held_back (proc, running);
           /* A process we may not signal would only outlive the schedule;
            * what it holds back is looked at again. */
-          if (!states[i].held && !stem_proc_signal (proc, first->signum, NULL))
+          if (!states[i].held && !send_step (proc, &states[i], first->signum))
             {
               states[i].active = FALSE;
               again = TRUE;
@@ -725,6 +751,7 @@ stop_all (GPtrArray *procs, GArray *steps, gboolean send_first, gboolean top_dow
       StemProc *proc = g_ptr_array_index (procs, i);
       out_results[i] = -1;
       states[i].active = TRUE;
+      states[i].top_down = top_down;
       states[i].deadline = deadline_after (start, first->timeout_ms);
       /* A process we may not signal would only outlive the schedule. */
       if (send_first && !top_down && !stem_proc_signal (proc, first->signum, NULL))

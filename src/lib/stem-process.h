@@ -62,14 +62,18 @@ gboolean stem_proc_has_exited (StemProc *proc);
  * caller that holds many saves the descriptors.  Nothing else changes. */
 void stem_proc_drop_fd (StemProc *proc);
 
-/* PROC's parent as /proc says now; 0 when that cannot be read (gone, or
- * its PID is another process's). */
-pid_t stem_proc_parent (StemProc *proc);
+/* The top-down rule of ending what a worker left: whether PROC is to be
+ * left to its parent, that parent being one of RUNNING (a set of PIDs,
+ * GINT_TO_POINTER, of the processes being ended that still run).  A
+ * Celery master ends its pool warm; a signal to the pool itself would
+ * kill its tasks. */
+gboolean stem_proc_held_back (StemProc *proc, GHashTable *running);
 
-/* Whether PROC ignores SIGNUM (SIG_IGN, from /proc/PID/status): a shell's
- * background job ignores SIGINT and SIGQUIT.  FALSE when that cannot be
- * read.  A hint for which signal to send, never a reason to send one. */
-gboolean stem_proc_ignores (StemProc *proc, int signum);
+/* stem_proc_signal for a process a worker left: SIGNUM, or SIGTERM when
+ * PROC ignores SIGNUM (SIG_IGN in /proc/PID/status; a shell's background
+ * job ignores SIGINT and SIGQUIT), which then gets a warm shutdown rather
+ * than nothing until SIGKILL. */
+gboolean stem_proc_signal_leftover (StemProc *proc, int signum, GError **error);
 
 /* A file descriptor that becomes readable (POLLIN) when the process exits,
  * or -1 where pidfds are unavailable (then poll with a short timeout and ask
@@ -98,12 +102,13 @@ gboolean stem_proc_stop_all_shown (GPtrArray *procs, GArray *steps, gboolean sen
                                    StemProgress *progress, StemProcExitedFunc exited,
                                    gpointer user_data, int *out_results, GError **error);
 
-/* stem_proc_stop_all (SEND_FIRST), from the top down: a process whose
- * parent is a running process of PROCS gets the first signal only once
- * that parent has exited (a Celery master ends its pool warm; the signal
- * to the pool itself would kill its tasks), or with the second signal
- * when the first step runs out, as every other process does (with a
- * one-step schedule: the first signal then, and the step's time again). */
+/* stem_proc_stop_all (SEND_FIRST) of the processes workers left, from
+ * the top down (stem_proc_held_back): a process whose parent is a running
+ * process of PROCS gets the first signal only once that parent has
+ * exited, or with the second signal when the first step runs out, as
+ * every other process does (with a one-step schedule: the first signal
+ * then, and the step's time again).  Each signal is sent with
+ * stem_proc_signal_leftover. */
 gboolean stem_proc_stop_tree (GPtrArray *procs, GArray *steps, int *out_results, GError **error);
 
 /* Waits until PROC exits or TIMEOUT_MS passes (event-driven).  Returns TRUE

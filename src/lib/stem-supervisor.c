@@ -431,15 +431,9 @@ left_term (Node *node)
       if (*done
           || !g_hash_table_contains (running, GINT_TO_POINTER ((int)stem_proc_get_pid (member))))
         continue;
-      pid_t parent = stem_proc_parent (member);
-      if (parent > 0 && g_hash_table_contains (running, GINT_TO_POINTER ((int)parent)))
+      if (stem_proc_held_back (member, running))
         continue;
-      /* A shell's background job ignores SIGINT and SIGQUIT: it gets a
-       * warm shutdown rather than nothing until SIGKILL. */
-      int sig = node->left_signum;
-      if (sig != SIGTERM && stem_proc_ignores (member, sig))
-        sig = SIGTERM;
-      stem_proc_signal (member, sig, NULL);
+      stem_proc_signal_leftover (member, node->left_signum, NULL);
       *done = 1;
     }
 }
