@@ -481,9 +481,8 @@ left_unseen (Node *node)
   if (!node->left_blind && !node->left_killed)
     {
       /* Which of them ignore the stop signal cannot be known: SIGTERM. */
-      say (node,
-           _ ("some processes it left could not be opened: sending SIG%s to its process group"),
-           "TERM");
+      say (node, _ ("some processes it left could not be opened: sending SIGTERM to its process "
+                    "group"));
       killpg (node->pid, SIGTERM);
       node->left_blind = TRUE;
     }
