@@ -118,6 +118,30 @@ server_width (guint n)
   return MIN (1 + n / LAUNCHES_PER_SERVER, g_get_num_processors ());
 }
 
+/* What START's worker, which exited within SETTLE_TEXT, did: it is still
+ * our zombie (see settle). */
+static char *
+describe_early_exit (const Start *start, const char *settle_text)
+{
+  siginfo_t info;
+  gboolean clean;
+  if (!stem_proc_child_exit (start->pid, &info))
+    return g_strdup_printf (_ ("exited within %s of starting (pid %d); see “%s”"), settle_text,
+                            (int)start->pid, start->plan->logfile);
+  g_autofree char *how = stem_proc_describe_exit (&info, &clean);
+  /* A worker that forks into the background and exits 0 leaves nothing
+   * that stop, status or supervise could follow. */
+  if (info.si_code == CLD_EXITED && info.si_status == 0)
+    /* TRANSLATORS: the first %s is “exited with status 0”. */
+    return g_strdup_printf (_ ("%s within %s of starting (pid %d): a worker must run in the "
+                               "foreground, not put itself in the background (as celery "
+                               "--detach does); see “%s”"),
+                            how, settle_text, (int)start->pid, start->plan->logfile);
+  /* TRANSLATORS: the first %s: “exited with status 3”, “killed by SIGSEGV”. */
+  return g_strdup_printf (_ ("%s within %s of starting (pid %d); see “%s”"), how, settle_text,
+                          (int)start->pid, start->plan->logfile);
+}
+
 /* Waits --settle for all started nodes at once and fails those that died,
  * after ending what they left in their process groups.  Each worker is
  * our child (stem-logwriter's serve_launch), which we do not reap: one
@@ -192,8 +216,7 @@ settle (StemMultiOptions *opts, GArray *started)
       g_free (s->result->text);
       s->result->state = g_strdup ("exited");
       s->result->failed = TRUE;
-      s->result->text = g_strdup_printf (_ ("exited within %s of starting (pid %d); see “%s”"),
-                                         settle_text, (int)s->pid, s->plan->logfile);
+      s->result->text = describe_early_exit (s, settle_text);
       s->result->detail = stem_log_tail (s->plan->logfile, LOG_TAIL_LINES);
     }
 }

@@ -92,10 +92,18 @@ multi stop wd
 # --settle reports a worker that dies at once, with its last log lines.
 multi start early --command "$WORKER" --command exit --command 3
 rc_is 1 "a worker that exits at once fails the start"
-like "$T/err" "^stem-multi: early: exited within 500ms of starting \(pid [0-9]+\); see “$T/log/early.log”$" \
-  "the settle check reports it"
+like "$T/err" "^stem-multi: early: exited with status 3 within 500ms of starting \(pid [0-9]+\); see “$T/log/early.log”$" \
+  "the settle check reports it, and how it exited"
 like "$T/err" "^  ready pid=" "with the last lines of its log"
 ok_if "its pidfile is removed" test ! -e "$T/run/early.pid"
+multi start segv --command-line="sh -c 'kill -SEGV \$\$'"
+rc_is 1 "a worker killed by a signal at once fails the start"
+like "$T/err" "^stem-multi: segv: killed by SIGSEGV within 500ms of starting \(pid [0-9]+\); see “$T/log/segv.log”$" \
+  "the settle check names the signal"
+multi start daemon --command-line="sh -c 'sleep 3602 & exit 0'"
+rc_is 1 "a worker that puts itself in the background fails the start"
+like "$T/err" "^stem-multi: daemon: exited with status 0 within 500ms of starting \(pid [0-9]+\): a worker must run in the foreground, not put itself in the background \(as celery --detach does\); see “$T/log/daemon.log”$" \
+  "the settle check says a worker must run in the foreground"
 multi start loud --command-line="printf 'title \\033]0;owned\\007 clear \\033[2J c1 \\302\\233 end\\n'"
 rc_is 1 "a worker that prints escape sequences and exits"
 like "$T/err" "^  title \?\]0;owned\? clear \?\[2J c1 \? end$" \

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -546,6 +547,33 @@ stem_proc_signal_leftover (StemProc *proc, int signum, GError **error)
   if (signum != SIGTERM && signum != SIGKILL && proc_ignores (proc, signum))
     signum = SIGTERM;
   return stem_proc_signal (proc, signum, error);
+}
+
+char *
+stem_proc_describe_exit (const siginfo_t *info, gboolean *out_clean)
+{
+  if (info->si_code == CLD_EXITED)
+    {
+      *out_clean = info->si_status == 0;
+      return g_strdup_printf (_ ("exited with status %d"), info->si_status);
+    }
+  int sig = info->si_status;
+  *out_clean = sig == SIGTERM || sig == SIGINT || sig == SIGQUIT || sig == SIGHUP;
+  const char *name = stem_signal_name (sig);
+  if (name != NULL)
+    return g_strdup_printf (_ ("killed by SIG%s"), name);
+  return g_strdup_printf (_ ("killed by signal %d"), sig);
+}
+
+gboolean
+stem_proc_child_exit (pid_t pid, siginfo_t *out_info)
+{
+  memset (out_info, 0, sizeof *out_info);
+  int rc;
+  do
+    rc = waitid (P_PID, (id_t)pid, out_info, WEXITED | WNOHANG | WNOWAIT);
+  while (rc < 0 && errno == EINTR);
+  return rc == 0 && out_info->si_pid == pid;
 }
 
 gboolean

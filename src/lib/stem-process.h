@@ -1,6 +1,7 @@
 #pragma once
 
 #include <glib.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #include "stem-progress.h"
@@ -61,6 +62,15 @@ gboolean stem_proc_has_exited (StemProc *proc);
 /* Closes PROC's pidfd once stem_proc_has_exited has said it exited: a
  * caller that holds many saves the descriptors.  Nothing else changes. */
 void stem_proc_drop_fd (StemProc *proc);
+
+/* How a process exited, from the siginfo_t of waitid (): "exited with
+ * status N", "killed by SIGNAME".  *OUT_CLEAN: it exited with status 0,
+ * or was killed by a stop signal (SIGTERM, SIGINT, SIGQUIT, SIGHUP). */
+char *stem_proc_describe_exit (const siginfo_t *info, gboolean *out_clean);
+
+/* How our child PID exited, left unreaped (WNOWAIT): FALSE when it has
+ * not exited or is not our child. */
+gboolean stem_proc_child_exit (pid_t pid, siginfo_t *out_info);
 
 /* The top-down rule of ending what a worker left: whether PROC is to be
  * left to its parent, that parent being one of RUNNING (a set of PIDs,

@@ -330,22 +330,6 @@ start_node (Node *node)
 
 /* ---- exits ---------------------------------------------------------------- */
 
-static char *
-describe_exit (const siginfo_t *info, gboolean *out_clean)
-{
-  if (info->si_code == CLD_EXITED)
-    {
-      *out_clean = info->si_status == 0;
-      return g_strdup_printf (_ ("exited with status %d"), info->si_status);
-    }
-  int sig = info->si_status;
-  *out_clean = sig == SIGTERM || sig == SIGINT || sig == SIGQUIT || sig == SIGHUP;
-  const char *name = stem_signal_name (sig);
-  if (name != NULL)
-    return g_strdup_printf (_ ("killed by SIG%s"), name);
-  return g_strdup_printf (_ ("killed by signal %d"), sig);
-}
-
 static void reap (Supervisor *s);
 
 /* NODE's worker, which has exited, is reaped, and what follows its exit
@@ -681,7 +665,7 @@ left_begin (Node *node)
 static void
 node_exited (Node *node, const siginfo_t *info)
 {
-  g_autofree char *how = describe_exit (info, &node->clean);
+  g_autofree char *how = stem_proc_describe_exit (info, &node->clean);
   /* Its lock is held until what it left has ended, so that a start by
    * hand waits for that rather than start a second worker beside it.  A
    * call that holds it already (a stop) is seeing to the node itself. */
