@@ -658,6 +658,21 @@ check_worker_command (Diagnose *d, const char *id, GError **error)
                 origin);
       return TRUE;
     }
+  /* Celery's, and init scripts' of old: the worker forks into the
+   * background and its first process exits. */
+  for (guint i = 1; argv[i] != NULL; i++)
+    if (g_str_equal (argv[i], "--detach") || g_str_has_prefix (argv[i], "--detach="))
+      {
+        CheckResult *r = add_result (
+            d, id, LEVEL_ERROR,
+            _ ("%s (%s): %s puts the worker in the background, where nothing can follow it"),
+            origin, line, argv[i]);
+        set_hint (r,
+                  _ ("remove %s from %s: stem-multi, the units and the SysV scripts run the "
+                     "worker in the background themselves"),
+                  argv[i], origin);
+        return TRUE;
+      }
   int errsv = 0;
   UserAccess can = d->user != NULL ? user_access (d->user, program, X_OK, &errsv) : ACCESS_YES;
   if (can == ACCESS_NO)

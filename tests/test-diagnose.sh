@@ -283,6 +283,13 @@ env_file notfound.env 0600 "STEMD_COMMAND=no-such-stem-worker-program"
 diagnose --env-file="$T/notfound.env" --user="$ME" --json
 is "$(level worker-command)" error "worker-command fails when the program is not on PATH"
 like "$T/out" "STEMD_COMMAND" "… and says where the command came from"
+env_file detach.env 0600 "STEM_WORKER_COMMAND='$T/bin/worker -A proj worker --detach'"
+diagnose --env-file="$T/detach.env" --user="$ME" --json
+is "$(level worker-command)" error "worker-command fails for a worker told to --detach"
+is "$(message worker-command)" \
+  "STEM_WORKER_COMMAND ($T/bin/worker -A proj worker --detach): --detach puts the worker in the background, where nothing can follow it" \
+  "… and says why"
+like "$T/out" "remove --detach from STEM_WORKER_COMMAND" "… and the hint says what to do"
 
 # --- service-user / service-group
 diagnose --env-file="$T/good.env" --user=no-such-stem-user --json
