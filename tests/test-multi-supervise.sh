@@ -390,6 +390,26 @@ ok_if "it is gone" dead "${qt_child:-0}"
 ok_if "so is the sleep that ignores SIGQUIT" dead "${qt_sleeper:-0}"
 unlike "$T/quit.err" "qt: .*sending SIGKILL" "which got SIGTERM, not SIGKILL at --timeout"
 
+# A stop signal that comes while supervise ends what a crashed node left
+# reaches what it left too, as it reaches a running worker: SIGQUIT (a hard
+# shutdown) after the crash's SIGTERM (a warm one, still under way).
+supervise_bg "$T/after.err" aq --timeout=20s \
+  --command /bin/sh --command -c \
+  --command '"$0" slow-term 60000 & echo "child=$!"; wait' \
+  --command "$WORKER"
+ready aq
+aq_child=$(sed -n 's/^child=//p' "$T/log/aq.log")
+kill -KILL "$(pid_of aq)"
+wait_until 10 grep -qs '^got SIGTERM$' "$T/log/aq.log" ||
+  fail "what the killed wrapper left got SIGTERM" "it did not"
+kill -QUIT "$sup"
+wait "$sup"
+rc=$?
+rc_is 1 "supervise stopped by SIGQUIT after a crash: exit 1 (the node was killed)"
+like "$T/log/aq.log" "^got SIGQUIT$" "what it left got SIGQUIT too"
+ok_if "and ended at once" dead "${aq_child:-0}"
+unlike "$T/after.err" "aq: .*sending SIGKILL" "not by SIGKILL at --timeout"
+
 # After a stop signal nothing runs more than --timeout before SIGKILL: what a
 # worker killed at --timeout left does not get another --timeout.
 supervise_bg "$T/deadline.err" dl --timeout=2s \

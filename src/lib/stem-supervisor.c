@@ -779,11 +779,32 @@ forward (Supervisor *s, int sig)
     }
 }
 
+/* A stop signal while NODE ends what its worker left: as a running worker
+ * gets every stop signal, so does what it left, SIGQUIT (a hard shutdown)
+ * after a crash's SIGTERM included: those already signalled get SIG now,
+ * those still left to their parent get it when their turn comes. */
+static void
+left_forward (Node *node, int sig)
+{
+  if (node->run != NODE_ENDING || node->left_killed)
+    return;
+  node->left_signum = sig;
+  GPtrArray *members = stem_proc_group_members (node->left);
+  for (guint i = 0; i < members->len && i < node->left_termed->len; i++)
+    if (g_array_index (node->left_termed, guint8, i) && !stem_proc_has_exited (members->pdata[i]))
+      stem_proc_signal_leftover (members->pdata[i], sig, NULL);
+  /* Safe while its zombie is held (see above). */
+  if (node->left_blind)
+    killpg (node->pid, sig);
+}
+
 static void
 begin_stop (Supervisor *s, int sig)
 {
   g_printerr (_ ("%s: got SIG%s: stopping all nodes\n"), g_get_prgname (), stem_signal_name (sig));
   forward (s, sig);
+  for (guint i = 0; i < s->nodes->len; i++)
+    left_forward (&g_array_index (s->nodes, Node, i), sig);
   s->stop_signal = sig;
   if (s->stopping)
     return;
