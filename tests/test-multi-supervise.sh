@@ -22,6 +22,17 @@ ready () {
   local n
   for n in "$@"; do wait_until 10 grep -qs '^ready' "$T/log/$n.log"; done
 }
+# supervise_sh ERR NODE SCRIPT OPTION…: supervise_bg of NODE, whose command
+# is /bin/sh -c SCRIPT with the test worker as $0, until it is ready.
+supervise_sh () {
+  local err=$1 node=$2 script=$3
+  shift 3
+  supervise_bg "$err" "$node" "$@" --command /bin/sh --command -c --command "$script" \
+    --command "$WORKER"
+  ready "$node"
+}
+# child_of NODE: the PIDs NODE's wrapper said as "child=PID" in its log.
+child_of () { sed -n 's/^child=//p' "$T/log/$1.log"; }
 # restarted NODE OLD: NODE runs again, as another process than OLD.
 restarted () {
   local now
@@ -281,8 +292,8 @@ supervise_bg "$T/left.err" deafchild escaper --timeout=300ms \
   --command:escaper 'setsid sleep 1001 & echo "child=$!"; exec "$0" run' \
   --command:escaper "$WORKER"
 ready deafchild escaper
-deaf_child=$(sed -n 's/^child=//p' "$T/log/deafchild.log")
-escaped=$(sed -n 's/^child=//p' "$T/log/escaper.log")
+deaf_child=$(child_of deafchild)
+escaped=$(child_of escaper)
 left_group () { [ "$(ps -o pgid= -p "$1" | tr -d ' ')" = "$1" ]; }
 wait_until 10 left_group "$escaped" || fail "the escaper's child left the group" "it did not"
 stop_supervise
@@ -299,7 +310,7 @@ supervise_bg "$T/nokill.err" keep --no-kill-group \
   --command /bin/sh --command -c --command 'sleep 1002 & echo "child=$!"; exec "$0" run' \
   --command "$WORKER"
 ready keep
-kept=$(sed -n 's/^child=//p' "$T/log/keep.log")
+kept=$(child_of keep)
 stop_supervise
 rc_is 0 "--no-kill-group: supervise stops"
 ok_if "and leaves the worker's child running" alive "$kept"
@@ -354,7 +365,7 @@ supervise_bg "$T/lock.err" lk --restart=never --timeout=30s \
   --command '(trap "" TERM; exec sleep 1007) & echo "child=$!"; exec "$0" run' \
   --command "$WORKER"
 ready lk
-lk_child=$(sed -n 's/^child=//p' "$T/log/lk.log")
+lk_child=$(child_of lk)
 kill -KILL "$(pid_of lk)"
 wait_until 10 grep -qs "lk: ending 1 process" "$T/lock.err"
 multi start lk --lock-timeout=0.3s --settle=0 --command "$WORKER" --command run
@@ -371,13 +382,10 @@ multi stop lk
 # shutdown (SIGQUIT) asked for is not made a warm one.  But a process that
 # ignores it (a shell's background job ignores SIGINT and SIGQUIT) gets
 # SIGTERM, not nothing until SIGKILL.
-supervise_bg "$T/quit.err" qt --timeout=20s \
-  --command /bin/sh --command -c \
-  --command '"$0" run & echo "child=$!"; sleep 1010 & echo "sleeper=$!"; wait' \
-  --command "$WORKER"
-ready qt
+supervise_sh "$T/quit.err" qt \
+  '"$0" run & echo "child=$!"; sleep 1010 & echo "sleeper=$!"; wait' --timeout=20s
 wait_until 10 grep -qs '^sleeper=' "$T/log/qt.log"
-qt_child=$(sed -n 's/^child=//p' "$T/log/qt.log")
+qt_child=$(child_of qt)
 qt_sleeper=$(sed -n 's/^sleeper=//p' "$T/log/qt.log")
 ok_if "the background sleep ignores SIGQUIT" grep -Eq '^SigIgn:.*[4567cdef]$' "/proc/${qt_sleeper:-0}/status"
 kill -QUIT "$sup"
@@ -393,12 +401,8 @@ unlike "$T/quit.err" "qt: .*sending SIGKILL" "which got SIGTERM, not SIGKILL at 
 # A stop signal that comes while supervise ends what a crashed node left
 # reaches what it left too, as it reaches a running worker: SIGQUIT (a hard
 # shutdown) after the crash's SIGTERM (a warm one, still under way).
-supervise_bg "$T/after.err" aq --timeout=20s \
-  --command /bin/sh --command -c \
-  --command '"$0" slow-term 60000 & echo "child=$!"; wait' \
-  --command "$WORKER"
-ready aq
-aq_child=$(sed -n 's/^child=//p' "$T/log/aq.log")
+supervise_sh "$T/after.err" aq '"$0" slow-term 60000 & echo "child=$!"; wait' --timeout=20s
+aq_child=$(child_of aq)
 kill -KILL "$(pid_of aq)"
 wait_until 10 grep -qs '^got SIGTERM$' "$T/log/aq.log" ||
   fail "what the killed wrapper left got SIGTERM" "it did not"
@@ -412,12 +416,9 @@ unlike "$T/after.err" "aq: .*sending SIGKILL" "not by SIGKILL at --timeout"
 
 # After a stop signal nothing runs more than --timeout before SIGKILL: what a
 # worker killed at --timeout left does not get another --timeout.
-supervise_bg "$T/deadline.err" dl --timeout=2s \
-  --command /bin/sh --command -c \
-  --command '(trap "" TERM; exec sleep 1003) & echo "child=$!"; exec "$0" ignore-term' \
-  --command "$WORKER"
-ready dl
-dl_child=$(sed -n 's/^child=//p' "$T/log/dl.log")
+supervise_sh "$T/deadline.err" dl \
+  '(trap "" TERM; exec sleep 1003) & echo "child=$!"; exec "$0" ignore-term' --timeout=2s
+dl_child=$(child_of dl)
 stop_supervise
 rc_is 1 "a worker and its child killed: exit 1"
 ok_if "its child is gone" dead "${dl_child:-0}"
@@ -455,7 +456,7 @@ kill -KILL "${b2:-0}"
 ok_if "hb is started again meanwhile" wait_until 5 restarted hb "$b2"
 unlike "$T/held.err" "hb: Starting the log writer" "its start did not fail on the dead server"
 stop_supervise
-for p in $(sed -n 's/^child=//p' "$T/log/ha.log"); do kill -KILL "$p" 2>/dev/null; done
+for p in $(child_of ha); do kill -KILL "$p" 2>/dev/null; done
 
 # More processes left than supervise may open descriptors for: those it
 # cannot open are ended with their process group, not left running beside
