@@ -378,6 +378,38 @@ mode_zombie_parent (char **args)
   wait_forever ();
 }
 
+/* Celery's prefork pool in small: a child that ignores SIGINT alone (its
+ * master's to handle) and dies of SIGTERM, prints "pool=PID", works MS on
+ * a task, prints "task done" and exits.  The master dies of SIGINT at
+ * once, leaving its pool behind. */
+static int
+mode_pool (char **args)
+{
+  long ms;
+
+  if (!parse_long (args[0], 0, MAX_MS, &ms))
+    return usage ();
+  fflush (stdout);
+  pid_t child = fork ();
+  if (child < 0)
+    return 1;
+  if (child == 0)
+    {
+      reset_signals ();
+      ignore_signal (SIGINT);
+      printf ("pool=%ld\n", (long)getpid ());
+      fflush (stdout);
+      struct timespec task = { ms / 1000, (ms % 1000) * 1000000L };
+      while (nanosleep (&task, &task) < 0 && errno == EINTR)
+        ;
+      printf ("task done\n");
+      fflush (stdout);
+      _exit (0);
+    }
+  print_ready ();
+  wait_forever ();
+}
+
 static int
 mode_orphan_maker (char **args)
 {
@@ -492,6 +524,7 @@ static const struct
   { "count", 1, true, mode_count, "count MS" },
   { "zombie-parent", 0, true, mode_zombie_parent, "zombie-parent" },
   { "orphan-maker", 0, true, mode_orphan_maker, "orphan-maker" },
+  { "pool", 1, true, mode_pool, "pool MS" },
   { "notify-listen", 1, false, mode_notify_listen, "notify-listen PATH" },
   { "sleep-forever", 0, false, mode_sleep_forever, "sleep-forever" },
 };

@@ -139,4 +139,16 @@ like "$T/log/h.log" "^child got TERM$" "h: what it left, which ignores SIGINT, g
 like "$T/err" "h: ended 2 processes the worker left in its process group" "h: --verbose says so"
 ok_if "h: nothing of it runs" dead "${child:-0}"
 
+# But a process that ignores SIGINT alone chose to: Celery's pool leaves
+# SIGINT to its master and dies of SIGTERM, with its task.  Here the
+# master dies of SIGINT at once; its pool finishes the task it works on.
+start_node i --command "$WORKER" --command pool --command 5000
+wait_until 10 grep -qs '^pool=' "$T/log/i.log"
+pool=$(sed -n 's/^pool=//p' "$T/log/i.log")
+multi stop i -v --mode=soft --timeout=30
+rc_is 0 "i: stop --mode=soft"
+like "$T/log/i.log" "^got SIGINT$" "i: the master got SIGINT"
+like "$T/log/i.log" "^task done$" "i: its pool process, which ignores SIGINT alone, finished its task"
+ok_if "i: and has exited" dead "${pool:-0}"
+
 done_testing

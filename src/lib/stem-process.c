@@ -544,7 +544,13 @@ proc_ignores (StemProc *proc, int signum)
 gboolean
 stem_proc_signal_leftover (StemProc *proc, int signum, GError **error)
 {
-  if (signum != SIGTERM && signum != SIGKILL && proc_ignores (proc, signum))
+  /* A shell's background job inherits both SIGINT and SIGQUIT ignored; a
+   * process that ignores only one of them chose to (Celery's pool ignores
+   * SIGINT, and SIGTERM would kill it and its task at once). */
+  gboolean ignored = signum != SIGTERM && signum != SIGKILL && proc_ignores (proc, signum);
+  if (ignored && (signum == SIGINT || signum == SIGQUIT))
+    ignored = proc_ignores (proc, signum == SIGINT ? SIGQUIT : SIGINT);
+  if (ignored)
     signum = SIGTERM;
   return stem_proc_signal (proc, signum, error);
 }

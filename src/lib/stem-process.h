@@ -80,9 +80,11 @@ gboolean stem_proc_child_exit (pid_t pid, siginfo_t *out_info);
 gboolean stem_proc_held_back (StemProc *proc, GHashTable *running);
 
 /* stem_proc_signal for a process a worker left: SIGNUM, or SIGTERM when
- * PROC ignores SIGNUM (SIG_IGN in /proc/PID/status; a shell's background
- * job ignores SIGINT and SIGQUIT), which then gets a warm shutdown rather
- * than nothing until SIGKILL. */
+ * PROC ignores SIGNUM (SIG_IGN in /proc/PID/status), which then gets a
+ * warm shutdown rather than nothing until SIGKILL.  For SIGINT and
+ * SIGQUIT, only when it ignores both, as a shell's background job does:
+ * one that ignores SIGINT alone, as Celery's pool does, is left to finish
+ * its task. */
 gboolean stem_proc_signal_leftover (StemProc *proc, int signum, GError **error);
 
 /* A file descriptor that becomes readable (POLLIN) when the process exits,
