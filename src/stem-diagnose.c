@@ -659,9 +659,14 @@ check_worker_command (Diagnose *d, const char *id, GError **error)
       return TRUE;
     }
   /* Celery's, and init scripts' of old: the worker forks into the
-   * background and its first process exits. */
+   * background and its first process exits.  -D is --detach after
+   * Celery's worker and beat commands (elsewhere it may mean anything). */
+  gboolean celery_command = FALSE;
   for (guint i = 1; argv[i] != NULL; i++)
-    if (g_str_equal (argv[i], "--detach") || g_str_has_prefix (argv[i], "--detach="))
+    if (g_str_equal (argv[i], "worker") || g_str_equal (argv[i], "beat"))
+      celery_command = TRUE;
+    else if (g_str_equal (argv[i], "--detach") || g_str_has_prefix (argv[i], "--detach=")
+             || (celery_command && g_str_equal (argv[i], "-D")))
       {
         CheckResult *r = add_result (
             d, id, LEVEL_ERROR,

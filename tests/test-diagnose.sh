@@ -290,6 +290,12 @@ is "$(message worker-command)" \
   "STEM_WORKER_COMMAND ($T/bin/worker -A proj worker --detach): --detach puts the worker in the background, where nothing can follow it" \
   "… and says why"
 like "$T/out" "remove --detach from STEM_WORKER_COMMAND" "… and the hint says what to do"
+env_file detach-short.env 0600 "STEM_WORKER_COMMAND='$T/bin/worker -A proj worker -l INFO -D'"
+diagnose --env-file="$T/detach-short.env" --user="$ME" --json
+is "$(level worker-command)" error "worker-command fails for Celery's -D (its --detach) after worker"
+env_file d-elsewhere.env 0600 "STEM_WORKER_COMMAND='$T/bin/worker -D'"
+diagnose --env-file="$T/d-elsewhere.env" --user="$ME" --json
+is "$(level worker-command)" ok "… but not for -D before any worker or beat command"
 
 # --- service-user / service-group
 diagnose --env-file="$T/good.env" --user=no-such-stem-user --json
