@@ -413,6 +413,17 @@ rc_is 1 "supervise stopped by SIGQUIT after a crash: exit 1 (the node was killed
 like "$T/log/aq.log" "^got SIGQUIT$" "what it left got SIGQUIT too"
 ok_if "and ended at once" dead "${aq_child:-0}"
 unlike "$T/after.err" "aq: .*sending SIGKILL" "not by SIGKILL at --timeout"
+# What outlives both gets SIGKILL, and the message counts from the first.
+supervise_sh "$T/after2.err" ak '(trap "" TERM; exec sleep 1011) & echo "child=$!"; wait' \
+  --timeout=2s
+ak_child=$(child_of ak)
+kill -KILL "$(pid_of ak)"
+wait_until 10 grep -qs "ak: ending 1 process" "$T/after2.err"
+kill -QUIT "$sup"
+wait "$sup"
+like "$T/after2.err" "ak: what it left in its process group still runs [0-9]+m?s after SIGTERM: sending SIGKILL$" \
+  "SIGKILL after --timeout, counted from the first signal, which it names"
+ok_if "it is gone" dead "${ak_child:-0}"
 
 # After a stop signal nothing runs more than --timeout before SIGKILL: what a
 # worker killed at --timeout left does not get another --timeout.

@@ -67,9 +67,10 @@ typedef struct
   StemProcGroup *left;
   GArray *left_watches; /* guint: a source on each member's pidfd */
   GArray *left_termed;  /* guint8 per member: it got LEFT_SIGNUM (or needs none) */
-  int left_signum;      /* SIGTERM, or the stop signal that came before it exited */
+  int left_signum;      /* SIGTERM, or the last stop signal (see left_forward) */
   guint left_timer;     /* SIGKILL due */
-  gint64 left_since_us; /* monotonic: when LEFT_SIGNUM was sent */
+  gint64 left_since_us; /* monotonic: when LEFT_FIRST_SIG was sent */
+  int left_first_sig;   /* LEFT_SIGNUM then; a stop signal may change that */
   gint64 left_kill_us;  /* monotonic: when SIGKILL is due, or 0 (never) */
   guint left_poll;      /* without pidfds: the next look */
   guint left_rounds;
@@ -571,7 +572,7 @@ left_kill (Node *node, gint64 waited_ms)
   g_clear_handle_id (&node->left_timer, g_source_remove);
   g_autofree char *waited = stem_duration_format (waited_ms);
   say (node, _ ("what it left in its process group still runs %s after SIG%s: sending SIGKILL"),
-       waited, stem_signal_name (node->left_signum));
+       waited, stem_signal_name (node->left_first_sig));
   node->left_killed = TRUE;
   killpg (node->pid, SIGKILL);
   if (node->sup->stopping)
@@ -642,6 +643,7 @@ left_begin (Node *node)
   node->left_timer = 0;
   node->left_since_us = g_get_monotonic_time ();
   node->left_signum = node->sup->stopping ? node->sup->stop_signal : SIGTERM;
+  node->left_first_sig = node->left_signum;
   guint live = left_signal (node, 0);
   gboolean unseen = stem_proc_group_is_incomplete (node->left);
   if (live == 0 && !unseen)
