@@ -658,9 +658,8 @@ typedef struct
   guint step;
   gint64 deadline;
   gboolean active;
-  gboolean top_down; /* one a worker left: stem_proc_held_back, stem_proc_signal_leftover */
-  gboolean held;     /* top down: the first signal waits for its parent to exit */
-  gboolean done;     /* told to PROGRESS and EXITED */
+  gboolean held; /* top down: the first signal waits for its parent to exit */
+  gboolean done; /* told to PROGRESS and EXITED */
 } StopState;
 
 /* Whether PROC is known to have exited, without a look at each process
@@ -674,10 +673,11 @@ exited_as_polled (StemProc *proc)
   return proc->exited;
 }
 
+/* A signal of the schedule; TOP_DOWN: to a process a worker left. */
 static gboolean
-send_step (StemProc *proc, const StopState *state, int signum)
+send_step (StemProc *proc, gboolean top_down, int signum)
 {
-  if (state->top_down)
+  if (top_down)
     return stem_proc_signal_leftover (proc, signum, NULL);
   return stem_proc_signal (proc, signum, NULL);
 }
@@ -686,7 +686,8 @@ send_step (StemProc *proc, const StopState *state, int signum)
  * next step's signal sent when the step before has run out).  *OUT_RESULT
  * gets the step it exited in. */
 static gboolean
-advance (StemProc *proc, StopState *state, GArray *steps, gint64 now, int *out_result)
+advance (StemProc *proc, StopState *state, GArray *steps, gboolean top_down, gint64 now,
+         int *out_result)
 {
   if (!state->active)
     return FALSE;
@@ -702,7 +703,7 @@ advance (StemProc *proc, StopState *state, GArray *steps, gint64 now, int *out_r
        * with, so it gets the first, and that step's time. */
       const StemScheduleStep *first = &g_array_index (steps, StemScheduleStep, 0);
       state->held = FALSE;
-      if (!send_step (proc, state, first->signum))
+      if (!send_step (proc, top_down, first->signum))
         {
           state->active = FALSE;
           return FALSE;
@@ -717,7 +718,7 @@ advance (StemProc *proc, StopState *state, GArray *steps, gint64 now, int *out_r
       const StemScheduleStep *step
           = state->step < steps->len ? &g_array_index (steps, StemScheduleStep, state->step) : NULL;
       /* The schedule has run out, or the process may not be signalled. */
-      if (step == NULL || !send_step (proc, state, step->signum))
+      if (step == NULL || !send_step (proc, top_down, step->signum))
         {
           state->active = FALSE;
           return FALSE;
@@ -756,7 +757,7 @@ release_held (GPtrArray *procs, StopState *states, const StemScheduleStep *first
           states[i].held = stem_proc_held_back (proc, running);
           /* A process we may not signal would only outlive the schedule;
            * what it holds back is looked at again. */
-          if (!states[i].held && !send_step (proc, &states[i], first->signum))
+          if (!states[i].held && !stem_proc_signal_leftover (proc, first->signum, NULL))
             {
               states[i].active = FALSE;
               again = TRUE;
@@ -785,7 +786,6 @@ stop_all (GPtrArray *procs, GArray *steps, gboolean send_first, gboolean top_dow
       StemProc *proc = g_ptr_array_index (procs, i);
       out_results[i] = -1;
       states[i].active = TRUE;
-      states[i].top_down = top_down;
       states[i].deadline = deadline_after (start, first->timeout_ms);
       /* A process we may not signal would only outlive the schedule. */
       if (send_first && !top_down && !stem_proc_signal (proc, first->signum, NULL))
@@ -808,7 +808,7 @@ stop_all (GPtrArray *procs, GArray *steps, gboolean send_first, gboolean top_dow
       for (guint i = 0; i < n; i++)
         {
           StemProc *proc = g_ptr_array_index (procs, i);
-          if (!advance (proc, &states[i], steps, now, &out_results[i]))
+          if (!advance (proc, &states[i], steps, top_down, now, &out_results[i]))
             {
               if (!states[i].done)
                 {
