@@ -791,13 +791,17 @@ left_forward (Node *node, int sig)
   if (node->run != NODE_ENDING || node->left_killed)
     return;
   node->left_signum = sig;
+  /* Not all could be opened: the group as a whole, as it got SIGTERM (safe
+   * while its zombie is held, see above), and each process once. */
+  if (node->left_blind)
+    {
+      killpg (node->pid, sig);
+      return;
+    }
   GPtrArray *members = stem_proc_group_members (node->left);
   for (guint i = 0; i < members->len && i < node->left_termed->len; i++)
     if (g_array_index (node->left_termed, guint8, i) && !stem_proc_has_exited (members->pdata[i]))
       stem_proc_signal_leftover (members->pdata[i], sig, NULL);
-  /* Safe while its zombie is held (see above). */
-  if (node->left_blind)
-    killpg (node->pid, sig);
 }
 
 static void
