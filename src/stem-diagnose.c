@@ -611,32 +611,52 @@ check_shell_systemd_agreement (Diagnose *d, const char *id, GError **error)
 
 /* The worker ---------------------------------------------------------------- */
 
+/* Whether every env file that exists was read and parses; else a warning
+ * that says why not: one of them may be what sets the worker command, and
+ * it is env-file-exists' or env-file-syntax's error, not a second one. */
+static gboolean
+env_files_read (Diagnose *d, const char *id)
+{
+  for (guint i = 0; i < d->env_files->len; i++)
+    {
+      const EnvFile *f = d->env_files->pdata[i];
+      if (!env_file_missing (f) && !need_contents (d, id, f))
+        return FALSE;
+      if (f->load_error != NULL)
+        {
+          add_result (d, id, LEVEL_WARN, _ ("not checked: %s does not parse (see env-file-syntax)"),
+                      f->path);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* The argument of ARGV that tells the worker to fork into the background
+ * and let its first process exit (Celery's, and init scripts' of old), or
+ * NULL.  -D is --detach after Celery's worker and beat commands
+ * (elsewhere it may mean anything). */
+static const char *
+detach_argument (char **argv)
+{
+  gboolean celery_command = FALSE;
+  for (guint i = 1; argv[i] != NULL; i++)
+    if (g_str_equal (argv[i], "worker") || g_str_equal (argv[i], "beat"))
+      celery_command = TRUE;
+    else if (g_str_equal (argv[i], "--detach") || g_str_has_prefix (argv[i], "--detach=")
+             || (celery_command && g_str_equal (argv[i], "-D")))
+      return argv[i];
+  return NULL;
+}
+
 static gboolean
 check_worker_command (Diagnose *d, const char *id, GError **error)
 {
   g_auto (GStrv) argv = NULL;
   g_autofree char *origin = NULL;
   g_autoptr (GError) local = NULL;
-  /* An env file that cannot be read or does not parse may be the one that
-   * sets it: that is env-file-exists' or env-file-syntax's error, not a
-   * second one here. */
-  for (guint i = 0; i < d->env_files->len; i++)
-    {
-      const EnvFile *f = d->env_files->pdata[i];
-      if (f->open_error != NULL && !env_file_missing (f))
-        {
-          CheckResult *r
-              = add_result (d, id, LEVEL_WARN, _ ("not checked: %s"), f->open_error->message);
-          set_hint (r, _ ("fix the env-file-exists check first"));
-          return TRUE;
-        }
-      if (f->load_error != NULL)
-        {
-          add_result (d, id, LEVEL_WARN, _ ("not checked: %s does not parse (see env-file-syntax)"),
-                      f->path);
-          return TRUE;
-        }
-    }
+  if (!env_files_read (d, id))
+    return TRUE;
   if (!stem_command_resolve (NULL, NULL, (const char *const *)d->envp, NULL, &argv, &origin,
                              &local))
     {
@@ -658,26 +678,19 @@ check_worker_command (Diagnose *d, const char *id, GError **error)
                 origin);
       return TRUE;
     }
-  /* Celery's, and init scripts' of old: the worker forks into the
-   * background and its first process exits.  -D is --detach after
-   * Celery's worker and beat commands (elsewhere it may mean anything). */
-  gboolean celery_command = FALSE;
-  for (guint i = 1; argv[i] != NULL; i++)
-    if (g_str_equal (argv[i], "worker") || g_str_equal (argv[i], "beat"))
-      celery_command = TRUE;
-    else if (g_str_equal (argv[i], "--detach") || g_str_has_prefix (argv[i], "--detach=")
-             || (celery_command && g_str_equal (argv[i], "-D")))
-      {
-        CheckResult *r = add_result (
-            d, id, LEVEL_ERROR,
-            _ ("%s (%s): %s puts the worker in the background, where nothing can follow it"),
-            origin, line, argv[i]);
-        set_hint (r,
-                  _ ("remove %s from %s: stem-multi, the units and the SysV scripts run the "
-                     "worker in the background themselves"),
-                  argv[i], origin);
-        return TRUE;
-      }
+  const char *detach = detach_argument (argv);
+  if (detach != NULL)
+    {
+      CheckResult *r = add_result (
+          d, id, LEVEL_ERROR,
+          _ ("%s (%s): %s puts the worker in the background, where nothing can follow it"), origin,
+          line, detach);
+      set_hint (r,
+                _ ("remove %s from %s: stem-multi, the units and the SysV scripts run the "
+                   "worker in the background themselves"),
+                detach, origin);
+      return TRUE;
+    }
   int errsv = 0;
   UserAccess can = d->user != NULL ? user_access (d->user, program, X_OK, &errsv) : ACCESS_YES;
   if (can == ACCESS_NO)
