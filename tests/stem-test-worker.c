@@ -379,9 +379,10 @@ mode_zombie_parent (char **args)
 }
 
 /* Celery's prefork pool in small: a child that ignores SIGINT alone (its
- * master's to handle) and dies of SIGTERM, prints "pool=PID", works MS on
- * a task, prints "task done" and exits.  The master dies of SIGINT at
- * once, leaving its pool behind. */
+ * master's to handle) and dies of SIGTERM, prints "pool=PID", and once
+ * its master has died (of SIGINT, at once, leaving its pool behind) works
+ * MS on a task, prints "task done" and exits: the task is under way
+ * whatever comes after the master's death. */
 static int
 mode_pool (char **args)
 {
@@ -399,6 +400,10 @@ mode_pool (char **args)
       ignore_signal (SIGINT);
       printf ("pool=%ld\n", (long)getpid ());
       fflush (stdout);
+      pid_t master = getppid ();
+      struct timespec look = { 0, 20 * 1000000L };
+      while (getppid () == master)
+        nanosleep (&look, NULL);
       struct timespec task = { ms / 1000, (ms % 1000) * 1000000L };
       while (nanosleep (&task, &task) < 0 && errno == EINTR)
         ;

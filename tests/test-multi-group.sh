@@ -141,8 +141,9 @@ ok_if "h: nothing of it runs" dead "${child:-0}"
 
 # But a process that ignores SIGINT alone chose to: Celery's pool leaves
 # SIGINT to its master and dies of SIGTERM, with its task.  Here the
-# master dies of SIGINT at once; its pool finishes the task it works on.
-start_node i --command "$WORKER" --command pool --command 5000
+# master dies of SIGINT at once; its pool, which began a task then,
+# finishes it.
+start_node i --command "$WORKER" --command pool --command 2000
 wait_until 10 grep -qs '^pool=' "$T/log/i.log"
 pool=$(sed -n 's/^pool=//p' "$T/log/i.log")
 multi stop i -v --mode=soft --timeout=30
