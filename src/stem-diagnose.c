@@ -632,19 +632,52 @@ env_files_read (Diagnose *d, const char *id)
   return TRUE;
 }
 
+/* Whether ARG is Celery's -D among combined short flags (-D, -ED, -BED):
+ * -E and -B take no value, and any other letter takes the rest of the
+ * argument as its value (-lD is a log level of D). */
+static gboolean
+celery_short_detach (const char *arg)
+{
+  if (arg[0] != '-' || arg[1] == '-')
+    return FALSE;
+  for (const char *c = arg + 1; *c != '\0'; c++)
+    if (*c == 'D')
+      return TRUE;
+    else if (*c != 'E' && *c != 'B')
+      return FALSE;
+  return FALSE;
+}
+
+/* Whether ARGV runs Celery's command line: the celery program, or an
+ * interpreter told -m celery. */
+static gboolean
+runs_celery (char **argv)
+{
+  g_autofree char *base = g_path_get_basename (argv[0]);
+  if (g_str_equal (base, "celery"))
+    return TRUE;
+  for (guint i = 1; argv[i] != NULL && argv[i + 1] != NULL; i++)
+    if (g_str_equal (argv[i], "-m") && g_str_equal (argv[i + 1], "celery"))
+      return TRUE;
+  return FALSE;
+}
+
 /* The argument of ARGV that tells the worker to fork into the background
  * and let its first process exit (Celery's, and init scripts' of old), or
  * NULL.  -D is --detach after Celery's worker and beat commands
- * (elsewhere it may mean anything). */
+ * (elsewhere it may mean anything); Celery's multi command (before any
+ * worker or beat) detaches every worker it starts. */
 static const char *
 detach_argument (char **argv)
 {
-  gboolean celery_command = FALSE;
+  gboolean celery_command = FALSE, celery = runs_celery (argv);
   for (guint i = 1; argv[i] != NULL; i++)
     if (g_str_equal (argv[i], "worker") || g_str_equal (argv[i], "beat"))
       celery_command = TRUE;
+    else if (celery && !celery_command && g_str_equal (argv[i], "multi"))
+      return argv[i];
     else if (g_str_equal (argv[i], "--detach") || g_str_has_prefix (argv[i], "--detach=")
-             || (celery_command && g_str_equal (argv[i], "-D")))
+             || (celery_command && celery_short_detach (argv[i])))
       return argv[i];
   return NULL;
 }
@@ -685,10 +718,15 @@ check_worker_command (Diagnose *d, const char *id, GError **error)
           d, id, LEVEL_ERROR,
           _ ("%s (%s): %s puts the worker in the background, where nothing can follow it"), origin,
           line, detach);
-      set_hint (r,
-                _ ("remove %s from %s: stem-multi, the units and the SysV scripts run the "
-                   "worker in the background themselves"),
-                detach, origin);
+      if (g_str_equal (detach, "multi"))
+        set_hint (r, _ ("run one worker in the foreground (celery -A APP worker) in place of "
+                        "celery multi: stem-multi, the units and the SysV scripts start each node "
+                        "themselves"));
+      else
+        set_hint (r,
+                  _ ("remove %s from %s: stem-multi, the units and the SysV scripts run the "
+                     "worker in the background themselves"),
+                  detach, origin);
       return TRUE;
     }
   int errsv = 0;

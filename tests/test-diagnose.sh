@@ -290,12 +290,30 @@ is "$(message worker-command)" \
   "STEM_WORKER_COMMAND ($T/bin/worker -A proj worker --detach): --detach puts the worker in the background, where nothing can follow it" \
   "… and says why"
 like "$T/out" "remove --detach from STEM_WORKER_COMMAND" "… and the hint says what to do"
-env_file detach-short.env 0600 "STEM_WORKER_COMMAND='$T/bin/worker -A proj worker -l INFO -D'"
-diagnose --env-file="$T/detach-short.env" --user="$ME" --json
-is "$(level worker-command)" error "worker-command fails for Celery's -D (its --detach) after worker"
-env_file d-elsewhere.env 0600 "STEM_WORKER_COMMAND='$T/bin/worker -D'"
-diagnose --env-file="$T/d-elsewhere.env" --user="$ME" --json
-is "$(level worker-command)" ok "… but not for -D before any worker or beat command"
+# command_level NAME COMMAND: the level of worker-command for
+# STEM_WORKER_COMMAND=COMMAND (the report stays in $T/out).
+command_level () {
+  env_file "$1.env" 0600 "STEM_WORKER_COMMAND='$2'"
+  diagnose --env-file="$T/$1.env" --user="$ME" --json
+  level worker-command
+}
+is "$(command_level detach-short "$T/bin/worker -A proj worker -l INFO -D")" error \
+  "worker-command fails for Celery's -D (its --detach) after worker"
+is "$(command_level d-elsewhere "$T/bin/worker -D")" ok \
+  "… but not for -D before any worker or beat command"
+is "$(command_level detach-combined "$T/bin/worker -A proj worker -ED")" error \
+  "worker-command fails for -D among combined short flags (-ED)"
+like "$T/out" "-ED puts the worker in the background" "… and names that argument"
+is "$(command_level d-value "$T/bin/worker -A proj worker -lD")" ok \
+  "… but not for a D that is an option's value (-lD)"
+cp "$T/bin/worker" "$T/bin/celery"
+is "$(command_level multi "$T/bin/celery -A proj multi start w1")" error \
+  "worker-command fails for celery multi, which detaches its workers"
+like "$T/out" "in place of celery multi" "… and the hint says to run one worker instead"
+is "$(command_level multi-m "$T/bin/worker -m celery -A proj multi start w1")" error \
+  "… run as python -m celery too"
+is "$(command_level multi-other "$T/bin/worker multi")" ok \
+  "… but a multi argument to another program is its own business"
 
 # --- service-user / service-group
 diagnose --env-file="$T/good.env" --user=no-such-stem-user --json
