@@ -80,6 +80,10 @@ round () {
   timed "floor-start-$n" "$floor" start "$dir/f" "$n" "$worker" 3601
   timed "floor-status-$n" "$floor" status "$dir/f" "$n"
   timed "floor-stop-$n" "$floor" stop "$dir/f" "$n"
+  # The floor of a log writer per node: a fork and a pipe beside each worker.
+  mkdir -p "$dir/fw"
+  timed "floorw-start-$n" "$floor" start --writer "$dir/fw" "$n" "$worker" 3601
+  timed "floorw-stop-$n" "$floor" stop --writer "$dir/fw" "$n"
 
   local m=(--pidfile="$dir/m/%n.pid" --logfile="$dir/m/%n.log")
   timed "multi-start-$n" "$multi" start "$n" --settle=0 --quiet "${m[@]}" --command "$worker" --command 3601
@@ -115,11 +119,12 @@ fixed_cost () {
   "$multi" start alpha --settle=0 --quiet "${m[@]}" --command "$worker" --command 3601
   for _ in $(seq 1 $((rounds * 20))); do
     "$measure" "$ssd" --status --pidfile "$dir/one/alpha.pid" >>"$dir/ssd-one"
+    "$measure" "$bench/floor-glib" "$dir/one/alpha.pid" >>"$dir/glib-one"
     "$measure" "$multi" status alpha --quiet "${m[@]}" >>"$dir/multi-one"
     "$measure" "$health" alpha --quiet "${m[@]}" >>"$dir/health-one"
   done
   "$multi" stop alpha --quiet "${m[@]}"
-  for f in ssd-one multi-one health-one; do
+  for f in ssd-one glib-one multi-one health-one; do
     awk '{ print $1 }' "$dir/$f" >"$dir/$f-us"
     awk '{ print $2 }' "$dir/$f" >"$dir/$f-kb"
   done
@@ -164,7 +169,10 @@ for n in $sizes; do
     [ "$verb" = start ] || [ "$n" = 200 ] || g=
     printf '  %s\n' "$verb"
     printf '    %-34s %9s ms\n' "floor" "$(ms "floor-$verb-$n")"
+    [ ! -s "$dir/floorw-$verb-$n" ] || row "floor, a writer process per node" "floorw-$verb-$n" "floor-$verb-$n"
     row "stem-multi $verb" "multi-$verb-$n" "floor-$verb-$n" "$g"
+    [ ! -s "$dir/floorw-$verb-$n" ] \
+      || printf '    %-34s %9s x the floor with writers\n' "stem-multi" "$(ratio "multi-$verb-$n" "floorw-$verb-$n")"
     [ ! -s "$dir/multiw-$verb-$n" ] || row "  with --no-log-writer" "multiw-$verb-$n" "floor-$verb-$n"
     if [ -s "$dir/ssd-$verb-$n" ]; then
       row "start-stop-daemon loop" "ssd-$verb-$n" "floor-$verb-$n"
@@ -187,12 +195,16 @@ esac
 fixed_cost
 echo "the fixed cost of one call (one running node), median of $((rounds * 20)):"
 printf '    %-34s %9s ms  %6s kB peak RSS\n' "start-stop-daemon --status" "$(ms ssd-one-us)" "$(median <"$dir/ssd-one-kb")"
+printf '    %-34s %9s ms  %6s x ssd, %6s kB peak RSS (%s x ssd)\n' "floor-glib (GLib, locale, read+kill)" \
+  "$(ms glib-one-us)" "$(ratio glib-one-us ssd-one-us)" "$(median <"$dir/glib-one-kb")" "$(ratio glib-one-kb ssd-one-kb)"
 printf '    %-34s %9s ms  %6s x ssd (goal <= 1.5: %s)\n' "stem-multi status" "$(ms multi-one-us)" \
   "$(ratio multi-one-us ssd-one-us)" "$(goal "$(ratio multi-one-us ssd-one-us)" 1.5)"
 printf '    %-34s %9s ms  %6s x ssd (goal <= 1.2: %s)\n' "stem-health" "$(ms health-one-us)" \
   "$(ratio health-one-us ssd-one-us)" "$(goal "$(ratio health-one-us ssd-one-us)" 1.2)"
 printf '    %-34s %9s kB  %6s x ssd (goal <= 1.5: %s)\n' "stem-health peak RSS" "$(median <"$dir/health-one-kb")" \
   "$(ratio health-one-kb ssd-one-kb)" "$(goal "$(ratio health-one-kb ssd-one-kb)" 1.5)"
+printf '    %-34s %9s x floor-glib in time, %s x in peak RSS\n' "stem-health" \
+  "$(ratio health-one-us glib-one-us)" "$(ratio health-one-kb glib-one-kb)"
 busy_stop
 echo "stop of one node with 1,000 other processes running, median of $((rounds * 4)):"
 printf '    %-34s %9s ms\n' "floor" "$(ms floor-stop-one)"
