@@ -79,6 +79,7 @@ round () {
   mkdir -p "$dir/f" "$dir/m" "$dir/w" "$dir/s"
   timed "floor-start-$n" "$floor" start "$dir/f" "$n" "$worker" 3601
   timed "floor-status-$n" "$floor" status "$dir/f" "$n"
+  timed "floori-status-$n" "$floor" status --identity "$dir/f" "$n"
   timed "floor-stop-$n" "$floor" stop "$dir/f" "$n"
   # The floor of a log writer per node: a fork and a pipe beside each worker.
   mkdir -p "$dir/fw"
@@ -170,9 +171,12 @@ for n in $sizes; do
     printf '  %s\n' "$verb"
     printf '    %-34s %9s ms\n' "floor" "$(ms "floor-$verb-$n")"
     [ ! -s "$dir/floorw-$verb-$n" ] || row "floor, a writer process per node" "floorw-$verb-$n" "floor-$verb-$n"
+    [ ! -s "$dir/floori-$verb-$n" ] || row "floor, reading each identity" "floori-$verb-$n" "floor-$verb-$n"
     row "stem-multi $verb" "multi-$verb-$n" "floor-$verb-$n" "$g"
     [ ! -s "$dir/floorw-$verb-$n" ] \
       || printf '    %-34s %9s x the floor with writers\n' "stem-multi" "$(ratio "multi-$verb-$n" "floorw-$verb-$n")"
+    [ ! -s "$dir/floori-$verb-$n" ] \
+      || printf '    %-34s %9s x the floor with identities\n' "stem-multi" "$(ratio "multi-$verb-$n" "floori-$verb-$n")"
     [ ! -s "$dir/multiw-$verb-$n" ] || row "  with --no-log-writer" "multiw-$verb-$n" "floor-$verb-$n"
     if [ -s "$dir/ssd-$verb-$n" ]; then
       row "start-stop-daemon loop" "ssd-$verb-$n" "floor-$verb-$n"

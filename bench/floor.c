@@ -7,6 +7,10 @@
  *                                      stderr appended to DIR/stemI.log;
  *                                      write DIR/stemI.pid (temp + rename)
  *   floor status DIR N                 read each pidfile, kill(pid, 0)
+ *   floor status --identity DIR N      the same, and read the process's
+ *                                      start time from /proc/PID/stat, as
+ *                                      any status that tells a reused pid
+ *                                      from the worker must
  *   floor stop DIR N                   pidfd_open each, SIGTERM all, poll
  *                                      until all have exited, unlink pidfiles
  *
@@ -140,14 +144,35 @@ read_pidfile (const char *dir, int i)
   return (pid_t)atoi (text);
 }
 
+/* The start time (field 22) of PID from /proc/PID/stat, or 0. */
+static unsigned long long
+start_time (pid_t pid)
+{
+  char path[64], text[1024];
+  snprintf (path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  ssize_t len = read (fd, text, sizeof text - 1);
+  close (fd);
+  if (len <= 0)
+    return 0;
+  text[len] = '\0';
+  /* After the command's closing parenthesis: field 3 onwards. */
+  char *p = strrchr (text, ')');
+  for (int field = 2; p != NULL && field < 22; field++)
+    p = strchr (p + 1, ' ');
+  return p != NULL ? strtoull (p + 1, NULL, 10) : 0;
+}
+
 static int
-status (const char *dir, int n)
+status (const char *dir, int n, int identity)
 {
   int failed = 0;
   for (int i = 1; i <= n; i++)
     {
       pid_t pid = read_pidfile (dir, i);
-      if (pid <= 1 || kill (pid, 0) < 0)
+      if (pid <= 1 || (identity && start_time (pid) == 0) || kill (pid, 0) < 0)
         failed = 1;
     }
   return failed;
@@ -214,15 +239,16 @@ main (int argc, char **argv)
 {
   const char *verb = argc >= 2 ? argv[1] : "";
   int writer = argc >= 3 && strcmp (argv[2], "--writer") == 0;
-  char **rest = argv + 2 + writer;
-  int n_rest = argc - 2 - writer;
-  if (n_rest >= 3 && strcmp (verb, "start") == 0)
+  int identity = argc >= 3 && strcmp (argv[2], "--identity") == 0;
+  char **rest = argv + 2 + writer + identity;
+  int n_rest = argc - 2 - writer - identity;
+  if (n_rest >= 3 && !identity && strcmp (verb, "start") == 0)
     return start (rest[0], atoi (rest[1]), writer, rest + 2);
   if (n_rest == 2 && !writer && strcmp (verb, "status") == 0)
-    return status (rest[0], atoi (rest[1]));
-  if (n_rest == 2 && strcmp (verb, "stop") == 0)
+    return status (rest[0], atoi (rest[1]), identity);
+  if (n_rest == 2 && !identity && strcmp (verb, "stop") == 0)
     return stop (rest[0], atoi (rest[1]), writer);
-  fprintf (stderr, "usage: floor start [--writer] DIR N PROGRAM [ARG...] | status DIR N"
-                   " | stop [--writer] DIR N\n");
+  fprintf (stderr, "usage: floor start [--writer] DIR N PROGRAM [ARG...]"
+                   " | status [--identity] DIR N | stop [--writer] DIR N\n");
   return 2;
 }
