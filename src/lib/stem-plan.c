@@ -167,7 +167,7 @@ stem_plan_template_from_env (const char *const *env, gboolean logfile, const cha
 }
 
 static gboolean
-plan_paths (StemArgs *args, StemPlanSet *set, StemNodePlan *plan, GError **error)
+plan_paths (StemArgs *args, StemPlanSet *set, guint n_nodes, StemNodePlan *plan, GError **error)
 {
   StemTemplateContext ctx = {
     .node = plan->node,
@@ -175,7 +175,6 @@ plan_paths (StemArgs *args, StemPlanSet *set, StemNodePlan *plan, GError **error
     .host = set->host,
     .timestamp = set->timestamp,
   };
-  guint n_nodes = g_strv_length (set->nodes);
 
   const char *pid_tmpl = stem_args_get_for_node (args, STEM_OPT_PIDFILE, plan->node, plan->index);
   /* A node-scoped template names one node; clashes between nodes are caught
@@ -298,14 +297,15 @@ stem_plan_build_nodes (StemArgs *args, const char *const *node_words, const char
   /* Every node is planned even after one fails, so one run reports them all. */
   set->plans = g_ptr_array_new_with_free_func ((GDestroyNotify)stem_node_plan_free);
   set->problems = g_ptr_array_new_with_free_func (free_problem);
-  for (guint i = 0; set->nodes[i] != NULL; i++)
+  guint n_nodes = g_strv_length (set->nodes);
+  for (guint i = 0; i < n_nodes; i++)
     {
       StemNodePlan *plan = g_new0 (StemNodePlan, 1);
       plan->node = g_strdup (set->nodes[i]);
       plan->index = i + 1;
       g_ptr_array_add (set->plans, plan);
       GError *problem = NULL;
-      plan_paths (args, set, plan, &problem);
+      plan_paths (args, set, n_nodes, plan, &problem);
       g_ptr_array_add (set->problems, problem);
     }
   return g_steal_pointer (&set);

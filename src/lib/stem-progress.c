@@ -14,6 +14,7 @@ struct _StemProgress
 {
   char *verb;
   GStrv nodes;
+  guint n_nodes;
   gboolean *done;
   gboolean active; /* drawing at all: a terminal, and wanted */
   gboolean shown;  /* a line is on the screen */
@@ -27,7 +28,8 @@ stem_progress_new (const char *verb, const char *const *nodes, gboolean enabled)
   StemProgress *progress = g_new0 (StemProgress, 1);
   progress->verb = g_strdup (verb);
   progress->nodes = g_strdupv ((char **)nodes);
-  progress->done = g_new0 (gboolean, g_strv_length (progress->nodes));
+  progress->n_nodes = g_strv_length (progress->nodes);
+  progress->done = g_new0 (gboolean, progress->n_nodes);
   progress->active = enabled && isatty (STDERR_FILENO);
   progress->start_us = g_get_monotonic_time ();
   progress->next_us = progress->start_us + FIRST_DRAW_US;
@@ -37,7 +39,7 @@ stem_progress_new (const char *verb, const char *const *nodes, gboolean enabled)
 void
 stem_progress_done (StemProgress *progress, guint index)
 {
-  if (progress != NULL && index < g_strv_length (progress->nodes))
+  if (progress != NULL && index < progress->n_nodes)
     progress->done[index] = TRUE;
 }
 
