@@ -662,6 +662,20 @@ runs_celery (char **argv)
   return FALSE;
 }
 
+/* Whether ARG is one of Celery's global options given its value in the
+ * next argument (-A multi names an application, not the command). */
+static gboolean
+celery_takes_value (const char *arg)
+{
+  static const char *const with_value[] = {
+    "-A", "--app", "-b", "--broker", "--result-backend", "--loader", "--config", "--workdir"
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (with_value); i++)
+    if (g_str_equal (arg, with_value[i]))
+      return TRUE;
+  return FALSE;
+}
+
 /* The argument of ARGV that tells the worker to fork into the background
  * and let its first process exit (Celery's, and init scripts' of old), or
  * NULL.  -D is --detach after Celery's worker and beat commands
@@ -674,7 +688,8 @@ detach_argument (char **argv)
   for (guint i = 1; argv[i] != NULL; i++)
     if (g_str_equal (argv[i], "worker") || g_str_equal (argv[i], "beat"))
       celery_command = TRUE;
-    else if (celery && !celery_command && g_str_equal (argv[i], "multi"))
+    else if (celery && !celery_command && g_str_equal (argv[i], "multi")
+             && !celery_takes_value (argv[i - 1]))
       return argv[i];
     else if (g_str_equal (argv[i], "--detach") || g_str_has_prefix (argv[i], "--detach=")
              || (celery_command && celery_short_detach (argv[i])))

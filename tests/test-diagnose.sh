@@ -314,6 +314,8 @@ is "$(command_level multi-m "$T/bin/worker -m celery -A proj multi start w1")" e
   "… run as python -m celery too"
 is "$(command_level multi-other "$T/bin/worker multi")" ok \
   "… but a multi argument to another program is its own business"
+is "$(command_level multi-app "$T/bin/celery -A multi worker")" ok \
+  "… and -A multi names an application, not the command"
 
 # --- service-user / service-group
 diagnose --env-file="$T/good.env" --user=no-such-stem-user --json
