@@ -25,6 +25,7 @@
 #include "stem-plan.h"
 #include "stem-process.h"
 #include "stem-routing.h"
+#include "stem-template.h"
 #include "stem-user.h"
 
 #ifndef TMPFS_MAGIC
@@ -697,6 +698,79 @@ detach_argument (char **argv)
   return NULL;
 }
 
+/* The value of Celery's own --pidfile after its worker or beat command in
+ * ARGV (--pidfile=V or --pidfile V), or NULL (also when ARGV does not run
+ * Celery). */
+static const char *
+celery_pidfile_argument (char **argv)
+{
+  if (!runs_celery (argv))
+    return NULL;
+  gboolean celery_command = FALSE;
+  for (guint i = 1; argv[i] != NULL; i++)
+    if (g_str_equal (argv[i], "worker") || g_str_equal (argv[i], "beat"))
+      celery_command = TRUE;
+    else if (celery_command && g_str_has_prefix (argv[i], "--pidfile="))
+      return argv[i] + strlen ("--pidfile=");
+    else if (celery_command && g_str_equal (argv[i], "--pidfile") && argv[i + 1] != NULL)
+      return argv[i + 1];
+  return NULL;
+}
+
+/* The nodes whose own pidfile VALUE names once expanded for each of them,
+ * comma-joined, or NULL for none. */
+static char *
+nodes_with_pidfile (Diagnose *d, const char *value)
+{
+  if (d->plans == NULL)
+    return NULL;
+  g_autoptr (GString) nodes = g_string_new (NULL);
+  for (guint i = 0; i < d->plans->plans->len; i++)
+    {
+      const StemNodePlan *plan = d->plans->plans->pdata[i];
+      StemTemplateContext ctx = { .node = plan->node,
+                                  .index = plan->index,
+                                  .host = d->plans->host,
+                                  .timestamp = d->plans->timestamp };
+      g_autofree char *path = stem_template_expand (value, &ctx, NULL);
+      if (path != NULL && plan->pidfile != NULL && g_str_equal (path, plan->pidfile))
+        g_string_append_printf (nodes, "%s%s", nodes->len > 0 ? ", " : "", plan->node);
+    }
+  return nodes->len > 0 ? g_string_free (g_steal_pointer (&nodes), FALSE) : NULL;
+}
+
+/* Celery's own --pidfile in ARGV: its worker exits at once when that file
+ * names a running process, which the node's own pidfile always does
+ * (stem-multi writes it as the worker starts): an error then, else a
+ * warning.  TRUE for the error. */
+static gboolean
+check_celery_pidfile (Diagnose *d, const char *id, char **argv, const char *origin,
+                      const char *line)
+{
+  const char *value = celery_pidfile_argument (argv);
+  if (value == NULL)
+    return FALSE;
+  g_autofree char *nodes = nodes_with_pidfile (d, value);
+  CheckResult *r;
+  if (nodes != NULL)
+    r = add_result (d, id, LEVEL_ERROR,
+                    _ ("%s (%s): --pidfile %s is the pidfile of %s, which stem-multi writes with "
+                       "the worker's own pid: Celery then takes itself for another worker "
+                       "already running and exits"),
+                    origin, line, value, nodes);
+  else
+    r = add_result (d, id, LEVEL_WARN,
+                    _ ("%s (%s): with --pidfile Celery keeps a pidfile of its own beside the "
+                       "node's, and will not start while it names a running process (after a "
+                       "crash, one that took the old pid)"),
+                    origin, line);
+  set_hint (r,
+            _ ("remove --pidfile from %s: stem-multi keeps each node's pidfile, and gives its "
+               "path to the worker as STEM_WORKER_PIDFILE"),
+            origin);
+  return nodes != NULL;
+}
+
 static gboolean
 check_worker_command (Diagnose *d, const char *id, GError **error)
 {
@@ -744,6 +818,8 @@ check_worker_command (Diagnose *d, const char *id, GError **error)
                   detach, origin);
       return TRUE;
     }
+  if (check_celery_pidfile (d, id, argv, origin, line))
+    return TRUE;
   int errsv = 0;
   UserAccess can = d->user != NULL ? user_access (d->user, program, X_OK, &errsv) : ACCESS_YES;
   if (can == ACCESS_NO)

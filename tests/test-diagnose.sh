@@ -316,6 +316,16 @@ is "$(command_level multi-other "$T/bin/worker multi")" ok \
   "… but a multi argument to another program is its own business"
 is "$(command_level multi-app "$T/bin/celery -A multi worker")" ok \
   "… and -A multi names an application, not the command"
+env_file own-pidfile.env 0600 "STEM_WORKER_COMMAND='$T/bin/celery -A proj worker --pidfile=$T/run/%n.pid'"
+diagnose --env-file="$T/own-pidfile.env" --user="$ME" --json alpha beta
+is "$(level worker-command)" error \
+  "worker-command fails for Celery's --pidfile naming the node's own pidfile (Celery would exit)"
+like "$T/out" "is the pidfile of alpha, beta" "… and names the nodes"
+like "$T/out" "remove --pidfile from STEM_WORKER_COMMAND" "… and the hint says what to do"
+is "$(command_level other-pidfile "$T/bin/celery -A proj worker --pidfile $T/run/celery-%n.pid")" \
+  warn,ok "… a pidfile of Celery's own beside the node's is a warning"
+is "$(command_level not-celery-pidfile "$T/bin/worker worker --pidfile=$T/run/%n.pid")" ok \
+  "… and another program's --pidfile is its own business"
 
 # --- service-user / service-group
 diagnose --env-file="$T/good.env" --user=no-such-stem-user --json
