@@ -130,12 +130,14 @@ describe_early_exit (const Start *start, const char *settle_text)
                             (int)start->pid, start->plan->logfile);
   g_autofree char *how = stem_proc_describe_exit (&info, &clean);
   /* A worker that forks into the background and exits 0 leaves nothing
-   * that stop, status or supervise could follow. */
+   * that stop, status or supervise could follow; but status 0 is also
+   * what some workers give a failure (Celery for a pidfile it takes for
+   * another worker's), so the log comes first. */
   if (info.si_code == CLD_EXITED && info.si_status == 0)
     /* TRANSLATORS: the first %s is “exited with status 0”. */
-    return g_strdup_printf (_ ("%s within %s of starting (pid %d): a worker must run in the "
-                               "foreground, not put itself in the background (as celery "
-                               "--detach does); see “%s”"),
+    return g_strdup_printf (_ ("%s within %s of starting (pid %d); see “%s” (if it put itself "
+                               "in the background, as celery --detach does, nothing can follow "
+                               "it: a worker must run in the foreground)"),
                             how, settle_text, (int)start->pid, start->plan->logfile);
   /* TRANSLATORS: the first %s: “exited with status 3”, “killed by SIGSEGV”. */
   return g_strdup_printf (_ ("%s within %s of starting (pid %d); see “%s”"), how, settle_text,

@@ -102,7 +102,7 @@ like "$T/err" "^stem-multi: segv: killed by SIGSEGV within 500ms of starting \(p
   "the settle check names the signal"
 multi start daemon --command-line="sh -c 'sleep 3602 & exit 0'"
 rc_is 1 "a worker that puts itself in the background fails the start"
-like "$T/err" "^stem-multi: daemon: exited with status 0 within 500ms of starting \(pid [0-9]+\): a worker must run in the foreground, not put itself in the background \(as celery --detach does\); see “$T/log/daemon.log”$" \
+like "$T/err" "^stem-multi: daemon: exited with status 0 within 500ms of starting \(pid [0-9]+\); see “$T/log/daemon.log” \(if it put itself in the background, as celery --detach does, nothing can follow it: a worker must run in the foreground\)$" \
   "the settle check says a worker must run in the foreground"
 multi start loud --command-line="printf 'title \\033]0;owned\\007 clear \\033[2J c1 \\302\\233 end\\n'"
 rc_is 1 "a worker that prints escape sequences and exits"
