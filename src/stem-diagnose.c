@@ -649,14 +649,17 @@ celery_short_detach (const char *arg)
   return FALSE;
 }
 
-/* Whether ARGV runs Celery's command line: the celery program, or an
- * interpreter told -m celery. */
+/* Whether ARGV runs Celery's command line: the celery program, itself or
+ * given to an interpreter, or an interpreter told -m celery. */
 static gboolean
 runs_celery (char **argv)
 {
-  g_autofree char *base = g_path_get_basename (argv[0]);
-  if (g_str_equal (base, "celery"))
-    return TRUE;
+  for (guint i = 0; i < 2 && argv[i] != NULL; i++)
+    {
+      g_autofree char *base = g_path_get_basename (argv[i]);
+      if (g_str_equal (base, "celery"))
+        return TRUE;
+    }
   for (guint i = 1; argv[i] != NULL && argv[i + 1] != NULL; i++)
     if (g_str_equal (argv[i], "-m") && g_str_equal (argv[i + 1], "celery"))
       return TRUE;

@@ -312,6 +312,8 @@ is "$(command_level multi "$T/bin/celery -A proj multi start w1")" error \
 like "$T/out" "in place of celery multi" "… and the hint says to run one worker instead"
 is "$(command_level multi-m "$T/bin/worker -m celery -A proj multi start w1")" error \
   "… run as python -m celery too"
+is "$(command_level multi-script "$T/bin/worker $T/bin/celery -A proj multi start w1")" error \
+  "… and as python /usr/bin/celery"
 is "$(command_level multi-other "$T/bin/worker multi")" ok \
   "… but a multi argument to another program is its own business"
 is "$(command_level multi-app "$T/bin/celery -A multi worker")" ok \
