@@ -633,18 +633,19 @@ env_files_read (Diagnose *d, const char *id)
   return TRUE;
 }
 
-/* Whether ARG is Celery's -D among combined short flags (-D, -ED, -BED):
- * -E and -B take no value, and any other letter takes the rest of the
- * argument as its value (-lD is a log level of D). */
+/* Whether ARG gives Celery's short option LETTER, alone or among combined
+ * short flags (-D, -ED, -Ef): -E, -B and -D take no value, and any other
+ * letter takes the rest of the argument as its value (-lD is a log level
+ * of D). */
 static gboolean
-celery_short_detach (const char *arg)
+celery_short_option (const char *arg, char letter)
 {
   if (arg[0] != '-' || arg[1] == '-')
     return FALSE;
   for (const char *c = arg + 1; *c != '\0'; c++)
-    if (*c == 'D')
+    if (*c == letter)
       return TRUE;
-    else if (*c != 'E' && *c != 'B')
+    else if (*c != 'E' && *c != 'B' && *c != 'D')
       return FALSE;
   return FALSE;
 }
@@ -696,7 +697,7 @@ detach_argument (char **argv)
              && !celery_takes_value (argv[i - 1]))
       return argv[i];
     else if (g_str_equal (argv[i], "--detach") || g_str_has_prefix (argv[i], "--detach=")
-             || (celery_command && celery_short_detach (argv[i])))
+             || (celery_command && celery_short_option (argv[i], 'D')))
       return argv[i];
   return NULL;
 }
@@ -774,6 +775,49 @@ check_celery_pidfile (Diagnose *d, const char *id, char **argv, const char *orig
   return nodes != NULL;
 }
 
+/* The argument of ARGV that gives Celery's own log file after its worker
+ * or beat command (--logfile, -f), or NULL (also when ARGV does not run
+ * Celery). */
+static const char *
+celery_logfile_argument (char **argv)
+{
+  if (!runs_celery (argv))
+    return NULL;
+  gboolean celery_command = FALSE;
+  for (guint i = 1; argv[i] != NULL; i++)
+    if (g_str_equal (argv[i], "worker") || g_str_equal (argv[i], "beat"))
+      celery_command = TRUE;
+    else if (celery_command
+             && (g_str_equal (argv[i], "--logfile") || g_str_has_prefix (argv[i], "--logfile=")
+                 || celery_short_option (argv[i], 'f')))
+      return argv[i];
+  return NULL;
+}
+
+/* Celery's own log file: the node's log, which stem-multi logs shows,
+ * stem-health --max-log-age reads and the shipped logrotate rotates
+ * (renaming it: the log writer follows, Celery would not), then gets only
+ * Celery's banner.  A warning. */
+static void
+check_celery_logfile (Diagnose *d, const char *id, char **argv, const char *origin,
+                      const char *line)
+{
+  const char *arg = celery_logfile_argument (argv);
+  if (arg == NULL)
+    return;
+  CheckResult *r
+      = add_result (d, id, LEVEL_WARN,
+                    _ ("%s (%s): with %s Celery writes its log itself, past the node's log, "
+                       "which gets only its banner: stem-multi logs shows no more, "
+                       "stem-health --max-log-age fails once the banner is older than its "
+                       "limit, and the shipped logrotate does not rotate Celery's file"),
+                    origin, line, arg);
+  set_hint (r,
+            _ ("remove %s from %s: the worker's output goes to the node's log "
+               "(STEM_WORKER_LOGFILE), which its log writer keeps across rotations"),
+            arg, origin);
+}
+
 static gboolean
 check_worker_command (Diagnose *d, const char *id, GError **error)
 {
@@ -823,6 +867,7 @@ check_worker_command (Diagnose *d, const char *id, GError **error)
     }
   if (check_celery_pidfile (d, id, argv, origin, line))
     return TRUE;
+  check_celery_logfile (d, id, argv, origin, line);
   int errsv = 0;
   UserAccess can = d->user != NULL ? user_access (d->user, program, X_OK, &errsv) : ACCESS_YES;
   if (can == ACCESS_NO)

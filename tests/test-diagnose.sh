@@ -328,6 +328,15 @@ is "$(command_level other-pidfile "$T/bin/celery -A proj worker --pidfile $T/run
   warn,ok "… a pidfile of Celery's own beside the node's is a warning"
 is "$(command_level not-celery-pidfile "$T/bin/worker worker --pidfile=$T/run/%n.pid")" ok \
   "… and another program's --pidfile is its own business"
+is "$(command_level celery-log "$T/bin/celery -A proj worker --logfile=$T/log/celery.log")" warn,ok \
+  "worker-command warns for Celery's own --logfile, which leaves the node's log its banner only"
+like "$T/out" "with --logfile=$T/log/celery.log Celery writes its log itself" "… and says why"
+is "$(command_level celery-log-short "$T/bin/celery -A proj worker -Ef $T/log/celery.log")" warn,ok \
+  "… and for -f among combined short flags"
+is "$(command_level celery-log-value "$T/bin/celery -A proj worker -lf")" ok \
+  "… but not for an f that is an option's value (-lf)"
+is "$(command_level other-log "$T/bin/worker worker -f $T/log/w.log")" ok \
+  "… nor for another program's -f"
 
 # --- service-user / service-group
 diagnose --env-file="$T/good.env" --user=no-such-stem-user --json
