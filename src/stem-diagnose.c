@@ -702,23 +702,45 @@ detach_argument (char **argv)
   return NULL;
 }
 
-/* The value of Celery's own --pidfile after its worker or beat command in
- * ARGV (--pidfile=V or --pidfile V), or NULL (also when ARGV does not run
- * Celery). */
-static const char *
-celery_pidfile_argument (char **argv)
+/* The index in ARGV of the first argument after Celery's worker or beat
+ * command that MATCH takes, or 0 (also when ARGV does not run Celery). */
+static guint
+celery_command_argument (char **argv, gboolean (*match) (const char *arg))
 {
   if (!runs_celery (argv))
-    return NULL;
+    return 0;
   gboolean celery_command = FALSE;
   for (guint i = 1; argv[i] != NULL; i++)
     if (g_str_equal (argv[i], "worker") || g_str_equal (argv[i], "beat"))
       celery_command = TRUE;
-    else if (celery_command && g_str_has_prefix (argv[i], "--pidfile="))
-      return argv[i] + strlen ("--pidfile=");
-    else if (celery_command && g_str_equal (argv[i], "--pidfile") && argv[i + 1] != NULL)
-      return argv[i + 1];
-  return NULL;
+    else if (celery_command && match (argv[i]))
+      return i;
+  return 0;
+}
+
+static gboolean
+is_pidfile_option (const char *arg)
+{
+  return g_str_equal (arg, "--pidfile") || g_str_has_prefix (arg, "--pidfile=");
+}
+
+static gboolean
+is_logfile_option (const char *arg)
+{
+  return g_str_equal (arg, "--logfile") || g_str_has_prefix (arg, "--logfile=")
+         || celery_short_option (arg, 'f');
+}
+
+/* The value of Celery's own --pidfile in ARGV (--pidfile=V or --pidfile
+ * V), or NULL. */
+static const char *
+celery_pidfile_argument (char **argv)
+{
+  guint i = celery_command_argument (argv, is_pidfile_option);
+  if (i == 0)
+    return NULL;
+  const char *equals = strchr (argv[i], '=');
+  return equals != NULL ? equals + 1 : argv[i + 1];
 }
 
 /* The nodes whose own pidfile VALUE names once expanded for each of them,
@@ -775,25 +797,6 @@ check_celery_pidfile (Diagnose *d, const char *id, char **argv, const char *orig
   return nodes != NULL;
 }
 
-/* The argument of ARGV that gives Celery's own log file after its worker
- * or beat command (--logfile, -f), or NULL (also when ARGV does not run
- * Celery). */
-static const char *
-celery_logfile_argument (char **argv)
-{
-  if (!runs_celery (argv))
-    return NULL;
-  gboolean celery_command = FALSE;
-  for (guint i = 1; argv[i] != NULL; i++)
-    if (g_str_equal (argv[i], "worker") || g_str_equal (argv[i], "beat"))
-      celery_command = TRUE;
-    else if (celery_command
-             && (g_str_equal (argv[i], "--logfile") || g_str_has_prefix (argv[i], "--logfile=")
-                 || celery_short_option (argv[i], 'f')))
-      return argv[i];
-  return NULL;
-}
-
 /* Celery's own log file: the node's log, which stem-multi logs shows,
  * stem-health --max-log-age reads and the shipped logrotate rotates
  * (renaming it: the log writer follows, Celery would not), then gets only
@@ -802,9 +805,10 @@ static void
 check_celery_logfile (Diagnose *d, const char *id, char **argv, const char *origin,
                       const char *line)
 {
-  const char *arg = celery_logfile_argument (argv);
-  if (arg == NULL)
+  guint i = celery_command_argument (argv, is_logfile_option);
+  if (i == 0)
     return;
+  const char *arg = argv[i];
   CheckResult *r
       = add_result (d, id, LEVEL_WARN,
                     _ ("%s (%s): with %s Celery writes its log itself, past the node's log, "
