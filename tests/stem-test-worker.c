@@ -391,6 +391,11 @@ mode_pool (char **args)
   if (!parse_long (args[0], 0, MAX_MS, &ms))
     return usage ();
   fflush (stdout);
+  /* The master holds the write end: the pool reads end of file when it
+   * has died. */
+  int master_alive[2];
+  if (pipe (master_alive) < 0)
+    return 1;
   pid_t child = fork ();
   if (child < 0)
     return 1;
@@ -398,12 +403,12 @@ mode_pool (char **args)
     {
       reset_signals ();
       ignore_signal (SIGINT);
+      close (master_alive[1]);
       printf ("pool=%ld\n", (long)getpid ());
       fflush (stdout);
-      pid_t master = getppid ();
-      struct timespec look = { 0, 20 * 1000000L };
-      while (getppid () == master)
-        nanosleep (&look, NULL);
+      char byte;
+      while (read (master_alive[0], &byte, 1) < 0 && errno == EINTR)
+        ;
       struct timespec task = { ms / 1000, (ms % 1000) * 1000000L };
       while (nanosleep (&task, &task) < 0 && errno == EINTR)
         ;
@@ -411,6 +416,7 @@ mode_pool (char **args)
       fflush (stdout);
       _exit (0);
     }
+  close (master_alive[0]);
   print_ready ();
   wait_forever ();
 }
