@@ -681,6 +681,17 @@ celery_takes_value (const char *arg)
   return FALSE;
 }
 
+/* The index in ARGV of Celery's worker or beat command, the first such
+ * word, or 0 for none. */
+static guint
+celery_command_index (char **argv)
+{
+  for (guint i = 1; argv[i] != NULL; i++)
+    if (g_str_equal (argv[i], "worker") || g_str_equal (argv[i], "beat"))
+      return i;
+  return 0;
+}
+
 /* The argument of ARGV that tells the worker to fork into the background
  * and let its first process exit (Celery's, and init scripts' of old), or
  * NULL.  -D is --detach after Celery's worker and beat commands
@@ -689,15 +700,14 @@ celery_takes_value (const char *arg)
 static const char *
 detach_argument (char **argv)
 {
-  gboolean celery_command = FALSE, celery = runs_celery (argv);
+  guint command = celery_command_index (argv);
+  gboolean celery = runs_celery (argv);
   for (guint i = 1; argv[i] != NULL; i++)
-    if (g_str_equal (argv[i], "worker") || g_str_equal (argv[i], "beat"))
-      celery_command = TRUE;
-    else if (celery && !celery_command && g_str_equal (argv[i], "multi")
-             && !celery_takes_value (argv[i - 1]))
+    if (celery && (command == 0 || i < command) && g_str_equal (argv[i], "multi")
+        && !celery_takes_value (argv[i - 1]))
       return argv[i];
     else if (g_str_equal (argv[i], "--detach") || g_str_has_prefix (argv[i], "--detach=")
-             || (celery_command && celery_short_option (argv[i], 'D')))
+             || (command != 0 && i > command && celery_short_option (argv[i], 'D')))
       return argv[i];
   return NULL;
 }
@@ -707,13 +717,11 @@ detach_argument (char **argv)
 static guint
 celery_command_argument (char **argv, gboolean (*match) (const char *arg))
 {
-  if (!runs_celery (argv))
+  guint command = celery_command_index (argv);
+  if (command == 0 || !runs_celery (argv))
     return 0;
-  gboolean celery_command = FALSE;
-  for (guint i = 1; argv[i] != NULL; i++)
-    if (g_str_equal (argv[i], "worker") || g_str_equal (argv[i], "beat"))
-      celery_command = TRUE;
-    else if (celery_command && match (argv[i]))
+  for (guint i = command + 1; argv[i] != NULL; i++)
+    if (match (argv[i]))
       return i;
   return 0;
 }
