@@ -49,8 +49,8 @@ ok_if "the new log is mode 0640" test "$(stat -c %a "$log")" = 640
 mv "$log.1" "$log.2"
 mv "$log" "$log.1"
 ok_if "a second rotation is followed too" wait_until 10 has_lines "$log" 50
-kill -TERM "${writer:-0}"
-kill -INT "${writer:-0}"
+kill -TERM "${writer:-none}"
+kill -INT "${writer:-none}"
 before=$(lines_in "$log")
 ok_if "TERM and INT do not stop the writer: it ends with the worker's output" \
   eval 'wait_until 10 has_lines "$log" $((before + 20)) && alive "${writer:-0}"'
@@ -127,7 +127,7 @@ before=$(lines_in "$log.old")
 ok_if "which still gets the output" wait_until 10 has_lines "$log.old" $((before + 20))
 ok_if "the link was not followed" test ! -e /nowhere
 rm "$log"
-kill -HUP "${writer:-0}"
+kill -HUP "${writer:-none}"
 ok_if "SIGHUP reopens the log" wait_until 10 has_lines "$log" 10
 multi stop rot
 ok_if "nothing was lost meanwhile" in_order "$log.old" "$log"
@@ -146,14 +146,14 @@ rc_is 0 "stop a worker that left a process behind"
 like "$T/err" "^stem-multi: orphaned: “$T/log/orphaned.log” is still being written: a process the worker started is still running$" \
   "stop --verbose says the output is still open"
 ok_if "and the worker itself is stopped" dead "$orphaned"
-kill "${straggler:-0}"
+kill "${straggler:-none}"
 
 # A writer killed all the same: the worker's next write gets SIGPIPE, as
 # stem-multi(1) says, and status sees the worker gone.
 multi start doomed --command "$WORKER" --command count --command 2
 doomed=$(pid_of doomed)
 writer=$(log_writer_of "$doomed")
-kill -KILL "${writer:-0}"
+kill -KILL "${writer:-none}"
 ok_if "a worker whose log writer was killed dies at its next write" wait_until 10 dead "$doomed"
 multi status doomed --no-clean
 rc_is 1 "… and status says the node is dead (pidfile left)"

@@ -96,7 +96,7 @@ sup=$!
 exec 3>&-
 ready p1
 first=$(pid_of p1)
-kill -KILL "${first:-0}"
+kill -KILL "${first:-none}"
 ok_if "with nobody reading its stderr, supervise still restarts a node" \
   wait_until 15 restarted p1 "$first"
 ok_if "and lives on" alive "$sup"
@@ -115,7 +115,7 @@ wait_until 10 lock_held
 kill -KILL "$(pid_of la)"
 wait_until 10 grep -qs '^stem-multi: la: restarting in 1s' "$T/lock.err"
 b1=$(pid_of lb)
-kill -KILL "${b1:-0}"
+kill -KILL "${b1:-none}"
 ok_if "while la waits for its lock, lb is restarted" wait_until 15 restarted lb "$b1"
 ok_if "la is not started while its lock is held" test ! -e "$T/run/la.pid"
 kill -TERM "$sup"
@@ -190,7 +190,7 @@ server=$(awk '{ print $4 }' "/proc/${writer:-0}/stat" 2>/dev/null)
 is "$(tr '\0' ' ' <"/proc/${server:-0}/cmdline" 2>/dev/null)" "$LOGWRITER --serve " \
   "the node's log writer was forked by the server"
 is "$(awk '{ print $4 }' "/proc/${server:-0}/stat" 2>/dev/null)" "$sup" "which is supervise's child"
-kill -KILL "${server:-0}"
+kill -KILL "${server:-none}"
 ok_if "supervise says when the server is gone" \
   wait_until 10 grep -qs "the log writers' server (pid $server) has exited" "$T/server.err"
 kill -TERM "$p1"
@@ -262,7 +262,7 @@ for round in 1 2 3; do
   shell=$(pid_of wr) worker=$(worker_of wr)
   ok_if "round $round: the wrapper's worker is its child" \
     test "$(awk '{ print $4 }' "/proc/${worker:-0}/stat" 2>/dev/null)" = "$shell"
-  kill -KILL "${shell:-0}"
+  kill -KILL "${shell:-none}"
   wait_until 20 new_worker wr "$worker"
   ok_if "round $round: the worker the killed wrapper left was ended before the restart" \
     dead "$worker"
@@ -327,7 +327,7 @@ supervise_bg "$T/respawn.err" resp --restart=always --timeout=20s \
 both_ready () { [ "$(grep -s '^ready' "$T/log/resp.log" | wc -l)" -ge 2 ]; }
 wait_until 10 both_ready
 first=$(pid_of resp)
-kill -KILL "${first:-0}"
+kill -KILL "${first:-none}"
 ok_if "the node whose leftover respawns is restarted" wait_until 15 restarted resp "$first"
 respawned=$(sed -n 's/^respawned pid=//p' "$T/log/resp.log" | tail -n 1)
 ok_if "what it left was ended before the restart, though it respawned" dead "${respawned:-0}"
@@ -372,7 +372,7 @@ multi start lk --lock-timeout=0.3s --settle=0 --command "$WORKER" --command run
 rc_is 1 "a start by hand meanwhile fails"
 like "$T/err" "lk: .*lk\.pid\.lock.* $sup" "for want of the lock, which supervise holds"
 ok_if "and starts nothing" test ! -e "$T/run/lk.pid"
-kill -KILL "${lk_child:-0}"
+kill -KILL "${lk_child:-none}"
 wait "$sup"
 rc_is 1 "once what it left has ended, supervise exits (the node was killed: a failure)"
 multi start lk --settle=0 --command "$WORKER" --command run
@@ -451,19 +451,19 @@ supervise_bg "$T/held.err" ha hb --restart=always --timeout=6s \
   --command:ha "$WORKER" --command:hb "$WORKER" --command:hb run
 ready ha hb
 s1=$(server_of "$(pid_of ha)")
-kill -KILL "${s1:-0}"
+kill -KILL "${s1:-none}"
 wait_until 10 grep -qs "server (pid $s1) has exited" "$T/held.err"
 b1=$(pid_of hb)
-kill -KILL "${b1:-0}"
+kill -KILL "${b1:-none}"
 wait_until 15 restarted hb "$b1"
 b2=$(pid_of hb)
 s2=$(server_of "$b2")
 kill -KILL "$(pid_of ha)"
 wait_until 10 grep -qs "ha: ending 1 process" "$T/held.err"
-kill -KILL "${s2:-0}"
+kill -KILL "${s2:-none}"
 ok_if "the second server's exit is seen while ha's zombie is held" \
   wait_until 3 grep -qs "server (pid $s2) has exited" "$T/held.err"
-kill -KILL "${b2:-0}"
+kill -KILL "${b2:-none}"
 ok_if "hb is started again meanwhile" wait_until 5 restarted hb "$b2"
 unlike "$T/held.err" "hb: Starting the log writer" "its start did not fail on the dead server"
 stop_supervise
@@ -481,7 +481,7 @@ ready many
 first=$(pid_of many)
 many_left () { test "$(pgrep -x -g "${first:-0}" sleep | wc -l)" -ge 300; }
 wait_until 20 many_left || fail "the worker left 300 processes" "it did not"
-kill -KILL "${first:-0}"
+kill -KILL "${first:-none}"
 ok_if "the node is restarted" wait_until 30 restarted many "$first"
 is "$(pgrep -x -g "${first:-0}" sleep | wc -l)" 0 "nothing it left runs beside the restarted node"
 like "$T/many.err" "many: ending [0-9]+ processes it left in its process group$" "those it opened are ended"
