@@ -81,7 +81,7 @@ round () {
   timed "floor-status-$n" "$floor" status "$dir/f" "$n"
   timed "floori-status-$n" "$floor" status --identity "$dir/f" "$n"
   timed "floor-stop-$n" "$floor" stop "$dir/f" "$n"
-  # The floor of a log writer per node: a fork and a pipe beside each worker.
+  # The floor of a log writer thread per node: a pipe and a thread for each worker.
   mkdir -p "$dir/fw"
   timed "floorw-start-$n" "$floor" start --writer "$dir/fw" "$n" "$worker" 3601
   timed "floorw-stop-$n" "$floor" stop --writer "$dir/fw" "$n"
@@ -170,7 +170,7 @@ for n in $sizes; do
     [ "$verb" = start ] || [ "$n" = 200 ] || g=
     printf '  %s\n' "$verb"
     printf '    %-34s %9s ms\n' "floor" "$(ms "floor-$verb-$n")"
-    [ ! -s "$dir/floorw-$verb-$n" ] || row "floor, a writer process per node" "floorw-$verb-$n" "floor-$verb-$n"
+    [ ! -s "$dir/floorw-$verb-$n" ] || row "floor, a writer thread per node" "floorw-$verb-$n" "floor-$verb-$n"
     [ ! -s "$dir/floori-$verb-$n" ] || row "floor, reading each identity" "floori-$verb-$n" "floor-$verb-$n"
     row "stem-multi $verb" "multi-$verb-$n" "floor-$verb-$n" "$g"
     [ ! -s "$dir/floorw-$verb-$n" ] \

@@ -14,23 +14,26 @@
  *   floor stop DIR N                   pidfd_open each, SIGTERM all, poll
  *                                      until all have exited, unlink pidfiles
  *
- * With --writer after the verb, each worker writes to a pipe, and a process
- * forked beside it copies the pipe to the log (holding a shared flock on
- * it, as stem-multi's log writer does); stop then also waits for each
- * writer, by taking that lock.  The least a log writer per node costs:
- * one fork and a pipe per node, no exec, no checks.
+ * With --writer after the verb, each worker writes to a pipe, and a thread
+ * copies the pipe to the log (holding a shared flock on it, as
+ * stem-multi's log writers do), in one process forked at the first node
+ * and sent each pipe and log over a socket; stop then also waits for each
+ * writer, by taking that lock.  The least a log writer thread per node
+ * costs: a pipe, a message and a thread per node, no exec, no checks.
  *
  * Exit 0 when every node did what was asked, 1 otherwise. */
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -51,22 +54,107 @@ write_pidfile (const char *dir, int i, pid_t pid)
   return ok && rename (tmp, path) == 0 ? 0 : -1;
 }
 
-/* The writer forked beside a worker: copies IN to LOG until the worker
- * and everyone else holding the pipe have closed it. */
-static void
-copy_to_log (int in, int log)
+/* A writer thread: copies the pipe FDS[0] to the log FDS[1] until the
+ * worker and everyone else holding the pipe have closed it. */
+static void *
+copy_to_log (void *data)
 {
+  int *fds = data;
   char buffer[4096];
   ssize_t n;
-  setsid ();
-  while ((n = read (in, buffer, sizeof buffer)) > 0 || (n < 0 && errno == EINTR))
-    if (n > 0 && write (log, buffer, (size_t)n) < 0)
+  while ((n = read (fds[0], buffer, sizeof buffer)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0 && write (fds[1], buffer, (size_t)n) < 0)
       break;
-  _exit (0);
+  close (fds[0]);
+  close (fds[1]);
+  free (fds);
+  return NULL;
 }
 
-/* The worker's output: the log itself, or (WRITER) a pipe to a new process
- * that copies it there.  -1 on failure. */
+/* The writer process: a thread for each pipe and log that SOCKET brings;
+ * it exits once the socket is closed and every thread has ended. */
+static void
+serve_writers (int socket)
+{
+  setsid ();
+  pthread_attr_t attr;
+  pthread_attr_init (&attr);
+  pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize (&attr, 64 * 1024);
+  for (;;)
+    {
+      char byte;
+      union
+      {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE (2 * sizeof (int))];
+      } control;
+      struct iovec iov = { &byte, 1 };
+      struct msghdr msg = { .msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = control.buf,
+                            .msg_controllen = sizeof control.buf };
+      int *fds = malloc (2 * sizeof *fds);
+      pthread_t thread;
+      if (fds == NULL || recvmsg (socket, &msg, MSG_CMSG_CLOEXEC) <= 0)
+        break;
+      memcpy (fds, CMSG_DATA (CMSG_FIRSTHDR (&msg)), 2 * sizeof *fds);
+      if (pthread_create (&thread, &attr, copy_to_log, fds) != 0)
+        break;
+    }
+  pthread_exit (NULL);
+}
+
+/* Our end of the writer process's socket, forked at the first call. */
+static int
+writer_socket (void)
+{
+  static int socket_fd = -1;
+  int sv[2];
+  if (socket_fd >= 0 || socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    return socket_fd;
+  pid_t pid = fork ();
+  if (pid == 0)
+    {
+      close (sv[0]);
+      serve_writers (sv[1]);
+    }
+  close (sv[1]);
+  if (pid < 0)
+    close (sv[0]);
+  else
+    socket_fd = sv[0];
+  return socket_fd;
+}
+
+/* Sends the writer process the pipe's read end IN and the log LOG. */
+static int
+send_writer (int in, int log)
+{
+  int socket_fd = writer_socket ();
+  char byte = 0;
+  union
+  {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE (2 * sizeof (int))];
+  } control;
+  memset (&control, 0, sizeof control);
+  struct iovec iov = { &byte, 1 };
+  struct msghdr msg = { .msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = control.buf,
+                        .msg_controllen = sizeof control.buf };
+  struct cmsghdr *c = CMSG_FIRSTHDR (&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN (2 * sizeof (int));
+  int fds[2] = { in, log };
+  memcpy (CMSG_DATA (c), fds, sizeof fds);
+  return socket_fd >= 0 && sendmsg (socket_fd, &msg, 0) == 1 ? 0 : -1;
+}
+
+/* The worker's output: the log itself, or (WRITER) a pipe to a writer
+ * thread that copies it there.  -1 on failure. */
 static int
 open_output (const char *dir, int i, int writer)
 {
@@ -81,15 +169,10 @@ open_output (const char *dir, int i, int writer)
       close (fd);
       return -1;
     }
-  pid_t pid = fork ();
-  if (pid == 0)
-    {
-      close (data[1]);
-      copy_to_log (data[0], fd);
-    }
+  int rc = send_writer (data[0], fd);
   close (data[0]);
   close (fd);
-  if (pid < 0)
+  if (rc < 0)
     {
       close (data[1]);
       return -1;
@@ -101,6 +184,9 @@ static int
 start (const char *dir, int n, int writer, char **argv)
 {
   int failed = 0;
+  /* Forked before any pipe is made: it holds no worker's output open. */
+  if (writer && writer_socket () < 0)
+    return 1;
   for (int i = 1; i <= n; i++)
     {
       int out = open_output (dir, i, writer);

@@ -78,16 +78,18 @@ fake_library () {
 
 pid_of () { cat "$T/run/$1.pid" 2>/dev/null; }
 
-# log_writer_of PID: the stem-logwriter reading PID's output.
+# log_writer_of PID: the stem-logwriter process reading PID's output.
 log_writer_of () {
-  local pipe p
+  local pipe p fd
   pipe=$(readlink "/proc/$1/fd/1") || return 1
   case $pipe in pipe:*) ;; *) return 1 ;; esac
   for p in $(pgrep -x stem-logwriter); do
-    if [ "$(readlink "/proc/$p/fd/0" 2>/dev/null)" = "$pipe" ]; then
-      echo "$p"
-      return 0
-    fi
+    for fd in /proc/"$p"/fd/*; do
+      if [ "$(readlink "$fd" 2>/dev/null)" = "$pipe" ]; then
+        echo "$p"
+        return 0
+      fi
+    done
   done
   return 1
 }

@@ -159,24 +159,59 @@ multi status doomed --no-clean
 rc_is 1 "… and status says the node is dead (pidfile left)"
 multi stop doomed
 
-# Nodes started together: a writer each (forked by one writer server, which
-# is gone when start returns), each naming its own log.
+# Nodes started together: a writer thread each, in one writer process
+# (forked by one writer server, which is gone when start returns) whose
+# title names their logs.
 multi start w1 w2 w3 --command "$WORKER" --command count --command 50
 rc_is 0 "start three nodes at once"
 writers=
 for n in w1 w2 w3; do
   w=$(log_writer_of "$(pid_of $n)")
-  is "$(tr '\0' ' ' <"/proc/${w:-0}/cmdline" 2>/dev/null)" "$LOGWRITER $T/log/$n.log " "$n has a writer of its own for $n.log"
   writers="$writers ${w:-0}"
 done
-is "$(echo $writers | tr ' ' '\n' | sort -u | wc -l)" 3 "three distinct writers"
+w=$(log_writer_of "$(pid_of w1)")
+is "$(echo $writers | tr ' ' '\n' | sort -u | wc -l)" 1 "one writer process for the three"
+is "$(tr '\0' ' ' <"/proc/${w:-0}/cmdline" 2>/dev/null)" "$LOGWRITER $T/log/w1.log $T/log/w2.log $T/log/w3.log " \
+  "ps shows it as \"stem-logwriter LOG…\", with the three logs"
+is "$(ls "/proc/${w:-0}/task" 2>/dev/null | wc -l)" 4 "a thread for each log, beside its main thread"
 ok_if "no writer server is left behind" \
   eval '! ps -eo ppid=,args= | awk -v s="$LOGWRITER --serve" '"'"'$1 == 1 && index($0, s)'"'"' | grep -q .'
-multi stop w1 w2 w3
-rc_is 0 "stop them"
-for n in w1 w2 w3; do
+multi stop w2
+rc_is 0 "stop one of them"
+like "$T/log/w2.log" "^got SIGTERM$" "its last line is in its log"
+before=$(lines_in "$T/log/w1.log")
+ok_if "the others' output is still written" wait_until 10 has_lines "$T/log/w1.log" $((before + 5))
+ok_if "and the title names their logs only" \
+  wait_until 10 eval '[ "$(tr "\0" " " <"/proc/${w:-0}/cmdline" 2>/dev/null)" = "$LOGWRITER $T/log/w1.log $T/log/w3.log " ]'
+multi stop w1 w3
+rc_is 0 "stop the others"
+for n in w1 w3; do
   like "$T/log/$n.log" "^got SIGTERM$" "$n's last line is in its log"
 done
+ok_if "the writer process exits with its last log" wait_until 10 dead "${w:-0}"
+
+# More logs than a writer process takes (64): more processes, and every
+# log watched, even past the 128 inotify instances a user may have (an
+# instance per log would not be).
+multi start 130 --command "$WORKER" --command count --command 1000
+rc_is 0 "start 130 nodes"
+# log_fds: how many of 130's logs each writer process has open, a line each.
+log_fds () {
+  local p
+  for p in $(pgrep -x stem-logwriter); do
+    ls -l "/proc/$p/fd" 2>/dev/null | grep -c " $T/log/stem[0-9]*\.log\$"
+  done | grep -v '^0$'
+}
+log_fds >"$T/fds"
+is "$(awk '{ s += $1 } END { print s }' "$T/fds")" 130 "each log is open in one writer process"
+ok_if "none has more than 64" eval '[ "$(sort -n "$T/fds" | tail -n 1)" -le 64 ]'
+ok_if "so there are at least 3" eval '[ "$(wc -l <"$T/fds")" -ge 3 ]'
+ok_if "every log gets its worker's output" wait_until 10 eval '[ "$(grep -l "^ready" "$T"/log/stem*.log | wc -l)" -eq 130 ]'
+ok_if "and none says it cannot be watched for rotation" eval '! grep -q "cannot watch" "$T"/log/stem*.log'
+mv "$T/log/stem130.log" "$T/log/stem130.log.1"
+ok_if "the last is followed through a rename" wait_until 10 test -f "$T/log/stem130.log"
+multi stop 130
+rc_is 0 "stop them"
 
 # The writer runs as the worker's user.
 if [ "$(id -u)" -eq 0 ]; then
@@ -221,8 +256,8 @@ size_is () { [ "$(stat -c %s "$1")" -eq "$2" ]; }
 # is read by a function, not expanded once in its arguments.)
 writes_above () { [ "$(syscw "$1")" -gt "$2" ]; }
 # The kernel counts a write once it has returned, after the file has grown:
-# the writer is done with it when it sleeps again, in poll().
-sleeping () { [ "$(sed 's/.*) //; s/ .*//' "/proc/$1/stat")" = S ]; }
+# the writer is done with it when all its threads sleep again, in poll().
+sleeping () { ! sed 's/.*) //; s/ .*//' "/proc/$1"/task/*/stat | grep -qv '^S$'; }
 : >"$T/limited.log"
 mkfifo "$T/feed"
 bash -c 'ulimit -f 1 && exec "$0" "$1"' "$LOGWRITER" "$T/limited.log" <"$T/feed" >>"$T/limited.log" 2>&1 &

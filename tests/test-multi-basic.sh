@@ -23,7 +23,7 @@ for n in alpha beta gamma; do
     eval '[[ "$(readlink "/proc/$pid/fd/1")" == pipe:* ]] && [ "$(readlink "/proc/$pid/fd/1")" = "$(readlink "/proc/$pid/fd/2")" ]'
   writer=$(log_writer_of "$pid")
   ok_if "$n's output is read by a stem-logwriter" test -n "$writer"
-  ok_if "which appends to $n's log" test "$(readlink "/proc/${writer:-0}/fd/1")" = "$T/log/$n.log"
+  ok_if "which has $n's log open" has_fd_to "${writer:-0}" "$T/log/$n.log"
   wait_until 10 grep -qs "^ready pid=$pid node=$n" "$T/log/$n.log"
   like "$T/log/$n.log" "^ready pid=$pid node=$n" "$n's output reaches its log"
 done

@@ -522,8 +522,9 @@ if [ "$(id -u)" -eq 0 ] && unshare --pid --fork --mount-proc true 2>/dev/null; t
     --logfile="$T/log/%n.log" --command "$WORKER" --command orphan-maker 2>"$T/ns.err" &
   ns=$!
   wait_until 10 grep -qs '^grandchild=' "$T/log/orph.log"
-  # Pids 2 and 3 went to starting the node's log writer, which is 3.
-  like "$T/log/orph.log" "^ready pid=4 node=orph$" "in the namespace supervise is PID 1 and the node PID 4"
+  # Pids 2 to 4 went to the node's log writer: the writers' server (2),
+  # the writer process it forked (3) and the thread in it for this log (4).
+  like "$T/log/orph.log" "^ready pid=5 node=orph$" "in the namespace supervise is PID 1 and the node PID 5"
   wait_until 15 grep -qs 'reaped orphan pid' "$T/ns.err"
   like "$T/ns.err" "reaped orphan pid [0-9]+$" "the orphaned grandchild was reaped by supervise as PID 1"
   init=$(pgrep -P "$ns")

@@ -7,7 +7,7 @@
  * each on a pipe that came with it: one StemLogwriterAnswer.  No answer at
  * all means the server is gone.
  *
- * STEM_LOGWRITER_WRITER: fork a log writer.  A StemLogwriterRequest, the
+ * STEM_LOGWRITER_WRITER: start a log writer.  A StemLogwriterRequest, the
  * supplementary groups, then the log's path; descriptors: the read end of
  * the worker's output pipe, the log file (opened and share-locked), the
  * answer pipe.  The answer: STEM_LOGWRITER_RUNNING once the writer runs as
@@ -29,6 +29,11 @@
 #pragma once
 
 #include <stdint.h>
+
+/* A log writer is a thread of a writer process, which the server forks
+ * for each user its nodes run as and which serves at most this many logs:
+ * a few descriptors each, well within the usual limit of 1024. */
+#define STEM_LOGWRITER_LOGS_PER_PROCESS 64
 
 /* Bounds a request to well under a socket buffer. */
 #define STEM_LOGWRITER_MAX_GROUPS 8192

@@ -1,16 +1,25 @@
-/* stem-logwriter: writes one worker's output to its log file and follows
- * the file when logrotate renames or removes it, so rotation loses no line.
+/* stem-logwriter: writes workers' output to their log files and follows
+ * each file when logrotate renames or removes it, so rotation loses no line.
  *
- * "stem-logwriter --serve" forks a log writer for each request that
+ * "stem-logwriter --serve" starts a log writer for each request that
  * stem-multi sends on standard input (see stem-logwriter-wire.h), and exits
  * when stem-multi closes it: the one way stem-multi starts log writers
- * (start, restart, supervise, --foreground).  "stem-logwriter /PATH/OF/LOG"
- * is one log writer run directly, with the output to write on standard
- * input and the log file, opened and share-locked, on standard output and
- * standard error: for tests and debugging.  A log writer exits when the
- * last writer of its pipe has gone.  Not meant to be run by hand.
+ * (start, restart, supervise, --foreground).  A log writer is a thread of a
+ * writer process, which the server forks for the first log of each user
+ * and sends the logs to, up to STEM_LOGWRITER_LOGS_PER_PROCESS: a thread
+ * costs a fraction of a process to start and to end, and one inotify
+ * instance (a user has 128) serves all the logs of a process.  Each thread
+ * blocks on its own log alone (a log on a hung filesystem holds back no
+ * other); the main thread hands it what inotify and SIGHUP say.  A log
+ * writer ends when the last writer of its pipe has gone, and its process
+ * once its last log has ended and the server has gone.
  *
- * Plain libc on purpose: one of these runs beside every worker. */
+ * "stem-logwriter /PATH/OF/LOG" is one log writer run directly, with the
+ * output to write on standard input and the log file, opened and
+ * share-locked, on standard output and standard error: for tests and
+ * debugging.  Not meant to be run by hand.
+ *
+ * Plain libc on purpose: these run beside every worker. */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,12 +28,16 @@
 #include <libintl.h>
 #include <locale.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
@@ -48,15 +61,41 @@
  * this many bytes. */
 #define MAX_HELD_LINE 65536
 
-static const char *log_path;
-static int inotify_fd = -1;
-static int watch = -1; /* on the file open on fd 1, or -1 */
-static bool at_line_start = true;
-static bool move_pending;  /* the path names another file than ours */
-static size_t held;        /* bytes written since MOVE_PENDING was set */
-static bool reopen_failed; /* said so once; said again after a success */
-static unsigned long long lost_bytes;
-static int lost_errno;
+/* What the main thread asks of a writer's thread (Writer.asked). */
+enum
+{
+  ASK_CHECK = 1,  /* the log's path may have moved */
+  ASK_REOPEN = 2, /* SIGHUP: open the path afresh */
+};
+
+/* One log and the thread that writes to it. */
+typedef struct Writer Writer;
+struct Writer
+{
+  char *path;
+  int in_fd;   /* the worker's output */
+  int log_fd;  /* the file it goes to, share-locked */
+  int wake_fd; /* an eventfd: the main thread has asked something */
+  int watch;   /* on the file open on LOG_FD, or -1; under writers_lock */
+  atomic_int asked;
+  bool at_line_start;
+  bool move_pending;  /* the path names another file than ours */
+  size_t held;        /* bytes written since MOVE_PENDING was set */
+  bool reopen_failed; /* said so once; said again after a success */
+  bool said_unwatched;
+  unsigned long long lost_bytes;
+  int lost_errno;
+  Writer *next;
+};
+
+/* Every writer of this process, in the order they came; the main thread
+ * reads their watches and wakes them, each thread removes its own. */
+static pthread_mutex_t writers_lock = PTHREAD_MUTEX_INITIALIZER;
+static Writer *writers;
+static unsigned n_writers;
+static int inotify_fd = -1; /* one for all: a user's are limited (128) */
+static int done_fd = -1;    /* an eventfd: a writer has ended */
+static int inotify_errno;   /* why INOTIFY_FD is -1 */
 
 /* 0, or the errno of the write that failed, with *WRITTEN what was
  * written before it. */
@@ -78,13 +117,13 @@ write_all (int fd, const char *data, size_t len, size_t *written)
   return 0;
 }
 
-/* A line of our own in the log, on a line of its own. */
+/* A line of our own in W's log, on a line of its own. */
 static int
-say (const char *format, ...)
+say (Writer *w, const char *format, ...)
 {
   char text[1024];
   int at = 0;
-  if (!at_line_start)
+  if (!w->at_line_start)
     text[at++] = '\n';
   at += snprintf (text + at, sizeof text - (size_t)at, "stem-logwriter: ");
   va_list args;
@@ -95,9 +134,9 @@ say (const char *format, ...)
   if (len < sizeof text - 1)
     text[len++] = '\n';
   size_t written;
-  int errsv = write_all (STDOUT_FILENO, text, len, &written);
+  int errsv = write_all (w->log_fd, text, len, &written);
   if (errsv == 0)
-    at_line_start = true;
+    w->at_line_start = true;
   return errsv;
 }
 
@@ -105,89 +144,107 @@ say (const char *format, ...)
  * dropped rather than left to block the worker; the log says how much once
  * writing works again. */
 static void
-emit (const char *data, size_t len)
+emit (Writer *w, const char *data, size_t len)
 {
   if (len == 0)
     return;
-  if (lost_bytes > 0
-      && say (_ ("%llu bytes of output lost: %s"), lost_bytes, strerror (lost_errno)) != 0)
+  if (w->lost_bytes > 0
+      && say (w, _ ("%llu bytes of output lost: %s"), w->lost_bytes, strerror (w->lost_errno)) != 0)
     {
-      lost_bytes += len;
+      w->lost_bytes += len;
       return;
     }
-  lost_bytes = 0;
+  w->lost_bytes = 0;
   size_t written;
-  int errsv = write_all (STDOUT_FILENO, data, len, &written);
+  int errsv = write_all (w->log_fd, data, len, &written);
   if (written > 0)
-    at_line_start = data[written - 1] == '\n';
+    w->at_line_start = data[written - 1] == '\n';
   if (errsv != 0)
     {
-      lost_bytes += len - written;
-      lost_errno = errsv;
+      w->lost_bytes += len - written;
+      w->lost_errno = errsv;
     }
 }
 
 /* Without a watch, a rotation is noticed when the worker next writes
  * (write_output looks at the path first); the log says so, once. */
 static void
-unwatched (int errsv)
+unwatched (Writer *w, int errsv)
 {
-  static bool said;
-  if (!said)
-    say (_ ("cannot watch %s for rotation (%s): a rotation is noticed when the worker next "
+  if (!w->said_unwatched)
+    say (w,
+         _ ("cannot watch %s for rotation (%s): a rotation is noticed when the worker next "
             "writes"),
-         log_path, strerror (errsv));
-  said = true;
+         w->path, strerror (errsv));
+  w->said_unwatched = true;
+}
+
+/* Whether another writer than W has watch WD: one inotify instance gives
+ * two paths to the same file the same watch.  Under writers_lock. */
+static bool
+watch_shared (const Writer *w, int wd)
+{
+  for (const Writer *o = writers; o != NULL; o = o->next)
+    if (o != w && o->watch == wd)
+      return true;
+  return false;
+}
+
+/* Drops W's watch, unless another writer has it too.  Under writers_lock. */
+static void
+unwatch (Writer *w)
+{
+  if (w->watch >= 0 && !watch_shared (w, w->watch))
+    inotify_rm_watch (inotify_fd, w->watch);
+  w->watch = -1;
 }
 
 static void
-watch_log (void)
+watch_log (Writer *w)
 {
   if (inotify_fd < 0)
     return;
-  if (watch >= 0)
-    inotify_rm_watch (inotify_fd, watch);
+  /* Under the lock, the main thread, which takes it to hand an event to
+   * its writer, never sees an event of a watch before it knows whose. */
+  pthread_mutex_lock (&writers_lock);
+  unwatch (w);
   /* IN_ATTRIB: a removal shows as a change of the link count (the file we
    * hold open is never deleted under us). */
-  watch = inotify_add_watch (inotify_fd, log_path,
-                             IN_MOVE_SELF | IN_DELETE_SELF | IN_ATTRIB | IN_DONT_FOLLOW);
+  w->watch = inotify_add_watch (inotify_fd, w->path,
+                                IN_MOVE_SELF | IN_DELETE_SELF | IN_ATTRIB | IN_DONT_FOLLOW);
+  int errsv = errno;
+  pthread_mutex_unlock (&writers_lock);
   /* The user's watches used up (ENOSPC), not a path already gone. */
-  if (watch < 0 && (errno == ENOSPC || errno == ENOMEM))
-    unwatched (errno);
+  if (w->watch < 0 && (errsv == ENOSPC || errsv == ENOMEM))
+    unwatched (w, errsv);
 }
 
-/* Whether LOG_PATH still names the file we write to. */
+/* Whether W's path still names the file we write to. */
 static bool
-path_is_ours (void)
+path_is_ours (const Writer *w)
 {
   struct stat path_st, ours;
-  if (fstat (STDOUT_FILENO, &ours) < 0)
+  if (fstat (w->log_fd, &ours) < 0)
     return true; /* nothing to compare: keep what we have */
-  if (lstat (log_path, &path_st) < 0)
+  if (lstat (w->path, &path_st) < 0)
     return false;
   return path_st.st_dev == ours.st_dev && path_st.st_ino == ours.st_ino;
 }
 
-/* Opens LOG_PATH relative to its directory, which is opened one component
- * at a time, never through a link someone other than root could change
+/* Opens W's path afresh (creating it, as the user we run as) and writes
+ * there from now on.  If it cannot be opened, output keeps going to the file
+ * we have, wherever it now is: late rather than lost.  The path is opened
+ * relative to its directory, which is opened one component at a time,
+ * never through a link someone other than root could change
  * (stem-path.h): whoever can write a directory on the way must not be able
  * to send the output to another file. */
-static int
-open_log_path (void)
-{
-  return stem_path_open_file (
-      log_path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_CLOEXEC | O_NONBLOCK, 0640);
-}
-
-/* Opens LOG_PATH afresh (creating it, as the user we run as) and writes
- * there from now on.  If it cannot be opened, output keeps going to the file
- * we have, wherever it now is: late rather than lost. */
 static void
-reopen_log (void)
+reopen_log (Writer *w)
 {
-  move_pending = false;
-  held = 0;
-  int fd = open_log_path ();
+  w->move_pending = false;
+  w->held = 0;
+  int fd = stem_path_open_file (
+      w->path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_CLOEXEC | O_NONBLOCK, 0640);
   struct stat st;
   int errsv = 0;
   if (fd < 0)
@@ -202,141 +259,246 @@ reopen_log (void)
     {
       if (fd >= 0)
         close (fd);
-      if (!reopen_failed)
-        say (errsv == EINVAL ? _ ("cannot reopen %s: not a regular file; still writing to the "
+      if (!w->reopen_failed)
+        say (w,
+             errsv == EINVAL ? _ ("cannot reopen %s: not a regular file; still writing to the "
                                   "file it was rotated to")
                              : _ ("cannot reopen %s: %s; still writing to the file it was "
                                   "rotated to"),
-             log_path, strerror (errsv));
-      reopen_failed = true;
+             w->path, strerror (errsv));
+      w->reopen_failed = true;
       return;
     }
   /* stem-multi stop waits for this lock to go before it reports a node
    * stopped, so the worker's last words are in the log by then. */
   flock (fd, LOCK_SH | LOCK_NB);
-  dup2 (fd, STDOUT_FILENO);
-  dup2 (fd, STDERR_FILENO);
-  close (fd);
-  reopen_failed = false;
-  at_line_start = true;
-  watch_log ();
+  close (w->log_fd);
+  w->log_fd = fd;
+  w->reopen_failed = false;
+  w->at_line_start = true;
+  watch_log (w);
 }
 
 /* Called when the path may have moved: switch files now, or once the line
  * being written is complete. */
 static void
-check_path (void)
+check_path (Writer *w)
 {
-  if (path_is_ours ())
+  if (path_is_ours (w))
     return;
-  if (at_line_start)
-    reopen_log ();
+  if (w->at_line_start)
+    reopen_log (w);
   else
-    move_pending = true;
+    w->move_pending = true;
 }
 
 static void
-write_output (const char *data, size_t len)
+write_output (Writer *w, const char *data, size_t len)
 {
-  if (inotify_fd < 0 || watch < 0)
-    check_path (); /* no notification: look before every write */
-  if (move_pending)
+  if (inotify_fd < 0 || w->watch < 0)
+    check_path (w); /* no notification: look before every write */
+  if (w->move_pending)
     {
       /* Finish the current line in the file it started in. */
       const char *newline = memchr (data, '\n', len);
       size_t head = newline != NULL ? (size_t)(newline - data) + 1 : len;
-      emit (data, head);
-      held += head;
+      emit (w, data, head);
+      w->held += head;
       data += head;
       len -= head;
-      if (newline != NULL || held >= MAX_HELD_LINE)
-        reopen_log ();
+      if (newline != NULL || w->held >= MAX_HELD_LINE)
+        reopen_log (w);
     }
-  emit (data, len);
+  emit (w, data, len);
+}
+
+/* What the main thread asked, done before the output read with it: output
+ * read after a rotation goes to the new file. */
+static void
+answer_asked (Writer *w)
+{
+  uint64_t count;
+  while (read (w->wake_fd, &count, sizeof count) < 0 && errno == EINTR)
+    ;
+  int asked = atomic_exchange (&w->asked, 0);
+  if (asked & ASK_CHECK)
+    check_path (w);
+  if ((asked & ASK_REOPEN) && w->at_line_start)
+    reopen_log (w);
+  else if (asked & ASK_REOPEN)
+    w->move_pending = true;
 }
 
 static void
-drain_inotify (void)
+writer_free (Writer *w)
 {
-  /* The watch is on the file itself: its events carry no name. */
-  char events[32 * sizeof (struct inotify_event)]
-      __attribute__ ((aligned (__alignof__(struct inotify_event))));
-  while (read (inotify_fd, events, sizeof events) > 0)
-    ;
-  check_path ();
+  close (w->in_fd);
+  close (w->log_fd);
+  close (w->wake_fd);
+  free (w->path);
+  free (w);
 }
 
-/* The log writer's loop, with its pipe on fd 0 and LOG_PATH open on fds 1
- * and 2. */
-static int
-run_writer (void)
+/* A writer's thread: copies its worker's output to the log until the last
+ * writer of the pipe has gone. */
+static void *
+writer_run (void *data)
 {
-  /* The worker's session or group may be signalled as a whole: we stay
-   * until its output ends.  SIGHUP reopens the log, for rotation schemes of its own. */
-  signal (SIGTERM, SIG_IGN);
-  signal (SIGINT, SIG_IGN);
-  signal (SIGQUIT, SIG_IGN);
-  signal (SIGUSR1, SIG_IGN);
-  signal (SIGUSR2, SIG_IGN);
-  signal (SIGPIPE, SIG_IGN);
-  signal (SIGXFSZ, SIG_IGN); /* a file size limit: EFBIG, counted as lost */
-  sigset_t hup;
-  sigemptyset (&hup);
-  sigaddset (&hup, SIGHUP);
-  sigprocmask (SIG_BLOCK, &hup, NULL);
-  int signal_fd = signalfd (-1, &hup, SFD_NONBLOCK | SFD_CLOEXEC);
-
-  /* One instance per writer: a user's are limited (EMFILE past
-   * fs.inotify.max_user_instances, 128 by default). */
-  inotify_fd = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
+  Writer *w = data;
   if (inotify_fd < 0)
-    unwatched (errno);
-  watch_log ();
-  check_path ();
+    unwatched (w, inotify_errno);
+  watch_log (w);
+  check_path (w);
 
-  static char buffer[65536];
-  struct pollfd fds[3] = {
-    { .fd = STDIN_FILENO, .events = POLLIN },
-    { .fd = inotify_fd, .events = POLLIN },
-    { .fd = signal_fd, .events = POLLIN },
+  char buffer[16384];
+  struct pollfd fds[2] = {
+    { .fd = w->in_fd, .events = POLLIN },
+    { .fd = w->wake_fd, .events = POLLIN },
   };
   for (;;)
     {
-      if (poll (fds, 3, -1) < 0)
+      if (poll (fds, 2, -1) < 0)
         {
           if (errno == EINTR)
             continue;
-          return 1;
+          break;
         }
-      /* Moves first: output read after a rotation goes to the new file. */
       if (fds[1].revents & POLLIN)
-        drain_inotify ();
-      if (fds[2].revents & POLLIN)
-        {
-          struct signalfd_siginfo info;
-          while (read (signal_fd, &info, sizeof info) > 0)
-            ;
-          if (at_line_start)
-            reopen_log ();
-          else
-            move_pending = true;
-        }
+        answer_asked (w);
       if (fds[0].revents & (POLLIN | POLLHUP | POLLERR))
         {
-          ssize_t n = read (STDIN_FILENO, buffer, sizeof buffer);
+          ssize_t n = read (w->in_fd, buffer, sizeof buffer);
           if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
           if (n <= 0)
             break;
-          write_output (buffer, (size_t)n);
+          write_output (w, buffer, (size_t)n);
         }
     }
-  if (lost_bytes > 0)
-    say (_ ("%llu bytes of output lost: %s"), lost_bytes, strerror (lost_errno));
-  /* Everything is written: let stop know now, not after the exit's slow
-   * teardown of the inotify instance, which may come before the log's. */
-  flock (STDOUT_FILENO, LOCK_UN);
-  return 0;
+  if (w->lost_bytes > 0)
+    say (w, _ ("%llu bytes of output lost: %s"), w->lost_bytes, strerror (w->lost_errno));
+  /* Everything is written: let stop know now. */
+  flock (w->log_fd, LOCK_UN);
+
+  pthread_mutex_lock (&writers_lock);
+  unwatch (w);
+  for (Writer **at = &writers; *at != NULL; at = &(*at)->next)
+    if (*at == w)
+      {
+        *at = w->next;
+        break;
+      }
+  n_writers--;
+  pthread_mutex_unlock (&writers_lock);
+  writer_free (w);
+  uint64_t one = 1;
+  while (write (done_fd, &one, sizeof one) < 0 && errno == EINTR)
+    ;
+  return NULL;
+}
+
+/* Starts a thread writing IN_FD to LOG_FD (both taken) for PATH: 0 or an
+ * errno. */
+static int
+writer_add (const char *path, int in_fd, int log_fd)
+{
+  Writer *w = calloc (1, sizeof *w);
+  int errsv = ENOMEM;
+  if (w != NULL)
+    {
+      *w = (Writer){ .in_fd = in_fd, .log_fd = log_fd, .watch = -1, .at_line_start = true };
+      w->path = strdup (path);
+      w->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+      errsv = w->wake_fd < 0 ? errno : w->path == NULL ? ENOMEM : 0;
+    }
+  if (errsv != 0)
+    {
+      if (w != NULL)
+        {
+          if (w->wake_fd >= 0)
+            close (w->wake_fd);
+          free (w->path);
+          free (w);
+        }
+      close (in_fd);
+      close (log_fd);
+      return errsv;
+    }
+  pthread_mutex_lock (&writers_lock);
+  Writer **at = &writers;
+  while (*at != NULL)
+    at = &(*at)->next;
+  *at = w;
+  n_writers++;
+  pthread_mutex_unlock (&writers_lock);
+
+  pthread_attr_t attr;
+  pthread_attr_init (&attr);
+  pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize (&attr, 256 * 1024);
+  pthread_t thread;
+  errsv = pthread_create (&thread, &attr, writer_run, w);
+  pthread_attr_destroy (&attr);
+  if (errsv != 0)
+    {
+      pthread_mutex_lock (&writers_lock);
+      *at = NULL; /* still the last: only this thread adds */
+      n_writers--;
+      pthread_mutex_unlock (&writers_lock);
+      writer_free (w);
+    }
+  return errsv;
+}
+
+/* Asks ASK of every writer for which WANT is true. */
+static void
+ask_writers (int ask, bool (*want) (const Writer *w, int wd), int wd)
+{
+  uint64_t one = 1;
+  pthread_mutex_lock (&writers_lock);
+  for (Writer *w = writers; w != NULL; w = w->next)
+    if (want (w, wd))
+      {
+        atomic_fetch_or (&w->asked, ask);
+        while (write (w->wake_fd, &one, sizeof one) < 0 && errno == EINTR)
+          ;
+      }
+  pthread_mutex_unlock (&writers_lock);
+}
+
+static bool
+has_watch (const Writer *w, int wd)
+{
+  return w->watch == wd;
+}
+
+static bool
+every (const Writer *w, int wd)
+{
+  (void)w;
+  (void)wd;
+  return true;
+}
+
+/* Hands each inotify event to the writers of its watch. */
+static void
+dispatch_inotify (void)
+{
+  char events[64 * sizeof (struct inotify_event)]
+      __attribute__ ((aligned (__alignof__(struct inotify_event))));
+  ssize_t n;
+  while ((n = read (inotify_fd, events, sizeof events)) > 0)
+    for (char *at = events; at < events + n;)
+      {
+        /* The watches are on the files themselves: no names follow.  Events
+         * lost to an overflow may have been anyone's. */
+        const struct inotify_event *e = (const struct inotify_event *)at;
+        if (e->mask & IN_Q_OVERFLOW)
+          ask_writers (ASK_CHECK, every, 0);
+        else
+          ask_writers (ASK_CHECK, has_watch, e->wd);
+        at += sizeof *e + e->len;
+      }
 }
 
 /* --serve: the area of the original argument and environment strings,
@@ -378,15 +540,6 @@ prepare_title (char **argv)
   title_room = (size_t)(end - argv[0]);
 }
 
-static void
-set_title (const char *path)
-{
-  if (program_name == NULL || title_room < 2)
-    return;
-  memset (title_area, 0, title_room);
-  snprintf (title_area, title_room, "%s %s", program_name, path);
-}
-
 /* Who a writer or a worker runs as. */
 typedef struct
 {
@@ -403,41 +556,249 @@ apply_user (const User *user)
   return stem_exec_switch_user (user->change, user->uid, user->gid, user->n_groups, user->groups);
 }
 
-/* Forks a log writer for PATH, reading DATA_FD and appending to LOG_FD as
- * USER; it says on ANSWER_FD when it runs, or what failed. */
+/* The title of a writer process: the logs it writes, as
+ * "stem-logwriter /PATH/OF/LOG…" would read in ps.  Main thread only. */
 static void
-start_writer (const User *user, const char *path, int data_fd, int log_fd, int answer_fd)
+title_writers (void)
 {
+  if (program_name == NULL || title_room < 2)
+    return;
+  memset (title_area, 0, title_room);
+  size_t at = (size_t)snprintf (title_area, title_room, "%s", program_name);
+  pthread_mutex_lock (&writers_lock);
+  for (const Writer *w = writers; w != NULL && at < title_room; w = w->next)
+    at += (size_t)snprintf (title_area + at, title_room - at, " %s", w->path);
+  pthread_mutex_unlock (&writers_lock);
+}
+
+static bool take_job (int job_fd, int setup_errsv);
+
+/* A writer process's main thread: takes the logs the server sends on
+ * JOB_FD (-1: none will come), tells the writers what inotify and SIGHUP
+ * say, and returns when no more can come and every writer has ended. */
+static int
+writers_main (int job_fd, int signal_fd, int setup_errsv)
+{
+  struct pollfd fds[4] = {
+    { .fd = job_fd, .events = POLLIN },
+    { .fd = signal_fd, .events = POLLIN },
+    { .fd = done_fd, .events = POLLIN },
+    { .fd = inotify_fd, .events = POLLIN },
+  };
+  for (;;)
+    {
+      pthread_mutex_lock (&writers_lock);
+      unsigned left = n_writers;
+      pthread_mutex_unlock (&writers_lock);
+      if (fds[0].fd < 0 && left == 0)
+        return 0;
+      if (poll (fds, 4, -1) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          return 1;
+        }
+      /* Moves first: output read after a rotation goes to the new file. */
+      if (fds[3].revents & POLLIN)
+        dispatch_inotify ();
+      if (fds[1].revents & POLLIN)
+        {
+          struct signalfd_siginfo info;
+          while (read (signal_fd, &info, sizeof info) > 0)
+            ;
+          ask_writers (ASK_REOPEN, every, 0);
+        }
+      if (fds[2].revents & POLLIN)
+        {
+          uint64_t count;
+          while (read (done_fd, &count, sizeof count) < 0 && errno == EINTR)
+            ;
+          title_writers ();
+        }
+      if (fds[0].revents & (POLLIN | POLLHUP | POLLERR) && !take_job (job_fd, setup_errsv))
+        fds[0].fd = -1; /* the server is gone: no more logs */
+    }
+}
+
+/* Sets up a writer process (or "stem-logwriter /PATH"): the signals it
+ * stays for, the one SIGHUP comes from, inotify; -1 on failure. */
+static int
+writers_setup (void)
+{
+  /* The workers' sessions or groups may be signalled as a whole: we stay
+   * until their output ends.  SIGHUP reopens the logs, for rotation
+   * schemes of their own. */
+  signal (SIGTERM, SIG_IGN);
+  signal (SIGINT, SIG_IGN);
+  signal (SIGQUIT, SIG_IGN);
+  signal (SIGUSR1, SIG_IGN);
+  signal (SIGUSR2, SIG_IGN);
+  signal (SIGPIPE, SIG_IGN);
+  signal (SIGXFSZ, SIG_IGN); /* a file size limit: EFBIG, counted as lost */
+  sigset_t hup;
+  sigemptyset (&hup);
+  sigaddset (&hup, SIGHUP);
+  /* Blocked before any thread is made: every thread inherits it. */
+  sigprocmask (SIG_BLOCK, &hup, NULL);
+  inotify_fd = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
+  if (inotify_fd < 0)
+    inotify_errno = errno;
+  done_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+  int signal_fd = signalfd (-1, &hup, SFD_NONBLOCK | SFD_CLOEXEC);
+  return done_fd < 0 ? -1 : signal_fd;
+}
+
+/* Forks a writer process, to run as USER: our end of its job socket, or
+ * -1 (errno set). */
+static int
+writer_process_new (const User *user, pid_t *out_pid)
+{
+  int sv[2];
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    return -1;
   pid_t pid = fork ();
   if (pid < 0)
-    stem_exec_answer (answer_fd, STEM_LOGWRITER_FAILED_START, errno);
-  if (pid != 0)
-    return;
+    {
+      int errsv = errno;
+      close (sv[0]);
+      close (sv[1]);
+      errno = errsv;
+      return -1;
+    }
+  if (pid > 0)
+    {
+      close (sv[1]);
+      *out_pid = pid;
+      return sv[0];
+    }
 
-  /* The writer: a session of its own, the worker's user, nothing of ours
-   * open (a node's lock must not live as long as its writer).  PATH needs
-   * no copy: the server's next requests change its own memory, not ours,
-   * and the caller's frame is never left. */
+  /* The writer process: a session of its own, the workers' user, nothing
+   * of ours open (a node's lock must not live as long as its writer); its
+   * job socket on standard input, /dev/null on the others (its words go
+   * to each log).  What fails here is answered to every log sent. */
   sigset_t none;
   sigemptyset (&none);
   sigprocmask (SIG_SETMASK, &none, NULL);
   signal (SIGCHLD, SIG_DFL);
-  if (dup2 (data_fd, STDIN_FILENO) < 0 || dup2 (log_fd, STDOUT_FILENO) < 0
-      || dup2 (log_fd, STDERR_FILENO) < 0 || (answer_fd != 3 && dup2 (answer_fd, 3) < 0))
-    stem_exec_fail (answer_fd, STEM_LOGWRITER_FAILED_START, errno);
-  if (syscall (__NR_close_range, 4U, ~0U, 0U) != 0)
-    for (int fd = 4; fd < 65536; fd++)
+  int errsv = 0;
+  int null_fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd < 0 || dup2 (sv[1], STDIN_FILENO) < 0 || dup2 (null_fd, STDOUT_FILENO) < 0
+      || dup2 (null_fd, STDERR_FILENO) < 0)
+    _exit (1);
+  if (syscall (__NR_close_range, 3U, ~0U, 0U) != 0)
+    for (int fd = 3; fd < 65536; fd++)
       close (fd);
   if (setsid () < 0 || chdir ("/") < 0)
-    stem_exec_fail (3, STEM_LOGWRITER_FAILED_START, errno);
-  int errsv = apply_user (user);
-  if (errsv != 0)
-    stem_exec_fail (3, STEM_LOGWRITER_FAILED_USER, errsv);
-  set_title (path);
-  log_path = path;
-  stem_exec_answer (3, STEM_LOGWRITER_RUNNING, (int)getpid ());
-  close (3);
-  _exit (run_writer ());
+    errsv = errno;
+  if (errsv == 0 && (errsv = apply_user (user)) != 0)
+    errsv = -errsv; /* the switch to the user failed */
+  int signal_fd = writers_setup ();
+  if (signal_fd < 0 && errsv == 0)
+    errsv = errno;
+  _exit (writers_main (STDIN_FILENO, signal_fd, errsv));
+}
+
+/* This server's writer processes, a few logs each, by user. */
+typedef struct
+{
+  User user;
+  int fd; /* its job socket, -1 once it failed us */
+  pid_t pid;
+  unsigned logs;
+} WriterProcess;
+
+static WriterProcess *processes;
+static size_t n_processes;
+
+static bool
+same_user (const User *a, const User *b)
+{
+  if (a->change != b->change)
+    return false;
+  if (!a->change)
+    return true;
+  return a->uid == b->uid && a->gid == b->gid && a->n_groups == b->n_groups
+         && memcmp (a->groups, b->groups, a->n_groups * sizeof a->groups[0]) == 0;
+}
+
+/* A writer process for USER with room for one more log: 0 or an errno. */
+static int
+writer_process_for (const User *user, WriterProcess **out)
+{
+  for (size_t i = 0; i < n_processes; i++)
+    if (processes[i].fd >= 0 && processes[i].logs < STEM_LOGWRITER_LOGS_PER_PROCESS
+        && same_user (&processes[i].user, user))
+      {
+        *out = &processes[i];
+        return 0;
+      }
+  WriterProcess *grown = realloc (processes, (n_processes + 1) * sizeof *processes);
+  if (grown == NULL)
+    return ENOMEM;
+  processes = grown;
+  WriterProcess *p = &processes[n_processes];
+  p->fd = writer_process_new (user, &p->pid);
+  if (p->fd < 0)
+    return errno;
+  p->user = *user;
+  p->logs = 0;
+  n_processes++;
+  *out = p;
+  return 0;
+}
+
+/* Sends a writer process the log PATH, with DATA_FD, LOG_FD and
+ * ANSWER_FD: 0 or an errno. */
+static int
+send_log (int fd, const char *path, int data_fd, int log_fd, int answer_fd)
+{
+  union
+  {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE (3 * sizeof (int))];
+  } control;
+  memset (&control, 0, sizeof control);
+  struct iovec iov = { (void *)path, strlen (path) };
+  struct msghdr msg = {
+    .msg_iov = &iov,
+    .msg_iovlen = 1,
+    .msg_control = control.buf,
+    .msg_controllen = sizeof control.buf,
+  };
+  struct cmsghdr *c = CMSG_FIRSTHDR (&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN (3 * sizeof (int));
+  int fds[3] = { data_fd, log_fd, answer_fd };
+  memcpy (CMSG_DATA (c), fds, sizeof fds);
+  ssize_t n;
+  while ((n = sendmsg (fd, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+    ;
+  return n < 0 ? errno : 0;
+}
+
+/* Has a thread of a writer process run as USER write DATA_FD to LOG_FD
+ * for PATH; it (or we, when it cannot) says on ANSWER_FD when it runs, or
+ * what failed. */
+static void
+start_writer (const User *user, const char *path, int data_fd, int log_fd, int answer_fd)
+{
+  WriterProcess *p = NULL;
+  int errsv = 0;
+  /* One that has gone (killed) is replaced once. */
+  for (int attempt = 0; attempt < 2; attempt++)
+    {
+      if ((errsv = writer_process_for (user, &p)) != 0)
+        break;
+      if ((errsv = send_log (p->fd, path, data_fd, log_fd, answer_fd)) == 0)
+        {
+          p->logs++;
+          return;
+        }
+      close (p->fd);
+      p->fd = -1;
+    }
+  stem_exec_answer (answer_fd, STEM_LOGWRITER_FAILED_START, errsv);
 }
 
 /* ---- requests ------------------------------------------------------------ */
@@ -689,10 +1050,10 @@ serve_launch (const Message *m, int null_fd)
     stem_exec_answer (answer_fd, STEM_LOGWRITER_RUNNING, (int)worker);
 }
 
-/* Receives one message on standard input: its length, 0 at the end, -1
- * on failure (EINTR: try again). */
+/* Receives one message on FD: its length, 0 at the end, -1 on failure
+ * (EINTR: try again). */
 static ssize_t
-receive (unsigned char *buffer, size_t size, Message *m)
+receive (int fd, unsigned char *buffer, size_t size, Message *m)
 {
   union
   {
@@ -706,7 +1067,7 @@ receive (unsigned char *buffer, size_t size, Message *m)
     .msg_control = control.buf,
     .msg_controllen = sizeof control.buf,
   };
-  ssize_t n = recvmsg (STDIN_FILENO, &msg, MSG_CMSG_CLOEXEC);
+  ssize_t n = recvmsg (fd, &msg, MSG_CMSG_CLOEXEC);
   if (n <= 0)
     return n;
   m->data = buffer;
@@ -730,6 +1091,49 @@ receive (unsigned char *buffer, size_t size, Message *m)
   if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
     m->len = 0; /* matches no request */
   return n;
+}
+
+/* Takes the next log the server sent a writer process on JOB_FD (its
+ * path; descriptors: the worker's output, the log, the answer pipe), unless
+ * SETUP_ERRSV says why none can be written (negative: the switch to the
+ * user failed).  FALSE once the server has gone. */
+static bool
+take_job (int job_fd, int setup_errsv)
+{
+  static unsigned char buffer[STEM_LOGWRITER_MAX_PATH];
+  Message m;
+  ssize_t n = receive (job_fd, buffer, sizeof buffer, &m);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return true;
+  if (n <= 0)
+    return false;
+  if (m.n_fds != 3 || m.len == 0 || m.len >= sizeof buffer)
+    {
+      for (size_t i = 0; i < m.n_fds; i++)
+        close (m.fds[i]);
+      return true;
+    }
+  char path[STEM_LOGWRITER_MAX_PATH];
+  memcpy (path, m.data, m.len);
+  path[m.len] = '\0';
+  int answer_fd = m.fds[2], errsv;
+  if (setup_errsv != 0)
+    {
+      close (m.fds[0]);
+      close (m.fds[1]);
+      stem_exec_answer (answer_fd,
+                        setup_errsv < 0 ? STEM_LOGWRITER_FAILED_USER : STEM_LOGWRITER_FAILED_START,
+                        abs (setup_errsv));
+    }
+  else if ((errsv = writer_add (path, m.fds[0], m.fds[1])) != 0)
+    stem_exec_answer (answer_fd, STEM_LOGWRITER_FAILED_START, errsv);
+  else
+    {
+      stem_exec_answer (answer_fd, STEM_LOGWRITER_RUNNING, (int)getpid ());
+      title_writers ();
+    }
+  close (answer_fd);
+  return true;
 }
 
 /* Reaps every child that has exited (writers; the workers are stem-multi's
@@ -779,7 +1183,7 @@ serve (char **argv)
       if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
         continue;
       Message m;
-      ssize_t n = receive (buffer, sizeof buffer, &m);
+      ssize_t n = receive (STDIN_FILENO, buffer, sizeof buffer, &m);
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
@@ -812,6 +1216,8 @@ main (int argc, char **argv)
       fprintf (stderr, _ ("Usage: stem-logwriter /PATH/OF/LOG (run by “stem-multi start”)\n"));
       return 2;
     }
-  log_path = argv[1];
-  return run_writer ();
+  int signal_fd = writers_setup ();
+  if (signal_fd < 0 || writer_add (argv[1], STDIN_FILENO, STDOUT_FILENO) != 0)
+    return 1;
+  return writers_main (-1, signal_fd, 0);
 }
