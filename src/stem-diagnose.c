@@ -27,6 +27,7 @@
 #include "stem-routing.h"
 #include "stem-template.h"
 #include "stem-user.h"
+#include "stem-writer.h"
 
 #ifndef TMPFS_MAGIC
 #define TMPFS_MAGIC 0x01021994
@@ -1279,10 +1280,12 @@ opts_without_writers (const char *opts)
   return FALSE;
 }
 
-/* Each node's log writer holds an inotify instance of the service user,
- * and the kernel allows a user only so many (fs.inotify.max_user_instances,
- * and the limit of the user namespace we run in, when that is lower): past
- * them, a writer notices a rotation only when its worker next writes. */
+/* Each process of log writers holds an inotify instance of the service
+ * user, and the kernel allows a user only so many
+ * (fs.inotify.max_user_instances, and the limit of the user namespace we
+ * run in, when that is lower): past them, a writer notices a rotation only
+ * when its worker next writes.  The nodes are counted as started by one
+ * call, as the multi-node service and the SysV script start them. */
 static gboolean
 check_inotify_instances (Diagnose *d, const char *id, GError **error)
 {
@@ -1296,6 +1299,7 @@ check_inotify_instances (Diagnose *d, const char *id, GError **error)
   guint writers = 0;
   for (guint i = 0; i < d->plans->plans->len; i++)
     writers += ((StemNodePlan *)d->plans->plans->pdata[i])->logfile != NULL;
+  guint needed = writers > 0 ? stem_writer_processes (writers) : 0;
   guint allowed, in_namespace;
   g_autoptr (GError) local_error = NULL;
   if (!read_sysctl ("/proc/sys/fs/inotify/max_user_instances", &allowed, &local_error))
@@ -1309,30 +1313,30 @@ check_inotify_instances (Diagnose *d, const char *id, GError **error)
   if (read_sysctl ("/proc/sys/user/max_inotify_instances", &in_namespace, NULL))
     allowed = MIN (allowed, in_namespace);
   const char *user = d->user_name;
-  if (writers < allowed)
-    add_result (
-        d, id, LEVEL_OK,
-        ngettext (
-            "the log writer of %u node fits in the %u inotify instances the kernel allows %s",
-            "the log writers of %u nodes fit in the %u inotify instances the kernel allows %s",
-            writers),
-        writers, allowed, user);
+  if (needed < allowed)
+    add_result (d, id, LEVEL_OK,
+                ngettext ("the log writer of %u node takes %u of the %u inotify instances the "
+                          "kernel allows %s",
+                          "the log writers of %u nodes take %u of the %u inotify instances the "
+                          "kernel allows %s",
+                          writers),
+                writers, needed, allowed, user);
   else
     {
-      CheckResult *r
-          = add_result (d, id, LEVEL_WARN,
-                        ngettext ("the log writer of %u node leaves none of the %u inotify "
-                                  "instances the kernel allows %s: past them, a rotation is "
-                                  "noticed only when the worker next writes",
-                                  "the log writers of %u nodes leave none of the %u inotify "
-                                  "instances the kernel allows %s: past them, a rotation is "
-                                  "noticed only when the worker next writes",
-                                  writers),
-                        writers, allowed, user);
+      CheckResult *r = add_result (
+          d, id, LEVEL_WARN,
+          ngettext ("the log writer of %u node leaves none of the %u inotify instances the "
+                    "kernel allows %s (it takes %u): past them, a rotation is noticed only when "
+                    "the worker next writes",
+                    "the log writers of %u nodes leave none of the %u inotify instances the "
+                    "kernel allows %s (they take %u): past them, a rotation is noticed only "
+                    "when the worker next writes",
+                    writers),
+          writers, allowed, user, needed);
       set_hint (r,
                 _ ("raise fs.inotify.max_user_instances above %u (a file in /etc/sysctl.d/; "
                    "see stem-multi(1) LOG FILES)"),
-                writers);
+                needed);
     }
   return TRUE;
 }

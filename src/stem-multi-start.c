@@ -107,17 +107,6 @@ launch_nodes (StemMultiOptions *opts, GPtrArray *plans, GHashTable *locks, StemR
     }
 }
 
-/* How many server processes launch N nodes: one more for every
- * LAUNCHES_PER_SERVER nodes, as far as there are CPUs.  Another server
- * costs about two launches; below that many nodes it gains nothing. */
-#define LAUNCHES_PER_SERVER 16
-
-static guint
-server_width (guint n)
-{
-  return MIN (1 + n / LAUNCHES_PER_SERVER, g_get_num_processors ());
-}
-
 /* What START's worker, which exited within SETTLE_TEXT, did: it is still
  * our zombie (see settle). */
 static char *
@@ -303,7 +292,7 @@ stem_multi_start (StemMultiOptions *opts, GError **error)
     g_autoptr (StemWriterServer) writers = stem_writer_server_new ();
     g_autoptr (GPtrArray) ready = stem_multi_prepare_plans (set->plans, report);
     g_autoptr (GHashTable) locks = stem_multi_lock_plans (opts, ready, TRUE, report);
-    stem_writer_server_set_width (writers, server_width (g_hash_table_size (locks)));
+    stem_writer_server_set_width (writers, stem_writer_server_width (g_hash_table_size (locks)));
     launch_nodes (opts, ready, locks, report, writers, FALSE, started);
   }
   settle (opts, started);

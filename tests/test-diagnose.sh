@@ -461,22 +461,34 @@ diagnose --env-file="$T/good.env" --user="$ME" --json
 is "$(level log-file)" error "log-file fails when the log is a directory"
 rmdir "$T/log/alpha.log"
 
-# --- inotify-instances: each node's log writer holds one of the service
-# user's; a user namespace that allows fewer than the nodes shows the
-# warning without starving anything else on the machine.
+# --- inotify-instances: each process of log writers (64 nodes at most)
+# holds one of the service user's; a user namespace that allows no more
+# than they take shows the warning without starving anything else on the
+# machine.
 diagnose --env-file="$T/good.env" --user="$ME" --json
 limit=$(cat /proc/sys/fs/inotify/max_user_instances)
-is "$(message inotify-instances)" "the log writer of 1 node fits in the $limit inotify instances the kernel allows $ME" \
+is "$(message inotify-instances)" "the log writer of 1 node takes 1 of the $limit inotify instances the kernel allows $ME" \
   "inotify-instances passes with one node"
-if unshare -U -r sh -c 'echo 2 >/proc/sys/user/max_inotify_instances' 2>/dev/null; then
-  run unshare -U -r sh -c 'echo 2 >/proc/sys/user/max_inotify_instances && exec "$@"' sh \
+# 65 nodes: one instance for every 64 nodes a server launches, the
+# servers being one more for every 16 nodes, as far as there are CPUs
+# (at most 4).
+diagnose --env-file="$T/good.env" --user="$ME" 65 --json
+servers=$((1 + 65 / 16)) cpus=$(nproc)
+[ "$servers" -le "$cpus" ] || servers=$cpus
+[ "$servers" -le 4 ] || servers=4
+per_server=$(((65 + servers - 1) / servers))
+is "$(message inotify-instances)" \
+  "the log writers of 65 nodes take $((servers * ((per_server + 63) / 64))) of the $limit inotify instances the kernel allows $ME" \
+  "inotify-instances counts the writer processes of 65 nodes started by one call"
+if unshare -U -r sh -c 'echo 1 >/proc/sys/user/max_inotify_instances' 2>/dev/null; then
+  run unshare -U -r sh -c 'echo 1 >/proc/sys/user/max_inotify_instances && exec "$@"' sh \
     env -u STEMD_OPTS "$DIAGNOSE" --unitdir="$T/units" --initdir="$T/init" --pidfile="$T/run/%n.pid" \
     --logfile="$T/log/%n.log" --env-file="$T/good.env" --user="$ME" a b c --json
   is "$(level inotify-instances)" warn "inotify-instances warns when the nodes leave none free"
-  is "$(message inotify-instances)" "the log writers of 3 nodes leave none of the 2 inotify instances the kernel allows $ME: past them, a rotation is noticed only when the worker next writes" \
+  is "$(message inotify-instances)" "the log writers of 3 nodes leave none of the 1 inotify instances the kernel allows $ME (they take 1): past them, a rotation is noticed only when the worker next writes" \
     "saying what it costs"
   is "$(jq -r '.checks[] | select(.check == "inotify-instances") | .hint' "$T/out")" \
-    "raise fs.inotify.max_user_instances above 3 (a file in /etc/sysctl.d/; see stem-multi(1) LOG FILES)" \
+    "raise fs.inotify.max_user_instances above 1 (a file in /etc/sysctl.d/; see stem-multi(1) LOG FILES)" \
     "and what to raise"
 else
   why="cannot make a user namespace with a limit of its own here (unshare -U; /proc/sys read-only?)"

@@ -47,6 +47,28 @@ stem_writer_server_set_width (StemWriterServer *server, guint width)
   server->next = 0;
 }
 
+/* Another server costs about two launches; below 16 nodes it gains
+ * nothing. */
+#define LAUNCHES_PER_SERVER 16
+
+guint
+stem_writer_server_width (guint n)
+{
+  return CLAMP (MIN (1 + n / LAUNCHES_PER_SERVER, g_get_num_processors ()), 1,
+                STEM_WRITER_MAX_SERVERS);
+}
+
+guint
+stem_writer_processes (guint n)
+{
+  /* The launches go to the servers in turn, and each server forks its own
+   * writer processes. */
+  guint width = stem_writer_server_width (n);
+  guint per_server = (n + width - 1) / width;
+  guint per_process = STEM_LOGWRITER_LOGS_PER_PROCESS;
+  return width * ((per_server + per_process - 1) / per_process);
+}
+
 void
 stem_writer_server_free (StemWriterServer *server)
 {

@@ -34,6 +34,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemWriterServer, stem_writer_server_free)
 #define STEM_WRITER_MAX_SERVERS 4
 void stem_writer_server_set_width (StemWriterServer *server, guint width);
 
+/* The width for a call that launches N nodes: one more server for every
+ * 16 nodes, as far as there are CPUs. */
+guint stem_writer_server_width (guint n);
+
+/* How many writer processes, each with an inotify instance of its user, a
+ * start of N nodes of one user with log writers makes at most. */
+guint stem_writer_processes (guint n);
+
 /* For a caller that reaps all its children (supervise): PID, just reaped,
  * was the server's; it is started afresh by the next request.  FALSE if
  * PID is not the server. */
