@@ -190,6 +190,26 @@ for n in w1 w3; do
 done
 ok_if "the writer process exits with its last log" wait_until 10 dead "${w:-0}"
 
+# Two nodes writing one log file: one writer process, the same inotify
+# watch for both.  When one of them stops, the other, which prints nothing
+# more (a rotation is seen only through its watch), still follows the
+# file through a rotation.
+multi start sa sb --logfile="$T/log/shared.log" --command "$WORKER" --command run
+rc_is 0 "start two quiet nodes with one log file"
+ok_if "both write to it" \
+  wait_until 10 eval 'grep -q "node=sa" "$T/log/shared.log" && grep -q "node=sb" "$T/log/shared.log"'
+mv "$T/log/shared.log" "$T/log/shared.log.1"
+ok_if "after a rename the shared log is created afresh" wait_until 10 test -f "$T/log/shared.log"
+multi stop sa --logfile="$T/log/shared.log"
+rc_is 0 "stop one of them"
+mv "$T/log/shared.log" "$T/log/shared.log.2"
+ok_if "the other still follows a rename: its watch was not taken away with the first" \
+  wait_until 10 test -f "$T/log/shared.log"
+ok_if "no writer says it cannot watch" eval '! grep -qs "cannot watch" "$T"/log/shared.log*'
+multi stop sb --logfile="$T/log/shared.log"
+rc_is 0 "stop the other"
+like "$T/log/shared.log" "^got SIGTERM$" "its last words are in the new file"
+
 # More logs than a writer process takes (64): more processes, and every
 # log watched, even past the 128 inotify instances a user may have (an
 # instance per log would not be).
@@ -229,8 +249,27 @@ if [ "$(id -u)" -eq 0 ]; then
   wait_until 10 test -f "$T/nobody/owned.log"
   is "$(stat -c %U "$T/nobody/owned.log")" nobody "a log it creates belongs to nobody"
   "$MULTI" stop owned --pidfile="$T/run/%n.pid" --logfile="$T/nobody/%n.log" >"$T/out" 2>"$T/err"
+
+  # In a directory the worker's user cannot write (root's /var/log, with
+  # logrotate's "create" making the new file for it): the writer cannot
+  # make the file itself when the rename is seen, and must then find the
+  # one created afterwards, not write on into the rotated file.
+  mkdir -m 0755 "$T/rootdir"
+  "$MULTI" start ro --uid=nobody --pidfile="$T/run/%n.pid" --logfile="$T/rootdir/%n.log" \
+    --command "$WORKER" --command count --command 20 >"$T/out" 2>"$T/err"
+  rc=$?
+  rc_is 0 "start a worker as nobody, logging in a directory of root's"
+  wait_until 10 has_lines "$T/rootdir/ro.log" 5
+  mv "$T/rootdir/ro.log" "$T/rootdir/ro.log.1"
+  ok_if "the writer cannot create the log afresh, and says so" \
+    wait_until 10 grep -qs "^stem-logwriter: cannot reopen $T/rootdir/ro.log: Permission denied" "$T/rootdir/ro.log.1"
+  install -o nobody -m 0640 /dev/null "$T/rootdir/ro.log"
+  ok_if "it writes to the log created for it afterwards" wait_until 10 has_lines "$T/rootdir/ro.log" 5
+  "$MULTI" stop ro --pidfile="$T/run/%n.pid" --logfile="$T/rootdir/%n.log" >"$T/out" 2>"$T/err"
+  ok_if "every line is in ro.log.1 or ro.log, once, in order" in_order "$T/rootdir/ro.log.1" "$T/rootdir/ro.log"
 else
   skip "needs root to start a worker as another user"
+  skip "needs root: a log directory the worker's user cannot write"
 fi
 
 # Without its writer, nothing starts.

@@ -64,8 +64,9 @@
 /* What the main thread asks of a writer's thread (Writer.asked). */
 enum
 {
-  ASK_CHECK = 1,  /* the log's path may have moved */
-  ASK_REOPEN = 2, /* SIGHUP: open the path afresh */
+  ASK_CHECK = 1,   /* the log's path may have moved */
+  ASK_REOPEN = 2,  /* SIGHUP: open the path afresh */
+  ASK_REWATCH = 4, /* the watch is gone (removed with another log's) */
 };
 
 /* One log and the thread that writes to it. */
@@ -76,7 +77,7 @@ struct Writer
   int in_fd;   /* the worker's output */
   int log_fd;  /* the file it goes to, share-locked */
   int wake_fd; /* an eventfd: the main thread has asked something */
-  int watch;   /* on the file open on LOG_FD, or -1; under writers_lock */
+  int watch;   /* on the file open on LOG_FD, or -1; under both locks */
   atomic_int asked;
   bool at_line_start;
   bool move_pending;  /* the path names another file than ours */
@@ -91,6 +92,12 @@ struct Writer
 /* Every writer of this process, in the order they came; the main thread
  * reads their watches and wakes them, each thread removes its own. */
 static pthread_mutex_t writers_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Held by a writer's thread from the moment it looks up its path for a
+ * watch until it has stored the watch, and while it drops one: no watch
+ * is dropped as nobody's while another writer is taking it.  Taken before
+ * writers_lock, never by the main thread (a path on a hung filesystem
+ * holds back the logs' watches, never their output or new logs). */
+static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
 static Writer *writers;
 static unsigned n_writers;
 static int inotify_fd = -1; /* one for all: a user's are limited (128) */
@@ -133,6 +140,8 @@ say (Writer *w, const char *format, ...)
   size_t len = strlen (text);
   if (len < sizeof text - 1)
     text[len++] = '\n';
+  else
+    text[len - 1] = '\n'; /* cut short, but a line all the same */
   size_t written;
   int errsv = write_all (w->log_fd, text, len, &written);
   if (errsv == 0)
@@ -180,7 +189,7 @@ unwatched (Writer *w, int errsv)
 }
 
 /* Whether another writer than W has watch WD: one inotify instance gives
- * two paths to the same file the same watch.  Under writers_lock. */
+ * two paths to the same file the same watch.  Under either lock. */
 static bool
 watch_shared (const Writer *w, int wd)
 {
@@ -190,7 +199,7 @@ watch_shared (const Writer *w, int wd)
   return false;
 }
 
-/* Drops W's watch, unless another writer has it too.  Under writers_lock. */
+/* Drops W's watch, unless another writer has it too.  Under both locks. */
 static void
 unwatch (Writer *w)
 {
@@ -199,24 +208,53 @@ unwatch (Writer *w)
   w->watch = -1;
 }
 
+/* Asks WHAT of W's thread. */
+static void
+ask (Writer *w, int what)
+{
+  uint64_t one = 1;
+  atomic_fetch_or (&w->asked, what);
+  while (write (w->wake_fd, &one, sizeof one) < 0 && errno == EINTR)
+    ;
+}
+
 static void
 watch_log (Writer *w)
 {
   if (inotify_fd < 0)
     return;
-  /* Under the lock, the main thread, which takes it to hand an event to
-   * its writer, never sees an event of a watch before it knows whose. */
-  pthread_mutex_lock (&writers_lock);
-  unwatch (w);
+  pthread_mutex_lock (&watch_lock);
   /* IN_ATTRIB: a removal shows as a change of the link count (the file we
    * hold open is never deleted under us). */
-  w->watch = inotify_add_watch (inotify_fd, w->path,
-                                IN_MOVE_SELF | IN_DELETE_SELF | IN_ATTRIB | IN_DONT_FOLLOW);
+  int wd = inotify_add_watch (inotify_fd, w->path,
+                              IN_MOVE_SELF | IN_DELETE_SELF | IN_ATTRIB | IN_DONT_FOLLOW);
   int errsv = errno;
+  pthread_mutex_lock (&writers_lock);
+  int old = w->watch;
+  w->watch = wd;
+  if (old >= 0 && old != wd && !watch_shared (w, old))
+    inotify_rm_watch (inotify_fd, old);
   pthread_mutex_unlock (&writers_lock);
+  pthread_mutex_unlock (&watch_lock);
   /* The user's watches used up (ENOSPC), not a path already gone. */
-  if (w->watch < 0 && (errsv == ENOSPC || errsv == ENOMEM))
+  if (wd < 0 && (errsv == ENOSPC || errsv == ENOMEM))
     unwatched (w, errsv);
+  /* An event of the new watch that came before it was ours was handed to
+   * nobody, and the path may have moved again since it was opened: look
+   * once more. */
+  if (wd >= 0)
+    ask (w, ASK_CHECK);
+}
+
+/* Drops W's watch: the path is then looked at before each write. */
+static void
+drop_watch (Writer *w)
+{
+  pthread_mutex_lock (&watch_lock);
+  pthread_mutex_lock (&writers_lock);
+  unwatch (w);
+  pthread_mutex_unlock (&writers_lock);
+  pthread_mutex_unlock (&watch_lock);
 }
 
 /* Whether W's path still names the file we write to. */
@@ -259,6 +297,10 @@ reopen_log (Writer *w)
     {
       if (fd >= 0)
         close (fd);
+      /* The watch is on the rotated file, which tells nothing of a new
+       * one (logrotate's create, after our attempt): look at the path
+       * before each write until a reopen succeeds. */
+      drop_watch (w);
       if (!w->reopen_failed)
         say (w,
              errsv == EINVAL ? _ ("cannot reopen %s: not a regular file; still writing to the "
@@ -321,6 +363,8 @@ answer_asked (Writer *w)
   while (read (w->wake_fd, &count, sizeof count) < 0 && errno == EINTR)
     ;
   int asked = atomic_exchange (&w->asked, 0);
+  if (asked & ASK_REWATCH)
+    watch_log (w);
   if (asked & ASK_CHECK)
     check_path (w);
   if ((asked & ASK_REOPEN) && w->at_line_start)
@@ -329,9 +373,23 @@ answer_asked (Writer *w)
     w->move_pending = true;
 }
 
+/* Takes W out of the list (and its watch away, unless shared) and frees
+ * it. */
 static void
-writer_free (Writer *w)
+writer_remove (Writer *w)
 {
+  pthread_mutex_lock (&watch_lock);
+  pthread_mutex_lock (&writers_lock);
+  unwatch (w);
+  for (Writer **at = &writers; *at != NULL; at = &(*at)->next)
+    if (*at == w)
+      {
+        *at = w->next;
+        break;
+      }
+  n_writers--;
+  pthread_mutex_unlock (&writers_lock);
+  pthread_mutex_unlock (&watch_lock);
   close (w->in_fd);
   close (w->log_fd);
   close (w->wake_fd);
@@ -365,7 +423,7 @@ writer_run (void *data)
         }
       if (fds[1].revents & POLLIN)
         answer_asked (w);
-      if (fds[0].revents & (POLLIN | POLLHUP | POLLERR))
+      if (fds[0].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))
         {
           ssize_t n = read (w->in_fd, buffer, sizeof buffer);
           if (n < 0 && (errno == EINTR || errno == EAGAIN))
@@ -380,17 +438,7 @@ writer_run (void *data)
   /* Everything is written: let stop know now. */
   flock (w->log_fd, LOCK_UN);
 
-  pthread_mutex_lock (&writers_lock);
-  unwatch (w);
-  for (Writer **at = &writers; *at != NULL; at = &(*at)->next)
-    if (*at == w)
-      {
-        *at = w->next;
-        break;
-      }
-  n_writers--;
-  pthread_mutex_unlock (&writers_lock);
-  writer_free (w);
+  writer_remove (w);
   uint64_t one = 1;
   while (write (done_fd, &one, sizeof one) < 0 && errno == EINTR)
     ;
@@ -440,29 +488,18 @@ writer_add (const char *path, int in_fd, int log_fd)
   errsv = pthread_create (&thread, &attr, writer_run, w);
   pthread_attr_destroy (&attr);
   if (errsv != 0)
-    {
-      pthread_mutex_lock (&writers_lock);
-      *at = NULL; /* still the last: only this thread adds */
-      n_writers--;
-      pthread_mutex_unlock (&writers_lock);
-      writer_free (w);
-    }
+    writer_remove (w);
   return errsv;
 }
 
-/* Asks ASK of every writer for which WANT is true. */
+/* Asks WHAT of every writer for which WANT is true. */
 static void
-ask_writers (int ask, bool (*want) (const Writer *w, int wd), int wd)
+ask_writers (int what, bool (*want) (const Writer *w, int wd), int wd)
 {
-  uint64_t one = 1;
   pthread_mutex_lock (&writers_lock);
   for (Writer *w = writers; w != NULL; w = w->next)
     if (want (w, wd))
-      {
-        atomic_fetch_or (&w->asked, ask);
-        while (write (w->wake_fd, &one, sizeof one) < 0 && errno == EINTR)
-          ;
-      }
+      ask (w, what);
   pthread_mutex_unlock (&writers_lock);
 }
 
@@ -495,6 +532,8 @@ dispatch_inotify (void)
         const struct inotify_event *e = (const struct inotify_event *)at;
         if (e->mask & IN_Q_OVERFLOW)
           ask_writers (ASK_CHECK, every, 0);
+        else if (e->mask & IN_IGNORED)
+          ask_writers (ASK_REWATCH, has_watch, e->wd);
         else
           ask_writers (ASK_CHECK, has_watch, e->wd);
         at += sizeof *e + e->len;
@@ -594,7 +633,9 @@ writers_main (int job_fd, int signal_fd, int setup_errsv)
         return 0;
       if (poll (fds, 4, -1) < 0)
         {
-          if (errno == EINTR)
+          /* Leaving would end every log: only a bug could make it fail
+           * for good. */
+          if (errno == EINTR || errno == ENOMEM)
             continue;
           return 1;
         }
@@ -620,14 +661,14 @@ writers_main (int job_fd, int signal_fd, int setup_errsv)
     }
 }
 
-/* Sets up a writer process (or "stem-logwriter /PATH"): the signals it
- * stays for, the one SIGHUP comes from, inotify; -1 on failure. */
-static int
-writers_setup (void)
+/* The signals a writer process stays for: the workers' sessions or
+ * groups may be signalled as a whole, and we stay until their output
+ * ends.  SIGHUP, which reopens the logs (for rotation schemes of their
+ * own), is blocked, to be read from a descriptor: before any thread is
+ * made, so that every thread inherits the mask. */
+static void
+stay_for_signals (void)
 {
-  /* The workers' sessions or groups may be signalled as a whole: we stay
-   * until their output ends.  SIGHUP reopens the logs, for rotation
-   * schemes of their own. */
   signal (SIGTERM, SIG_IGN);
   signal (SIGINT, SIG_IGN);
   signal (SIGQUIT, SIG_IGN);
@@ -635,15 +676,26 @@ writers_setup (void)
   signal (SIGUSR2, SIG_IGN);
   signal (SIGPIPE, SIG_IGN);
   signal (SIGXFSZ, SIG_IGN); /* a file size limit: EFBIG, counted as lost */
+  signal (SIGCHLD, SIG_DFL);
   sigset_t hup;
   sigemptyset (&hup);
   sigaddset (&hup, SIGHUP);
-  /* Blocked before any thread is made: every thread inherits it. */
-  sigprocmask (SIG_BLOCK, &hup, NULL);
+  sigprocmask (SIG_SETMASK, &hup, NULL);
+}
+
+/* Sets up a writer process (or "stem-logwriter /PATH") once it has
+ * stay_for_signals (): inotify, the descriptor SIGHUP is read from (the
+ * result, -1 on failure), the one a writer that ends writes to. */
+static int
+writers_setup (void)
+{
   inotify_fd = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
   if (inotify_fd < 0)
     inotify_errno = errno;
   done_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+  sigset_t hup;
+  sigemptyset (&hup);
+  sigaddset (&hup, SIGHUP);
   int signal_fd = signalfd (-1, &hup, SFD_NONBLOCK | SFD_CLOEXEC);
   return done_fd < 0 ? -1 : signal_fd;
 }
@@ -676,10 +728,7 @@ writer_process_new (const User *user, pid_t *out_pid)
    * of ours open (a node's lock must not live as long as its writer); its
    * job socket on standard input, /dev/null on the others (its words go
    * to each log).  What fails here is answered to every log sent. */
-  sigset_t none;
-  sigemptyset (&none);
-  sigprocmask (SIG_SETMASK, &none, NULL);
-  signal (SIGCHLD, SIG_DFL);
+  stay_for_signals (); /* the server's mask, all blocked, until then */
   int errsv = 0;
   int null_fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
   if (null_fd < 0 || dup2 (sv[1], STDIN_FILENO) < 0 || dup2 (null_fd, STDOUT_FILENO) < 0
@@ -1216,6 +1265,7 @@ main (int argc, char **argv)
       fprintf (stderr, _ ("Usage: stem-logwriter /PATH/OF/LOG (run by “stem-multi start”)\n"));
       return 2;
     }
+  stay_for_signals ();
   int signal_fd = writers_setup ();
   if (signal_fd < 0 || writer_add (argv[1], STDIN_FILENO, STDOUT_FILENO) != 0)
     return 1;
