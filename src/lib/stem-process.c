@@ -33,6 +33,7 @@ struct _StemProc
   pid_t pid;
   int pidfd; /* -1 without pidfd support */
   guint64 start_ticks;
+  pid_t pgid; /* as read after the pidfd was opened */
   gboolean exited;
 };
 
@@ -415,6 +416,7 @@ stem_proc_open (pid_t pid, gint64 start_us, GError **error)
   proc->pid = pid;
   proc->pidfd = pidfd;
   proc->start_ticks = stat.start_ticks;
+  proc->pgid = stat.pgid;
   return proc;
 }
 
@@ -946,9 +948,9 @@ task_exists (StemProc *proc)
 StemProcGroup *
 stem_proc_group_new (StemProc *leader)
 {
-  ProcStat stat;
-  if (!read_proc_stat (leader->pid, &stat, NULL) || stat.start_ticks != leader->start_ticks
-      || stat.pgid != leader->pid || !task_exists (leader))
+  /* Its group as read after its pidfd was opened, proven its own by its
+   * task existing now. */
+  if (leader->pgid != leader->pid || !task_exists (leader))
     return NULL;
   StemProcGroup *group = g_new0 (StemProcGroup, 1);
   group->leader = leader;
