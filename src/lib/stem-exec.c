@@ -5,6 +5,8 @@
 #include <grp.h>
 #include <sched.h>
 #include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -92,6 +94,35 @@ stem_exec_switch_user (bool change, uid_t uid, gid_t gid, size_t n_groups, const
   if (change && (setgroups (n_groups, groups) < 0 || setgid (gid) < 0 || setuid (uid) < 0))
     return errno;
   return 0;
+}
+
+int
+stem_exec_send (int fd, const void *data, size_t len, const int *fds, size_t n_fds)
+{
+  union
+  {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE (4 * sizeof (int))];
+  } control;
+  if (n_fds > 4)
+    return EINVAL;
+  memset (&control, 0, sizeof control);
+  struct iovec iov = { (void *)data, len };
+  struct msghdr msg = {
+    .msg_iov = &iov,
+    .msg_iovlen = 1,
+    .msg_control = control.buf,
+    .msg_controllen = CMSG_SPACE (n_fds * sizeof (int)),
+  };
+  struct cmsghdr *c = CMSG_FIRSTHDR (&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN (n_fds * sizeof (int));
+  memcpy (CMSG_DATA (c), fds, n_fds * sizeof (int));
+  ssize_t n;
+  while ((n = sendmsg (fd, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+    ;
+  return n < 0 ? errno : 0;
 }
 
 void

@@ -46,6 +46,10 @@ typedef struct
   char **envp;
 } StemExecWorker;
 
+/* Sends LEN bytes of DATA with N_FDS (at most 4) descriptors FDS as one
+ * message on socket FD: 0 or an errno.  Async-signal-safe. */
+int stem_exec_send (int fd, const void *data, size_t len, const int *fds, size_t n_fds);
+
 /* Writes one StemLogwriterAnswer (stem-logwriter-wire.h) of KIND and
  * VALUE to FD.  Async-signal-safe. */
 void stem_exec_answer (int fd, int kind, int value);

@@ -258,30 +258,9 @@ stem_writer_request_clear (StemWriterRequest *request)
 static int
 send_message (int server_fd, GBytes *message, const int *fds, gsize n_fds)
 {
-  union
-  {
-    struct cmsghdr align;
-    char buf[CMSG_SPACE (4 * sizeof (int))];
-  } control;
-  memset (&control, 0, sizeof control);
   gsize len;
   const void *data = g_bytes_get_data (message, &len);
-  struct iovec iov = { (void *)data, len };
-  struct msghdr msg = {
-    .msg_iov = &iov,
-    .msg_iovlen = 1,
-    .msg_control = control.buf,
-    .msg_controllen = CMSG_SPACE (n_fds * sizeof (int)),
-  };
-  struct cmsghdr *c = CMSG_FIRSTHDR (&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN (n_fds * sizeof (int));
-  memcpy (CMSG_DATA (c), fds, n_fds * sizeof (int));
-  ssize_t n;
-  while ((n = sendmsg (server_fd, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-    ;
-  return n < 0 ? errno : 0;
+  return stem_exec_send (server_fd, data, len, fds, n_fds);
 }
 
 /* Reads the one answer on ANSWER_FD; none at all: the server is gone. */

@@ -701,9 +701,10 @@ writers_setup (void)
 }
 
 /* Forks a writer process, to run as USER: our end of its job socket, or
- * -1 (errno set). */
+ * -1 (errno set).  Reaped, once it exits, with the server's other
+ * children. */
 static int
-writer_process_new (const User *user, pid_t *out_pid)
+writer_process_new (const User *user)
 {
   int sv[2];
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -720,7 +721,6 @@ writer_process_new (const User *user, pid_t *out_pid)
   if (pid > 0)
     {
       close (sv[1]);
-      *out_pid = pid;
       return sv[0];
     }
 
@@ -752,7 +752,6 @@ typedef struct
 {
   User user;
   int fd; /* its job socket, -1 once it failed us */
-  pid_t pid;
   unsigned logs;
 } WriterProcess;
 
@@ -786,7 +785,7 @@ writer_process_for (const User *user, WriterProcess **out)
     return ENOMEM;
   processes = grown;
   WriterProcess *p = &processes[n_processes];
-  p->fd = writer_process_new (user, &p->pid);
+  p->fd = writer_process_new (user);
   if (p->fd < 0)
     return errno;
   p->user = *user;
@@ -794,36 +793,6 @@ writer_process_for (const User *user, WriterProcess **out)
   n_processes++;
   *out = p;
   return 0;
-}
-
-/* Sends a writer process the log PATH, with DATA_FD, LOG_FD and
- * ANSWER_FD: 0 or an errno. */
-static int
-send_log (int fd, const char *path, int data_fd, int log_fd, int answer_fd)
-{
-  union
-  {
-    struct cmsghdr align;
-    char buf[CMSG_SPACE (3 * sizeof (int))];
-  } control;
-  memset (&control, 0, sizeof control);
-  struct iovec iov = { (void *)path, strlen (path) };
-  struct msghdr msg = {
-    .msg_iov = &iov,
-    .msg_iovlen = 1,
-    .msg_control = control.buf,
-    .msg_controllen = sizeof control.buf,
-  };
-  struct cmsghdr *c = CMSG_FIRSTHDR (&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN (3 * sizeof (int));
-  int fds[3] = { data_fd, log_fd, answer_fd };
-  memcpy (CMSG_DATA (c), fds, sizeof fds);
-  ssize_t n;
-  while ((n = sendmsg (fd, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-    ;
-  return n < 0 ? errno : 0;
 }
 
 /* Has a thread of a writer process run as USER write DATA_FD to LOG_FD
@@ -839,7 +808,8 @@ start_writer (const User *user, const char *path, int data_fd, int log_fd, int a
     {
       if ((errsv = writer_process_for (user, &p)) != 0)
         break;
-      if ((errsv = send_log (p->fd, path, data_fd, log_fd, answer_fd)) == 0)
+      int fds[3] = { data_fd, log_fd, answer_fd };
+      if ((errsv = stem_exec_send (p->fd, path, strlen (path), fds, 3)) == 0)
         {
           p->logs++;
           return;
