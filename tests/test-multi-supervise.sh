@@ -108,7 +108,9 @@ rc_is 0 "and stops cleanly"
 # still ends supervise at once.
 supervise_bg "$T/lock.err" la lb --command "$WORKER" --command run
 ready la lb
-flock "$T/run/la.pid.lock" sleep 300 &
+# The holder is the sleep itself, so that killing it leaves nothing behind
+# (flock's own child would outlive it, holding the test's output open).
+(exec 9<"$T/run/la.pid.lock" && flock 9 && exec sleep 300) >/dev/null 2>&1 &
 holder=$!
 lock_held () { ! flock -n "$T/run/la.pid.lock" true; }
 wait_until 10 lock_held

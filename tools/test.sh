@@ -11,7 +11,12 @@ jobs=$(nproc 2>/dev/null || echo 2)
 results=$(mktemp)
 status=0
 
-step () { printf '\n==> %s\n' "$*"; }
+started=$(date +%s)
+# step TEXT: a heading, with the minutes and seconds since the start.
+step () {
+  t=$(($(date +%s) - started))
+  printf '\n==> %s (at %d:%02d)\n' "$*" $((t / 60)) $((t % 60))
+}
 
 # count LOG: adds automake's "# PASS: N" … summary lines of LOG to $results.
 count () {
@@ -143,6 +148,7 @@ else
   status=1
 fi
 
+step "summary"
 awk '$1 == "PASS" || $1 == "XFAIL" { p += $2 }
      $1 == "FAIL" || $1 == "ERROR" || $1 == "XPASS" { f += $2 }
      $1 == "SKIP" { s += $2 }
