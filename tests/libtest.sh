@@ -7,6 +7,9 @@ MULTI=$top_builddir/src/stem-multi
 WORKER=$top_builddir/tests/stem-test-worker
 EXAMPLE=$top_builddir/examples/stem-example-worker
 LOGWRITER=$top_builddir/src/stem-logwriter
+# An uptime or age as the tools print one under an hour ("4s", "1m 4s"):
+# how long a test takes to get there depends on the machine's load.
+AGE_RE='([0-9]+m )?[0-9]+s'
 
 # Every path a test touches is under $T: without it, stop here.
 T=$(mktemp -d "${TMPDIR:-/tmp}/stem-test.XXXXXX") && [ -d "$T" ] || {

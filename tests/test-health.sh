@@ -40,7 +40,7 @@ wait_until 10 grep -qs "^ready pid=$alpha" "$T/log/alpha.log"
 
 health alpha
 rc_is 0 "a running node is healthy"
-like "$T/out" "^alpha: ok \(pid $alpha, up [0-9]+s, log [0-9]+s old\)$" "one human line with pid, uptime and log age"
+like "$T/out" "^alpha: ok \(pid $alpha, up $AGE_RE, log $AGE_RE old\)$" "one human line with pid, uptime and log age"
 is "$(cat "$T/err")" "" "nothing on stderr"
 
 age_before=$(age_of "$alpha")
@@ -71,7 +71,7 @@ rc_is 0 "a fresh log passes --max-log-age"
 # Upstream's form: --node with a literal pidfile.
 run "$HEALTH" --node alpha --pidfile="$T/run/alpha.pid"
 rc_is 0 "--node NAME --pidfile=FILE (upstream's form)"
-like "$T/out" "^alpha: ok \(pid $alpha, up [0-9]+s" "checks that node"
+like "$T/out" "^alpha: ok \(pid $alpha, up $AGE_RE" "checks that node"
 
 # pidfile-missing
 health ghost --json

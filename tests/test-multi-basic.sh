@@ -32,7 +32,7 @@ alpha=$(pid_of alpha) beta=$(pid_of beta) gamma=$(pid_of gamma)
 
 multi status alpha beta gamma
 rc_is 0 "status of running nodes"
-like "$T/out" "^beta: running \(pid $beta, up [0-9]+s\)$" "status shows pid and uptime"
+like "$T/out" "^beta: running \(pid $beta, up $AGE_RE\)$" "status shows pid and uptime"
 
 multi status alpha beta gamma --json
 rc_is 0 "status --json"
