@@ -41,6 +41,11 @@ void stem_multi_inspection_clear (Inspection *in);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Inspection, stem_multi_inspection_clear)
 
 void stem_multi_inspect (const StemNodePlan *plan, Inspection *in);
+/* The inspection of each plan of PLANS, in their order (free with
+ * stem_multi_inspections_free): on several threads, one for every 32
+ * nodes, up to the number of processors and at most four. */
+Inspection *stem_multi_inspect_all (GPtrArray *plans);
+void stem_multi_inspections_free (Inspection *all, guint n);
 /* Why IN (NODE_STALE) is stale. */
 char *stem_multi_describe_stale (const Inspection *in);
 gboolean stem_multi_remove_stale (StemMultiOptions *opts, const StemNodePlan *plan,

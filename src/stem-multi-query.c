@@ -22,13 +22,13 @@ stem_multi_status (StemMultiOptions *opts, GError **error)
   g_autoptr (StemReport) report = stem_report_new ("status");
   gboolean any_unknown = FALSE, any_stale = FALSE, any_stopped = FALSE;
   gint64 now_us = g_get_real_time ();
+  Inspection *all = stem_multi_inspect_all (set->plans);
   for (guint i = 0; i < set->plans->len; i++)
     {
       StemNodePlan *plan = set->plans->pdata[i];
-      g_auto (Inspection) in;
-      stem_multi_inspect (plan, &in);
+      const Inspection *in = &all[i];
       StemNodeResult *r = NULL;
-      switch (in.state)
+      switch (in->state)
         {
         case NODE_NO_PIDFILE:
           r = stem_report_add (report, plan->node, "stopped", FALSE, _ ("stopped"));
@@ -37,38 +37,39 @@ stem_multi_status (StemMultiOptions *opts, GError **error)
         case NODE_RUNNING:
         case NODE_FOREIGN:
           {
-            gint64 up = MAX (0, (now_us - in.start_us) / G_USEC_PER_SEC);
+            gint64 up = MAX (0, (now_us - in->start_us) / G_USEC_PER_SEC);
             g_autofree char *uptime = stem_uptime_format (up);
             r = stem_report_add (report, plan->node, "running", FALSE,
-                                 _ ("running (pid %d, up %s)"), (int)in.pid, uptime);
-            r->pid = in.pid;
+                                 _ ("running (pid %d, up %s)"), (int)in->pid, uptime);
+            r->pid = in->pid;
             r->uptime_s = up;
             break;
           }
         case NODE_STALE:
           {
-            g_autofree char *why = stem_multi_describe_stale (&in);
+            g_autofree char *why = stem_multi_describe_stale (in);
             if (opts->no_clean)
               r = stem_report_add (report, plan->node, "stale", FALSE, _ ("stale pidfile: %s"),
                                    why);
-            else if (stem_multi_remove_stale (opts, plan, &in))
+            else if (stem_multi_remove_stale (opts, plan, in))
               r = stem_report_add (report, plan->node, "stale", FALSE,
                                    _ ("stale pidfile: %s (removed)"), why);
             else
               r = stem_report_add (report, plan->node, "stale", FALSE,
                                    _ ("stale pidfile: %s (it could not be removed)"), why);
-            r->pid = in.pid;
+            r->pid = in->pid;
             any_stale = TRUE;
             break;
           }
         case NODE_UNKNOWN:
         default:
-          r = stem_report_add (report, plan->node, "unknown", TRUE, "%s", in.error->message);
+          r = stem_report_add (report, plan->node, "unknown", TRUE, "%s", in->error->message);
           any_unknown = TRUE;
           break;
         }
       r->pidfile = g_strdup (plan->pidfile);
     }
+  stem_multi_inspections_free (all, set->plans->len);
   stem_report_print (report, opts->json, opts->quiet);
   if (any_unknown)
     return STEM_LSB_UNKNOWN;

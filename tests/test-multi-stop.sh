@@ -108,4 +108,44 @@ ok_if "the stale pidfile was cleaned" test ! -e "$T/run/zchild.pid"
 kill "$zparent"
 wait "$zparent" 2>/dev/null
 
+# Many nodes: status looks at them on several threads (one for each 32
+# nodes, at most one a processor), and each node still gets its own
+# result, in the order of the command line; so does stop.
+multi start 100 --command "$WORKER" --command run
+rc_is 0 "start 100 nodes"
+stale=
+for n in 3 50 99; do
+  p=$(pid_of "stem$n")
+  kill -KILL "${p:-none}"
+  wait_until 10 dead "$p"
+  stale="$stale $p"
+done
+read -r p3 p50 p99 <<<"$stale"
+p70=$(pid_of stem70)
+echo garbage >"$T/run/stem70.pid"
+multi status 100 --no-clean --json
+rc_is 4 "status of 100 nodes, one of them unknown (LSB 4)"
+is "$(json "$T/out" '[.nodes[].node] | join(" ")')" "$(seq -f 'stem%g' -s ' ' 1 100)" \
+  "a result for each node, in order"
+is "$(json "$T/out" '[.nodes[] | select(.state == "running")] | length')" 96 "96 running"
+is "$(json "$T/out" '[.nodes[2, 49, 98] | "\(.state) \(.pid)"] | join(" ")')" \
+  "stale $p3 stale $p50 stale $p99" "the three killed are stale, each with its own pid"
+is "$(json "$T/out" '.nodes[69].state')" unknown "the garbled pidfile is unknown"
+running=$(for i in $(seq 1 100); do
+  case $i in 3 | 50 | 70 | 99) ;; *) echo "stem$i $(pid_of "stem$i")" ;; esac
+done)
+is "$(json "$T/out" '.nodes[] | select(.state == "running") | "\(.node) \(.pid)"')" "$running" \
+  "each running node with its own pid"
+multi stop 100
+rc_is 1 "stop of 100 nodes, one of them unknown, fails"
+is "$(grep -c '^stem[0-9]*: stopped (pid [0-9]*)$' "$T/out")" 96 "the 96 running are stopped"
+like "$T/out" "^stem50: not running \(removed stale pidfile: pid $p50 is not running\)$" \
+  "a stale one is cleaned"
+like "$T/err" "^stem-multi: stem70: .*; nothing was signalled$" "the unknown one is left alone"
+ok_if "no pidfile is left but the unknown one" \
+  test "$(ls "$T/run" | grep -c '^stem[0-9]*\.pid$')" -eq 1
+ok_if "and its worker runs on" alive "$p70"
+kill -KILL "${p70:-none}"
+rm -f "$T/run/stem70.pid"
+
 done_testing
