@@ -17,10 +17,15 @@ stop_supervise () {
   wait "$sup"
   rc=$?
 }
-# ready NODE…: waits until each NODE's worker has said it is ready.
+# ready NODE…: waits until each NODE's worker has said it is ready, and
+# its pidfile is there: supervise writes it once the launch has returned,
+# which on a loaded machine can be after the worker's first words.
 ready () {
   local n
-  for n in "$@"; do wait_until 10 grep -qs '^ready' "$T/log/$n.log"; done
+  for n in "$@"; do
+    wait_until 10 grep -qs '^ready' "$T/log/$n.log"
+    wait_until 10 test -s "$T/run/$n.pid"
+  done
 }
 # supervise_sh ERR NODE SCRIPT OPTION…: supervise_bg of NODE, whose command
 # is /bin/sh -c SCRIPT with the test worker as $0, until it is ready.
