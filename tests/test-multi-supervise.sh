@@ -333,6 +333,7 @@ supervise_bg "$T/respawn.err" resp --restart=always --timeout=20s \
   --command "$WORKER" --command "$T/resp.first"
 both_ready () { [ "$(grep -s '^ready' "$T/log/resp.log" | wc -l)" -ge 2 ]; }
 wait_until 10 both_ready
+wait_until 10 test -s "$T/run/resp.pid"
 first=$(pid_of resp)
 kill -KILL "${first:-none}"
 ok_if "the node whose leftover respawns is restarted" wait_until 15 restarted resp "$first"
