@@ -33,9 +33,7 @@ mkdir -p "$dir/a" "$dir/b"
 ln -s "$a/src/stem-multi" "$dir/a/stem-multi"
 ln -s "$b/src/stem-multi" "$dir/b/stem-multi"
 
-median () { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-# timed NAME CMD…: the wall time of CMD in µs appended to $dir/NAME.
-timed () { local name=$1; shift; "$measure" "$@" | awk '{ print $1 }' >>"$dir/$name"; }
+. "$(dirname "$0")/bench-lib.sh" || exit 0
 
 # One build's turn: start, status twice, stop of its own N nodes.
 turn () {

@@ -34,9 +34,7 @@ cleanup () {
 }
 trap cleanup EXIT
 
-median () { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-# timed NAME CMD…: the wall time of CMD in µs appended to $dir/NAME.
-timed () { local name=$1; shift; "$measure" "$@" | awk '{ print $1 }' >>"$dir/$name"; }
+. "$(dirname "$0")/bench-lib.sh" || exit 0
 ms () { awk -v us="$(median <"$dir/$1")" 'BEGIN { printf "%.1f", us / 1000 }'; }
 ratio () { awk -v a="$(median <"$dir/$1")" -v b="$(median <"$dir/$2")" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
 load () { cut -d' ' -f1-3 /proc/loadavg; }

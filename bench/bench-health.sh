@@ -21,7 +21,7 @@ probe=(sh -c 'kill -0 "$(cat "$1")"' sh "$pidfile")
 "${check[@]}" || echo "bench-health: warning: stem-health says the node is unhealthy"
 
 now_us () { echo "${EPOCHREALTIME/./}"; }
-median () { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+. "$(dirname "$0")/bench-lib.sh" || exit 0
 
 # time_runs FILE CMD…: the wall time of each of $runs runs, in µs, into FILE;
 # the two commands take turns so that both see the same machine.

@@ -19,7 +19,7 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 
 now_ms () { echo $(($(date +%s%N) / 1000000)); }
-median () { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+. "$(dirname "$0")/bench-lib.sh" || exit 0
 
 : >"$dir/ms-start" >"$dir/ms-stop" >"$dir/ssd-start" >"$dir/ssd-stop"
 for r in $(seq 1 "$rounds"); do
