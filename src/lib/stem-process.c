@@ -456,9 +456,9 @@ proc_gone_by_pid (StemProc *proc)
 gboolean
 stem_proc_signal (StemProc *proc, int signum, GError **error)
 {
-  if (!stem_proc_check_signallable (proc->pid, error))
-    return FALSE;
-
+  /* Through its pidfd, PROC is the process stem_proc_open () checked: it
+   * cannot have become this process, an ancestor or the session leader
+   * since.  By PID it is checked again, as the PID may now be another's. */
   if (proc->pidfd >= 0)
     {
       if (sys_pidfd_send_signal (proc->pidfd, signum) == 0)
@@ -486,6 +486,8 @@ stem_proc_signal (StemProc *proc, int signum, GError **error)
       proc->exited = TRUE;
       return TRUE;
     }
+  if (!stem_proc_check_signallable (proc->pid, error))
+    return FALSE;
   if (kill (proc->pid, signum) < 0)
     {
       if (errno == ESRCH)
@@ -948,9 +950,10 @@ task_exists (StemProc *proc)
 StemProcGroup *
 stem_proc_group_new (StemProc *leader)
 {
-  /* Its group as read after its pidfd was opened, proven its own by its
-   * task existing now. */
-  if (leader->pgid != leader->pid || !task_exists (leader))
+  /* Its group as read after its pidfd was opened, in a read proven to be
+   * of that process (stem_proc_open).  Whether the group is still its own
+   * is for each scan to prove. */
+  if (leader->pgid != leader->pid)
     return NULL;
   StemProcGroup *group = g_new0 (StemProcGroup, 1);
   group->leader = leader;

@@ -52,7 +52,8 @@ StemProc *stem_proc_open (pid_t pid, gint64 start_us, GError **error);
 void stem_proc_free (StemProc *proc);
 pid_t stem_proc_get_pid (StemProc *proc);
 
-/* Sends SIGNUM (checks the never-signal list first).  A process that has
+/* Sends SIGNUM: through the pidfd to the process that was opened, else by
+ * PID after checking the never-signal list again.  A process that has
  * already exited is success. */
 gboolean stem_proc_signal (StemProc *proc, int signum, GError **error);
 
@@ -137,9 +138,10 @@ char *stem_proc_unit (pid_t pid);
  * reused one. */
 typedef struct _StemProcGroup StemProcGroup;
 
-/* A group for LEADER, which must lead its own process group (pgid ==
- * pid, as start makes every worker) and still exist; NULL otherwise.
- * LEADER must outlive the group. */
+/* A group for LEADER, which must have led its own process group when it
+ * was opened (pgid == pid, as start makes every worker); NULL otherwise.
+ * Each scan proves again that the group is still its own.  LEADER must
+ * outlive the group. */
 StemProcGroup *stem_proc_group_new (StemProc *leader);
 void stem_proc_group_free (StemProcGroup *group);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemProcGroup, stem_proc_group_free)
