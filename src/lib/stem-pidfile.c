@@ -157,13 +157,17 @@ throw_too_large (const char *path, GError **error)
                           STEM_PIDFILE_MAX_SIZE);
 }
 
+/* Reads the pidfile open at FD, SIZE bytes long by its fstat (). */
 static gboolean
-read_content (const char *path, int fd, pid_t *out_pid, GError **error)
+read_content (const char *path, int fd, off_t size, pid_t *out_pid, GError **error)
 {
   /* One byte more than allowed, to notice a file that grew after fstat(). */
   char buffer[STEM_PIDFILE_MAX_SIZE + 1];
   gsize length = 0;
-  while (length < sizeof buffer)
+  /* Once the SIZE bytes fstat () saw have come, no read () for the end:
+   * it could only find what was written after them, and the file is
+   * taken as it was (a pidfile is written whole, then renamed in). */
+  while (length < sizeof buffer && (size <= 0 || length != (gsize)size))
     {
       ssize_t n = read (fd, buffer + length, sizeof buffer - length);
       if (n < 0 && errno == EINTR)
@@ -193,7 +197,7 @@ read_pidfile_at (const char *path, int dfd, const char *name, StemPidfile *out,
   if (st.st_size > STEM_PIDFILE_MAX_SIZE)
     return throw_too_large (path, error);
   pid_t pid;
-  if (!read_content (path, fd, &pid, error))
+  if (!read_content (path, fd, st.st_size, &pid, error))
     return FALSE;
   gint64 mtime_us = (gint64)st.st_mtim.tv_sec * G_USEC_PER_SEC + st.st_mtim.tv_nsec / 1000;
   /* A date in the future would let any older process pass for the one the
