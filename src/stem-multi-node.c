@@ -30,8 +30,9 @@ stem_multi_inspection_clear (Inspection *in)
   g_clear_error (&in->error);
 }
 
-void
-stem_multi_inspect (const StemNodePlan *plan, Inspection *in)
+/* stem_multi_inspect; with OUT_PROC, a running worker opened too. */
+static void
+inspect (const StemNodePlan *plan, Inspection *in, StemProc **out_proc, GError **open_error)
 {
   StemPidfile pidfile;
   memset (in, 0, sizeof *in);
@@ -47,11 +48,20 @@ stem_multi_inspect (const StemNodePlan *plan, Inspection *in)
       return;
     }
   in->pid = pidfile.pid;
-  in->proc = stem_proc_probe (in->pid, pidfile.mtime_us, &in->start_us);
+  if (out_proc != NULL)
+    in->proc
+        = stem_proc_probe_open (in->pid, pidfile.mtime_us, &in->start_us, out_proc, open_error);
+  else
+    in->proc = stem_proc_probe (in->pid, pidfile.mtime_us, &in->start_us);
   if ((in->proc == STEM_PROC_RUNNING || in->proc == STEM_PROC_NO_PERMISSION)
       && !stem_pidfile_check_owner (plan->pidfile, &pidfile, &in->error))
     {
       in->state = NODE_UNKNOWN;
+      if (out_proc != NULL)
+        {
+          g_clear_pointer (out_proc, stem_proc_free);
+          g_clear_error (open_error);
+        }
       return;
     }
   switch (in->proc)
@@ -75,6 +85,20 @@ stem_multi_inspect (const StemNodePlan *plan, Inspection *in)
           (int)in->pid, plan->pidfile);
       break;
     }
+}
+
+void
+stem_multi_inspect (const StemNodePlan *plan, Inspection *in)
+{
+  inspect (plan, in, NULL, NULL);
+}
+
+void
+stem_multi_inspect_open (const StemNodePlan *plan, Inspection *in, StemProc **out_proc,
+                         GError **open_error)
+{
+  *out_proc = NULL;
+  inspect (plan, in, out_proc, open_error);
 }
 
 /* Each thread of stem_multi_inspect_all inspects the next node not taken. */

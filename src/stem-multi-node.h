@@ -41,6 +41,11 @@ void stem_multi_inspection_clear (Inspection *in);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Inspection, stem_multi_inspection_clear)
 
 void stem_multi_inspect (const StemNodePlan *plan, Inspection *in);
+/* stem_multi_inspect, and a running worker (NODE_RUNNING) opened in the
+ * same look at /proc (stem_proc_probe_open): *OUT_PROC, or NULL and
+ * OPEN_ERROR when it could not be. */
+void stem_multi_inspect_open (const StemNodePlan *plan, Inspection *in, StemProc **out_proc,
+                              GError **open_error);
 /* The inspection of each plan of PLANS, in their order (free with
  * stem_multi_inspections_free): on several threads, one for every 32
  * nodes, up to the number of processors and at most four. */

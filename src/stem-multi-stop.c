@@ -138,7 +138,9 @@ find_targets (StemMultiOptions *opts, GPtrArray *plans, StemReport *report, GPtr
     {
       StemNodePlan *plan = plans->pdata[i];
       g_auto (Inspection) in;
-      stem_multi_inspect (plan, &in);
+      g_autoptr (GError) error = NULL;
+      StemProc *proc;
+      stem_multi_inspect_open (plan, &in, &proc, &error);
       switch (in.state)
         {
         case NODE_NO_PIDFILE:
@@ -168,8 +170,6 @@ find_targets (StemMultiOptions *opts, GPtrArray *plans, StemReport *report, GPtr
           break;
         }
 
-      g_autoptr (GError) error = NULL;
-      StemProc *proc = stem_proc_open (in.pid, in.start_us, &error);
       if (proc == NULL)
         {
           if (g_error_matches (error, STEM_ERROR, STEM_ERROR_NOT_FOUND))

@@ -333,6 +333,96 @@ test_probe_thread_leader_gone (void)
   g_assert_cmpint (WTERMSIG (status), ==, SIGKILL);
 }
 
+/* stem_proc_probe_open of PID, for a pidfile written at MTIME_US: the
+ * state, with *OUT_PROC (NULL for any other state than running). */
+static StemProcState
+probe_open (pid_t pid, gint64 mtime_us, StemProc **out_proc, GError **error)
+{
+  gint64 start_us = -1;
+  StemProcState state = stem_proc_probe_open (pid, mtime_us, &start_us, out_proc, error);
+  if (state == STEM_PROC_RUNNING || state == STEM_PROC_REUSED)
+    g_assert_cmpint (start_us, >, 0);
+  if (state != STEM_PROC_RUNNING)
+    g_assert_null (*out_proc);
+  return state;
+}
+
+/* Probing and opening in one look gives what the two steps give. */
+static void
+test_probe_open (void)
+{
+  gint64 now = g_get_real_time ();
+  g_autoptr (GError) error = NULL;
+  StemProc *none = NULL;
+
+  pid_t child = spawn_child (CHILD_PAUSE);
+  g_assert_no_errno (setpgid (child, child));
+  g_autoptr (StemProc) proc = NULL;
+  g_assert_cmpint (probe_open (child, now, &proc, &error), ==, STEM_PROC_RUNNING);
+  g_assert_no_error (error);
+  g_assert_nonnull (proc);
+  g_assert_cmpint (stem_proc_get_pid (proc), ==, child);
+  if (pidfd_mode == PIDFD_AVAILABLE || pidfd_mode == PIDFD_NO_SIGNAL)
+    g_assert_cmpint (stem_proc_get_fd (proc), >=, 0);
+  g_assert_false (stem_proc_has_exited (proc));
+  /* The group it leads, as read when it was opened. */
+  g_autoptr (StemProcGroup) group = stem_proc_group_new (proc);
+  g_assert_nonnull (group);
+
+  /* Started after its pidfile was written: someone else's PID. */
+  gint64 an_hour_ago = now - (gint64)3600 * G_USEC_PER_SEC;
+  g_assert_cmpint (probe_open (child, an_hour_ago, &none, &error), ==, STEM_PROC_REUSED);
+  g_assert_no_error (error);
+
+  g_assert_true (stem_proc_signal (proc, SIGTERM, &error));
+  g_assert_no_error (error);
+  g_assert_true (stem_proc_wait (proc, 10000));
+  g_assert_cmpint (probe_open (child, now, &none, &error), ==, STEM_PROC_DEAD); /* a zombie */
+  g_assert_no_error (error);
+  reap (child);
+  g_assert_cmpint (probe_open (child, now, &none, &error), ==, STEM_PROC_DEAD);
+  g_assert_no_error (error);
+  g_assert_cmpint (probe_open (0, now, &none, &error), ==, STEM_PROC_DEAD);
+  g_assert_cmpint (probe_open (-1, now, &none, &error), ==, STEM_PROC_DEAD);
+  g_assert_no_error (error);
+
+  /* Running, but on the never-signal list: not opened, and why. */
+  const pid_t refused[] = { getpid (), getppid () };
+  for (gsize i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_assert_cmpint (probe_open (refused[i], now, &none, &error), ==, STEM_PROC_RUNNING);
+      g_assert_null (none);
+      g_assert_error (error, STEM_ERROR, STEM_ERROR_FAILED);
+      g_clear_error (&error);
+    }
+  /* PID 1: another user's (no permission), or root's and refused. */
+  StemProcState init = probe_open (1, now, &none, &error);
+  g_assert_null (none);
+  if (geteuid () == 0)
+    {
+      g_assert_cmpint (init, ==, STEM_PROC_RUNNING);
+      g_assert_error (error, STEM_ERROR, STEM_ERROR_FAILED);
+    }
+  else
+    g_assert_cmpint (init, ==, STEM_PROC_NO_PERMISSION);
+}
+
+/* A process whose main thread has exited still runs. */
+static void
+test_probe_open_thread_leader_gone (void)
+{
+  pid_t pid = spawn_child (CHILD_THREAD_ALIVE);
+  for (int i = 0; i < 1000 && proc_state (pid) != 'Z'; i++)
+    poll (NULL, 0, 5);
+  g_assert_cmpint (proc_state (pid), ==, 'Z');
+  g_autoptr (GError) error = NULL;
+  g_autoptr (StemProc) proc = NULL;
+  g_assert_cmpint (probe_open (pid, g_get_real_time (), &proc, &error), ==, STEM_PROC_RUNNING);
+  g_assert_no_error (error);
+  g_assert_false (stem_proc_has_exited (proc));
+  kill_and_reap (pid);
+}
+
 static void
 test_state_to_string (void)
 {
@@ -651,6 +741,8 @@ typedef struct
 static const ProcessTest process_tests[] = {
   { "probe/zombie", test_probe_zombie },
   { "probe/thread-leader-gone", test_probe_thread_leader_gone },
+  { "probe-open", test_probe_open },
+  { "probe-open/thread-leader-gone", test_probe_open_thread_leader_gone },
   { "open/wrong-start", test_open_wrong_start },
   { "open/gone", test_open_gone },
   { "signal", test_signal },

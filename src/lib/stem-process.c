@@ -355,6 +355,17 @@ sys_pidfd_send_signal (int pidfd, int signum)
   return (int)syscall (__NR_pidfd_send_signal, pidfd, signum, NULL, 0);
 }
 
+static StemProc *
+proc_new (pid_t pid, int pidfd, const ProcStat *stat)
+{
+  StemProc *proc = g_new0 (StemProc, 1);
+  proc->pid = pid;
+  proc->pidfd = pidfd;
+  proc->start_ticks = stat->start_ticks;
+  proc->pgid = stat->pgid;
+  return proc;
+}
+
 StemProc *
 stem_proc_open (pid_t pid, gint64 start_us, GError **error)
 {
@@ -412,12 +423,65 @@ stem_proc_open (pid_t pid, gint64 start_us, GError **error)
       return NULL;
     }
 
-  StemProc *proc = g_new0 (StemProc, 1);
-  proc->pid = pid;
-  proc->pidfd = pidfd;
-  proc->start_ticks = stat.start_ticks;
-  proc->pgid = stat.pgid;
-  return proc;
+  return proc_new (pid, pidfd, &stat);
+}
+
+/* stem_proc_probe, then stem_proc_open for a running process. */
+static StemProcState
+probe_then_open (pid_t pid, gint64 pidfile_mtime_us, gint64 *out_start_us, StemProc **out_proc,
+                 GError **error)
+{
+  StemProcState state = stem_proc_probe (pid, pidfile_mtime_us, out_start_us);
+  if (state == STEM_PROC_RUNNING)
+    *out_proc = stem_proc_open (pid, *out_start_us, error);
+  return state;
+}
+
+StemProcState
+stem_proc_probe_open (pid_t pid, gint64 pidfile_mtime_us, gint64 *out_start_us, StemProc **out_proc,
+                      GError **error)
+{
+  *out_proc = NULL;
+  if (pid <= 1)
+    return probe_then_open (pid, pidfile_mtime_us, out_start_us, out_proc, error);
+  int pidfd = sys_pidfd_open (pid);
+  if (pidfd < 0 && errno == ESRCH)
+    return STEM_PROC_DEAD;
+  ProcStat stat;
+  if (pidfd < 0 || !read_proc_stat (pid, &stat, NULL))
+    {
+      /* No pidfd (an old kernel, a seccomp filter) or no /proc entry: the
+       * two steps, which tell those cases apart. */
+      if (pidfd >= 0)
+        close (pidfd);
+      return probe_then_open (pid, pidfile_mtime_us, out_start_us, out_proc, error);
+    }
+
+  *out_start_us = ticks_to_wall_us (stat.start_ticks);
+  StemProcState state = STEM_PROC_RUNNING;
+  if (proc_stat_is_dead (&stat))
+    state = STEM_PROC_DEAD;
+  else if (*out_start_us > pidfile_mtime_us + STEM_PROC_START_TOLERANCE_US)
+    state = STEM_PROC_REUSED;
+  /* The entry read is the pidfd's process if that process exists after
+   * the read: its PID could not be another's meanwhile.  Signal 0 says
+   * so, and whether it may be signalled; a refusal may also be a seccomp
+   * filter's, which the two steps tell apart. */
+  else if (sys_pidfd_send_signal (pidfd, 0) < 0)
+    {
+      int errsv = errno;
+      close (pidfd);
+      if (errsv == ESRCH)
+        return STEM_PROC_DEAD;
+      return probe_then_open (pid, pidfile_mtime_us, out_start_us, out_proc, error);
+    }
+  if (state != STEM_PROC_RUNNING || !stem_proc_check_signallable (pid, error))
+    {
+      close (pidfd);
+      return state;
+    }
+  *out_proc = proc_new (pid, pidfd, &stat);
+  return state;
 }
 
 void
@@ -951,8 +1015,8 @@ StemProcGroup *
 stem_proc_group_new (StemProc *leader)
 {
   /* Its group as read after its pidfd was opened, in a read proven to be
-   * of that process (stem_proc_open).  Whether the group is still its own
-   * is for each scan to prove. */
+   * of that process (stem_proc_open, stem_proc_probe_open).  Whether the
+   * group is still its own is for each scan to prove. */
   if (leader->pgid != leader->pid)
     return NULL;
   StemProcGroup *group = g_new0 (StemProcGroup, 1);

@@ -49,6 +49,13 @@ typedef struct _StemProc StemProc;
  * after the pidfd is opened, closing the race with PID reuse).
  * STEM_ERROR_NOT_FOUND if it is gone, STEM_ERROR_FAILED if it is someone else. */
 StemProc *stem_proc_open (pid_t pid, gint64 start_us, GError **error);
+/* stem_proc_probe and, for a running process, stem_proc_open, in one look
+ * at /proc: the process is opened first and identified after.
+ * *OUT_START_US must be given.  *OUT_PROC is set for STEM_PROC_RUNNING,
+ * unless the process may not be signalled (the never-signal list) or is
+ * gone: then NULL and ERROR, as stem_proc_open's. */
+StemProcState stem_proc_probe_open (pid_t pid, gint64 pidfile_mtime_us, gint64 *out_start_us,
+                                    StemProc **out_proc, GError **error);
 void stem_proc_free (StemProc *proc);
 pid_t stem_proc_get_pid (StemProc *proc);
 
