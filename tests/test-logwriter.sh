@@ -210,6 +210,28 @@ multi stop sb --logfile="$T/log/shared.log"
 rc_is 0 "stop the other"
 like "$T/log/shared.log" "^got SIGTERM$" "its last words are in the new file"
 
+# Two nodes with logs of their own in one writer process, which takes no
+# more logs once start has returned: the first to end leaves its watch to
+# the end of the process.  The other still follows a rename, and the first
+# one's old file, renamed too, is written by nobody.
+multi start qa qb --command "$WORKER" --command run
+rc_is 0 "start two quiet nodes with logs of their own"
+ok_if "both write to their logs" \
+  wait_until 10 eval 'grep -qs "node=qa" "$T/log/qa.log" && grep -qs "node=qb" "$T/log/qb.log"'
+wq=$(log_writer_of "$(pid_of qb)")
+is "$(log_writer_of "$(pid_of qa)")" "$wq" "one writer process writes both"
+multi stop qa
+rc_is 0 "stop the first"
+ok_if "its writer process stays for the other" alive "${wq:-0}"
+mv "$T/log/qa.log" "$T/log/qa.log.1"
+mv "$T/log/qb.log" "$T/log/qb.log.1"
+ok_if "the other's log is created afresh after a rename" wait_until 10 test -f "$T/log/qb.log"
+ok_if "the first one's is not" test ! -e "$T/log/qa.log"
+multi stop qb
+rc_is 0 "stop the other"
+like "$T/log/qb.log" "^got SIGTERM$" "its last words are in the new file"
+ok_if "the writer process exits with its last log" wait_until 10 dead "${wq:-0}"
+
 # More logs than a writer process takes (64): more processes, and every
 # log watched, even past the 128 inotify instances a user may have (an
 # instance per log would not be).
