@@ -1185,15 +1185,17 @@ stem_proc_groups_collect (GPtrArray *groups)
       group->incomplete = FALSE;
     }
   g_autoptr (GArray) candidates = scan_candidates (by_leader);
-  /* The proofs are checked after every candidate was read (see above). */
-  g_autofree gint8 *leader_there = g_new0 (gint8, MAX (groups->len, 1));
-  for (guint i = 0; i < groups->len; i++)
-    leader_there[i] = task_exists (((StemProcGroup *)groups->pdata[i])->leader);
+  /* The proofs are checked after every candidate was read (see above),
+   * for the groups that have any (-1: not yet). */
+  g_autofree gint8 *leader_there = g_new (gint8, MAX (groups->len, 1));
+  memset (leader_there, -1, MAX (groups->len, 1));
   guint added = 0;
   for (guint i = 0; i < candidates->len; i++)
     {
       Candidate *c = &g_array_index (candidates, Candidate, i);
       guint g = c->group->index;
+      if (leader_there[g] < 0)
+        leader_there[g] = task_exists (c->group->leader);
       if (leader_there[g] || parent_is_member (c, n_before[g]))
         {
           g_ptr_array_add (c->group->members, c->proc);
