@@ -128,4 +128,27 @@ rc_is 1 "a symlink at the pidfile path is refused as invalid"
 is "$(cat "$T/target")" precious "the symlink's target is untouched"
 rm "$T/run/planted.pid"
 
+# A lock file or log is opened in one lookup where its path holds no link;
+# where it holds one, the walk decides.  A link planted as the lock file is
+# refused; a path through a link nobody else could have made (as /var/run
+# to /run) works as before.
+ln -s "$T/target" "$T/run/locked.pid.lock"
+multi start locked --command "$WORKER" --command run
+rc_is 1 "a symlink at the lock file's path is refused"
+like "$T/err" "Cannot use lock file “$T/run/locked\.pid\.lock”: it is a symbolic link" "and the message says so"
+ok_if "nothing was started" test ! -e "$T/run/locked.pid"
+is "$(cat "$T/target")" precious "the link's target is untouched"
+rm "$T/run/locked.pid.lock"
+mkdir "$T/real"
+ln -s "$T/real" "$T/via"
+via=(--pidfile="$T/via/%n.pid" --logfile="$T/via/%n.log")
+multi start vl "${via[@]}" --command "$WORKER" --command run
+rc_is 0 "start through a link only we could have made"
+ok_if "its lock file is in the directory the link names" test -f "$T/real/vl.pid.lock"
+ok_if "and so is its log" wait_until 10 grep -qs "node=vl" "$T/real/vl.log"
+multi stop vl "${via[@]}"
+rc_is 0 "stop through it too"
+like "$T/out" "^vl: stopped \(pid [0-9]+\)$" "which says it stopped"
+like "$T/real/vl.log" "^got SIGTERM$" "once the worker's last words were in its log"
+
 done_testing

@@ -22,6 +22,16 @@ struct _StemLock
   int fd;
 };
 
+/* NAME in DFD opened with FLAGS; with DFD -1, NAME is the whole path, in
+ * one lookup without links (stem_path_open_without_links). */
+static int
+lock_openat (int dfd, const char *name, int flags)
+{
+  if (dfd < 0)
+    return stem_path_open_without_links (name, flags, 0644);
+  return openat (dfd, name, flags, 0644);
+}
+
 /* Opens (with CREATE, makes) lock file NAME in DFD, read-only. */
 static int
 open_lock_file (int dfd, const char *name, gboolean create)
@@ -29,7 +39,7 @@ open_lock_file (int dfd, const char *name, gboolean create)
   const int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
   if (create)
     {
-      int fd = openat (dfd, name, flags | O_CREAT | O_EXCL, 0644);
+      int fd = lock_openat (dfd, name, flags | O_CREAT | O_EXCL);
       /* 0644 whatever the umask: its service user must be able to open it. */
       if (fd >= 0 && fchmod (fd, 0644) < 0)
         {
@@ -39,7 +49,7 @@ open_lock_file (int dfd, const char *name, gboolean create)
       if (fd >= 0 || errno != EEXIST)
         return fd;
     }
-  return openat (dfd, name, flags);
+  return lock_openat (dfd, name, flags);
 }
 
 /* Whether we may use the lock file with status ST: a regular file of root
@@ -154,12 +164,13 @@ static StemLock *
 lock_acquire (const char *pidfile, gboolean create, gint64 timeout_ms, GError **error)
 {
   g_autofree char *path = g_strconcat (pidfile, ".lock", NULL);
+  g_auto (StemFd) fd = open_lock_file (-1, path, create);
   char name[NAME_MAX + 1];
-  g_auto (StemFd) dfd = stem_fd_open_parent (path, NULL, name, error);
-  if (dfd < 0)
+  g_auto (StemFd) dfd = -1;
+  /* Where the path holds a link, or anything failed: the walk decides. */
+  if (fd < 0 && (dfd = stem_fd_open_parent (path, NULL, name, error)) < 0)
     return NULL;
-  g_auto (StemFd) fd = open_lock_file (dfd, name, create);
-  if (fd < 0)
+  if (fd < 0 && (fd = open_lock_file (dfd, name, create)) < 0)
     {
       if (errno == ELOOP)
         stem_throw (error, _ ("Cannot use lock file “%s”: it is a symbolic link"), path);

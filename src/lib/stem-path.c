@@ -247,13 +247,35 @@ stem_path_open_parent (const char *path, const StemPathCreate *create, char *nam
 }
 
 int
+stem_path_open_without_links (const char *path, int flags, mode_t mode)
+{
+#if defined(SYS_openat2) && __has_include(<linux/openat2.h>)
+  struct open_how how = {
+    .flags = (unsigned)(flags | O_NOFOLLOW),
+    .mode = (flags & O_CREAT) != 0 ? mode : 0,
+    .resolve = RESOLVE_NO_SYMLINKS,
+  };
+  return (int)syscall (SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+#else
+  (void)path;
+  (void)flags;
+  (void)mode;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+int
 stem_path_open_file (const char *path, int flags, mode_t mode)
 {
+  int fd = stem_path_open_without_links (path, flags, mode);
+  if (fd >= 0 || errno == EEXIST)
+    return fd;
   char name[NAME_MAX + 1];
   int dfd = stem_path_open_parent (path, NULL, name, NULL);
   if (dfd < 0)
     return -1;
-  int fd = openat (dfd, name, flags | O_NOFOLLOW, mode);
+  fd = openat (dfd, name, flags | O_NOFOLLOW, mode);
   close_keep_errno (dfd);
   return fd;
 }

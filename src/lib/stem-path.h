@@ -44,6 +44,15 @@ int stem_path_open_parent (const char *path, const StemPathCreate *create, char 
  * directory, opened as stem_path_open_parent does; -1 with errno. */
 int stem_path_open_file (const char *path, int flags, mode_t mode);
 
+/* Opens file PATH with FLAGS | O_NOFOLLOW (and MODE) in one lookup that
+ * refuses any symbolic link on the way: where it succeeds, the walk would
+ * have opened that same file, with one system call instead of three.
+ * Where it fails (a link, trusted or not, a missing directory, a kernel
+ * older than 5.6, a seccomp filter), -1 with errno, and only EEXIST (an
+ * O_EXCL creation, the path otherwise free of links) is an answer: for
+ * anything else the walk is to decide, and to say why. */
+int stem_path_open_without_links (const char *path, int flags, mode_t mode);
+
 /* Opens regular file PATH with openat (FLAGS | O_NOFOLLOW) relative to its
  * directory, opened as stem_path_open_parent does.  A symbolic link as
  * PATH's last component is followed when it is to be trusted, as one in
