@@ -325,6 +325,12 @@ test_probe_thread_leader_gone (void)
   g_assert_false (stem_proc_wait (proc, 50));
 
   g_autoptr (GError) error = NULL;
+  g_autoptr (StemProc) opened = NULL;
+  g_assert_cmpint (stem_proc_probe_open (pid, g_get_real_time (), &(gint64){ 0 }, &opened, &error),
+                   ==, STEM_PROC_RUNNING);
+  g_assert_no_error (error);
+  g_assert_false (stem_proc_has_exited (opened));
+
   g_assert_true (stem_proc_signal (proc, SIGKILL, &error));
   g_assert_no_error (error);
   g_assert_true (stem_proc_wait (proc, 10000));
@@ -405,22 +411,6 @@ test_probe_open (void)
     }
   else
     g_assert_cmpint (init, ==, STEM_PROC_NO_PERMISSION);
-}
-
-/* A process whose main thread has exited still runs. */
-static void
-test_probe_open_thread_leader_gone (void)
-{
-  pid_t pid = spawn_child (CHILD_THREAD_ALIVE);
-  for (int i = 0; i < 1000 && proc_state (pid) != 'Z'; i++)
-    poll (NULL, 0, 5);
-  g_assert_cmpint (proc_state (pid), ==, 'Z');
-  g_autoptr (GError) error = NULL;
-  g_autoptr (StemProc) proc = NULL;
-  g_assert_cmpint (probe_open (pid, g_get_real_time (), &proc, &error), ==, STEM_PROC_RUNNING);
-  g_assert_no_error (error);
-  g_assert_false (stem_proc_has_exited (proc));
-  kill_and_reap (pid);
 }
 
 static void
@@ -742,7 +732,6 @@ static const ProcessTest process_tests[] = {
   { "probe/zombie", test_probe_zombie },
   { "probe/thread-leader-gone", test_probe_thread_leader_gone },
   { "probe-open", test_probe_open },
-  { "probe-open/thread-leader-gone", test_probe_open_thread_leader_gone },
   { "open/wrong-start", test_open_wrong_start },
   { "open/gone", test_open_gone },
   { "signal", test_signal },
