@@ -520,9 +520,10 @@ proc_gone_by_pid (StemProc *proc)
 gboolean
 stem_proc_signal (StemProc *proc, int signum, GError **error)
 {
-  /* Through its pidfd, PROC is the process stem_proc_open () checked: it
-   * cannot have become this process, an ancestor or the session leader
-   * since.  By PID it is checked again, as the PID may now be another's. */
+  /* Through its pidfd, PROC is the process checked against the
+   * never-signal list when it was opened: it cannot have become this
+   * process, an ancestor or the session leader since.  By PID it is
+   * checked again, as the PID may now be another's. */
   if (proc->pidfd >= 0)
     {
       if (sys_pidfd_send_signal (proc->pidfd, signum) == 0)
