@@ -170,23 +170,20 @@ walk (int dfd, const char *path, const StemPathCreate *create, int *hops, size_t
     }
 }
 
-/* PATH in one lookup, refused (ELOOP) if it holds any symbolic link at
- * all: where it succeeds, the walk would have opened that same directory
- * (every component a directory, none a link), at the price of one system
- * call instead of two for each component.  Anything else (a link, a
- * missing directory, a kernel older than 5.6, a seccomp filter) is the
- * walk's to do and to report. */
-static int
-open_without_links (const char *path)
+int
+stem_path_open_without_links (const char *path, int flags, mode_t mode)
 {
 #if defined(SYS_openat2) && __has_include(<linux/openat2.h>)
   struct open_how how = {
-    .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+    .flags = (unsigned)(flags | O_NOFOLLOW),
+    .mode = (flags & O_CREAT) != 0 ? mode : 0,
     .resolve = RESOLVE_NO_SYMLINKS,
   };
   return (int)syscall (SYS_openat2, AT_FDCWD, path, &how, sizeof how);
 #else
   (void)path;
+  (void)flags;
+  (void)mode;
   errno = ENOSYS;
   return -1;
 #endif
@@ -195,7 +192,10 @@ open_without_links (const char *path)
 int
 stem_path_open_dir (const char *path, const StemPathCreate *create, size_t *failed_len)
 {
-  int fd = open_without_links (path);
+  /* Where the one lookup succeeds, every component was a directory and
+   * none a link: the walk would have opened the same directory, at two
+   * system calls for each component. */
+  int fd = stem_path_open_without_links (path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
   if (fd >= 0)
     return fd;
   int start = open_start (path, AT_FDCWD);
@@ -244,25 +244,6 @@ stem_path_open_parent (const char *path, const StemPathCreate *create, char *nam
     strcpy (dir, ".");
   memcpy (name, base, base_len + 1);
   return stem_path_open_dir (dir, create, failed_len);
-}
-
-int
-stem_path_open_without_links (const char *path, int flags, mode_t mode)
-{
-#if defined(SYS_openat2) && __has_include(<linux/openat2.h>)
-  struct open_how how = {
-    .flags = (unsigned)(flags | O_NOFOLLOW),
-    .mode = (flags & O_CREAT) != 0 ? mode : 0,
-    .resolve = RESOLVE_NO_SYMLINKS,
-  };
-  return (int)syscall (SYS_openat2, AT_FDCWD, path, &how, sizeof how);
-#else
-  (void)path;
-  (void)flags;
-  (void)mode;
-  errno = ENOSYS;
-  return -1;
-#endif
 }
 
 int

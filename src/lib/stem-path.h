@@ -40,13 +40,14 @@ int stem_path_open_dir (const char *path, const StemPathCreate *create, size_t *
 int stem_path_open_parent (const char *path, const StemPathCreate *create, char *name,
                            size_t *failed_len);
 
-/* Opens file PATH with openat (FLAGS | O_NOFOLLOW, MODE) relative to its
+/* Opens file PATH with FLAGS | O_NOFOLLOW (and MODE) in one lookup
+ * (stem_path_open_without_links), or else with openat relative to its
  * directory, opened as stem_path_open_parent does; -1 with errno. */
 int stem_path_open_file (const char *path, int flags, mode_t mode);
 
-/* Opens file PATH with FLAGS | O_NOFOLLOW (and MODE) in one lookup that
+/* Opens PATH with FLAGS | O_NOFOLLOW (and MODE) in one lookup that
  * refuses any symbolic link on the way: where it succeeds, the walk would
- * have opened that same file, with one system call instead of three.
+ * have opened that same file or directory, in one system call.
  * Where it fails (a link, trusted or not, a missing directory, a kernel
  * older than 5.6, a seccomp filter), -1 with errno, and only EEXIST (an
  * O_EXCL creation, the path otherwise free of links) is an answer: for
