@@ -142,7 +142,8 @@ Inspection *
 stem_multi_inspect_all (GPtrArray *plans)
 {
   InspectJob job = { plans, g_new0 (Inspection, MAX (plans->len, 1)), 0 };
-  guint n_threads = MIN (MIN (g_get_num_processors (), plans->len / NODES_PER_THREAD), MAX_THREADS);
+  guint wanted = MIN (plans->len / NODES_PER_THREAD, MAX_THREADS);
+  guint n_threads = wanted > 1 ? MIN (g_get_num_processors (), wanted) : wanted;
   GThread *threads[MAX_THREADS] = { NULL };
   for (guint t = 1; t < n_threads; t++)
     threads[t] = g_thread_try_new ("inspect", inspect_thread, &job, NULL);
