@@ -212,8 +212,8 @@ like "$T/log/shared.log" "^got SIGTERM$" "its last words are in the new file"
 
 # Two nodes with logs of their own in one writer process, which takes no
 # more logs once start has returned: the first to end leaves its watch to
-# the end of the process.  The other still follows a rename, and the first
-# one's old file, renamed too, is written by nobody.
+# the end of the process, not its log.  The other still follows a rename,
+# and the first one's old file, renamed too, is written by nobody.
 multi start qa qb --command "$WORKER" --command run
 rc_is 0 "start two quiet nodes with logs of their own"
 ok_if "both write to their logs" \
@@ -226,7 +226,8 @@ ok_if "its writer process stays for the other" alive "${wq:-0}"
 mv "$T/log/qa.log" "$T/log/qa.log.1"
 mv "$T/log/qb.log" "$T/log/qb.log.1"
 ok_if "the other's log is created afresh after a rename" wait_until 10 test -f "$T/log/qb.log"
-ok_if "the first one's is not" test ! -e "$T/log/qa.log"
+ok_if "the first one's is not, and the process holds its file no more" \
+  eval 'test ! -e "$T/log/qa.log" && ! ls -l "/proc/${wq:-0}/fd" | grep -q "/qa\.log"'
 multi stop qb
 rc_is 0 "stop the other"
 like "$T/log/qb.log" "^got SIGTERM$" "its last words are in the new file"
