@@ -146,6 +146,17 @@ wait_until (const struct timespec *deadline)
   return true;
 }
 
+/* Says "got SIGNAME" if watched signal I arrived: whether it did. */
+static bool
+take_pending (size_t i)
+{
+  if (!pending[i])
+    return false;
+  pending[i] = 0;
+  printf ("got %s\n", watched[i].name);
+  return true;
+}
+
 /* Reports pending signals. HUP continues; INT and QUIT exit 0; TERM exits 0
  * when TERM_EXITS, else the return value says it arrived. */
 static bool
@@ -155,10 +166,8 @@ handle_signals (bool term_exits)
 
   for (size_t i = 0; i < N_WATCHED; i++)
     {
-      if (!pending[i])
+      if (!take_pending (i))
         continue;
-      pending[i] = 0;
-      printf ("got %s\n", watched[i].name);
       if (watched[i].signum == SIGHUP)
         continue;
       if (watched[i].signum == SIGTERM && !term_exits)
@@ -243,6 +252,26 @@ mode_ignore_term (char **args)
   ignore_signal (SIGINT);
   print_ready ();
   wait_forever ();
+}
+
+/* Says each signal it gets, and ends on none: only SIGKILL ends it. */
+_Noreturn static void
+note_forever (void)
+{
+  for (;;)
+    {
+      wait_until (NULL);
+      for (size_t i = 0; i < N_WATCHED; i++)
+        take_pending (i);
+    }
+}
+
+static int
+mode_stubborn (char **args)
+{
+  (void)args;
+  print_ready ();
+  note_forever ();
 }
 
 static int
@@ -526,6 +555,7 @@ static const struct
 } modes[] = {
   { "run", 0, true, mode_run, "run" },
   { "ignore-term", 0, true, mode_ignore_term, "ignore-term" },
+  { "stubborn", 0, true, mode_stubborn, "stubborn" },
   { "respawn-on-term", 0, true, mode_respawn_on_term, "respawn-on-term" },
   { "exit", 1, false, mode_exit, "exit N" },
   { "exit-after", 2, true, mode_exit_after, "exit-after MS N" },

@@ -498,6 +498,27 @@ like "$T/many.err" "many: some processes it left could not be opened: sending SI
 pkill -KILL -g "${first:-0}" 2>/dev/null
 stop_supervise
 
+# A stop signal while it ends such a group goes to the whole group, as
+# the SIGTERM did: those it could not open get it too, not only SIGKILL at
+# --timeout.  What it left says each signal and ends on none.
+( ulimit -n 128 && exec "$MULTI" supervise --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" \
+  blind --timeout=60s --command /bin/sh --command -c \
+  --command 'for i in $(seq 200); do "$0" stubborn >>"$1" & done; exec "$0" run' \
+  --command "$WORKER" --command "$T/blind-left.out" 2>"$T/blind.err" ) &
+sup=$!
+ready blind
+blind_first=$(pid_of blind)
+blind_left () { test "$(grep -c '^ready' "$T/blind-left.out")" -ge 200; }
+wait_until 30 blind_left || fail "the worker left 200 processes" "it did not"
+kill -KILL "${blind_first:-none}"
+wait_until 20 grep -qs "blind: some processes it left could not be opened" "$T/blind.err" ||
+  fail "supervise could not open all it left" "it says nothing of it"
+kill -QUIT "$sup"
+blind_quit () { test "$(grep -c '^got SIGQUIT$' "$T/blind-left.out")" -ge 200; }
+ok_if "all 200 processes it left got SIGQUIT, those it could not open too" wait_until 30 blind_quit
+pkill -KILL -g "${blind_first:-0}"
+wait "$sup"
+
 # A node already running elsewhere: supervise starts nothing.
 multi start busy --command "$WORKER" --command run
 supervise_bg "$T/busy.err" busy other --command "$WORKER" --command run
