@@ -745,21 +745,6 @@ parse_format (StemHealthOptions *opts, GError **error)
                           _ ("Invalid --format “%s” (text, json, openmetrics or nagios)"), text);
 }
 
-/* A duration option, or -1 when it is not given. */
-static gboolean
-parse_duration_option (StemArgs *args, StemOptionId id, const char *name, gint64 *out_ms,
-                       GError **error)
-{
-  const char *text = stem_args_get (args, id);
-  *out_ms = -1;
-  if (text != NULL && !stem_duration_parse (text, out_ms, error))
-    {
-      stem_error_prefix (error, "%s", name);
-      return FALSE;
-    }
-  return TRUE;
-}
-
 /* --warning and --critical are nagios's, --output openmetrics's. */
 static gboolean
 check_format_options (StemHealthOptions *opts, GError **error)
@@ -790,12 +775,12 @@ parse_options (StemHealthOptions *opts, GError **error)
   opts->quiet = stem_args_has (opts->args, STEM_OPT_QUIET);
   if (!parse_format (opts, error) || !check_format_options (opts, error))
     return FALSE;
-  gint64 critical_ms;
-  if (!parse_duration_option (opts->args, STEM_OPT_MAX_LOG_AGE, "--max-log-age",
-                              &opts->max_log_age_ms, error)
-      || !parse_duration_option (opts->args, STEM_OPT_WARNING, "--warning", &opts->warning_ms,
-                                 error)
-      || !parse_duration_option (opts->args, STEM_OPT_CRITICAL, "--critical", &critical_ms, error))
+  /* -1: not given. */
+  gint64 critical_ms = -1;
+  opts->max_log_age_ms = opts->warning_ms = -1;
+  if (!stem_args_get_duration (opts->args, STEM_OPT_MAX_LOG_AGE, &opts->max_log_age_ms, error)
+      || !stem_args_get_duration (opts->args, STEM_OPT_WARNING, &opts->warning_ms, error)
+      || !stem_args_get_duration (opts->args, STEM_OPT_CRITICAL, &critical_ms, error))
     return FALSE;
   /* For nagios, --critical is the log age that fails a node, as
    * --max-log-age is elsewhere. */

@@ -156,27 +156,28 @@ parse_options (StemMultiOptions *opts, GError **error)
   opts->no_kill_group = stem_args_has (args, STEM_OPT_NO_KILL_GROUP);
 
   opts->settle_ms = 500;
-  const char *text = stem_args_get (args, STEM_OPT_SETTLE);
-  if (text != NULL && !stem_duration_parse (text, &opts->settle_ms, error))
-    return FALSE;
-
   opts->lock_timeout_ms = STEM_LOCK_TIMEOUT_MS;
-  if ((text = stem_args_get (args, STEM_OPT_LOCK_TIMEOUT)) != NULL
-      && !stem_duration_parse (text, &opts->lock_timeout_ms, error))
+  gint64 timeout_ms = 30 * 1000;
+  if (!stem_args_get_duration (args, STEM_OPT_SETTLE, &opts->settle_ms, error)
+      || !stem_args_get_duration (args, STEM_OPT_LOCK_TIMEOUT, &opts->lock_timeout_ms, error)
+      || !stem_args_get_duration (args, STEM_OPT_TIMEOUT, &timeout_ms, error))
     return FALSE;
 
   StemStopMode mode = STEM_STOP_WARM;
-  gint64 timeout_ms = 30 * 1000;
+  const char *text;
   if ((text = stem_args_get (args, STEM_OPT_MODE)) != NULL
       && !stem_stop_mode_parse (text, &mode, error))
-    return FALSE;
-  if ((text = stem_args_get (args, STEM_OPT_TIMEOUT)) != NULL
-      && !stem_duration_parse (text, &timeout_ms, error))
-    return FALSE;
+    {
+      stem_error_prefix (error, "--mode");
+      return FALSE;
+    }
   if ((text = stem_args_get (args, STEM_OPT_RETRY)) != NULL)
     {
       if (!stem_schedule_parse (text, &opts->schedule, error))
-        return FALSE;
+        {
+          stem_error_prefix (error, "--retry");
+          return FALSE;
+        }
     }
   else
     opts->schedule = stem_schedule_new (mode, timeout_ms, 5 * 1000);

@@ -60,6 +60,14 @@ multi start alpha alpha --command "$WORKER"
 rc_is 2 "a duplicate node"
 multi stop alpha --timeout=soon
 rc_is 2 "a bad duration"
+like "$T/err" "^stem-multi: --timeout: Invalid duration “soon”" "names the option"
+# Every bad value names the option it was given to.
+for bad in --settle=soon --lock-timeout=soon --mode=gently --retry=TERM/soon --pidfile= \
+  --logfile= --workdir= --env-file=; do
+  multi start alpha "$bad" --command "$WORKER" --command run
+  rc_is 2 "$bad is refused"
+  like "$T/err" "^stem-multi: (alpha: )?${bad%%=*}: " "naming ${bad%%=*}"
+done
 multi start alpha --no-such-option
 rc_is 2 "an unknown option"
 like "$T/err" "no-such-option" "is named"

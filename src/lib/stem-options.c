@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "stem-duration.h"
 #include "stem-error.h"
 #include "stem-i18n.h"
 #include "stem-node.h"
@@ -161,17 +162,34 @@ stem_args_has (StemArgs *args, StemOptionId id)
   return FALSE;
 }
 
-const char *
-stem_args_get (StemArgs *args, StemOptionId id)
+static const StemOptionValue *
+find_global (StemArgs *args, StemOptionId id)
 {
-  const char *found = NULL;
+  const StemOptionValue *found = NULL;
   for (guint i = 0; i < args->values->len; i++)
     {
       StemOptionValue *v = args->values->pdata[i];
       if (v->spec->id == id && v->selector == NULL)
-        found = v->value;
+        found = v;
     }
   return found;
+}
+
+const char *
+stem_args_get (StemArgs *args, StemOptionId id)
+{
+  const StemOptionValue *v = find_global (args, id);
+  return v != NULL ? v->value : NULL;
+}
+
+gboolean
+stem_args_get_duration (StemArgs *args, StemOptionId id, gint64 *out_ms, GError **error)
+{
+  const StemOptionValue *v = find_global (args, id);
+  if (v == NULL || stem_duration_parse (v->value, out_ms, error))
+    return TRUE;
+  stem_error_prefix (error, "--%s", v->spec->long_name);
+  return FALSE;
 }
 
 static gboolean

@@ -94,6 +94,9 @@ StemArgs *stem_args_parse (const StemOptionSpec *specs, int argc, char **argv, G
 gboolean stem_args_has (StemArgs *args, StemOptionId id);
 /* The last value given for every node (no selector), or NULL. */
 const char *stem_args_get (StemArgs *args, StemOptionId id);
+/* That value as a duration (stem-duration.h) in *OUT_MS, which is left as
+ * it is when the option is not given; an error names the option. */
+gboolean stem_args_get_duration (StemArgs *args, StemOptionId id, gint64 *out_ms, GError **error);
 
 /* Checks that every selector names at least one of NODES (positions are
  * 1-based indexes into NODES).  STEM_ERROR_USAGE naming option and selector. */

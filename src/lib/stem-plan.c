@@ -77,6 +77,8 @@ stem_plan_apply_env_files (GHashTable *cache, const char *const *paths, GStrv *e
 {
   for (guint i = 0; paths[i] != NULL; i++)
     {
+      if (*paths[i] == '\0')
+        return stem_throw_code (error, STEM_ERROR_USAGE, _ ("--env-file: the path is empty"));
       GStrv assignments = g_hash_table_lookup (cache, paths[i]);
       if (assignments == NULL)
         {
@@ -180,41 +182,45 @@ plan_paths (StemArgs *args, StemPlanSet *set, guint n_nodes, StemNodePlan *plan,
   /* A node-scoped template names one node; clashes between nodes are caught
    * after expansion. */
   gboolean scoped = pid_tmpl != NULL && pid_tmpl != stem_args_get (args, STEM_OPT_PIDFILE);
-  /* A template from a variable is named by it when it does not do. */
-  const char *pid_var = NULL;
+  /* A template is named in errors by where it came from: the option, or
+   * the variable (the defaults cannot fail). */
+  const char *pid_origin = "--pidfile";
   if (pid_tmpl == NULL)
     {
       pid_tmpl = set->pidfile_template;
-      pid_var = set->pidfile_var;
+      pid_origin = set->pidfile_var;
     }
   if (!stem_template_check_pidfile (pid_tmpl, scoped ? 1 : n_nodes, error)
       || (plan->pidfile = expand_path (pid_tmpl, &ctx, error)) == NULL)
     {
-      if (pid_var != NULL)
-        stem_error_prefix (error, "%s", pid_var);
+      if (pid_origin != NULL)
+        stem_error_prefix (error, "%s", pid_origin);
       return FALSE;
     }
 
   const char *log_tmpl = stem_args_get_for_node (args, STEM_OPT_LOGFILE, plan->node, plan->index);
   plan->logfile_given = log_tmpl != NULL || set->logfile_from_env;
   plan->log_direct = stem_args_has (args, STEM_OPT_NO_LOG_WRITER);
-  const char *log_var = NULL;
+  const char *log_origin = "--logfile";
   if (log_tmpl == NULL)
     {
       log_tmpl = set->logfile_template;
-      log_var = set->logfile_var;
+      log_origin = set->logfile_var;
     }
   if (strcmp (log_tmpl, "-") != 0 && (plan->logfile = expand_path (log_tmpl, &ctx, error)) == NULL)
     {
-      if (log_var != NULL)
-        stem_error_prefix (error, "%s", log_var);
+      if (log_origin != NULL)
+        stem_error_prefix (error, "%s", log_origin);
       return FALSE;
     }
 
   const char *dir_tmpl = stem_args_get_for_node (args, STEM_OPT_WORKDIR, plan->node, plan->index);
   plan->workdir = expand_path (dir_tmpl != NULL ? dir_tmpl : "/", &ctx, error);
   if (plan->workdir == NULL)
-    return FALSE;
+    {
+      stem_error_prefix (error, "--workdir");
+      return FALSE;
+    }
 
   /* The node's own env files matter only to its worker, but every verb
    * reads them: one with an error is a configuration error whatever the
