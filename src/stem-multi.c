@@ -1,14 +1,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "stem-duration.h"
-#include "stem-schedule.h"
 #include "stem-error.h"
 #include "stem-i18n.h"
 #include "stem-lock.h"
 #include "stem-multi.h"
 #include "stem-options.h"
 #include "stem-plan.h"
+#include "stem-schedule.h"
 
 typedef int (*StemVerbFunc) (StemMultiOptions *opts, GError **error);
 
