@@ -256,6 +256,30 @@ ok_if "the last is followed through a rename" wait_until 10 test -f "$T/log/stem
 multi stop 130
 rc_is 0 "stop them"
 
+# Under supervise the writers' server stays, and so do its writer
+# processes: one whose logs have ended takes others in their place.  64
+# nodes fill one; the new log of a node restarted after a crash goes to
+# it, not to a process forked for it.
+"$MULTI" supervise --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" 64 --prefix=sv \
+  --command "$WORKER" --command run 2>"$T/sv.err" &
+sup=$!
+sv_ready () {
+  [ "$(grep -ls '^ready' "$T"/log/sv*.log | wc -l)" -eq 64 ] &&
+    [ "$(ls "$T"/run/sv*.pid 2>/dev/null | wc -l)" -eq 64 ]
+}
+wait_until 30 sv_ready || fail "64 supervised nodes run" "they do not"
+sv_writers () { for n in $(seq 64); do log_writer_of "$(pid_of "sv$n")"; done | sort -u; }
+sv_writers >"$T/sv-writers"
+is "$(wc -l <"$T/sv-writers")" 1 "one writer process writes the 64 logs"
+first=$(pid_of sv1)
+kill -KILL "${first:-none}"
+sv1_again () { [ "$(grep -c '^ready' "$T/log/sv1.log")" -ge 2 ] && [ "$(pid_of sv1)" != "$first" ]; }
+wait_until 30 sv1_again || fail "the killed node is restarted" "it is not"
+is "$(log_writer_of "$(pid_of sv1)")" "$(cat "$T/sv-writers")" \
+  "its new log is written by that process, where the old one has ended"
+kill -TERM "$sup"
+wait "$sup"
+
 # The writer runs as the worker's user.
 if [ "$(id -u)" -eq 0 ]; then
   "$MULTI" start owned --uid=nobody --pidfile="$T/run/%n.pid" --logfile="$T/nobody/%n.log" \

@@ -6,9 +6,10 @@
  * when stem-multi closes it: the one way stem-multi starts log writers
  * (start, restart, supervise, --foreground).  A log writer is a thread of a
  * writer process, which the server forks for the first log of each user
- * and sends the logs to, up to STEM_LOGWRITER_LOGS_PER_PROCESS: a thread
- * costs a fraction of a process to start and to end, and one inotify
- * instance (a user has 128) serves all the logs of a process.  Each thread
+ * and sends the logs to, up to STEM_LOGWRITER_LOGS_PER_PROCESS at a time
+ * (a process tells the server when logs have ended): a thread costs a
+ * fraction of a process to start and to end, and one inotify instance (a
+ * user has 128) serves all the logs of a process.  Each thread
  * blocks on its own log alone (a log on a hung filesystem holds back no
  * other); the main thread hands it what inotify and SIGHUP say.  A log
  * writer ends when the last writer of its pipe has gone, and its process
@@ -619,6 +620,18 @@ title_writers (void)
 
 static bool take_job (int job_fd, int setup_errsv);
 
+/* Tells the server on JOB_FD that N of the logs it sent here have ended,
+ * so that it sends this process others in their place.  Never waits: a
+ * notice that does not fit only makes the server fork another process
+ * sooner. */
+static void
+tell_ended (int job_fd, uint64_t n)
+{
+  uint32_t ended = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+  if (job_fd >= 0 && ended > 0)
+    send (job_fd, &ended, sizeof ended, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 /* A writer process's main thread: takes the logs the server sends on
  * JOB_FD (-1: none will come), tells the writers what inotify and SIGHUP
  * say, and returns when no more can come and every writer has ended. */
@@ -660,9 +673,10 @@ writers_main (int job_fd, int signal_fd, int setup_errsv)
         }
       if (fds[2].revents & POLLIN)
         {
-          uint64_t count;
+          uint64_t count = 0;
           while (read (done_fd, &count, sizeof count) < 0 && errno == EINTR)
             ;
+          tell_ended (fds[0].fd, count);
           title_writers ();
         }
       if (fds[0].revents & (POLLIN | POLLHUP | POLLERR) && !take_job (job_fd, setup_errsv))
@@ -763,8 +777,8 @@ writer_process_new (const User *user)
 typedef struct
 {
   User user;
-  int fd; /* its job socket, -1 once it failed us */
-  unsigned logs;
+  int fd;        /* its job socket, -1 once it failed us */
+  unsigned logs; /* sent to it and not yet ended, as far as it has told */
 } WriterProcess;
 
 static WriterProcess *processes;
@@ -781,17 +795,53 @@ same_user (const User *a, const User *b)
          && memcmp (a->groups, b->groups, a->n_groups * sizeof a->groups[0]) == 0;
 }
 
-/* A writer process for USER with room for one more log: 0 or an errno. */
-static int
-writer_process_for (const User *user, WriterProcess **out)
+/* Counts off the logs that P says have ended (tell_ended).  A process
+ * that has closed its socket is gone. */
+static void
+count_ended (WriterProcess *p)
+{
+  uint32_t ended;
+  ssize_t n;
+  while (p->fd >= 0 && (n = recv (p->fd, &ended, sizeof ended, MSG_DONTWAIT)) != 0)
+    {
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return;
+      if (n == sizeof ended)
+        p->logs -= ended < p->logs ? ended : p->logs;
+    }
+  if (p->fd >= 0)
+    {
+      close (p->fd);
+      p->fd = -1;
+    }
+}
+
+/* A writer process for USER with room for one more log, or NULL. */
+static WriterProcess *
+with_room (const User *user)
 {
   for (size_t i = 0; i < n_processes; i++)
     if (processes[i].fd >= 0 && processes[i].logs < STEM_LOGWRITER_LOGS_PER_PROCESS
         && same_user (&processes[i].user, user))
-      {
-        *out = &processes[i];
-        return 0;
-      }
+      return &processes[i];
+  return NULL;
+}
+
+/* A writer process for USER with room for one more log: 0 or an errno.
+ * Under supervise the server stays, and so may its processes: before
+ * another is forked, the room that ended logs left is taken again (else
+ * a restart now and then would fork one for every 64). */
+static int
+writer_process_for (const User *user, WriterProcess **out)
+{
+  if ((*out = with_room (user)) != NULL)
+    return 0;
+  for (size_t i = 0; i < n_processes; i++)
+    count_ended (&processes[i]);
+  if ((*out = with_room (user)) != NULL)
+    return 0;
   WriterProcess *grown = realloc (processes, (n_processes + 1) * sizeof *processes);
   if (grown == NULL)
     return ENOMEM;
@@ -1155,9 +1205,13 @@ take_job (int job_fd, int setup_errsv)
       stem_exec_answer (answer_fd,
                         setup_errsv < 0 ? STEM_LOGWRITER_FAILED_USER : STEM_LOGWRITER_FAILED_START,
                         abs (setup_errsv));
+      tell_ended (job_fd, 1);
     }
   else if ((errsv = writer_add (path, m.fds[0], m.fds[1])) != 0)
-    stem_exec_answer (answer_fd, STEM_LOGWRITER_FAILED_START, errsv);
+    {
+      stem_exec_answer (answer_fd, STEM_LOGWRITER_FAILED_START, errsv);
+      tell_ended (job_fd, 1);
+    }
   else
     {
       stem_exec_answer (answer_fd, STEM_LOGWRITER_RUNNING, (int)getpid ());
