@@ -241,6 +241,20 @@ stem_proc_is_dead (pid_t pid)
   return kill_says_gone (pid);
 }
 
+/* What STAT says of the process that a pidfile written at
+ * PIDFILE_MTIME_US names: dead, another's (started after the pidfile), or
+ * running as far as STAT can tell.  Its start time in *OUT_START_US. */
+static StemProcState
+identify (const ProcStat *stat, gint64 pidfile_mtime_us, gint64 *out_start_us)
+{
+  *out_start_us = ticks_to_wall_us (stat->start_ticks);
+  if (proc_stat_is_dead (stat))
+    return STEM_PROC_DEAD;
+  if (*out_start_us > pidfile_mtime_us + STEM_PROC_START_TOLERANCE_US)
+    return STEM_PROC_REUSED;
+  return STEM_PROC_RUNNING;
+}
+
 StemProcState
 stem_proc_probe (pid_t pid, gint64 pidfile_mtime_us, gint64 *out_start_us)
 {
@@ -260,13 +274,12 @@ stem_proc_probe (pid_t pid, gint64 pidfile_mtime_us, gint64 *out_start_us)
         return STEM_PROC_UNKNOWN;
     }
 
-  gint64 start_us = ticks_to_wall_us (stat.start_ticks);
+  gint64 start_us;
+  StemProcState state = identify (&stat, pidfile_mtime_us, &start_us);
   if (out_start_us != NULL)
     *out_start_us = start_us;
-  if (proc_stat_is_dead (&stat))
-    return STEM_PROC_DEAD;
-  if (start_us > pidfile_mtime_us + STEM_PROC_START_TOLERANCE_US)
-    return STEM_PROC_REUSED;
+  if (state != STEM_PROC_RUNNING)
+    return state;
   if (kill (pid, 0) == 0)
     return STEM_PROC_RUNNING;
   switch (errno)
@@ -457,17 +470,12 @@ stem_proc_probe_open (pid_t pid, gint64 pidfile_mtime_us, gint64 *out_start_us, 
       return probe_then_open (pid, pidfile_mtime_us, out_start_us, out_proc, error);
     }
 
-  *out_start_us = ticks_to_wall_us (stat.start_ticks);
-  StemProcState state = STEM_PROC_RUNNING;
-  if (proc_stat_is_dead (&stat))
-    state = STEM_PROC_DEAD;
-  else if (*out_start_us > pidfile_mtime_us + STEM_PROC_START_TOLERANCE_US)
-    state = STEM_PROC_REUSED;
+  StemProcState state = identify (&stat, pidfile_mtime_us, out_start_us);
   /* The entry read is the pidfd's process if that process exists after
    * the read: its PID could not be another's meanwhile.  Signal 0 says
    * so, and whether it may be signalled; a refusal may also be a seccomp
    * filter's, which the two steps tell apart. */
-  else if (sys_pidfd_send_signal (pidfd, 0) < 0)
+  if (state == STEM_PROC_RUNNING && sys_pidfd_send_signal (pidfd, 0) < 0)
     {
       int errsv = errno;
       close (pidfd);
