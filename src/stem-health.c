@@ -195,9 +195,12 @@ probe_liveness (const StemHealthOptions *opts, NodeHealth *health)
       fail (health, HEALTH_NOT_RUNNING, _ ("pid %d is not running"), (int)pid);
       break;
     case STEM_PROC_REUSED:
-      fail (health, HEALTH_PID_REUSED,
-            _ ("pid %d now belongs to another process (started after “%s” was written)"), (int)pid,
-            pidfile);
+      if (health->start_us > loaded.mtime_us)
+        fail (health, HEALTH_PID_REUSED,
+              _ ("pid %d now belongs to another process (started after “%s” was written)"),
+              (int)pid, pidfile);
+      else
+        fail (health, HEALTH_PID_REUSED, _ ("pid %d is a kernel thread, not the worker"), (int)pid);
       break;
     case STEM_PROC_UNKNOWN:
     default:

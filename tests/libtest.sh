@@ -48,6 +48,22 @@ multi () {
   run "$MULTI" "$verb" --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" "$@"
 }
 
+# kernel_thread: the PID of a kernel thread (PF_KTHREAD in the flags, field
+# 9 of /proc/PID/stat), or nothing where none is visible (a PID namespace).
+kernel_thread () {
+  local stat pid
+  for stat in /proc/[0-9]*/stat; do
+    pid=${stat#/proc/}
+    pid=${pid%/stat}
+    # Fields from the state on (field 3) follow the last ") ".
+    set -- $(sed 's/.*) //' "$stat" 2>/dev/null)
+    if [ $# -ge 7 ] && [ $(($7 & 0x00200000)) -ne 0 ]; then
+      echo "$pid"
+      return
+    fi
+  done
+}
+
 rc_is () { is "$rc" "$1" "$2 (exit $1)"; }
 like () { # FILE REGEX NAME
   if grep -Eq -- "$2" "$1"; then pass "$3"; else fail "$3" "no line of $(basename "$1") matches: $2"; fi

@@ -117,6 +117,17 @@ is "$(json "$T/out" '.error')" pid-reused "error pid-reused"
 is "$(json "$T/out" 'has("queues") or has("uptimeSeconds")')" false "nothing is read from the stranger"
 ok_if "the stranger was not touched" alive "$stranger"
 kill "$stranger"
+kthread=$(kernel_thread)
+if [ -n "$kthread" ]; then
+  echo "$kthread" >"$T/run/kthread.pid"
+  health kthread
+  rc_is 1 "a pidfile naming a kernel thread is unhealthy"
+  like "$T/err" "^stem-health: kthread: error: pid-reused: pid $kthread is a kernel thread, not the worker$" \
+    "… and says what it names"
+else
+  skip "a pidfile naming a kernel thread: none is visible here (a PID namespace)"
+  skip "a pidfile naming a kernel thread: none is visible here (a PID namespace)"
+fi
 
 # log-stale
 touch -d '-1 hour' "$T/log/alpha.log"

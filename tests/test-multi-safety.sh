@@ -24,6 +24,23 @@ multi kill reused
 ok_if "kill does not signal a reused PID either" alive "$canary"
 kill "$canary"
 
+# A kernel thread is older than any pidfile, so the time check alone would
+# call it the worker: it is never one.
+kthread=$(kernel_thread)
+if [ -n "$kthread" ]; then
+  echo "$kthread" >"$T/run/kthread.pid"
+  multi status kthread --no-clean
+  rc_is 1 "a pidfile naming a kernel thread is stale (LSB 1)"
+  like "$T/out" "^kthread: stale pidfile: pid $kthread now belongs to another process$" "and says why"
+  multi stop kthread --verbose
+  like "$T/out" "^kthread: not running \(removed stale pidfile: pid $kthread now belongs to another process\)$" \
+    "stop signals nothing and removes the pidfile"
+else
+  skip "a pidfile naming a kernel thread: none is visible here (a PID namespace)"
+  skip "a pidfile naming a kernel thread: none is visible here (a PID namespace)"
+  skip "a pidfile naming a kernel thread: none is visible here (a PID namespace)"
+fi
+
 # A stale pidfile the caller may not remove: the report says it is still there.
 if [ "$(id -u)" -eq 0 ]; then
   private_bin

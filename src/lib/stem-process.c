@@ -43,9 +43,13 @@ typedef struct
   pid_t ppid;
   pid_t pgid;
   pid_t sid;
+  guint64 flags; /* the kernel's PF_* */
   guint64 num_threads;
   guint64 start_ticks;
 } ProcStat;
+
+/* A kernel thread: never a worker, whatever a pidfile says. */
+#define PF_KTHREAD 0x00200000
 
 const char *
 stem_proc_state_to_string (StemProcState state)
@@ -132,16 +136,17 @@ static gboolean
 parse_proc_stat (const char *path, char *text, ProcStat *out, GError **error)
 {
   /* The command name (field 2) may itself contain spaces and ')'; the last
-   * ')' ends it.  Then field 3 (state), 4-6 (ppid, pgrp, session), 20
-   * (num_threads) and 22 (starttime, clock ticks since boot). */
+   * ')' ends it.  Then field 3 (state), 4-6 (ppid, pgrp, session), 9
+   * (flags), 20 (num_threads) and 22 (starttime, clock ticks since boot). */
   const char *at = strrchr (text, ')');
-  guint64 ids[3], num_threads, start_ticks;
+  guint64 ids[3], flags, num_threads, start_ticks;
   if (at == NULL || at[1] != ' ' || at[2] == '\0' || at[3] != ' ')
     return stem_throw (error, _ ("Unexpected contents in “%s”"), path);
   char state = at[2];
   at += 4;
   if (!take_field (&at, G_MAXINT32, &ids[0]) || !take_field (&at, G_MAXINT32, &ids[1])
-      || !take_field (&at, G_MAXINT32, &ids[2]) || !skip_fields (&at, 13)
+      || !take_field (&at, G_MAXINT32, &ids[2]) || !skip_fields (&at, 2)
+      || !take_field (&at, G_MAXUINT32, &flags) || !skip_fields (&at, 10)
       || !take_field (&at, G_MAXINT32, &num_threads) || !skip_fields (&at, 1)
       || !take_field (&at, G_MAXINT64 / G_USEC_PER_SEC, &start_ticks))
     return stem_throw (error, _ ("Unexpected contents in “%s”"), path);
@@ -150,6 +155,7 @@ parse_proc_stat (const char *path, char *text, ProcStat *out, GError **error)
   out->ppid = (pid_t)ids[0];
   out->pgid = (pid_t)ids[1];
   out->sid = (pid_t)ids[2];
+  out->flags = flags;
   out->num_threads = num_threads;
   out->start_ticks = start_ticks;
   return TRUE;
@@ -250,7 +256,9 @@ identify (const ProcStat *stat, gint64 pidfile_mtime_us, gint64 *out_start_us)
   *out_start_us = ticks_to_wall_us (stat->start_ticks);
   if (proc_stat_is_dead (stat))
     return STEM_PROC_DEAD;
-  if (*out_start_us > pidfile_mtime_us + STEM_PROC_START_TOLERANCE_US)
+  /* Older than any pidfile, a kernel thread would pass the time check. */
+  if (*out_start_us > pidfile_mtime_us + STEM_PROC_START_TOLERANCE_US
+      || (stat->flags & PF_KTHREAD) != 0)
     return STEM_PROC_REUSED;
   return STEM_PROC_RUNNING;
 }
