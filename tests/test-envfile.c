@@ -426,7 +426,7 @@ assert_unsafe (const char *path, const char *part, gboolean fix_in_message)
   assert_message (error, prefix, part);
   if (fix_in_message)
     {
-      g_autofree char *fix = g_strdup_printf ("chown root:root %s && chmod go-w %s)", path, path);
+      g_autofree char *fix = g_strdup_printf ("chown root %s && chmod go-w %s)", path, path);
       if (strstr (error->message, fix) == NULL)
         g_error ("“%s” does not say “%s”", error->message, fix);
     }

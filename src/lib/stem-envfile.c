@@ -459,18 +459,18 @@ check_stat (const char *path, const struct stat *st, gboolean check_safe, GError
         return stem_throw_code (error, STEM_ERROR_UNSAFE,
                                 _ ("%s: not a regular file; it chooses the program that root "
                                    "starts (hint: replace it with a regular file, then: "
-                                   "chown root:root %s && chmod go-w %s)"),
+                                   "chown root %s && chmod go-w %s)"),
                                 path, path, path);
       if ((st->st_mode & (S_IWGRP | S_IWOTH)) != 0)
         return stem_throw_code (error, STEM_ERROR_UNSAFE,
                                 _ ("%s: writable by group or others (mode %04o); it chooses "
-                                   "the program that root starts (hint: chown root:root %s "
+                                   "the program that root starts (hint: chown root %s "
                                    "&& chmod go-w %s)"),
                                 path, (unsigned)(st->st_mode & 07777), path, path);
       if (st->st_uid != 0)
         return stem_throw_code (error, STEM_ERROR_UNSAFE,
                                 _ ("%s: owned by uid %u, not root; it chooses the program "
-                                   "that root starts (hint: chown root:root %s && chmod go-w "
+                                   "that root starts (hint: chown root %s && chmod go-w "
                                    "%s)"),
                                 path, (unsigned)st->st_uid, path, path);
       return TRUE;

@@ -36,7 +36,10 @@ write_file () {
            chmod "$2" "$1.tmp" && mv -f "$1.tmp" "$1"' sh "$1" "$2" "$3"
 }
 env_file () { # LINE…: the environment file holds exactly these lines.
-  write_file "$ENVFILE" 0644 "$(printf '%s\n' "$@")"
+  # As stem.env(5) says: root's, readable by the service group only (the
+  # units run stem-multi as the service user, which reads it).
+  write_file "$ENVFILE" 0640 "$(printf '%s\n' "$@")"
+  c chgrp "$SGROUP" "$ENVFILE"
 }
 pidfile () { c cat "$RUNDIR/$1.pid" 2>/dev/null | tr -d '[:space:]'; }
 # proc_state PID: a live process's state letter; empty when it is gone.
@@ -283,23 +286,30 @@ ok_if "stem-diagnose says gamma logs to the journal, not that its log file is mi
 out=$(c_out systemctl stop stem-worker@gamma)
 is "$?" 0 "systemctl stop stem-worker@gamma" "$out"
 
-# A syntax error in stem.env fails the start, with FILE:LINE, and no retry.
-env_file "STEM_WORKER_COMMAND=$EXAMPLE" 'BROKEN=a b'
-c systemctl start stem-worker@delta
+# A configuration error fails the start of stem-worker@delta for good (no
+# retry), and its journal says why: fails_for_good WHY JOURNAL-REGEX WHAT.
 failed_state () { [ "$(state "$1")" = failed ]; }
-if nspawn_wait 15 failed_state stem-worker@delta; then
-  pass "with a syntax error in stem.env, stem-worker@delta fails (and is not restarting)"
-else
-  fail "with a syntax error in stem.env, stem-worker@delta fails (and is not restarting)" \
-    "$(unit_report stem-worker@delta)"
-fi
-if journal_has stem-worker@delta "$ENVFILE:2: "; then
-  pass "the journal names $ENVFILE and the line"
-else
-  fail "the journal names $ENVFILE and the line" "$(journal_tail stem-worker@delta)"
-fi
-is "$(show stem-worker@delta NRestarts)" 0 "exit 2 is not retried (RestartPreventExitStatus=2)"
-c systemctl reset-failed stem-worker@delta
+fails_for_good () {
+  c systemctl start stem-worker@delta
+  if nspawn_wait 15 failed_state stem-worker@delta; then
+    pass "with $1, stem-worker@delta fails (and is not restarting)"
+  else
+    fail "with $1, stem-worker@delta fails (and is not restarting)" "$(unit_report stem-worker@delta)"
+  fi
+  if journal_has stem-worker@delta "$2"; then
+    pass "… and the journal $3"
+  else
+    fail "… and the journal $3" "$(journal_tail stem-worker@delta)"
+  fi
+  is "$(show stem-worker@delta NRestarts)" 0 "… exit 2 is not retried (RestartPreventExitStatus=2)"
+  c systemctl reset-failed stem-worker@delta
+}
+env_file "STEM_WORKER_COMMAND=$EXAMPLE" 'BROKEN=a b'
+fails_for_good "a syntax error in stem.env" "$ENVFILE:2: " "names $ENVFILE and the line"
+# The units run stem-multi as the service user, which reads the file.
+write_file "$ENVFILE" 0600 "STEM_WORKER_COMMAND=$EXAMPLE"
+fails_for_good "stem.env 0600 root:root" "$ENVFILE: cannot open env file: Permission denied" \
+  "says that $SUSER may not read it"
 
 # stem-worker.service: all of STEMD_NODES under stem-multi supervise --------
 
