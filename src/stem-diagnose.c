@@ -49,9 +49,9 @@ static const StemOptionSpec options[] = {
   { "routing-config", 0, N_ ("FILE"), 0, STEM_OPT_ROUTING_CONFIG,
     N_ ("Routing file to check (default $STEM_ROUTING_CONFIG)") },
   { "unitdir", 0, N_ ("DIR"), 0, STEM_OPT_UNITDIR,
-    N_ ("Where the systemd units are installed (default /lib/systemd/system)") },
+    N_ ("Where the systemd units are installed (see Defaults below)") },
   { "initdir", 0, N_ ("DIR"), 0, STEM_OPT_INITDIR,
-    N_ ("Where the SysV init scripts are installed (default /etc/init.d)") },
+    N_ ("Where the SysV init scripts are installed (see Defaults below)") },
   { "json", 0, NULL, 0, STEM_OPT_JSON, N_ ("Print one JSON document") },
   { "version", 0, NULL, 0, STEM_OPT_VERSION, N_ ("Print the version and exit") },
   { "help", 'h', NULL, 0, STEM_OPT_HELP, N_ ("Print this help and exit") },
@@ -397,6 +397,19 @@ need_user (Diagnose *d, const char *id)
   return FALSE;
 }
 
+/* The group that owns the service user's directories: its primary group,
+ * or without the user the group of the same name (sysusers.d makes both). */
+static char *
+service_group (Diagnose *d)
+{
+  struct group *gr = d->user != NULL ? getgrgid (d->user->gid) : NULL;
+  if (gr != NULL)
+    return g_strdup (gr->gr_name);
+  if (d->user != NULL)
+    return g_strdup_printf ("%u", (unsigned)d->user->gid);
+  return g_strdup (d->user_name);
+}
+
 /* Env files ---------------------------------------------------------------- */
 
 static gboolean
@@ -420,6 +433,28 @@ need_contents (Diagnose *d, const char *id, const EnvFile *f)
       set_hint (r, _ ("fix the env-file-exists check first"));
     }
   return FALSE;
+}
+
+/* F exists: the service user must read it, since the units and the SysV
+ * scripts run stem-multi as that user (only systemd's EnvironmentFile= is
+ * read as root).  Not the defaults file, which only the scripts source, as
+ * root, unless it was named with --env-file. */
+static void
+check_env_file_readable (Diagnose *d, const char *id, const EnvFile *f)
+{
+  int errsv = 0;
+  gboolean sourced_only = !f->given && strcmp (f->path, default_env_files[1]) == 0;
+  if (d->user == NULL || sourced_only || user_access (d->user, f->path, R_OK, &errsv) != ACCESS_NO)
+    {
+      add_result (d, id, LEVEL_OK, _ ("%s: exists"), f->path);
+      return;
+    }
+  g_autofree char *group = service_group (d);
+  CheckResult *r = add_result (d, id, LEVEL_ERROR,
+                               _ ("%s: not readable by the service user %s, as whom the units and "
+                                  "scripts run stem-multi: %s"),
+                               f->path, d->user_name, g_strerror (errsv));
+  set_hint (r, _ ("chown root:%s %s && chmod 0640 %s (see stem.env(5))"), group, f->path, f->path);
 }
 
 static gboolean
@@ -447,7 +482,7 @@ check_env_file_exists (Diagnose *d, const char *id, GError **error)
                           "--env-file (see stem.env(5))"));
         }
       else
-        add_result (d, id, LEVEL_OK, _ ("%s: exists"), f->path);
+        check_env_file_readable (d, id, f);
     }
   return TRUE;
 }
@@ -474,6 +509,51 @@ check_env_file_syntax (Diagnose *d, const char *id, GError **error)
   return TRUE;
 }
 
+/* The env file PATH, which the core's opener refused as unsafe (ERROR),
+ * said with the hint that fixes what it is: chown and chmod cannot make a
+ * link or a FIFO acceptable.  (The opener's own message carries its hint
+ * in its text, which a result has on a line of its own.) */
+static void
+add_unsafe_env_file (Diagnose *d, const char *id, const char *path, const GError *error)
+{
+  struct stat st;
+  CheckResult *r;
+  gboolean seen = lstat (path, &st) == 0;
+  if (seen && S_ISLNK (st.st_mode))
+    {
+      r = add_result (d, id, LEVEL_ERROR,
+                      _ ("%s: is a symbolic link: stem-multi run as root reads only a regular "
+                         "file"),
+                      path);
+      set_hint (r, _ ("name the file it points to instead, owned by root and not writable by "
+                      "group or others (see stem.env(5))"));
+      return;
+    }
+  if (seen && !S_ISREG (st.st_mode))
+    {
+      r = add_result (d, id, LEVEL_ERROR,
+                      _ ("%s: not a regular file: stem-multi run as root refuses it"), path);
+      set_hint (r,
+                _ ("replace it with a regular file, then: chown root %s && chmod go-w %s "
+                   "(see stem.env(5))"),
+                path, path);
+      return;
+    }
+  if (seen && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+    r = add_result (d, id, LEVEL_ERROR,
+                    _ ("%s: writable by group or others (mode %04o): stem-multi run as root "
+                       "refuses it, since it chooses the program that root starts"),
+                    path, (unsigned)(st.st_mode & 07777));
+  else if (seen && st.st_uid != 0)
+    r = add_result (d, id, LEVEL_ERROR,
+                    _ ("%s: owned by uid %u, not root: stem-multi run as root refuses it, since "
+                       "it chooses the program that root starts"),
+                    path, (unsigned)st.st_uid);
+  else /* changed since, or gone */
+    r = add_result (d, id, LEVEL_ERROR, "%s", error->message);
+  set_hint (r, _ ("chown root %s && chmod go-w %s (see stem.env(5))"), path, path);
+}
+
 /* The root rule of stem.env(5), applied by the core's opener itself, which
  * says STEM_ERROR_UNSAFE when the file breaks it.  It opens the file once
  * more, without following a link, as stem-multi run as root does: the file
@@ -490,13 +570,7 @@ check_env_file_safety (Diagnose *d, const char *id, GError **error)
       g_autoptr (GError) safe_error = NULL;
       g_auto (StemFd) fd = stem_envfile_open (f->path, TRUE, &st, &safe_error);
       if (g_error_matches (safe_error, STEM_ERROR, STEM_ERROR_UNSAFE))
-        {
-          CheckResult *r = add_result (d, id, LEVEL_ERROR, "%s", safe_error->message);
-          set_hint (r,
-                    _ ("chown root:root %s && chmod go-w %s (stem-multi run as root refuses "
-                       "it; see stem.env(5))"),
-                    f->path, f->path);
-        }
+        add_unsafe_env_file (d, id, f->path, safe_error);
       else if (safe_error != NULL)
         {
           CheckResult *r
@@ -934,7 +1008,8 @@ check_service_group (Diagnose *d, const char *id, GError **error)
       CheckResult *r
           = add_result (d, id, LEVEL_ERROR, _ ("the primary group %u of user %s does not exist"),
                         (unsigned)d->user->gid, d->user_name);
-      set_hint (r, _ ("systemd-sysusers (or: groupadd --system %s)"), d->user_name);
+      /* systemd-sysusers would make the group with another gid. */
+      set_hint (r, _ ("groupadd --system --gid %u %s"), (unsigned)d->user->gid, d->user_name);
     }
   else if (gr == NULL)
     {
@@ -972,6 +1047,64 @@ template_dirs (Diagnose *d, const char *tmpl, gboolean logfiles)
   return (GStrv)g_ptr_array_free (g_steal_pointer (&dirs), FALSE);
 }
 
+/* Whether DIR (canonical, ST its stat) is shared by the system or by every
+ * user: sticky (/tmp), or a directory of the file system's hierarchy that
+ * is not the nodes' own.  Its owner and mode are not ours to change; the
+ * fix is a directory of the nodes' own. */
+static gboolean
+dir_is_shared (const char *dir, const struct stat *st)
+{
+  static const char *const system_dirs[]
+      = { "/",          "/run",       "/var/run", "/run/lock", "/var/lock",  "/run/user",
+          "/tmp",       "/var/tmp",   "/dev/shm", "/var",      "/var/log",   "/var/lib",
+          "/var/cache", "/var/spool", "/etc",     "/usr",      "/usr/local", "/opt",
+          "/srv",       "/home",      "/root",    "/dev",      NULL };
+  return (st->st_mode & S_ISVTX) != 0 || g_strv_contains (system_dirs, dir);
+}
+
+/* A hint for a directory the nodes share with others (dir_is_shared):
+ * the default template's, which is theirs alone. */
+static void
+set_own_dir_hint (CheckResult *r, gboolean logfiles)
+{
+  if (logfiles)
+    set_hint (r,
+              _ ("give the nodes a directory of their own, such as --logfile=%s (or "
+                 "STEMD_LOG_FILE in the env file); see stem-multi(1)"),
+              stem_plan_default_logfile ());
+  else
+    set_hint (r,
+              _ ("give the nodes a directory of their own, such as --pidfile=%s (or "
+                 "STEMD_PID_FILE in the env file); see stem-multi(1)"),
+              stem_plan_default_pidfile ());
+}
+
+/* The hint that makes DIR (missing, or in the way): an install -d command
+ * for the service user; for the default pid directory, which tmpfiles.d
+ * makes, systemd-tmpfiles first. */
+static void
+set_make_dir_hint (Diagnose *d, CheckResult *r, const char *dir, gboolean logfiles,
+                   gboolean remove_first)
+{
+  g_autofree char *group = service_group (d);
+  g_autofree char *packaged = g_path_get_dirname (stem_plan_default_pidfile ());
+  g_autofree char *install = g_strdup_printf ("install -d -o %s -g %s -m %s %s", d->user_name,
+                                              group, logfiles ? "0750" : "0755", dir);
+  if (!logfiles && strcmp (dir, packaged) == 0)
+    set_hint (r,
+              remove_first ? _ ("remove it and run systemd-tmpfiles --create (or: %s); see "
+                                "stem-multi(1)")
+                           : _ ("systemd-tmpfiles --create (or: %s); see stem-multi(1)"),
+              install);
+  else if (logfiles && !remove_first)
+    set_hint (r, _ ("%s (the package and the units make it); see stem-multi(1)"), install);
+  else
+    set_hint (r,
+              remove_first ? _ ("remove it, and make the directory again: %s; see stem-multi(1)")
+                           : _ ("%s; see stem-multi(1)"),
+              install);
+}
+
 /* LOGFILES: DIR holds log files, which the package and the units make
  * (tmpfiles.d makes only the pid directory). */
 static void
@@ -983,16 +1116,8 @@ check_dir (Diagnose *d, const char *id, const char *dir, gboolean logfiles)
     {
       int errsv = errno;
       CheckResult *r = add_result (d, id, LEVEL_ERROR, _ ("%s: %s"), dir, g_strerror (errsv));
-      if (errsv == ENOENT && logfiles)
-        set_hint (r,
-                  _ ("install -d -o %s -g %s -m 0750 %s (the package and the units make it); "
-                     "see stem-multi(1)"),
-                  d->user_name, d->user_name, dir);
-      else if (errsv == ENOENT)
-        set_hint (r,
-                  _ ("systemd-tmpfiles --create (or: install -d -o %s -g %s -m 0755 %s); "
-                     "see stem-multi(1)"),
-                  d->user_name, d->user_name, dir);
+      if (errsv == ENOENT)
+        set_make_dir_hint (d, r, dir, logfiles, FALSE);
       else
         set_hint (r, _ ("run stem-diagnose as root, or fix the permissions above %s"), dir);
       return;
@@ -1000,13 +1125,7 @@ check_dir (Diagnose *d, const char *id, const char *dir, gboolean logfiles)
   if (!S_ISDIR (st.st_mode))
     {
       CheckResult *r = add_result (d, id, LEVEL_ERROR, _ ("%s: not a directory"), dir);
-      if (logfiles)
-        set_hint (r,
-                  _ ("remove it, and make the directory again: install -d -o %s -g %s -m 0750 "
-                     "%s; see stem-multi(1)"),
-                  d->user_name, d->user_name, dir);
-      else
-        set_hint (r, _ ("remove it and run systemd-tmpfiles --create; see stem-multi(1)"));
+      set_make_dir_hint (d, r, dir, logfiles, TRUE);
       return;
     }
   if (st.st_mode & S_IWOTH)
@@ -1014,7 +1133,10 @@ check_dir (Diagnose *d, const char *id, const char *dir, gboolean logfiles)
       CheckResult *r = add_result (d, id, LEVEL_ERROR,
                                    _ ("%s: world-writable (mode %04o): anyone can plant %s"), dir,
                                    (unsigned)(st.st_mode & 07777), what);
-      set_hint (r, _ ("chmod o-w %s"), dir);
+      if (dir_is_shared (dir, &st))
+        set_own_dir_hint (r, logfiles);
+      else
+        set_hint (r, _ ("chmod o-w %s"), dir);
       return;
     }
   int errsv = 0;
@@ -1024,8 +1146,11 @@ check_dir (Diagnose *d, const char *id, const char *dir, gboolean logfiles)
       CheckResult *r
           = add_result (d, id, LEVEL_ERROR, _ ("%s: not writable by the service user %s: %s"), dir,
                         d->user_name, g_strerror (errsv));
-      set_hint (r, _ ("chown %s: %s, and let %s search every directory above it"), d->user_name,
-                dir, d->user_name);
+      if (dir_is_shared (dir, &st))
+        set_own_dir_hint (r, logfiles);
+      else
+        set_hint (r, _ ("chown %s: %s, and let %s search every directory above it"), d->user_name,
+                  dir, d->user_name);
     }
   else if (can == ACCESS_UNKNOWN)
     {
@@ -1120,7 +1245,8 @@ check_one_pidfile (Diagnose *d, const char *id, const StemNodePlan *plan)
       && !stem_pidfile_check_owner (path, &pidfile, &local))
     {
       r = add_result (d, id, LEVEL_ERROR, _ ("%s: %s"), node, local->message);
-      set_hint (r, _ ("chown root %s, or let stem-multi write it (see stem-multi(1))"), path);
+      /* Never "chown root": that would make a planted pidfile trusted. */
+      set_hint (r, _ ("stop the node if it runs, then remove %s (see stem-multi(1))"), path);
       return;
     }
   switch (state)
@@ -1495,7 +1621,83 @@ check_routing_file (Diagnose *d, const char *id, GError **error)
 /* Units and init scripts are small; a larger file is no asset of ours. */
 #define ASSET_MAX_SIZE (256 * 1024)
 
-/* The program of each ExecStart= line, without systemd's prefixes (-@:+!). */
+/* Whether PATH is absolute and names an executable regular file (access ()
+ * alone says yes to a directory). */
+static gboolean
+is_executable_file (const char *path)
+{
+  struct stat st;
+  return g_path_is_absolute (path) && stat (path, &st) == 0 && S_ISREG (st.st_mode)
+         && access (path, X_OK) == 0;
+}
+
+static gint
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return strcmp (a, b);
+}
+
+/* NAME's unit as systemd reads it: the first of the administrator's
+ * directories and UNITDIR that has the unit, then every drop-in of
+ * NAME.d/ in those directories, in the order of their file names (one in
+ * an earlier directory hides a later one of the same name).  Only UNITDIR
+ * when the directory was GIVEN.  FALSE with ERROR when the unit is
+ * nowhere (STEM_ERROR_NOT_FOUND) or cannot be read. */
+static gboolean
+unit_text (const char *unitdir, gboolean given, const char *name, char **out_path, char **out_text,
+           GError **error)
+{
+  const char *const admin_dirs[] = { STEM_SYSCONFDIR "/systemd/system", "/run/systemd/system" };
+  g_autoptr (GPtrArray) dirs = g_ptr_array_new ();
+  for (guint i = 0; !given && i < G_N_ELEMENTS (admin_dirs); i++)
+    g_ptr_array_add (dirs, (gpointer)admin_dirs[i]);
+  g_ptr_array_add (dirs, (gpointer)unitdir);
+
+  g_autoptr (GString) text = NULL;
+  for (guint i = 0; i < dirs->len && text == NULL; i++)
+    {
+      g_autofree char *path = g_build_filename (dirs->pdata[i], name, NULL);
+      g_autofree char *contents = NULL;
+      g_autoptr (GError) local = NULL;
+      if (stem_fd_read_file (path, ASSET_MAX_SIZE, &contents, NULL, &local))
+        {
+          text = g_string_new (contents);
+          *out_path = g_steal_pointer (&path);
+        }
+      else if (i + 1 == dirs->len || !g_error_matches (local, STEM_ERROR, STEM_ERROR_NOT_FOUND))
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
+    }
+
+  g_autoptr (GHashTable) dropins = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  for (guint i = 0; i < dirs->len; i++)
+    {
+      g_autofree char *dropin_dir = g_strdup_printf ("%s/%s.d", (char *)dirs->pdata[i], name);
+      g_autoptr (GDir) dir = g_dir_open (dropin_dir, 0, NULL);
+      const char *entry;
+      while (dir != NULL && (entry = g_dir_read_name (dir)) != NULL)
+        if (g_str_has_suffix (entry, ".conf") && !g_hash_table_contains (dropins, entry))
+          g_hash_table_insert (dropins, g_strdup (entry),
+                               g_build_filename (dropin_dir, entry, NULL));
+    }
+  g_autoptr (GList) names = g_list_sort (g_hash_table_get_keys (dropins), compare_names);
+  for (GList *l = names; l != NULL; l = l->next)
+    {
+      g_autofree char *contents = NULL;
+      if (!stem_fd_read_file (g_hash_table_lookup (dropins, l->data), ASSET_MAX_SIZE, &contents,
+                              NULL, error))
+        return FALSE;
+      g_string_append_c (text, '\n');
+      g_string_append (text, contents);
+    }
+  *out_text = g_string_free (g_steal_pointer (&text), FALSE);
+  return TRUE;
+}
+
+/* The program of each ExecStart= line, without systemd's prefixes (-@:+!),
+ * in TEXT: a unit followed by its drop-ins (unit_text). */
 static GStrv
 unit_exec_programs (const char *text)
 {
@@ -1507,6 +1709,9 @@ unit_exec_programs (const char *text)
       if (!g_str_has_prefix (line, "ExecStart="))
         continue;
       line += strlen ("ExecStart=");
+      /* An empty assignment (in a drop-in) empties the list. */
+      if (line[strspn (line, " \t")] == '\0')
+        g_ptr_array_set_size (programs, 0);
       while (*line != '\0' && strchr ("-@:+! \t", *line) != NULL)
         line++;
       gsize len = strcspn (line, " \t\\");
@@ -1520,19 +1725,19 @@ unit_exec_programs (const char *text)
 static gboolean
 check_units_installed (Diagnose *d, const char *id, GError **error)
 {
-  const char *dir = stem_args_get (d->args, STEM_OPT_UNITDIR);
-  if (dir == NULL)
-    dir = "/lib/systemd/system";
+  const char *given = stem_args_get (d->args, STEM_OPT_UNITDIR);
+  const char *dir = given != NULL ? given : STEM_UNITDIR;
   for (guint i = 0; i < G_N_ELEMENTS (unit_names); i++)
     {
-      g_autofree char *path = g_build_filename (dir, unit_names[i], NULL);
+      g_autofree char *path = NULL;
       g_autofree char *text = NULL;
       g_autoptr (GError) local = NULL;
       CheckResult *r;
-      if (!stem_fd_read_file (path, ASSET_MAX_SIZE, &text, NULL, &local))
+      if (!unit_text (dir, given != NULL, unit_names[i], &path, &text, &local))
         {
+          g_autofree char *where = g_build_filename (dir, unit_names[i], NULL);
           if (g_error_matches (local, STEM_ERROR, STEM_ERROR_NOT_FOUND))
-            r = add_result (d, id, LEVEL_WARN, _ ("%s: %s"), path, _ ("not installed"));
+            r = add_result (d, id, LEVEL_WARN, _ ("%s: %s"), where, _ ("not installed"));
           else
             r = add_result (d, id, LEVEL_WARN, "%s", local->message);
           set_hint (r,
@@ -1550,7 +1755,7 @@ check_units_installed (Diagnose *d, const char *id, GError **error)
         }
       gboolean good = TRUE;
       for (guint j = 0; programs[j] != NULL; j++)
-        if (!g_path_is_absolute (programs[j]) || access (programs[j], X_OK) < 0)
+        if (!is_executable_file (programs[j]))
           {
             good = FALSE;
             r = add_result (d, id, LEVEL_ERROR,
@@ -1576,7 +1781,12 @@ init_script_program (const char *text)
   g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
   for (guint i = 0; lines[i] != NULL; i++)
     if (g_str_has_prefix (lines[i], "MULTI="))
-      return g_strstrip (g_strdup (lines[i] + strlen ("MULTI=")));
+      {
+        /* As sh reads it: MULTI="/usr/bin/stem-multi" is that path. */
+        g_autofree char *value = g_strstrip (g_strdup (lines[i] + strlen ("MULTI=")));
+        char *unquoted = g_shell_unquote (value, NULL);
+        return unquoted != NULL ? unquoted : g_steal_pointer (&value);
+      }
   return NULL;
 }
 
@@ -1590,7 +1800,7 @@ check_init_script_program (Diagnose *d, const char *id, const char *path, const 
       r = add_result (d, id, LEVEL_ERROR, _ ("%s: names no stem-multi (no MULTI= line)"), path);
       set_hint (r, _ ("reinstall the script from the package; see stem-worker@.service(8)"));
     }
-  else if (!g_path_is_absolute (program) || access (program, X_OK) < 0)
+  else if (!is_executable_file (program))
     {
       r = add_result (d, id, LEVEL_ERROR, _ ("%s: runs %s, which is not an executable file"), path,
                       program);
@@ -1606,7 +1816,7 @@ check_init_scripts (Diagnose *d, const char *id, GError **error)
 {
   const char *dir = stem_args_get (d->args, STEM_OPT_INITDIR);
   if (dir == NULL)
-    dir = "/etc/init.d";
+    dir = STEM_INITDIR;
   for (guint i = 0; i < G_N_ELEMENTS (init_script_names); i++)
     {
       g_autofree char *path = g_build_filename (dir, init_script_names[i], NULL);
@@ -1799,6 +2009,8 @@ usage (void)
   stem_options_print_help (options, out);
   g_string_append_printf (out, _ ("\nDefaults: --pidfile=%s --logfile=%s\n"),
                           stem_plan_default_pidfile (), stem_plan_default_logfile ());
+  g_string_append_printf (out, _ ("          --unitdir=%s --initdir=%s\n"), STEM_UNITDIR,
+                          STEM_INITDIR);
   g_string_append_printf (out, _ ("Without --env-file: %s and %s.\n"), default_env_files[0],
                           default_env_files[1]);
   g_string_append (out, _ ("\nWithout nodes, STEMD_NODES (or STEM_WORKER_NODES) names them.\n"

@@ -43,6 +43,8 @@ diagnose () {
 level () { jq -r --arg id "$1" '[.checks[] | select(.check == $id) | .level] | join(",")' "$T/out"; }
 # message ID: the messages of check ID, one per line.
 message () { jq -r --arg id "$1" '.checks[] | select(.check == $id) | .message' "$T/out"; }
+# hint ID: the hints of check ID, one per line.
+hint () { jq -r --arg id "$1" '.checks[] | select(.check == $id) | .hint // empty' "$T/out"; }
 # env_file NAME MODE LINE…: an env file in $T.
 env_file () {
   local name=$1 mode=$2
@@ -186,11 +188,37 @@ rc_is 1 "an unparsable env file is an error"
 is "$(level env-file-syntax)" error "env-file-syntax fails"
 like "$T/out" "\"$T/bad.env:2: unquoted value contains a space" "the message names FILE:LINE"
 
+# --- the service user reads the env file: the units and scripts run
+# stem-multi as that user (a 0600 file of root's stops every unit)
+if [ "$(id -u)" -eq 0 ] && getent passwd nobody >/dev/null; then
+  env_file secret.env 0600 "STEM_WORKER_COMMAND=$T/bin/worker"
+  diagnose --env-file="$T/secret.env" --user=nobody --json
+  is "$(level env-file-exists)" error "env-file-exists fails for a file the service user cannot read"
+  is "$(hint env-file-exists)" \
+    "chown root:$(id -gn nobody) $T/secret.env && chmod 0640 $T/secret.env (see stem.env(5))" \
+    "… and the hint gives it to the service user's group"
+  chgrp "$(id -gn nobody)" "$T/secret.env"
+  chmod 0640 "$T/secret.env"
+  diagnose --env-file="$T/secret.env" --user=nobody --json
+  is "$(level env-file-exists)" ok "… which is then fine"
+else
+  for i in 1 2 3; do skip "an env file the service user cannot read: needs root and the user nobody"; done
+fi
+
 # --- env-file-safety
 env_file unsafe.env 0666 'A=1'
 diagnose --env-file="$T/unsafe.env" --user="$ME" --json
 is "$(level env-file-safety)" error "env-file-safety fails for a file writable by others"
 like "$T/out" 'chmod go-w' "the hint says how to fix it"
+# chown and chmod cannot make a link acceptable: its hint says what can.
+ln -s good.env "$T/link.env"
+diagnose --env-file="$T/link.env" --user="$ME" --json
+is "$(level env-file-safety)" error "env-file-safety fails for a symbolic link"
+is "$(message env-file-safety)" "$T/link.env: is a symbolic link: stem-multi run as root reads only a regular file" \
+  "… saying what it is, with no hint in the message"
+is "$(hint env-file-safety)" \
+  "name the file it points to instead, owned by root and not writable by group or others (see stem.env(5))" \
+  "… and a hint that fixes it, not chown"
 
 # --- files that are no regular files: reported, never waited on (a FIFO
 # nobody writes would block a plain open() for ever)
@@ -204,8 +232,10 @@ is "$(level env-file-exists):$(level env-file-syntax):$(level env-file-safety):$
 is "$(message env-file-exists)" \
   "$T/fifo.env: not a regular file but a FIFO; an env file is read whole (hint: name the file itself)" \
   "… env-file-exists says what it is"
-like "$T/out" "\"$T/fifo.env: not a regular file; it chooses the program that root starts" \
+is "$(message env-file-safety)" "$T/fifo.env: not a regular file: stem-multi run as root refuses it" \
   "… env-file-safety reports it as not a regular file"
+like "$T/out" "\"hint\" : \"replace it with a regular file, then: chown root $T/fifo.env" \
+  "… with the hint that fixes that, once"
 mkdir -p "$T/units-fifo" "$T/init-fifo"
 cp "$T/units"/* "$T/units-fifo/"
 cp -p "$T/init"/* "$T/init-fifo/"
@@ -348,12 +378,35 @@ rc_is 1 "a missing user is an error"
 diagnose --env-file="$T/good.env" --user="$ME" --pidfile="$T/nope/%n.pid" --logfile="$T/nolog/%n.log" --json
 is "$(level pid-dir)" error "pid-dir fails when the directory is missing"
 is "$(level log-dir)" error "log-dir fails when the directory is missing"
-like "$T/out" "install -d -o $ME" "the hint says how to create it"
-mkdir -p "$T/ww"
+# The group is the user's primary group, by name: "install -g USER" fails
+# where no group has the user's name (nobody's is nogroup on Debian).
+my_group=$(id -gn)
+is "$(hint log-dir)" "install -d -o $ME -g $my_group -m 0750 $T/nolog (the package and the units make it); see stem-multi(1)" \
+  "the hint says how to create it, with the user's own group"
+is "$(hint pid-dir)" "install -d -o $ME -g $my_group -m 0755 $T/nope; see stem-multi(1)" \
+  "… and systemd-tmpfiles only for the packaged directory, which tmpfiles.d makes"
+mkdir -p "$T/ww" "$T/open"
 chmod 1777 "$T/ww"
-diagnose --env-file="$T/good.env" --user="$ME" --pidfile="$T/ww/%n.pid" --logfile="$T/ww/%n.log" --json
+chmod 0777 "$T/open"
+diagnose --env-file="$T/good.env" --user="$ME" --pidfile="$T/ww/%n.pid" --logfile="$T/open/%n.log" --json
 is "$(level pid-dir)" error "pid-dir fails when the directory is world-writable"
 is "$(level log-dir)" error "log-dir fails when the directory is world-writable"
+# A sticky directory is shared by design (/tmp): never "chmod o-w" it.
+like "$T/out" "\"give the nodes a directory of their own, such as --pidfile=$rundir/stem/%n.pid" \
+  "… the hint for a sticky one is a directory of the nodes' own"
+is "$(hint log-dir)" "chmod o-w $T/open" "… for one that is not, chmod o-w"
+# The system's own directories are never handed to the service user.
+if getent passwd nobody >/dev/null && [ "$ME" != nobody ]; then
+  diagnose --env-file="$T/good.env" --user=nobody --pidfile=/run/%n.pid --logfile=/var/log/%n.log --json
+  is "$(level pid-dir):$(level log-dir)" error:error "/run and /var/log are not the service user's"
+  ok_if "… and no hint says to chown them" eval '! { hint pid-dir; hint log-dir; } | grep -q chown'
+  like "$T/out" '"hint" : "give the nodes a directory of their own, such as --logfile=' \
+    "… each says to give the nodes a directory of their own"
+else
+  skip "system directories: no user nobody"
+  skip "system directories: no user nobody"
+  skip "system directories: no user nobody"
+fi
 mkdir -p "$T/ro"
 chmod 755 "$T/ro"
 if getent passwd nobody >/dev/null && [ "$ME" != nobody ]; then
@@ -440,6 +493,34 @@ echo garbage >"$T/run/alpha.pid"
 diagnose --env-file="$T/good.env" --user="$ME" --json
 is "$(level pidfile)" error "an invalid pidfile: error"
 rc_is 1 "… which fails the run"
+# Planted: another user's pidfile naming an older process of root's.  The
+# hint must not make it trusted ("chown root" would).
+if [ "$(id -u)" -eq 0 ] && getent passwd nobody >/dev/null; then
+  sleep 300 &
+  planted=$!
+  echo "$planted" >"$T/run/alpha.pid"
+  chown nobody "$T/run/alpha.pid"
+  diagnose --env-file="$T/good.env" --user="$ME" --json
+  is "$(level pidfile)" error "a pidfile of another user naming root's process: error"
+  is "$(hint pidfile)" "stop the node if it runs, then remove $T/run/alpha.pid (see stem-multi(1))" \
+    "… and the hint is to remove it, not to trust it"
+  kill "$planted"
+  wait "$planted" 2>/dev/null
+else
+  skip "a planted pidfile: needs root and the user nobody"
+  skip "a planted pidfile: needs root and the user nobody"
+fi
+# A kernel thread is older than any pidfile, and never a worker.
+kthread=$(kernel_thread)
+if [ -n "$kthread" ]; then
+  echo "$kthread" >"$T/run/alpha.pid"
+  diagnose --env-file="$T/good.env" --user="$ME" --json
+  is "$(level pidfile):$(message pidfile)" \
+    "warn:alpha: stale pidfile $T/run/alpha.pid: pid $kthread now belongs to another process" \
+    "a pidfile naming a kernel thread: stale, not running"
+else
+  skip "a pidfile naming a kernel thread: none is visible here (a PID namespace)"
+fi
 rm -f "$T/run/alpha.pid"
 
 # --- log-file
@@ -548,6 +629,20 @@ cp "$T/units"/* "$T/units-bad/"
 printf '[Service]\nExecStart=%s start %%i\n' "$T/bin/no-stem-multi" >"$T/units-bad/stem-worker@.service"
 diagnose --env-file="$T/good.env" --user="$ME" --unitdir="$T/units-bad" --json
 is "$(level units-installed)" error,ok,ok "units-installed fails when ExecStart= names a missing program"
+printf '[Service]\nExecStart=%s start %%i\n' "$T/bin" >"$T/units-bad/stem-worker@.service"
+diagnose --env-file="$T/good.env" --user="$ME" --unitdir="$T/units-bad" --json
+is "$(level units-installed)" error,ok,ok "… or a directory"
+# What systemctl edit writes: a drop-in that empties ExecStart= and sets
+# its own, read in the order of the drop-ins' names.
+mkdir -p "$T/units-bad/stem-worker@.service.d"
+printf '[Service]\nExecStart=\nExecStart=%s/bin/gone start %%i\n' "$T" \
+  >"$T/units-bad/stem-worker@.service.d/10-first.conf"
+printf '[Service]\nExecStart=\nExecStart=%s start %%i\n' "$T/bin/stem-multi" \
+  >"$T/units-bad/stem-worker@.service.d/override.conf"
+diagnose --env-file="$T/good.env" --user="$ME" --unitdir="$T/units-bad" --json
+is "$(level units-installed)" ok,ok,ok "a drop-in that sets ExecStart= anew is what counts"
+is "$(message units-installed | head -n 1)" "$T/units-bad/stem-worker@.service: installed, runs $T/bin/stem-multi" \
+  "… the last one, by name"
 
 # --- init-scripts
 diagnose --env-file="$T/good.env" --user="$ME" --initdir="$T/empty" --json
@@ -564,6 +659,12 @@ is "$(level init-scripts)" error,ok "init-scripts fails for a script whose stem-
 is "$(message init-scripts | head -n 1)" \
   "$T/init-bad/stem-worker: runs $T/bin/gone/stem-multi, which is not an executable file" \
   "… and names the path it runs"
+sed -i "s|^MULTI=.*|MULTI=\"$T/bin/stem-multi\"|" "$T/init-bad/stem-worker"
+diagnose --env-file="$T/good.env" --user="$ME" --initdir="$T/init-bad" --json
+is "$(level init-scripts)" ok,ok "a quoted MULTI= is read as sh reads it"
+sed -i "s|^MULTI=.*|MULTI=$T/bin|" "$T/init-bad/stem-worker"
+diagnose --env-file="$T/good.env" --user="$ME" --initdir="$T/init-bad" --json
+is "$(level init-scripts)" error,ok "init-scripts fails for a MULTI= that is a directory"
 sed -i '/^MULTI=/d' "$T/init-bad/stem-worker"
 diagnose --env-file="$T/good.env" --user="$ME" --initdir="$T/init-bad" --json
 is "$(level init-scripts)" error,ok "init-scripts fails for a script that is not stem-daemon's"
