@@ -1,5 +1,7 @@
 #!/bin/bash
-# Man pages are lint-clean, and every long option of --help is documented.
+# Man pages are lint-clean, carry the version and the sections every page
+# has, name only pages of ours that exist and can each be reached from
+# another's SEE ALSO, and every long option of --help is documented.
 . "${top_srcdir:?run through make check}/tests/libtest.sh" || exit 99
 
 for page in "$top_srcdir"/man/*.[1-8]; do
@@ -13,6 +15,42 @@ for page in "$top_srcdir"/man/*.[1-8]; do
   fi
   run groff -man -ww -z "$page"
   is "$rc:$(cat "$T/out" "$T/err")" "0:" "$(basename "$page") is lint-clean (groff -ww)"
+done
+
+# The pages themselves, not the one-line aliases.
+pages=()
+for page in "$top_srcdir"/man/*.[1-8]; do
+  grep -q '^\.so ' "$page" || pages+=("$page")
+done
+
+version=$("$MULTI" --version | awk '{ print $2 }')
+for page in "${pages[@]}"; do
+  name=$(basename "$page")
+  like "$page" "^\.TH [^ ]+ [1-8] [0-9-]+ \"stem-daemon $version\" " "$name: .TH names stem-daemon $version"
+  sections="NAME SYNOPSIS DESCRIPTION"
+  case $name in *.1) sections="$sections EXIT_STATUS EXAMPLES" ;; esac
+  for section in $sections "SEE_ALSO"; do
+    like "$page" "^\.SH ${section//_/ }\$" "$name has $(printf '%s' "$section" | tr _ ' ')"
+  done
+  # Every page of ours that it names (.BR stem\-multi (1)) is in man/.
+  for ref in $(sed -n 's/^\.[BI]R  *\(stem[^ ]*\) (\([1-8]\)).*/\1.\2/p' "$page" | sed 's/\\-/-/g' | sort -u); do
+    ok_if "$name refers to $ref, which is in man/" test -f "$top_srcdir/man/$ref"
+  done
+done
+
+# Every page can be reached from the SEE ALSO of another.
+for page in "${pages[@]}"; do
+  name=$(basename "$page")
+  ref=".BR $(printf '%s' "${name%.*}" | sed 's/-/\\-/g') (${name##*.})"
+  found=
+  for other in "${pages[@]}"; do
+    [ "$other" != "$page" ] || continue
+    if sed -n '/^\.SH SEE ALSO/,/^\.SH /p' "$other" | grep -qF -- "$ref"; then
+      found=$(basename "$other")
+      break
+    fi
+  done
+  ok_if "$name is in the SEE ALSO of another page${found:+ ($found)}" test -n "$found"
 done
 
 for tool in stem-multi stem-health stem-diagnose; do
