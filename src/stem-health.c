@@ -634,10 +634,10 @@ format_nagios (const StemHealthOptions *opts, GArray *results, GString *out)
         g_string_append_printf (part, "%s %s (%s)", h->plan->node, error_keywords[h->error],
                                 h->message);
       else if (state == NAGIOS_WARNING)
-        g_string_append_printf (part, "%s log %" G_GINT64_FORMAT "s old", h->plan->node,
-                                h->log_age_s);
+        g_string_append_printf (part, _ ("%s log %llds old"), h->plan->node,
+                                (long long)h->log_age_s);
       else
-        g_string_append_printf (part, "%s running (pid %d)", h->plan->node, (int)h->pid);
+        g_string_append_printf (part, _ ("%s running (pid %d)"), h->plan->node, (int)h->pid);
       g_string_append_printf (perf, "%s%s_up=%d;;;0;1", perf->len > 0 ? " " : "", h->plan->node,
                               h->ours);
       if (h->log_age_s >= 0)
@@ -715,8 +715,8 @@ usage (void)
   g_autoptr (GString) out = g_string_new (NULL);
   g_string_append_printf (out, _ ("Usage: %s [NODE…|N] [OPTION…]\n"), g_get_prgname ());
   g_string_append (out, _ ("\nCheck that Stem workers are alive and ours (and, with --max-log-age, "
-                           "still\nwriting their logs).  Never signals, writes or removes "
-                           "anything.\n\nOptions:\n"));
+                           "still\nwriting their logs).  Never signals; writes no file but the one "
+                           "--output names.\n\nOptions:\n"));
   stem_options_print_help (options, out);
   g_string_append_printf (out, _ ("\nDefaults: --pidfile=%s --logfile=%s\n"),
                           stem_plan_default_pidfile (), stem_plan_default_logfile ());

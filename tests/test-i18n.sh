@@ -80,6 +80,18 @@ like "$T/err" "^stem-health: x: Fehler: pidfile-missing: keine PID-Datei „$T/r
 
 in_lang de "$HEALTH" --help
 like "$T/out" '^Aufruf: .*stem-health \[KNOTEN…\|N\]' "de: stem-health --help"
+# The Nagios status line is one language: its messages, not its keywords.
+"$WORKER" sleep-forever &
+sleeper=$!
+echo "$sleeper" >"$T/run/up.pid"
+in_lang de "$HEALTH" up x --format=nagios --pidfile="$T/run/%n.pid" --logfile=-
+like "$T/out" "^STEM-HEALTH CRITICAL - x pidfile-missing \(keine PID-Datei .*\), up läuft \(PID $sleeper\) \|" \
+  "de: the nagios line is German but for its keywords"
+kill "$sleeper"
+# The placeholder of an option's value is translated where --help is.
+in_lang de "$MULTI" status x --pidfile
+like "$T/err" "^stem-multi: Option „--pidfile“ benötigt einen Wert \(VORLAGE\)$" \
+  "de: a missing value names the option's placeholder as --help does"
 
 in_lang de "$top_builddir/src/stem-diagnose" --help
 rc_is 0 "de: stem-diagnose --help"

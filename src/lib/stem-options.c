@@ -107,7 +107,7 @@ parse_one (const StemOptionSpec *specs, gboolean is_long, const char *body, int 
     value = g_strdup (argv[++*inout_i]);
   else
     return stem_throw_code (error, STEM_ERROR_USAGE, _ ("Option “--%s” needs a value (%s)"),
-                            spec->long_name, spec->arg_name);
+                            spec->long_name, _ (spec->arg_name));
 
   StemOptionValue *v = g_new0 (StemOptionValue, 1);
   v->spec = spec;
