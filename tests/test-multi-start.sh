@@ -156,6 +156,31 @@ for line in STEM_WORKER_NODE=envy STEM_WORKER_INDEX=1 "STEM_WORKER_HOST=$(hostna
 done
 multi stop envy
 
+# --uid naming the caller itself, as the SysV scripts give it once they
+# run as the service user: the worker gets that user's USER, LOGNAME and
+# HOME (as under systemd's User=), not the caller's.
+# As root, as nobody (setpriv, as the scripts do): root's own --uid
+# already switched.
+as_caller=()
+me=$(id -un)
+if [ "$(id -u)" -eq 0 ] && getent passwd nobody >/dev/null; then
+  me=nobody
+  as_caller=(setpriv --reuid=nobody --regid="$(id -g nobody)" --init-groups --)
+  mkdir -p "$T/self"
+  chown nobody "$T/self"
+fi
+home=$(getent passwd "$me" | cut -d: -f6)
+run env HOME=/elsewhere USER=someone LOGNAME=someone "${as_caller[@]}" "$MULTI" start self \
+  --uid="$me" --pidfile="$T/self/%n.pid" --logfile="$T/self/%n.log" --command "$WORKER" \
+  --command print-env
+rc_is 0 "start with --uid naming the caller ($me)"
+wait_until 10 grep -qs '^env HOME=' "$T/self/self.log"
+for line in "USER=$me" "LOGNAME=$me" "HOME=$home"; do
+  like "$T/self/self.log" "^env $line\$" "… the worker sees $line"
+done
+run "${as_caller[@]}" "$MULTI" stop self --pidfile="$T/self/%n.pid"
+rc_is 0 "… and stops"
+
 # Relative templates become absolute, placeholders expand in the argv.
 (cd "$T" && "$MULTI" start rel --pidfile=run/%n.pid --logfile=log/%n-%I.log \
   --command "$WORKER" --command print-args --command '%n/%N/%I/%%' >"$T/out" 2>"$T/err")

@@ -169,9 +169,11 @@ node_env (StemArgs *args, StemPlanSet *set, StemNodePlan *plan, GStrv *out_envp,
   g_auto (GStrv) files
       = stem_args_get_all_for_node (args, STEM_OPT_ENV_FILE, plan->node, plan->index);
   g_auto (GStrv) envp = g_strdupv (set->caller_env);
-  if (plan->user != NULL && plan->user->change && plan->user->name != NULL)
+  if (uid != NULL && plan->user->name != NULL)
     {
-      /* Env files may still say otherwise. */
+      /* As systemd's User= does, also when --uid names the caller itself
+       * (the SysV scripts run stem-multi as the service user already, with
+       * root's HOME).  Env files may still say otherwise. */
       envp = g_environ_setenv (envp, "USER", plan->user->name, TRUE);
       envp = g_environ_setenv (envp, "LOGNAME", plan->user->name, TRUE);
       if (plan->user->home != NULL)
