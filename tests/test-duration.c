@@ -53,6 +53,9 @@ static const DurationCase duration_cases[] = {
   { "/duration/parse/empty", "", 0, BAD "“” (use e.g. 500ms, 30s, 2m, 1h or a number of seconds)" },
   { "/duration/parse/negative", "-1", 0, BAD "“-1”: it must not be negative" },
   { "/duration/parse/negative-decimal", "-0.5s", 0, "must not be negative" },
+  /* "--timeout --json": the next option, taken for the value, is no number. */
+  { "/duration/parse/option", "--json", 0,
+    BAD "“--json” (use e.g. 500ms, 30s, 2m, 1h or a number of seconds)" },
   { "/duration/parse/plus", "+1", 0, BAD "“+1”" },
   { "/duration/parse/unknown-unit", "1x", 0, BAD "“1x”" },
   { "/duration/parse/unit-only", "s", 0, BAD "“s”" },

@@ -49,7 +49,8 @@ stem_duration_parse (const char *text, gint64 *out_ms, GError **error)
   g_return_val_if_fail (text != NULL, FALSE);
 
   g_autofree char *shown = g_utf8_make_valid (text, -1);
-  if (text[0] == '-')
+  /* "-5s" is negative; "--json" is an option taken for the value. */
+  if (text[0] == '-' && g_ascii_isdigit (text[1]))
     return stem_throw_code (error, STEM_ERROR_USAGE,
                             _ ("Invalid duration “%s”: it must not be negative"), shown);
 
