@@ -21,7 +21,6 @@
 #include "stem-plan.h"
 #include "stem-process.h"
 
-#define DEFAULT_LINES 10
 #define FILE_EVENTS (IN_MODIFY | IN_MOVE_SELF)
 #define DIR_EVENTS (IN_CREATE | IN_MOVED_TO)
 /* Without inotify (a user's instances are limited), each log is looked at
@@ -345,24 +344,10 @@ follow_polling (Follow *follows, guint n)
     }
 }
 
-static gboolean
-parse_lines (StemArgs *args, guint *out_lines, GError **error)
-{
-  const char *text = stem_args_get (args, STEM_OPT_LINES);
-  guint64 value = DEFAULT_LINES;
-  if (text != NULL && !g_ascii_string_to_unsigned (text, 10, 0, G_MAXUINT - 1, &value, NULL))
-    return stem_throw_code (error, STEM_ERROR_USAGE,
-                            _ ("Invalid --lines “%s” (a number of lines, 0 or more)"), text);
-  *out_lines = (guint)value;
-  return TRUE;
-}
-
 int
 stem_multi_logs (StemMultiOptions *opts, GError **error)
 {
-  guint lines = DEFAULT_LINES;
-  if (!parse_lines (opts->args, &lines, error))
-    return -1;
+  guint lines = opts->lines;
   if (opts->json)
     {
       stem_throw_code (error, STEM_ERROR_USAGE,

@@ -23,28 +23,8 @@
 static gboolean
 parse_config (StemMultiOptions *opts, StemSupervisorConfig *config, GError **error)
 {
-  const char *text = stem_args_get (opts->args, STEM_OPT_RESTART);
-  if (text == NULL || strcmp (text, "on-failure") == 0)
-    config->policy = STEM_RESTART_ON_FAILURE;
-  else if (strcmp (text, "always") == 0)
-    config->policy = STEM_RESTART_ALWAYS;
-  else if (strcmp (text, "never") == 0)
-    config->policy = STEM_RESTART_NEVER;
-  else
-    return stem_throw_code (error, STEM_ERROR_USAGE,
-                            _ ("Invalid --restart “%s” (on-failure, always or never)"), text);
-
-  config->max_restarts = 10;
-  text = stem_args_get (opts->args, STEM_OPT_MAX_RESTARTS);
-  guint64 value;
-  if (text != NULL)
-    {
-      if (!g_ascii_string_to_unsigned (text, 10, 0, 1000000, &value, NULL))
-        return stem_throw_code (error, STEM_ERROR_USAGE,
-                                _ ("Invalid --max-restarts “%s” (a number from 0 to 1000000)"),
-                                text);
-      config->max_restarts = (guint)value;
-    }
+  config->policy = opts->restart;
+  config->max_restarts = opts->max_restarts;
   config->timeout_ms = g_array_index (opts->schedule, StemScheduleStep, 0).timeout_ms;
   /* The wait of the schedule's KILL step (default TERM/30s/KILL/5s). */
   config->kill_wait_ms = 5 * 1000;

@@ -142,6 +142,48 @@ find_verb (const char *name)
   return NULL;
 }
 
+/* The values of the options only some verbs use, checked for every verb
+ * as the others are: a value that is wrong is a usage error whatever the
+ * verb (--uid and --gid are looked up only where a worker is run). */
+static gboolean
+parse_other_values (StemMultiOptions *opts, GError **error)
+{
+  StemArgs *args = opts->args;
+  const char *text = stem_args_get (args, STEM_OPT_RESTART);
+  if (text == NULL || strcmp (text, "on-failure") == 0)
+    opts->restart = STEM_RESTART_ON_FAILURE;
+  else if (strcmp (text, "always") == 0)
+    opts->restart = STEM_RESTART_ALWAYS;
+  else if (strcmp (text, "never") == 0)
+    opts->restart = STEM_RESTART_NEVER;
+  else
+    return stem_throw_code (error, STEM_ERROR_USAGE,
+                            _ ("Invalid --restart “%s” (on-failure, always or never)"), text);
+
+  guint64 value = 10;
+  text = stem_args_get (args, STEM_OPT_MAX_RESTARTS);
+  if (text != NULL && !g_ascii_string_to_unsigned (text, 10, 0, 1000000, &value, NULL))
+    return stem_throw_code (error, STEM_ERROR_USAGE,
+                            _ ("Invalid --max-restarts “%s” (a number from 0 to 1000000)"), text);
+  opts->max_restarts = (guint)value;
+
+  value = 10;
+  text = stem_args_get (args, STEM_OPT_LINES);
+  if (text != NULL && !g_ascii_string_to_unsigned (text, 10, 0, G_MAXUINT - 1, &value, NULL))
+    return stem_throw_code (error, STEM_ERROR_USAGE,
+                            _ ("Invalid --lines “%s” (a number of lines, 0 or more)"), text);
+  opts->lines = (guint)value;
+
+  for (guint i = 0; i < args->values->len; i++)
+    {
+      const StemOptionValue *v = args->values->pdata[i];
+      mode_t mask;
+      if (v->spec->id == STEM_OPT_UMASK && !stem_plan_parse_umask (v->value, &mask, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 parse_options (StemMultiOptions *opts, GError **error)
 {
@@ -180,7 +222,7 @@ parse_options (StemMultiOptions *opts, GError **error)
     }
   else
     opts->schedule = stem_schedule_new (mode, timeout_ms, 5 * 1000);
-  return TRUE;
+  return parse_other_values (opts, error);
 }
 
 int

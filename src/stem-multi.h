@@ -3,6 +3,7 @@
 #include <glib.h>
 
 #include "stem-options.h"
+#include "stem-supervisor.h"
 
 G_BEGIN_DECLS
 
@@ -22,6 +23,11 @@ typedef struct
   gint64 settle_ms;
   GArray *schedule;       /* StemScheduleStep: the stop schedule */
   gint64 lock_timeout_ms; /* the longest wait for a node's lock */
+  /* supervise */
+  StemRestartPolicy restart;
+  guint max_restarts;
+  /* logs */
+  guint lines;
 } StemMultiOptions;
 
 /* Each prints its own results, one per node (and a node's failure, as

@@ -34,6 +34,15 @@ row 2 "selector that matches no node" start a "${cmd[@]}" --queue:zz=q
 row 2 "bad template" start a "${cmd[@]}" --logfile="$T/log/%q.log"
 row 2 "bad duration" start a "${cmd[@]}" --settle=fast
 row 2 "bad schedule" stop a --retry=TERM/x
+# A value is checked by every verb, not only by those that use it.
+row 2 "bad --restart, for status too" status a --restart=bogus
+like "$T/err" "^stem-multi: Invalid --restart “bogus” \(on-failure, always or never\)$" "… naming it"
+row 2 "bad --max-restarts, for stop too" stop a --max-restarts=x
+row 2 "bad --lines, for status too" status a --lines=x
+row 2 "an option taken for the value of --lines" status a --lines --json
+like "$T/err" "^stem-multi: Invalid --lines “--json”" "… says which value"
+row 2 "bad --umask, for stop too" stop a --umask=999
+row 2 "bad per-node --umask, for status too" status a b --umask:b=8
 row 2 "env file error" start a --env-file="$T/bad.env"
 nothing_done "env file error"
 row 2 "missing env file" start a "${cmd[@]}" --env-file="$T/missing.env"

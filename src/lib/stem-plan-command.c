@@ -68,8 +68,8 @@ collect_names (StemArgs *args, StemRouting *routing, StemOptionId id, const char
   return TRUE;
 }
 
-static gboolean
-parse_umask (const char *text, mode_t *out, GError **error)
+gboolean
+stem_plan_parse_umask (const char *text, mode_t *out, GError **error)
 {
   guint64 value;
   if (!g_ascii_string_to_unsigned (text, 8, 0, 0777, &value, NULL))
@@ -262,7 +262,7 @@ plan_command (StemArgs *args, StemPlanSet *set, const Routing *routing, StemNode
   const char *umask_text = stem_args_get_for_node (args, STEM_OPT_UMASK, plan->node, plan->index);
   if (umask_text != NULL)
     {
-      if (!parse_umask (umask_text, &plan->umask, error))
+      if (!stem_plan_parse_umask (umask_text, &plan->umask, error))
         return FALSE;
       plan->has_umask = TRUE;
     }

@@ -72,6 +72,9 @@ StemPlanSet *stem_plan_build_paths (StemArgs *args, const char *const *node_word
 StemPlanSet *stem_plan_build_commands (StemArgs *args, const char *const *node_words,
                                        GError **error);
 
+/* A --umask value: an octal mode up to 0777; else a usage error. */
+gboolean stem_plan_parse_umask (const char *text, mode_t *out, GError **error);
+
 /* The pidfile (LOGFILE: log file) template of a node without --pidfile
  * (--logfile): STEMD_PID_FILE (STEMD_LOG_FILE) of ENV, as the SysV scripts
  * read it, else upstream's STEM_PID_DIR (STEM_LOG_DIR) with "%n.pid"
