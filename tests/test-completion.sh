@@ -1,7 +1,8 @@
 #!/bin/bash
 # Bash completion of stem-multi, stem-health and stem-diagnose: verbs,
-# options (from --help and from the built-in lists), option values, node
-# names; with the bash-completion package's functions and without them.
+# options (from --help and from the built-in lists), option values after
+# long and short options, node names; with the bash-completion package's
+# functions and without them.
 # The outer script is plain sh, so that a system without bash skips it.
 . "${top_srcdir:?run through make check}/tests/libtest.sh" || exit 99
 
@@ -147,6 +148,12 @@ for mode in without-bash-completion with-bash-completion; do
   offers "stem-multi status --json " alpha beta
   offers "stem-multi status --timeout 5s " alpha beta
   not_offers "stem-multi status --timeout " alpha
+  # Short options that take a value: no node names for it, nor the value as a verb.
+  offers_exactly "stem-multi logs -n " ""
+  offers_exactly "stem-multi -n 5 st" start stop stopwait status
+  offers_exactly "stem-health -w " ""
+  offers_exactly "stem-health -c " ""
+  offers "stem-health -c 1h " alpha beta
   offers "stem-multi status --env-file=$T/files/nodes.env " gamma delta
   offers "stem-multi status --env-file $T/files/count.env --prefix w " w1 w2
   not_offers "stem-multi expand " alpha
@@ -167,6 +174,8 @@ for mode in without-bash-completion with-bash-completion; do
   offers_exactly "stem-multi st" start stop stopwait status
   offers "stem-multi start --ti" --timeout=
   offers "stem-health --js" --json
+  offers_exactly "stem-health -w " ""
+  offers_exactly "stem-multi -n 5 st" start stop stopwait status
   tool_path=$top_builddir/src:$PATH
 done
 
@@ -180,6 +189,7 @@ check_lists () { # TOOL
     . "$1" || exit 3
     help=$(LC_ALL=C "$2" --help) || exit 4
     diff <(_stem_options "$3" "$help" | sort) <(_stem_options "$3" "" | sort) || exit 5
+    diff <(_stem_shorts "$3" "$help" | sort) <(_stem_shorts "$3" "" | sort) || exit 7
     if [ "$3" = stem-multi ]; then
       diff <(_stem_verbs "$help" | sort) <(_stem_verbs "" | sort) || exit 6
     fi' sh "$COMPLETION" "$top_builddir/src/$1" "$1"
