@@ -154,6 +154,8 @@ for mode in without-bash-completion with-bash-completion; do
   offers_exactly "stem-health -w " ""
   offers_exactly "stem-health -c " ""
   offers "stem-health -c 1h " alpha beta
+  offers_exactly "stem-multi -q:alpha images st" start stop stopwait status
+  offers_exactly "stem-multi -q:alpha=images st" start stop stopwait status
   offers "stem-multi status --env-file=$T/files/nodes.env " gamma delta
   offers "stem-multi status --env-file $T/files/count.env --prefix w " w1 w2
   not_offers "stem-multi expand " alpha
