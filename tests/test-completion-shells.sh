@@ -1,7 +1,8 @@
 #!/bin/bash
 # zsh and fish completion, by the real shells: zsh's compinit loads the
 # function and, on a pseudo-terminal (zpty), completes a verb and an
-# option after TAB; fish lists the verbs and the options of each tool.
+# option after TAB; fish lists the verbs and the options of each tool, and
+# file names only where an option's value is a file.
 . "${top_srcdir:?run through make check}/tests/libtest.sh" || exit 99
 ZSH_DIR=$top_srcdir/data/completion/zsh
 FISH_DIR=$top_srcdir/data/completion/fish
@@ -56,6 +57,16 @@ else
   is "$(fc 'stem-health --format=')" "--format=json --format=nagios --format=openmetrics --format=text " \
     "fish completes stem-health's formats"
   ok_if "fish completes stem-diagnose's options" eval '[[ $(fc "stem-diagnose --u") == *--user* ]]'
+  # File names only for an option whose value is a file (fish runs beside one).
+  mkdir -p "$T/cwd"
+  : >"$T/cwd/a-file"
+  offers_file () { (cd "$T/cwd" && fc "$1") | grep -q a-file; }
+  ok_if "fish offers file names for --env-file" offers_file 'stem-multi start --env-file='
+  for line in 'stem-multi start --settle=' 'stem-multi stop --timeout ' 'stem-multi logs -n ' \
+    'stem-multi start -q ' 'stem-multi start --uid=' 'stem-health -w ' 'stem-health --max-log-age=' \
+    'stem-health --node=' 'stem-diagnose --user='; do
+    ok_if "fish offers no file names for '$line'" eval '! offers_file "$line"'
+  done
 fi
 
 # The three files offer every long option each tool's --help lists.

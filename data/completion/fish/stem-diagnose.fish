@@ -8,7 +8,7 @@ complete -c stem-diagnose -f -a '(__stem_diagnose_nodes)' -d node
 complete -c stem-diagnose -l pidfile -r -F -d 'Pidfile template'
 complete -c stem-diagnose -l logfile -r -F -d 'Log file template'
 complete -c stem-diagnose -l env-file -r -F -d 'Env file to check'
-complete -c stem-diagnose -l user -r -a '(__fish_complete_users)' -d 'The service user'
+complete -c stem-diagnose -l user -x -a '(__fish_complete_users)' -d 'The service user'
 complete -c stem-diagnose -l routing-config -r -F -d 'Routing file'
 complete -c stem-diagnose -l unitdir -r -a '(__fish_complete_directories)' -d 'Where the units are'
 complete -c stem-diagnose -l initdir -r -a '(__fish_complete_directories)' -d 'Where the init scripts are'

@@ -5,16 +5,16 @@ function __stem_health_nodes
     end
 end
 complete -c stem-health -f -a '(__stem_health_nodes)' -d node
-complete -c stem-health -l node -r -a '(__stem_health_nodes)' -d 'Check node NAME'
+complete -c stem-health -l node -x -a '(__stem_health_nodes)' -d 'Check node NAME'
 complete -c stem-health -l pidfile -r -F -d 'Pidfile of each node'
 complete -c stem-health -l logfile -r -F -d 'Log file of each node'
-complete -c stem-health -l max-log-age -r -d 'Fail a node whose log is older'
+complete -c stem-health -l max-log-age -x -d 'Fail a node whose log is older'
 complete -c stem-health -l env-file -r -F -d 'Read STEMD_NODES from FILE'
-complete -c stem-health -l prefix -r -d 'Name prefix for a count of nodes'
+complete -c stem-health -l prefix -x -d 'Name prefix for a count of nodes'
 complete -c stem-health -l format -x -a 'text json openmetrics nagios' -d 'Output format'
 complete -c stem-health -l json -d 'Print one JSON document'
-complete -c stem-health -s w -l warning -r -d 'nagios: WARNING log age'
-complete -c stem-health -s c -l critical -r -d 'nagios: CRITICAL log age'
+complete -c stem-health -s w -l warning -x -d 'nagios: WARNING log age'
+complete -c stem-health -s c -l critical -x -d 'nagios: CRITICAL log age'
 complete -c stem-health -l output -r -F -d 'openmetrics: replace FILE atomically'
 complete -c stem-health -l quiet -d 'Print nothing'
 complete -c stem-health -s V -l version -d 'Print the version and exit'
