@@ -43,6 +43,10 @@ ZSH
   done
   out=$(zc "stem-multi stop --no-w" "--no-wait ")
   ok_if "zsh completes an option (--no-w<TAB> → --no-wait)" eval '[[ $out == *"stop --no-wait "* ]]'
+  # The tools refuse bundled short options (-vh), so none is offered after -v.
+  out=$(zc "stem-multi -v" "-v ")
+  ok_if "zsh bundles no option with -v (-v<TAB> → -v and a space)" \
+    eval '[[ $out == *"stem-multi -v "* && $out != *"-f  -- "* ]]'
   out=$(zc "stem-health --format=n" "nagios")
   ok_if "zsh completes stem-health's --format values" eval '[[ $out == *"--format=nagios"* ]]'
 fi
