@@ -47,6 +47,9 @@ ZSH
   out=$(zc "stem-multi -v" "-v ")
   ok_if "zsh bundles no option with -v (-v<TAB> → -v and a space)" \
     eval '[[ $out == *"stem-multi -v "* && $out != *"-f  -- "* ]]'
+  # A short option's value may follow it in the same word (-n5).
+  out=$(zc "stem-multi -n5 st" "stopwait")
+  ok_if "zsh takes -n5 for -n and its value (-n5 st<TAB> → the verbs)" eval '[[ $out == *"stopwait "*"--"* ]]'
   out=$(zc "stem-health --format=n" "nagios")
   ok_if "zsh completes stem-health's --format values" eval '[[ $out == *"--format=nagios"* ]]'
 fi
