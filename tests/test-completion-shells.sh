@@ -65,9 +65,14 @@ else
     "fish completes stem-health's formats"
   ok_if "fish completes stem-diagnose's options" eval '[[ $(fc "stem-diagnose --u") == *--user* ]]'
   # File names only for an option whose value is a file (fish runs beside one).
-  mkdir -p "$T/cwd"
+  mkdir -p "$T/cwd/a-dir"
   : >"$T/cwd/a-file"
   offers_file () { (cd "$T/cwd" && fc "$1") | grep -q a-file; }
+  # Directories only for an option whose value is a directory.
+  for line in 'stem-multi start --workdir=' 'stem-diagnose --unitdir=' 'stem-diagnose --initdir='; do
+    ok_if "fish offers directories, not files, for '$line'" \
+      eval '(cd "$T/cwd" && fc "$line") | grep -q a-dir && ! offers_file "$line"'
+  done
   ok_if "fish offers file names for --env-file" offers_file 'stem-multi start --env-file='
   for line in 'stem-multi start --settle=' 'stem-multi stop --timeout ' 'stem-multi logs -n ' \
     'stem-multi start -q ' 'stem-multi start --uid=' 'stem-health -w ' 'stem-health --max-log-age=' \

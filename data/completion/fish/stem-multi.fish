@@ -25,7 +25,7 @@ complete -c stem-multi -n "__fish_seen_subcommand_from $verbs" -a '(__stem_nodes
 
 complete -c stem-multi -l pidfile -r -F -d 'Pidfile of each node'
 complete -c stem-multi -l logfile -r -F -d 'Log file of each node'
-complete -c stem-multi -l workdir -r -a '(__fish_complete_directories)' -d 'Working directory of the worker'
+complete -c stem-multi -l workdir -x -a '(__fish_complete_directories)' -d 'Working directory of the worker'
 complete -c stem-multi -l env-file -r -F -d 'Read variables from FILE'
 complete -c stem-multi -l command -r -d 'One word of the worker command'
 complete -c stem-multi -l command-line -r -d 'The worker command'
