@@ -2009,7 +2009,7 @@ usage (void)
   stem_options_print_help (options, out);
   g_string_append_printf (out, _ ("\nDefaults: --pidfile=%s --logfile=%s\n"),
                           stem_plan_default_pidfile (), stem_plan_default_logfile ());
-  g_string_append_printf (out, _ ("          --unitdir=%s --initdir=%s\n"), STEM_UNITDIR,
+  g_string_append_printf (out, _ ("Defaults: --unitdir=%s --initdir=%s\n"), STEM_UNITDIR,
                           STEM_INITDIR);
   g_string_append_printf (out, _ ("Without --env-file: %s and %s.\n"), default_env_files[0],
                           default_env_files[1]);
