@@ -58,8 +58,11 @@ static const StemOptionSpec options[] = {
   { NULL },
 };
 
+/* In the order the services read them, the later winning: the init scripts
+ * source the defaults file, then give stem-multi stem.env, whose values
+ * win over the environment; the units read stem.env alone. */
 static const char *const default_env_files[]
-    = { STEM_SYSCONFDIR "/stem/stem.env", STEM_SYSCONFDIR "/default/stem" };
+    = { STEM_SYSCONFDIR "/default/stem", STEM_SYSCONFDIR "/stem/stem.env" };
 static const char *const unit_names[]
     = { "stem-worker@.service", "stem-worker.service", "stem-scheduler.service" };
 static const char *const init_script_names[] = { "stem-worker", "stem-scheduler" };
@@ -443,7 +446,7 @@ static void
 check_env_file_readable (Diagnose *d, const char *id, const EnvFile *f)
 {
   int errsv = 0;
-  gboolean sourced_only = !f->given && strcmp (f->path, default_env_files[1]) == 0;
+  gboolean sourced_only = !f->given && strcmp (f->path, default_env_files[0]) == 0;
   if (d->user == NULL || sourced_only || user_access (d->user, f->path, R_OK, &errsv) != ACCESS_NO)
     {
       add_result (d, id, LEVEL_OK, _ ("%s: exists"), f->path);

@@ -358,6 +358,14 @@ ok_if "and no worker was started" no_workers
 
 write_env STEM_WORKER_COMMAND=$WORKER STEM_EXAMPLE_HEARTBEAT=0.2 STEM_EXAMPLE_WORK=0.2
 
+# stem-diagnose reads the two files as the scripts do: stem.env, which
+# stem-multi gets with --env-file, wins over what the defaults file says.
+write_default 'STEMD_NODES="alpha beta"' 'STEM_WORKER_COMMAND=/usr/bin/not-the-worker'
+/usr/bin/stem-diagnose --json --user="$STEM_USER" >"$T/out" 2>"$T/err"
+is "$(jq -r '.checks[] | select(.check == "worker-command") | .message' "$T/out")" \
+  "STEM_WORKER_COMMAND: $WORKER (runs $WORKER)" "stem-diagnose checks the worker command of stem.env"
+write_default 'STEMD_NODES="alpha beta"'
+
 start_workers "service stem-worker start"
 ok_if "pidfiles $RUN_DIR/alpha.pid and beta.pid hold PIDs" test -n "$alpha" -a -n "$beta"
 for node in alpha beta; do
@@ -367,6 +375,10 @@ for node in alpha beta; do
   ok_if "$node: the pidfile names a live $WORKER" test -n "$pid" -a "$(exe_of "${pid:-0}")" = "$WORKER"
   ok_if "$node: the pidfile's process is alive" alive "${pid:-0}"
   is "$(user_of "${pid:-0}")" "$STEM_USER" "$node: the worker runs as user $STEM_USER"
+  # setpriv keeps the caller's environment: stem-multi sets these.
+  home=$(getent passwd "$STEM_USER" | cut -d: -f6)
+  ok_if "$node: the worker has $STEM_USER's USER and HOME ($home), as under systemd's User=" \
+    eval 'grep -qz "^USER=$STEM_USER\$" /proc/${pid:-0}/environ && grep -qz "^HOME=$home\$" /proc/${pid:-0}/environ'
   wait_for 10 grep -q "node=$node .*started" $LOG_DIR/$node.log
   like $LOG_DIR/$node.log "node=$node pid=$pid .*started" "$node: $LOG_DIR/$node.log has the started line"
   wait_for 10 grep -q "heartbeat node=$node" $LOG_DIR/$node.log
