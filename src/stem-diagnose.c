@@ -632,15 +632,16 @@ check_env_file_secrets (Diagnose *d, const char *id, GError **error)
  * (unquoted $ ` ~ ; & …), CR, and values that are not UTF-8.  What is left:
  * - control characters (other than tab and newline) in a quoted value: sh
  *   keeps them, systemd ignores the whole assignment;
- * - glob characters in a variable the SysV script expands unquoted
- *   ($STEMD_OPTS is split into words on purpose): sh matches them against
+ * - glob characters in a variable a SysV script expands unquoted
+ *   ($STEMD_OPTS, $STEM_SCHEDULER_OPTS: split into words on purpose): sh
+ *   matches them against
  *   the files of its working directory, systemd passes them as they are.
  * A “%” is read the same by both: EnvironmentFile= values are not subject to
  * unit-file specifiers (only a value copied into Environment= would be). */
 static gboolean
 check_shell_systemd_agreement (Diagnose *d, const char *id, GError **error)
 {
-  static const char *const split_variables[] = { "STEMD_OPTS" };
+  static const char *const split_variables[] = { "STEMD_OPTS", "STEM_SCHEDULER_OPTS" };
   guint checked = 0, problems = 0;
   for (guint i = 0; i < d->env_files->len; i++)
     {
@@ -680,7 +681,9 @@ check_shell_systemd_agreement (Diagnose *d, const char *id, GError **error)
             }
         }
     }
-  if (problems == 0)
+  if (problems == 0 && checked == 0)
+    add_result (d, id, LEVEL_OK, _ ("no values to compare: the env files set none"));
+  else if (problems == 0)
     add_result (d, id, LEVEL_OK,
                 g_dngettext (GETTEXT_PACKAGE, "%u value reads the same in /bin/sh and systemd",
                              "%u values read the same in /bin/sh and systemd", checked),
@@ -855,13 +858,13 @@ nodes_with_pidfile (Diagnose *d, const char *value)
  * names a running process, which the node's own pidfile always does
  * (stem-multi writes it as the worker starts): an error then, else a
  * warning.  TRUE for the error. */
-static gboolean
+static CheckResult *
 check_celery_pidfile (Diagnose *d, const char *id, char **argv, const char *origin,
                       const char *line)
 {
   const char *value = celery_pidfile_argument (argv);
   if (value == NULL)
-    return FALSE;
+    return NULL;
   g_autofree char *nodes = nodes_with_pidfile (d, value);
   CheckResult *r;
   if (nodes != NULL)
@@ -880,20 +883,20 @@ check_celery_pidfile (Diagnose *d, const char *id, char **argv, const char *orig
             _ ("remove --pidfile from %s: stem-multi keeps each node's pidfile, and gives its "
                "path to the worker as STEM_WORKER_PIDFILE"),
             origin);
-  return nodes != NULL;
+  return r;
 }
 
 /* Celery's own log file: the node's log, which stem-multi logs shows,
  * stem-health --max-log-age reads and the shipped logrotate rotates
  * (renaming it: the log writer follows, Celery would not), then gets only
  * Celery's banner.  A warning. */
-static void
+static gboolean
 check_celery_logfile (Diagnose *d, const char *id, char **argv, const char *origin,
                       const char *line)
 {
   guint i = celery_command_argument (argv, is_logfile_option);
   if (i == 0)
-    return;
+    return FALSE;
   const char *arg = argv[i];
   CheckResult *r
       = add_result (d, id, LEVEL_WARN,
@@ -906,6 +909,7 @@ check_celery_logfile (Diagnose *d, const char *id, char **argv, const char *orig
             _ ("remove %s from %s: the worker's output goes to the node's log "
                "(STEM_WORKER_LOGFILE), which its log writer keeps across rotations"),
             arg, origin);
+  return TRUE;
 }
 
 static gboolean
@@ -916,6 +920,22 @@ check_worker_command (Diagnose *d, const char *id, GError **error)
   g_autoptr (GError) local = NULL;
   if (!env_files_read (d, id))
     return TRUE;
+  const char *set = g_environ_getenv (d->envp, "STEM_WORKER_COMMAND");
+  if (set == NULL || *set == '\0')
+    set = g_environ_getenv (d->envp, "STEMD_COMMAND");
+  if (set == NULL || *set == '\0')
+    {
+      /* stem-multi's own message would offer --command, which the
+       * services do not give. */
+      CheckResult *r = add_result (d, id, LEVEL_ERROR,
+                                   _ ("no worker command: STEM_WORKER_COMMAND (or STEMD_COMMAND) "
+                                      "is set in no env file and not in the environment"));
+      set_hint (r,
+                _ ("set STEM_WORKER_COMMAND in %s/stem/stem.env, which the units, the SysV "
+                   "scripts and stem-multi --env-file read (see stem.env(5))"),
+                STEM_SYSCONFDIR);
+      return TRUE;
+    }
   if (!stem_command_resolve (NULL, NULL, (const char *const *)d->envp, NULL, &argv, &origin,
                              &local))
     {
@@ -955,9 +975,11 @@ check_worker_command (Diagnose *d, const char *id, GError **error)
                   detach, origin);
       return TRUE;
     }
-  if (check_celery_pidfile (d, id, argv, origin, line))
+  /* A warning about the command is its result: no ok beside it. */
+  CheckResult *pidfile = check_celery_pidfile (d, id, argv, origin, line);
+  if (pidfile != NULL && pidfile->level == LEVEL_ERROR)
     return TRUE;
-  check_celery_logfile (d, id, argv, origin, line);
+  gboolean warned = check_celery_logfile (d, id, argv, origin, line) || pidfile != NULL;
   int errsv = 0;
   UserAccess can = d->user != NULL ? user_access (d->user, program, X_OK, &errsv) : ACCESS_YES;
   if (can == ACCESS_NO)
@@ -975,6 +997,8 @@ check_worker_command (Diagnose *d, const char *id, GError **error)
                                    origin, line, program, d->user_name, g_strerror (errsv));
       set_hint (r, _ ("run stem-diagnose as root, which checks as the service user"));
     }
+  else if (warned)
+    ;
   else if (can == ACCESS_BY_MODE)
     add_result (d, id, LEVEL_OK,
                 _ ("%s: %s (runs %s; executable by %s by the mode bits, ACLs unseen: as root "
@@ -1172,7 +1196,14 @@ check_dir (Diagnose *d, const char *id, const char *dir, gboolean logfiles)
     add_result (d, id, LEVEL_OK, _ ("%s: exists, writable by %s, not world-writable"), dir,
                 d->user_name);
   else
-    add_result (d, id, LEVEL_OK, _ ("%s: exists, not world-writable"), dir);
+    {
+      /* Whether the user may write it is what this check is for. */
+      CheckResult *r = add_result (d, id, LEVEL_WARN,
+                                   _ ("%s: exists, not world-writable; whether the service user "
+                                      "may write it is not checked: there is no user “%s”"),
+                                   dir, d->user_name);
+      set_hint (r, _ ("fix the service-user check first"));
+    }
 }
 
 static gboolean
@@ -1209,6 +1240,10 @@ check_log_dir (Diagnose *d, const char *id, GError **error)
 static gboolean
 need_nodes (Diagnose *d, const char *id, GError **error)
 {
+  /* An env file that does not parse is env-file-syntax's error, not a
+   * second one here. */
+  if (!env_files_read (d, id))
+    return FALSE;
   if (d->plan_error != NULL)
     {
       g_propagate_error (error, g_error_copy (d->plan_error));
@@ -2029,6 +2064,15 @@ validate_args (StemArgs *args, GError **error)
   if (args->trailing[0] != NULL)
     return stem_throw_code (error, STEM_ERROR_USAGE, _ ("Unexpected argument “%s” after “--”"),
                             args->trailing[0]);
+  /* "--user=" would check a user named "", "--unitdir=" the working
+   * directory: a value left empty (an unset variable) is a mistake. */
+  for (guint i = 0; i < args->values->len; i++)
+    {
+      const StemOptionValue *v = args->values->pdata[i];
+      if (v->value != NULL && *v->value == '\0')
+        return stem_throw_code (error, STEM_ERROR_USAGE, _ ("--%s: the value is empty"),
+                                v->spec->long_name);
+    }
   if (args->positionals->len == 0)
     return TRUE;
   g_ptr_array_add (args->positionals, NULL);

@@ -171,6 +171,28 @@ env_file secret-syntax.env 0600 'SECRET_KEY="abc$def"'
 diagnose --env-file="$T/secret-syntax.env" --user="$ME"
 unlike "$T/out" 'abc.def' "a secret on a line that does not parse is hidden too"
 
+# --- a value left empty (an unset variable) is a usage error
+for opt in --user= --env-file= --unitdir= --initdir= --pidfile= --routing-config=; do
+  run "$DIAGNOSE" "$opt"
+  rc_is 2 "$opt is a usage error"
+  like "$T/err" "^stem-diagnose: ${opt%=}: the value is empty$" "… naming the option"
+done
+
+# --- an env file that does not parse: one error, env-file-syntax's; what
+# needs the file's values is not checked
+env_file broken-line.env 0600 "STEM_WORKER_COMMAND=$T/bin/worker" 'STEMD_NODES=alpha' 'BROKEN=a b'
+diagnose --env-file="$T/broken-line.env" --user="$ME" --json
+is "$(level env-file-syntax):$(level worker-command):$(level pidfile):$(level log-file)" \
+  error:warn:warn:warn "a line that does not parse is one error, the others say not checked"
+is "$(jq '[.checks[] | select(.level == "error")] | length' "$T/out")" 1 "… one error in all"
+
+# --- no worker command: the message names what the services read
+env_file no-command.env 0600 'STEMD_NODES=alpha'
+diagnose --env-file="$T/no-command.env" --user="$ME" --json
+is "$(message worker-command)" \
+  "no worker command: STEM_WORKER_COMMAND (or STEMD_COMMAND) is set in no env file and not in the environment" \
+  "no worker command: no --command offered, which stem-diagnose does not take"
+
 # --- text output
 diagnose --env-file="$T/missing.env" --user="$ME" --unitdir="$T/no-units"
 rc_is 1 "an error makes the exit status 1"
@@ -204,6 +226,15 @@ if [ "$(id -u)" -eq 0 ] && getent passwd nobody >/dev/null; then
 else
   for i in 1 2 3; do skip "an env file the service user cannot read: needs root and the user nobody"; done
 fi
+
+# --- the scheduler's options are split by its script too
+env_file sched-glob.env 0600 "STEM_WORKER_COMMAND=$T/bin/worker" "STEM_SCHEDULER_OPTS='-q img*'"
+diagnose --env-file="$T/sched-glob.env" --user="$ME" --json
+is "$(level shell-systemd-agreement)" warn "a glob in STEM_SCHEDULER_OPTS: sh and systemd differ"
+env_file empty.env 0600
+diagnose --env-file="$T/empty.env" --user="$ME" --json
+is "$(message shell-systemd-agreement)" "no values to compare: the env files set none" \
+  "no values: says so, not that 0 values agree"
 
 # --- env-file-safety
 env_file unsafe.env 0666 'A=1'
@@ -355,13 +386,13 @@ is "$(level worker-command)" error \
 like "$T/out" "is the pidfile of alpha, beta" "… and names the nodes"
 like "$T/out" "remove --pidfile from STEM_WORKER_COMMAND" "… and the hint says what to do"
 is "$(command_level other-pidfile "$T/bin/celery -A proj worker --pidfile $T/run/celery-%n.pid")" \
-  warn,ok "… a pidfile of Celery's own beside the node's is a warning"
+  warn "… a pidfile of Celery's own beside the node's is a warning (and no ok beside it)"
 is "$(command_level not-celery-pidfile "$T/bin/worker worker --pidfile=$T/run/%n.pid")" ok \
   "… and another program's --pidfile is its own business"
-is "$(command_level celery-log "$T/bin/celery -A proj worker --logfile=$T/log/celery.log")" warn,ok \
+is "$(command_level celery-log "$T/bin/celery -A proj worker --logfile=$T/log/celery.log")" warn \
   "worker-command warns for Celery's own --logfile, which leaves the node's log its banner only"
 like "$T/out" "with --logfile=$T/log/celery.log Celery writes its log itself" "… and says why"
-is "$(command_level celery-log-short "$T/bin/celery -A proj worker -Ef $T/log/celery.log")" warn,ok \
+is "$(command_level celery-log-short "$T/bin/celery -A proj worker -Ef $T/log/celery.log")" warn \
   "… and for -f among combined short flags"
 is "$(command_level celery-log-value "$T/bin/celery -A proj worker -lf")" ok \
   "… but not for an f that is an option's value (-lf)"
