@@ -579,11 +579,19 @@ nagios_rank (NagiosState state)
 
 static const char *const nagios_names[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
 
-/* A threshold as perfdata has it: whole seconds, or nothing. */
+/* A threshold as perfdata has it, in the seconds of the value: 500ms is
+ * 0.5 (not 0, which graphs would draw); nothing when not given. */
 static char *
 nagios_threshold (gint64 ms)
 {
-  return ms < 0 ? g_strdup ("") : g_strdup_printf ("%" G_GINT64_FORMAT, ms / 1000);
+  if (ms < 0)
+    return g_strdup ("");
+  if (ms % 1000 == 0)
+    return g_strdup_printf ("%" G_GINT64_FORMAT, ms / 1000);
+  char *text = g_strdup_printf ("%" G_GINT64_FORMAT ".%03d", ms / 1000, (int)(ms % 1000));
+  for (gsize n = strlen (text); text[n - 1] == '0'; n--)
+    text[n - 1] = '\0';
+  return text;
 }
 
 /* TEXT made fit for the plugin's status line: a control character (a
@@ -789,6 +797,13 @@ parse_options (StemHealthOptions *opts, GError **error)
    * --max-log-age is elsewhere. */
   if (critical_ms >= 0)
     opts->max_log_age_ms = critical_ms;
+  /* A log would be critical before it is a warning. */
+  if (opts->warning_ms >= 0 && opts->max_log_age_ms >= 0 && opts->warning_ms > opts->max_log_age_ms)
+    return stem_throw_code (error, STEM_ERROR_USAGE,
+                            _ ("--warning (%s) is longer than --critical (%s)"),
+                            stem_args_get (opts->args, STEM_OPT_WARNING),
+                            critical_ms >= 0 ? stem_args_get (opts->args, STEM_OPT_CRITICAL)
+                                             : stem_args_get (opts->args, STEM_OPT_MAX_LOG_AGE));
   if (opts->args->trailing[0] != NULL)
     return stem_throw_code (error, STEM_ERROR_USAGE, _ ("Unexpected argument “%s” after “--”"),
                             opts->args->trailing[0]);

@@ -44,6 +44,11 @@ like "$T/out" '^STEM-HEALTH UNKNOWN - .*--critical' "naming the option"
 health alpha --bogus
 rc_is 2 "in the other formats an unknown option is a usage error (2)"
 is "$(cat "$T/out")" "" "said on standard error only"
+health alpha --format=nagios -w 500ms -c 1500ms
+like "$T/out" ' alpha_log_age=[0-9]+s;0\.5;1\.5;0;$' "nagios: thresholds under a second keep their fraction"
+health alpha --format=nagios -w 1h -c 1s
+rc_is 3 "nagios: --warning longer than --critical is UNKNOWN (a usage error)"
+is "$(cat "$T/out")" "STEM-HEALTH UNKNOWN - --warning (1h) is longer than --critical (1s)" "… saying so"
 health alpha --format=nagios -w 1h -c 2h
 rc_is 0 "nagios: -w and -c, the plugins' short options"
 like "$T/out" '^STEM-HEALTH OK - alpha running \(pid [0-9]+\) \| alpha_up=1;;;0;1 alpha_log_age=[0-9]+s;3600;7200;0;$' \
