@@ -775,7 +775,8 @@ check_format_options (StemHealthOptions *opts, GError **error)
       return stem_throw_code (error, STEM_ERROR_USAGE, _ ("%s needs --format=%s"), owned[i].name,
                               format_names[owned[i].format]);
   opts->output = stem_args_get (opts->args, STEM_OPT_OUTPUT);
-  if (opts->output != NULL && *opts->output == '\0')
+  /* "DIR/" names no file: its temporary file would be "DIR/..PID.tmp". */
+  if (opts->output != NULL && (*opts->output == '\0' || g_str_has_suffix (opts->output, "/")))
     return stem_throw_code (error, STEM_ERROR_USAGE, _ ("--output needs a file name"));
   return TRUE;
 }

@@ -27,6 +27,9 @@ rc_is 1 "--output into a missing directory fails"
 like "$T/err" "$T/tf" "naming it"
 health alpha --format=text --output="$T/x.prom"
 rc_is 2 "--output without --format=openmetrics is a usage error"
+health alpha --format=openmetrics --output="$T/log/"
+rc_is 2 "--output naming a directory (DIR/) is a usage error"
+like "$T/err" "^stem-health: --output needs a file name$" "… which says a file name is needed"
 health alpha --json --format=nagios
 rc_is 3 "--json with --format=nagios: UNKNOWN, as plugins say a usage error"
 like "$T/out" '^STEM-HEALTH UNKNOWN - --json and --format=nagios contradict each other$' \
