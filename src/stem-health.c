@@ -200,7 +200,9 @@ probe_liveness (const StemHealthOptions *opts, NodeHealth *health)
               _ ("pid %d now belongs to another process (started after “%s” was written)"),
               (int)pid, pidfile);
       else
-        fail (health, HEALTH_PID_REUSED, _ ("pid %d is a kernel thread, not the worker"), (int)pid);
+        fail (health, HEALTH_PID_REUSED,
+              _ ("pid %d is a thread (of the kernel or of another process), not the worker"),
+              (int)pid);
       break;
     case STEM_PROC_UNKNOWN:
     default:

@@ -8,12 +8,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/types.h>
@@ -272,6 +274,31 @@ mode_stubborn (char **args)
   (void)args;
   print_ready ();
   note_forever ();
+}
+
+static void *
+thread_main (void *data)
+{
+  (void)data;
+  printf ("thread tid=%ld\n", (long)syscall (SYS_gettid));
+  fflush (stdout);
+  while (pause () < 0)
+    ;
+  return NULL;
+}
+
+/* As run, with a second thread, whose ID (not a process's) it prints:
+ * "thread tid=TID".  The thread inherits the blocked signals: they reach
+ * the main thread. */
+static int
+mode_thread (char **args)
+{
+  (void)args;
+  print_ready ();
+  pthread_t thread;
+  if (pthread_create (&thread, NULL, thread_main, NULL) != 0)
+    return 1;
+  wait_forever ();
 }
 
 static int
@@ -556,6 +583,7 @@ static const struct
   { "run", 0, true, mode_run, "run" },
   { "ignore-term", 0, true, mode_ignore_term, "ignore-term" },
   { "stubborn", 0, true, mode_stubborn, "stubborn" },
+  { "thread", 0, true, mode_thread, "thread" },
   { "respawn-on-term", 0, true, mode_respawn_on_term, "respawn-on-term" },
   { "exit", 1, false, mode_exit, "exit N" },
   { "exit-after", 2, true, mode_exit_after, "exit-after MS N" },

@@ -122,7 +122,7 @@ if [ -n "$kthread" ]; then
   echo "$kthread" >"$T/run/kthread.pid"
   health kthread
   rc_is 1 "a pidfile naming a kernel thread is unhealthy"
-  like "$T/err" "^stem-health: kthread: error: pid-reused: pid $kthread is a kernel thread, not the worker$" \
+  like "$T/err" "^stem-health: kthread: error: pid-reused: pid $kthread is a thread \(of the kernel or of another process\), not the worker$" \
     "… and says what it names"
 else
   skip "a pidfile naming a kernel thread: none is visible here (a PID namespace)"

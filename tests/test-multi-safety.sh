@@ -41,6 +41,26 @@ else
   skip "a pidfile naming a kernel thread: none is visible here (a PID namespace)"
 fi
 
+# A thread's ID, which kill () and /proc accept as a PID, written after the
+# thread started: a pidfile names a process (its first thread), never
+# another process's thread.  Every verb says the same: stale.
+"$WORKER" thread >"$T/threaded.out" 2>&1 &
+threaded=$!
+wait_until 10 grep -qs '^thread tid=' "$T/threaded.out"
+tid=$(sed -n 's/^thread tid=//p' "$T/threaded.out")
+echo "$tid" >"$T/run/thread.pid"
+multi status thread --no-clean
+rc_is 1 "a pidfile naming another process's thread is stale (LSB 1)"
+like "$T/out" "^thread: stale pidfile: pid $tid now belongs to another process$" "and says why"
+health_out=$("$top_builddir/src/stem-health" thread --pidfile="$T/run/%n.pid" --logfile=- 2>&1)
+ok_if "stem-health says it is a thread, not the worker" \
+  eval '[[ $health_out == *"pid-reused: pid $tid is a thread"* ]]'
+multi stop thread
+like "$T/out" "^thread: not running \(removed stale pidfile: pid $tid now belongs to another process\)$" \
+  "stop says so too, and removes the pidfile"
+ok_if "… without signalling the process" eval 'alive "$threaded" && ! grep -q "^got" "$T/threaded.out"'
+kill "$threaded"
+
 # A stale pidfile the caller may not remove: the report says it is still there.
 if [ "$(id -u)" -eq 0 ]; then
   private_bin

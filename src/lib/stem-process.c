@@ -288,14 +288,18 @@ stem_proc_probe (pid_t pid, gint64 pidfile_mtime_us, gint64 *out_start_us)
     *out_start_us = start_us;
   if (state != STEM_PROC_RUNNING)
     return state;
-  if (kill (pid, 0) == 0)
+  /* Signal 0 to the thread PID of process PID: kill () would accept the
+   * ID of any thread, and /proc shows threads under their IDs too, but
+   * a pidfile names a process, which is its first thread. */
+  if (tgkill (pid, pid, 0) == 0)
     return STEM_PROC_RUNNING;
   switch (errno)
     {
     case EPERM:
       return STEM_PROC_NO_PERMISSION;
     case ESRCH:
-      return STEM_PROC_DEAD;
+      /* Another process's thread (its ID reused since), or gone. */
+      return kill (pid, 0) == 0 || errno == EPERM ? STEM_PROC_REUSED : STEM_PROC_DEAD;
     default:
       return STEM_PROC_UNKNOWN;
     }
@@ -404,7 +408,8 @@ stem_proc_open (pid_t pid, gint64 start_us, GError **error)
         case ESRCH:
           stem_throw_code (error, STEM_ERROR_NOT_FOUND, _ ("Process %d does not exist"), (int)pid);
           return NULL;
-        case EINVAL:
+        case EINVAL: /* a thread, before Linux 6.9 */
+        case ENOENT: /* a thread, since */
           stem_throw (error, _ ("PID %d does not name a process (is it a thread?)"), (int)pid);
           return NULL;
         default:

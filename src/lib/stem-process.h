@@ -17,7 +17,8 @@ typedef enum
   STEM_PROC_RUNNING,       /* exists, not a zombie, started no later than its pidfile */
   STEM_PROC_DEAD,          /* no such process, or a zombie */
   STEM_PROC_REUSED,        /* exists but is not ours: started after the pidfile was
-                              written, or a kernel thread */
+                              written, a kernel thread, or another process's
+                              thread */
   STEM_PROC_NO_PERMISSION, /* alive and ours by identity, but kill(pid, 0) says EPERM */
   STEM_PROC_UNKNOWN,       /* /proc unreadable: identity cannot be established */
 } StemProcState;
