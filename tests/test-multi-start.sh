@@ -181,6 +181,16 @@ done
 run "${as_caller[@]}" "$MULTI" stop self --pidfile="$T/self/%n.pid"
 rc_is 0 "… and stops"
 
+# Missing directories are made with mode 0755 whatever the umask (root's
+# 077 would hide the pidfiles from the service user and from monitoring).
+(umask 077 && exec "$MULTI" start masked --pidfile="$T/made/run/%n.pid" --logfile="$T/made/log/%n.log" \
+  --workdir="$T/made/work/x" --command "$WORKER" --command run >"$T/out" 2>"$T/err")
+rc=$?
+rc_is 0 "start under umask 077, making its directories"
+is "$(stat -c %a "$T/made" "$T/made/run" "$T/made/log" "$T/made/work" "$T/made/work/x" | tr '\n' ' ')" \
+  "755 755 755 755 755 " "… each made with mode 0755, not 0700"
+multi stop masked --pidfile="$T/made/run/%n.pid"
+
 # Relative templates become absolute, placeholders expand in the argv.
 (cd "$T" && "$MULTI" start rel --pidfile=run/%n.pid --logfile=log/%n-%I.log \
   --command "$WORKER" --command print-args --command '%n/%N/%I/%%' >"$T/out" 2>"$T/err")

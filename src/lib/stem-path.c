@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -59,11 +60,24 @@ make_dir (int dfd, const char *name, const StemPathCreate *create)
   if (mkdirat (dfd, name, create->mode) < 0)
     return -1;
   int fd = openat (dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0 || !create->give)
+  if (fd < 0)
     return fd;
   struct stat st;
   if (fstat (fd, &st) < 0)
     return close_keep_errno (fd);
+  /* mkdirat () took the umask off: a directory of ours gets the mode
+   * asked for (0755, so that the service user and monitoring can read a
+   * pidfile that root's umask 077 would hide).  An O_PATH descriptor has
+   * no fchmod (): through its /proc link, which is that very directory. */
+  if (st.st_uid == geteuid () && (st.st_mode & 07777) != create->mode)
+    {
+      char self[64];
+      snprintf (self, sizeof self, "/proc/self/fd/%d", fd);
+      if (chmod (self, create->mode) < 0)
+        return close_keep_errno (fd);
+    }
+  if (!create->give)
+    return fd;
   if (st.st_uid != geteuid () || st.st_nlink != 2)
     {
       close (fd);
