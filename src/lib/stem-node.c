@@ -136,6 +136,10 @@ stem_nodes_expand (const char *const *words, const char *prefix, GStrv *out_node
       /* The longest generated name is the one to check: all share the prefix. */
       g_autofree char *last = g_strdup_printf ("%s%u", prefix, count);
       g_autofree char *problem = name_problem (last);
+      /* "2" with --prefix= would name node 2, which no word can name
+       * alone: it reads as a count. */
+      if (problem == NULL && prefix[strspn (prefix, "0123456789")] == '\0')
+        problem = g_strdup (_ ("the names would be made of digits only, which read as counts"));
       if (problem != NULL)
         {
           g_autofree char *shown = printable (prefix);
