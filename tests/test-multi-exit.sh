@@ -30,7 +30,12 @@ cp "$WORKER" "$T/private/worker"
 row 2 "unknown verb" frobnicate a
 row 2 "unknown option" start a "${cmd[@]}" --frobnicate
 row 2 "bad node name" start 'a/b' "${cmd[@]}"
+row 2 "a count whose names would be digits only (--prefix=)" start 3 "${cmd[@]}" --prefix=
+nothing_done "a count with an empty --prefix"
 row 2 "selector that matches no node" start a "${cmd[@]}" --queue:zz=q
+row 2 "an empty --queue" show a "${cmd[@]}" --queue=
+like "$T/err" "Empty name in --queue" "… is an empty name, as --queue=, is"
+row 2 "an empty -b for one node" show a b "${cmd[@]}" -b news -b:a=
 row 2 "bad template" start a "${cmd[@]}" --logfile="$T/log/%q.log"
 row 2 "bad duration" start a "${cmd[@]}" --settle=fast
 row 2 "bad schedule" stop a --retry=TERM/x

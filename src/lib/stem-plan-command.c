@@ -45,6 +45,9 @@ collect_names (StemArgs *args, StemRouting *routing, StemOptionId id, const char
   g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
   for (guint i = 0; values[i] != NULL; i++)
     {
+      /* g_strsplit () makes no part of "": it would pass unseen. */
+      if (values[i][0] == '\0' && !validate_queue_name (option, "", error))
+        return FALSE;
       g_auto (GStrv) parts = g_strsplit (values[i], ",", -1);
       for (guint j = 0; parts[j] != NULL; j++)
         {
