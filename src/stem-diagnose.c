@@ -481,8 +481,7 @@ check_env_file_exists (Diagnose *d, const char *id, GError **error)
       else if (f->open_error != NULL)
         {
           CheckResult *r = add_result (d, id, LEVEL_ERROR, "%s", f->open_error->message);
-          set_hint (r, _ ("replace it with a regular file, or name the right file with "
-                          "--env-file (see stem.env(5))"));
+          set_hint (r, _ ("name a regular file with --env-file (see stem.env(5))"));
         }
       else
         check_env_file_readable (d, id, f);
@@ -536,10 +535,9 @@ add_unsafe_env_file (Diagnose *d, const char *id, const char *path, const GError
     {
       r = add_result (d, id, LEVEL_ERROR,
                       _ ("%s: not a regular file: stem-multi run as root refuses it"), path);
-      set_hint (r,
-                _ ("replace it with a regular file, then: chown root %s && chmod go-w %s "
-                   "(see stem.env(5))"),
-                path, path);
+      /* Never "replace it": it may be /dev/null. */
+      set_hint (r, _ ("name a regular file instead, owned by root and not writable by group or "
+                      "others (see stem.env(5))"));
       return;
     }
   if (seen && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)

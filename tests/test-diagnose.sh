@@ -265,8 +265,9 @@ is "$(message env-file-exists)" \
   "… env-file-exists says what it is"
 is "$(message env-file-safety)" "$T/fifo.env: not a regular file: stem-multi run as root refuses it" \
   "… env-file-safety reports it as not a regular file"
-like "$T/out" "\"hint\" : \"replace it with a regular file, then: chown root $T/fifo.env" \
-  "… with the hint that fixes that, once"
+is "$(hint env-file-safety)" \
+  "name a regular file instead, owned by root and not writable by group or others (see stem.env(5))" \
+  "… with a hint that neither replaces nor chowns it (it could be /dev/null)"
 mkdir -p "$T/units-fifo" "$T/init-fifo"
 cp "$T/units"/* "$T/units-fifo/"
 cp -p "$T/init"/* "$T/init-fifo/"

@@ -456,11 +456,12 @@ check_stat (const char *path, const struct stat *st, gboolean check_safe, GError
       if (S_ISLNK (st->st_mode))
         return throw_symlink (path, error);
       if (!S_ISREG (st->st_mode))
+        /* Never "replace it": it may be /dev/null. */
         return stem_throw_code (error, STEM_ERROR_UNSAFE,
                                 _ ("%s: not a regular file; it chooses the program that root "
-                                   "starts (hint: replace it with a regular file, then: "
-                                   "chown root %s && chmod go-w %s)"),
-                                path, path, path);
+                                   "starts (hint: name a regular file, owned by root and not "
+                                   "writable by group or others)"),
+                                path);
       if ((st->st_mode & (S_IWGRP | S_IWOTH)) != 0)
         return stem_throw_code (error, STEM_ERROR_UNSAFE,
                                 _ ("%s: writable by group or others (mode %04o); it chooses "
