@@ -248,8 +248,11 @@ test_signal_invalid (void)
     const char *message;
   } bad[] = {
     { "", "Unknown signal “”" },
-    { "0", "Invalid signal number “0” (use 1 to 64)" },
-    { "65", "Invalid signal number “65” (use 1 to 64)" },
+    { "0", "Invalid signal number “0” (use 1 to 31, or 34 to 64)" },
+    { "65", "Invalid signal number “65” (use 1 to 31, or 34 to 64)" },
+    /* The C library's own, below SIGRTMIN. */
+    { "32", "Invalid signal number “32” (use 1 to 31, or 34 to 64)" },
+    { "33", "Invalid signal number “33”" },
     { "99999999999999999999", "Invalid signal number" },
     { "-9", "Unknown signal “-9”" },
     { "+9", "Unknown signal “+9”" },

@@ -76,9 +76,13 @@ stem_signal_parse (const char *text, int *out_signum, GError **error)
   if (is_number (text))
     {
       guint64 signum;
-      if (!g_ascii_string_to_unsigned (text, 10, 1, SIGRTMAX, &signum, NULL))
+      /* 32 and 33, below SIGRTMIN, are the C library's own (thread
+       * cancellation, set*id): no worker is to be sent those. */
+      if (!g_ascii_string_to_unsigned (text, 10, 1, SIGRTMAX, &signum, NULL)
+          || (signum > 31 && signum < (guint64)SIGRTMIN))
         return stem_throw_code (error, STEM_ERROR_USAGE,
-                                _ ("Invalid signal number “%s” (use 1 to %d)"), shown, SIGRTMAX);
+                                _ ("Invalid signal number “%s” (use 1 to 31, or %d to %d)"), shown,
+                                SIGRTMIN, SIGRTMAX);
       *out_signum = (int)signum;
       return TRUE;
     }
