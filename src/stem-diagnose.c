@@ -632,8 +632,8 @@ check_env_file_secrets (Diagnose *d, const char *id, GError **error)
  *   keeps them, systemd ignores the whole assignment;
  * - glob characters in a variable a SysV script expands unquoted
  *   ($STEMD_OPTS, $STEM_SCHEDULER_OPTS: split into words on purpose): sh
- *   matches them against
- *   the files of its working directory, systemd passes them as they are.
+ *   matches them against the files of its working directory, systemd
+ *   passes them as they are.
  * A “%” is read the same by both: EnvironmentFile= values are not subject to
  * unit-file specifiers (only a value copied into Environment= would be). */
 static gboolean
@@ -855,7 +855,7 @@ nodes_with_pidfile (Diagnose *d, const char *value)
 /* Celery's own --pidfile in ARGV: its worker exits at once when that file
  * names a running process, which the node's own pidfile always does
  * (stem-multi writes it as the worker starts): an error then, else a
- * warning.  TRUE for the error. */
+ * warning.  Returns the result added, or NULL. */
 static CheckResult *
 check_celery_pidfile (Diagnose *d, const char *id, char **argv, const char *origin,
                       const char *line)
@@ -887,7 +887,7 @@ check_celery_pidfile (Diagnose *d, const char *id, char **argv, const char *orig
 /* Celery's own log file: the node's log, which stem-multi logs shows,
  * stem-health --max-log-age reads and the shipped logrotate rotates
  * (renaming it: the log writer follows, Celery would not), then gets only
- * Celery's banner.  A warning. */
+ * Celery's banner.  A warning; TRUE when given. */
 static gboolean
 check_celery_logfile (Diagnose *d, const char *id, char **argv, const char *origin,
                       const char *line)
@@ -996,7 +996,7 @@ check_worker_command (Diagnose *d, const char *id, GError **error)
       set_hint (r, _ ("run stem-diagnose as root, which checks as the service user"));
     }
   else if (warned)
-    ;
+    return TRUE; /* its warnings are its result: no ok beside them */
   else if (can == ACCESS_BY_MODE)
     add_result (d, id, LEVEL_OK,
                 _ ("%s: %s (runs %s; executable by %s by the mode bits, ACLs unseen: as root "
