@@ -64,6 +64,8 @@ stem_multi_status (StemMultiOptions *opts, GError **error)
         case NODE_UNKNOWN:
         default:
           r = stem_report_add (report, plan->node, "unknown", TRUE, "%s", in->error->message);
+          if (in->pid > 0)
+            r->pid = in->pid;
           any_unknown = TRUE;
           break;
         }

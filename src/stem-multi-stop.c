@@ -141,6 +141,9 @@ find_targets (StemMultiOptions *opts, GPtrArray *plans, StemReport *report, GPtr
       g_autoptr (GError) error = NULL;
       StemProc *proc;
       stem_multi_inspect_open (plan, &in, &proc, &error);
+      /* The result of a node whose pidfile named a process, which --json
+       * gives as "pid". */
+      StemNodeResult *r = NULL;
       switch (in.state)
         {
         case NODE_NO_PIDFILE:
@@ -150,35 +153,40 @@ find_targets (StemMultiOptions *opts, GPtrArray *plans, StemReport *report, GPtr
           {
             g_autofree char *why = stem_multi_describe_stale (&in);
             if (stem_multi_remove_stale (opts, plan, &in))
-              stem_report_add (report, plan->node, "not-running", FALSE,
-                               _ ("not running (removed stale pidfile: %s)"), why);
+              r = stem_report_add (report, plan->node, "not-running", FALSE,
+                                   _ ("not running (removed stale pidfile: %s)"), why);
             else
-              stem_report_add (report, plan->node, "not-running", FALSE,
-                               _ ("not running (stale pidfile: %s; it could not be removed)"), why);
-            continue;
+              r = stem_report_add (report, plan->node, "not-running", FALSE,
+                                   _ ("not running (stale pidfile: %s; it could not be removed)"),
+                                   why);
+            break;
           }
         case NODE_FOREIGN:
-          stem_report_add (report, plan->node, "permission-denied", TRUE,
-                           _ ("pid %d belongs to another user: permission denied"), (int)in.pid);
-          continue;
+          r = stem_report_add (report, plan->node, "permission-denied", TRUE,
+                               _ ("pid %d belongs to another user: permission denied"),
+                               (int)in.pid);
+          break;
         case NODE_UNKNOWN:
-          stem_report_add (report, plan->node, "unknown", TRUE, _ ("%s; nothing was signalled"),
-                           in.error->message);
-          continue;
+          r = stem_report_add (report, plan->node, "unknown", TRUE, _ ("%s; nothing was signalled"),
+                               in.error->message);
+          break;
         case NODE_RUNNING:
         default:
-          break;
-        }
-
-      if (proc == NULL)
-        {
+          if (proc != NULL)
+            break;
           if (g_error_matches (error, STEM_ERROR, STEM_ERROR_NOT_FOUND))
             {
               stem_pidfile_remove (plan->pidfile, in.pid, NULL);
-              stem_report_add (report, plan->node, "not-running", FALSE, _ ("not running"));
+              r = stem_report_add (report, plan->node, "not-running", FALSE, _ ("not running"));
             }
           else
-            stem_report_add (report, plan->node, "failed", TRUE, "%s", error->message);
+            r = stem_report_add (report, plan->node, "failed", TRUE, "%s", error->message);
+          break;
+        }
+      if (r != NULL)
+        {
+          if (in.pid > 0)
+            r->pid = in.pid;
           continue;
         }
       g_ptr_array_add (procs, proc);
@@ -199,7 +207,7 @@ signal_only (GPtrArray *procs, GArray *targets, int signum, StemReport *report)
       Target *t = &g_array_index (targets, Target, i);
       g_autoptr (GError) error = NULL;
       if (!stem_proc_signal (procs->pdata[i], signum, &error))
-        stem_report_add (report, t->plan->node, "failed", TRUE, "%s", error->message);
+        stem_report_add (report, t->plan->node, "failed", TRUE, "%s", error->message)->pid = t->pid;
       else
         stem_report_add (report, t->plan->node, "signalled", FALSE, _ ("sent SIG%s (pid %d)"),
                          first, (int)t->pid)

@@ -67,5 +67,7 @@ echo $$ >"$T/run/parent.pid"
 multi stop parent
 rc_is 1 "the parent (this test) is refused"
 like "$T/err" "it is the parent of this process" "as the parent"
+multi stop parent --json
+is "$(jq -r '.nodes[0] | "\(.state) \(.pid)"' "$T/out")" "failed $$" "--json names the pid it refused"
 
 done_testing
