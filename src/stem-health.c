@@ -497,7 +497,8 @@ format_openmetrics (const StemHealthOptions *opts, GArray *results, GString *out
     { "stem_worker_healthy", "Whether every check of the node passed (1) or not (0)." },
     { "stem_worker_start_time_seconds",
       "When the node's worker process started, in seconds since the epoch." },
-    { "stem_worker_log_age_seconds", "Seconds since the node's log file was last written." },
+    { "stem_worker_log_age_seconds",
+      "Seconds since the node's log (its file, or its unit's journal) was last written." },
   };
   for (guint m = 0; m < G_N_ELEMENTS (metrics); m++)
     {
