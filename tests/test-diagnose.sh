@@ -184,8 +184,8 @@ env_file broken-line.env 0600 "STEM_WORKER_COMMAND=$T/bin/worker" 'STEMD_NODES=a
 diagnose --env-file="$T/broken-line.env" --user="$ME" --json
 is "$(level env-file-syntax):$(level worker-command):$(level pidfile):$(level log-file)" \
   error:warn:warn:warn "a line that does not parse is one error, the others say not checked"
-is "$(jq '[.checks[] | select(.level == "error" and (.message | contains("broken-line.env")))] | length' "$T/out")" \
-  1 "… one error names the file in all"
+is "$(jq '[.checks[] | select(.level == "error" and (.message | contains("broken-line.env:3:")))] | length' "$T/out")" \
+  1 "… one error gives the line in all"
 
 # --- no worker command: the message names what the services read
 env_file no-command.env 0600 'STEMD_NODES=alpha'
