@@ -511,17 +511,16 @@ check_env_file_syntax (Diagnose *d, const char *id, GError **error)
   return TRUE;
 }
 
-/* The env file PATH, which the core's opener refused as unsafe (ERROR),
- * said with the hint that fixes what it is: chown and chmod cannot make a
- * link or a FIFO acceptable.  (The opener's own message carries its hint
- * in its text, which a result has on a line of its own.) */
+/* The env file PATH, which the core's opener refused as unsafe, ST being
+ * the status it refused, said with the hint that fixes what it is: chown
+ * and chmod cannot make a link or a FIFO acceptable.  (The opener's own
+ * message carries its hint in its text, which a result has on a line of
+ * its own.) */
 static void
-add_unsafe_env_file (Diagnose *d, const char *id, const char *path, const GError *error)
+add_unsafe_env_file (Diagnose *d, const char *id, const char *path, const struct stat *st)
 {
-  struct stat st;
   CheckResult *r;
-  gboolean seen = lstat (path, &st) == 0;
-  if (seen && S_ISLNK (st.st_mode))
+  if (S_ISLNK (st->st_mode))
     {
       r = add_result (d, id, LEVEL_ERROR,
                       _ ("%s: is a symbolic link: stem-multi run as root reads only a regular "
@@ -531,7 +530,7 @@ add_unsafe_env_file (Diagnose *d, const char *id, const char *path, const GError
                       "group or others (see stem.env(5))"));
       return;
     }
-  if (seen && !S_ISREG (st.st_mode))
+  if (!S_ISREG (st->st_mode))
     {
       r = add_result (d, id, LEVEL_ERROR,
                       _ ("%s: not a regular file: stem-multi run as root refuses it"), path);
@@ -540,18 +539,16 @@ add_unsafe_env_file (Diagnose *d, const char *id, const char *path, const GError
                       "others (see stem.env(5))"));
       return;
     }
-  if (seen && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+  if ((st->st_mode & (S_IWGRP | S_IWOTH)) != 0)
     r = add_result (d, id, LEVEL_ERROR,
                     _ ("%s: writable by group or others (mode %04o): stem-multi run as root "
                        "refuses it, since it chooses the program that root starts"),
-                    path, (unsigned)(st.st_mode & 07777));
-  else if (seen && st.st_uid != 0)
+                    path, (unsigned)(st->st_mode & 07777));
+  else
     r = add_result (d, id, LEVEL_ERROR,
                     _ ("%s: owned by uid %u, not root: stem-multi run as root refuses it, since "
                        "it chooses the program that root starts"),
-                    path, (unsigned)st.st_uid);
-  else /* changed since, or gone */
-    r = add_result (d, id, LEVEL_ERROR, "%s", error->message);
+                    path, (unsigned)st->st_uid);
   set_hint (r, _ ("chown root %s && chmod go-w %s (see stem.env(5))"), path, path);
 }
 
@@ -571,7 +568,7 @@ check_env_file_safety (Diagnose *d, const char *id, GError **error)
       g_autoptr (GError) safe_error = NULL;
       g_auto (StemFd) fd = stem_envfile_open (f->path, TRUE, &st, &safe_error);
       if (g_error_matches (safe_error, STEM_ERROR, STEM_ERROR_UNSAFE))
-        add_unsafe_env_file (d, id, f->path, safe_error);
+        add_unsafe_env_file (d, id, f->path, &st);
       else if (safe_error != NULL)
         {
           CheckResult *r
@@ -910,74 +907,47 @@ check_celery_logfile (Diagnose *d, const char *id, char **argv, const char *orig
   return TRUE;
 }
 
-static gboolean
-check_worker_command (Diagnose *d, const char *id, GError **error)
+/* No usable worker command: MESSAGE, with where the services read one. */
+static void
+add_command_error (Diagnose *d, const char *id, const char *message)
 {
-  g_auto (GStrv) argv = NULL;
-  g_autofree char *origin = NULL;
-  g_autoptr (GError) local = NULL;
-  if (!env_files_read (d, id))
-    return TRUE;
-  const char *set = g_environ_getenv (d->envp, "STEM_WORKER_COMMAND");
-  if (set == NULL || *set == '\0')
-    set = g_environ_getenv (d->envp, "STEMD_COMMAND");
-  if (set == NULL || *set == '\0')
-    {
-      /* stem-multi's own message would offer --command, which the
-       * services do not give. */
-      CheckResult *r = add_result (d, id, LEVEL_ERROR,
-                                   _ ("no worker command: STEM_WORKER_COMMAND (or STEMD_COMMAND) "
-                                      "is set in no env file and not in the environment"));
-      set_hint (r,
-                _ ("set STEM_WORKER_COMMAND in %s/stem/stem.env, which the units, the SysV "
-                   "scripts and stem-multi --env-file read (see stem.env(5))"),
-                STEM_SYSCONFDIR);
-      return TRUE;
-    }
-  if (!stem_command_resolve (NULL, NULL, (const char *const *)d->envp, NULL, &argv, &origin,
-                             &local))
-    {
-      CheckResult *r = add_result (d, id, LEVEL_ERROR, "%s", local->message);
-      set_hint (r,
-                _ ("set STEM_WORKER_COMMAND in %s/stem/stem.env, which the units, the SysV "
-                   "scripts and stem-multi --env-file read (see stem.env(5))"),
-                STEM_SYSCONFDIR);
-      return TRUE;
-    }
-  g_autofree char *line = g_strjoinv (" ", argv);
-  g_autofree char *program
-      = stem_command_find_program (argv[0], (const char *const *)d->envp, &local);
-  if (program == NULL)
-    {
-      CheckResult *r
-          = add_result (d, id, LEVEL_ERROR, _ ("%s (%s): %s"), origin, line, local->message);
-      set_hint (r, _ ("install the worker, or give its absolute path in %s (see stem.env(5))"),
-                origin);
-      return TRUE;
-    }
+  CheckResult *r = add_result (d, id, LEVEL_ERROR, "%s", message);
+  set_hint (r,
+            _ ("set STEM_WORKER_COMMAND in %s/stem/stem.env, which the units, the SysV "
+               "scripts and stem-multi --env-file read (see stem.env(5))"),
+            STEM_SYSCONFDIR);
+}
+
+/* An error when ARGV puts the worker in the background (detach_argument);
+ * TRUE when it does. */
+static gboolean
+check_detach (Diagnose *d, const char *id, char **argv, const char *origin, const char *line)
+{
   const char *detach = detach_argument (argv);
-  if (detach != NULL)
-    {
-      CheckResult *r = add_result (
-          d, id, LEVEL_ERROR,
-          _ ("%s (%s): %s puts the worker in the background, where nothing can follow it"), origin,
-          line, detach);
-      if (g_str_equal (detach, "multi"))
-        set_hint (r, _ ("run one worker in the foreground (celery -A APP worker) in place of "
-                        "celery multi: stem-multi, the units and the SysV scripts start each node "
-                        "themselves"));
-      else
-        set_hint (r,
-                  _ ("remove %s from %s: stem-multi, the units and the SysV scripts run the "
-                     "worker in the background themselves"),
-                  detach, origin);
-      return TRUE;
-    }
-  /* A warning about the command is its result: no ok beside it. */
-  CheckResult *pidfile = check_celery_pidfile (d, id, argv, origin, line);
-  if (pidfile != NULL && pidfile->level == LEVEL_ERROR)
-    return TRUE;
-  gboolean warned = check_celery_logfile (d, id, argv, origin, line) || pidfile != NULL;
+  if (detach == NULL)
+    return FALSE;
+  CheckResult *r = add_result (
+      d, id, LEVEL_ERROR,
+      _ ("%s (%s): %s puts the worker in the background, where nothing can follow it"), origin,
+      line, detach);
+  if (g_str_equal (detach, "multi"))
+    set_hint (r, _ ("run one worker in the foreground (celery -A APP worker) in place of "
+                    "celery multi: stem-multi, the units and the SysV scripts start each node "
+                    "themselves"));
+  else
+    set_hint (r,
+              _ ("remove %s from %s: stem-multi, the units and the SysV scripts run the "
+                 "worker in the background themselves"),
+              detach, origin);
+  return TRUE;
+}
+
+/* Whether the service user may run PROGRAM; an ok result only when the
+ * command was not WARNED about already (its warnings are its result). */
+static void
+report_worker_program (Diagnose *d, const char *id, const char *origin, const char *line,
+                       const char *program, gboolean warned)
+{
   int errsv = 0;
   UserAccess can = d->user != NULL ? user_access (d->user, program, X_OK, &errsv) : ACCESS_YES;
   if (can == ACCESS_NO)
@@ -996,7 +966,7 @@ check_worker_command (Diagnose *d, const char *id, GError **error)
       set_hint (r, _ ("run stem-diagnose as root, which checks as the service user"));
     }
   else if (warned)
-    return TRUE; /* its warnings are its result: no ok beside them */
+    return;
   else if (can == ACCESS_BY_MODE)
     add_result (d, id, LEVEL_OK,
                 _ ("%s: %s (runs %s; executable by %s by the mode bits, ACLs unseen: as root "
@@ -1004,6 +974,51 @@ check_worker_command (Diagnose *d, const char *id, GError **error)
                 origin, line, program, d->user_name);
   else
     add_result (d, id, LEVEL_OK, _ ("%s: %s (runs %s)"), origin, line, program);
+}
+
+static gboolean
+check_worker_command (Diagnose *d, const char *id, GError **error)
+{
+  g_auto (GStrv) argv = NULL;
+  g_autofree char *origin = NULL;
+  g_autoptr (GError) local = NULL;
+  if (!env_files_read (d, id))
+    return TRUE;
+  const char *variable;
+  /* stem-multi's own message would offer --command, which the services
+   * do not give. */
+  if (stem_command_from_env ((const char *const *)d->envp, &variable) == NULL)
+    {
+      add_command_error (d, id,
+                         _ ("no worker command: STEM_WORKER_COMMAND (or STEMD_COMMAND) is set "
+                            "in no env file and not in the environment"));
+      return TRUE;
+    }
+  if (!stem_command_resolve (NULL, NULL, (const char *const *)d->envp, NULL, &argv, &origin,
+                             &local))
+    {
+      add_command_error (d, id, local->message);
+      return TRUE;
+    }
+  g_autofree char *line = g_strjoinv (" ", argv);
+  g_autofree char *program
+      = stem_command_find_program (argv[0], (const char *const *)d->envp, &local);
+  if (program == NULL)
+    {
+      CheckResult *r
+          = add_result (d, id, LEVEL_ERROR, _ ("%s (%s): %s"), origin, line, local->message);
+      set_hint (r, _ ("install the worker, or give its absolute path in %s (see stem.env(5))"),
+                origin);
+      return TRUE;
+    }
+  if (check_detach (d, id, argv, origin, line))
+    return TRUE;
+  /* A warning about the command is its result: no ok beside it. */
+  CheckResult *pidfile = check_celery_pidfile (d, id, argv, origin, line);
+  if (pidfile != NULL && pidfile->level == LEVEL_ERROR)
+    return TRUE;
+  gboolean warned = check_celery_logfile (d, id, argv, origin, line) || pidfile != NULL;
+  report_worker_program (d, id, origin, line, program, warned);
   return TRUE;
 }
 
@@ -1657,16 +1672,16 @@ check_routing_file (Diagnose *d, const char *id, GError **error)
 /* Units and init scripts are small; a larger file is no asset of ours. */
 #define ASSET_MAX_SIZE (256 * 1024)
 
-/* Whether PATH is absolute and names an executable regular file (access ()
- * alone says yes to a directory). */
+/* Whether PATH is absolute and names an executable regular file, as the
+ * core's program lookup decides (access () alone says yes to a
+ * directory). */
 static gboolean
 is_executable_file (const char *path)
 {
-  struct stat st;
-  return g_path_is_absolute (path) && stat (path, &st) == 0 && S_ISREG (st.st_mode)
-         && access (path, X_OK) == 0;
+  g_autofree char *found
+      = g_path_is_absolute (path) ? stem_command_find_program (path, NULL, NULL) : NULL;
+  return found != NULL;
 }
-
 static gint
 compare_names (gconstpointer a, gconstpointer b)
 {

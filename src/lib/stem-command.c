@@ -121,6 +121,22 @@ stem_command_split (const char *origin, const char *line, GStrv *out_argv, GErro
   return TRUE;
 }
 
+const char *
+stem_command_from_env (const char *const *envp, const char **out_variable)
+{
+  static const char *const variables[] = { "STEM_WORKER_COMMAND", "STEMD_COMMAND" };
+  for (guint i = 0; i < G_N_ELEMENTS (variables); i++)
+    {
+      const char *text = g_environ_getenv ((char **)envp, variables[i]);
+      if (text != NULL && *text != '\0')
+        {
+          *out_variable = variables[i];
+          return text;
+        }
+    }
+  return NULL;
+}
+
 gboolean
 stem_command_resolve (const char *const *words, const char *line, const char *const *envp,
                       const char *const *extra, GStrv *out_argv, char **out_origin, GError **error)
@@ -135,16 +151,10 @@ stem_command_resolve (const char *const *words, const char *line, const char *co
     }
   else
     {
-      static const char *const variables[] = { "STEM_WORKER_COMMAND", "STEMD_COMMAND" };
       const char *text = line;
       origin = "--command-line";
-      for (guint i = 0; text == NULL && i < G_N_ELEMENTS (variables); i++)
-        {
-          text = g_environ_getenv ((char **)envp, variables[i]);
-          origin = variables[i];
-          if (text != NULL && *text == '\0')
-            text = NULL;
-        }
+      if (text == NULL)
+        text = stem_command_from_env (envp, &origin);
       if (text == NULL)
         return stem_throw_code (error, STEM_ERROR_CONFIG,
                                 _ ("No worker command: give --command or --command-line, or set "

@@ -12,6 +12,11 @@ G_BEGIN_DECLS
  * (an option or variable) in messages.  STEM_ERROR_CONFIG. */
 gboolean stem_command_split (const char *origin, const char *line, GStrv *out_argv, GError **error);
 
+/* The worker command line that ENVP gives: STEM_WORKER_COMMAND, else
+ * STEMD_COMMAND (an empty value counts as unset), whose name goes to
+ * *OUT_VARIABLE; NULL when neither is set. */
+const char *stem_command_from_env (const char *const *envp, const char **out_variable);
+
 /* The worker command, first of: WORDS (--command, one word each), LINE
  * (--command-line), STEM_WORKER_COMMAND, then STEMD_COMMAND in ENVP; EXTRA
  * (the words after "--") is appended.  OUT_ORIGIN (may be NULL) names the

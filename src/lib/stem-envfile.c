@@ -502,7 +502,10 @@ stem_envfile_open (const char *path, gboolean check_safe, struct stat *out_stat,
       return -1;
     }
   if (!check_stat (path, &st, check_safe, error))
-    return -1;
+    {
+      *out_stat = st;
+      return -1;
+    }
 
   /* O_NONBLOCK: whatever was swapped in meanwhile must not hang us before
    * fstat() refuses it.  O_NOFOLLOW: as root, a link may point anywhere. */
@@ -510,6 +513,8 @@ stem_envfile_open (const char *path, gboolean check_safe, struct stat *out_stat,
   g_auto (StemFd) fd = open (path, flags);
   if (fd < 0 && check_safe && errno == ELOOP)
     {
+      /* A link swapped in since the status: what was refused is a link. */
+      out_stat->st_mode = S_IFLNK | (st.st_mode & 07777);
       throw_symlink (path, error);
       return -1;
     }
@@ -523,9 +528,9 @@ stem_envfile_open (const char *path, gboolean check_safe, struct stat *out_stat,
       stem_throw_errno (error, _ ("%s: cannot read env file"), path);
       return -1;
     }
+  *out_stat = st;
   if (!check_stat (path, &st, check_safe, error))
     return -1;
-  *out_stat = st;
   return stem_fd_steal (&fd);
 }
 

@@ -28,9 +28,10 @@ gboolean stem_envfile_load (const char *path, gboolean check_safe, GStrv *envp, 
  * it is (STEM_ERROR_CONFIG).  When CHECK_SAFE is TRUE the root-safety rule
  * applies instead: PATH must not be a symbolic link, and the file must be
  * a regular file owned by root and not writable by group or others, else
- * STEM_ERROR_UNSAFE with a message that says how to fix it (chown
- * root:root, chmod go-w).  A missing file is STEM_ERROR_NOT_FOUND, one that
- * may not be opened STEM_ERROR_PERMISSION. */
+ * STEM_ERROR_UNSAFE with a message that says how to fix it (chown root,
+ * chmod go-w), and *OUT_STAT the status that was refused.  A missing file
+ * is STEM_ERROR_NOT_FOUND, one that may not be opened
+ * STEM_ERROR_PERMISSION. */
 int stem_envfile_open (const char *path, gboolean check_safe, struct stat *out_stat,
                        GError **error);
 
