@@ -625,18 +625,16 @@ check_env_file_secrets (Diagnose *d, const char *id, GError **error)
 /* What /bin/sh and systemd would read differently in a file the parser
  * accepts: the parser already refuses what sh would expand in an assignment
  * (unquoted $ ` ~ ; & …), CR, and values that are not UTF-8.  What is left:
- * - control characters (other than tab and newline) in a quoted value: sh
- *   keeps them, systemd ignores the whole assignment;
- * - glob characters in a variable a SysV script expands unquoted
- *   ($STEMD_OPTS, $STEM_SCHEDULER_OPTS: split into words on purpose): sh
- *   matches them against the files of its working directory, systemd
- *   passes them as they are.
- * A “%” is read the same by both: EnvironmentFile= values are not subject to
- * unit-file specifiers (only a value copied into Environment= would be). */
+ * control characters (other than tab and newline) in a quoted value: sh
+ * keeps them, systemd ignores the whole assignment.
+ * Glob characters are read the same: the SysV scripts split $STEMD_OPTS
+ * and $STEM_SCHEDULER_OPTS into words with pathname expansion off, as
+ * systemd does.  A “%” is read the same too: EnvironmentFile= values are
+ * not subject to unit-file specifiers (only a value copied into
+ * Environment= would be). */
 static gboolean
 check_shell_systemd_agreement (Diagnose *d, const char *id, GError **error)
 {
-  static const char *const split_variables[] = { "STEMD_OPTS", "STEM_SCHEDULER_OPTS" };
   guint checked = 0, problems = 0;
   for (guint i = 0; i < d->env_files->len; i++)
     {
@@ -663,16 +661,6 @@ check_shell_systemd_agreement (Diagnose *d, const char *id, GError **error)
                                    "systemd ignores the whole assignment"),
                                 f->path, name);
               set_hint (r, _ ("remove the control character from %s (see stem.env(5))"), name);
-            }
-          if (g_strv_contains (split_variables, name) && strpbrk (value, "*?[") != NULL)
-            {
-              problems++;
-              CheckResult *r
-                  = add_result (d, id, LEVEL_WARN,
-                                _ ("%s: %s contains “*”, “?” or “[”: the init script's /bin/sh "
-                                   "expands them to file names, systemd does not"),
-                                f->path, name);
-              set_hint (r, _ ("avoid glob characters in %s (see stem.env(5))"), name);
             }
         }
     }

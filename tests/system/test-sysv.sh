@@ -488,6 +488,22 @@ ok_if "no worker is left" no_workers
 ok_if "no pidfile is left" no_pidfiles
 
 # ---------------------------------------------------------------------------
+# STEMD_OPTS is split into words, never matched against file names: a "*"
+# in it reaches stem-multi (and here the worker) as it is, as under
+# systemd; sh would have put the names of the files in / there.
+
+write_default 'STEMD_NODES="delta"' \
+  "STEMD_OPTS=\"--command:delta=$T/bin/stem-test-worker --command:delta=print-args --command:delta *\""
+svc stem-worker start
+rc_is 0 "a \"*\" in STEMD_OPTS: service stem-worker start"
+wait_for 10 grep -q '^arg\[2\]=' $LOG_DIR/delta.log
+is "$(sed -n 's/^arg\[[1-9][0-9]*\]=//p' $LOG_DIR/delta.log | tr '\n' ' ')" "print-args * " \
+  "a \"*\" in STEMD_OPTS reaches the worker as it is"
+svc stem-worker stop
+rc_is 0 "a \"*\" in STEMD_OPTS: service stem-worker stop"
+ok_if "a \"*\" in STEMD_OPTS: no worker and no pidfile left" eval 'no_workers && no_pidfiles'
+
+# ---------------------------------------------------------------------------
 # Upstream's variable names are accepted as aliases.
 
 write_default 'STEMD_NODES="alpha beta"' "STEM_SCHEDULER_COMMAND=$WORKER" \
