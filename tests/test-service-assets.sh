@@ -51,6 +51,21 @@ else
   skip "shellcheck is not installed"
 fi
 
+# The sysusers.d file, as systemd-sysusers applies it to an empty root:
+# the units' User= exists, and its primary group is their Group=.
+if command -v systemd-sysusers >/dev/null; then
+  user=$(sed -n 's/^User=//p' "$top_builddir/init/stem-worker@.service")
+  group=$(sed -n 's/^Group=//p' "$top_builddir/init/stem-worker@.service")
+  mkdir -p "$T/sysroot/etc"
+  run systemd-sysusers --root="$T/sysroot" "$top_builddir/data/sysusers.d/stem.conf"
+  rc_is 0 "systemd-sysusers applies data/sysusers.d/stem.conf"
+  gid=$(awk -F: -v g="$group" '$1 == g { print $3 }' "$T/sysroot/etc/group")
+  is "$(awk -F: -v u="$user" '$1 == u { print $4 }' "$T/sysroot/etc/passwd")" "${gid:-no group $group}" \
+    "sysusers.d makes the units' user $user, and their group $group its primary group"
+else
+  skip "systemd-sysusers is not installed"
+fi
+
 if command -v logrotate >/dev/null; then
   conf=$T/logrotate.conf
   cp "$top_builddir/data/logrotate.d/stem" "$conf"
