@@ -119,8 +119,8 @@ typedef struct
   pid_t pid;              /* 0: the pidfile gave none */
   gboolean ours;          /* the process is the worker by identity */
   gint64 start_us;        /* meaningful when OURS */
-  gint64 log_age_s;       /* -1: no log file seen */
-  const char *log_source; /* "file" or "journal": where LOG_AGE_S comes from */
+  gint64 log_age_ms;      /* -1: no log file seen */
+  const char *log_source; /* "file" or "journal": where LOG_AGE_MS comes from */
 } NodeHealth;
 
 static void
@@ -287,6 +287,16 @@ stat_log (const char *logfile, struct stat *st)
   return S_ISREG (st->st_mode) ? 0 : EINVAL;
 }
 
+/* A log's age AGE_MS, put beside a limit: exact below a minute (1500ms
+ * is over a limit of 1s, and "1s" would not say so), as an uptime above. */
+static char *
+log_age_text (gint64 age_ms)
+{
+  if (age_ms < 60 * 1000)
+    return stem_duration_format (age_ms);
+  return stem_uptime_format (age_ms / 1000);
+}
+
 /* Readiness: the worker's heartbeat is its log, or its unit's journal for
  * a node without a log file.  The age is reported whenever it is known;
  * only --max-log-age makes it a failure. */
@@ -322,10 +332,10 @@ probe_log (const StemHealthOptions *opts, NodeHealth *health)
       age_us = MAX (0, opts->now_us - mtime_us);
       health->log_source = "file";
     }
-  health->log_age_s = age_us / G_USEC_PER_SEC;
-  if (opts->max_log_age_ms >= 0 && age_us / 1000 > opts->max_log_age_ms)
+  health->log_age_ms = age_us / 1000;
+  if (opts->max_log_age_ms >= 0 && health->log_age_ms > opts->max_log_age_ms)
     {
-      g_autofree char *age = stem_uptime_format (health->log_age_s);
+      g_autofree char *age = log_age_text (health->log_age_ms);
       g_autofree char *limit = stem_duration_format (opts->max_log_age_ms);
       if (logfile != NULL && strcmp (health->log_source, "file") == 0)
         fail (health, HEALTH_LOG_STALE, _ ("log file “%s” was last written %s ago (limit %s)"),
@@ -391,14 +401,14 @@ print_human (const StemHealthOptions *opts, const NodeHealth *health)
       return;
     }
   g_autofree char *up = stem_uptime_format (uptime_s (opts, health));
-  if (health->log_age_s >= 0 && strcmp (health->log_source, "journal") == 0)
+  if (health->log_age_ms >= 0 && strcmp (health->log_source, "journal") == 0)
     {
-      g_autofree char *age = stem_uptime_format (health->log_age_s);
+      g_autofree char *age = stem_uptime_format (health->log_age_ms / 1000);
       g_print (_ ("%s: ok (pid %d, up %s, journal %s old)\n"), node, (int)health->pid, up, age);
     }
-  else if (health->log_age_s >= 0)
+  else if (health->log_age_ms >= 0)
     {
-      g_autofree char *age = stem_uptime_format (health->log_age_s);
+      g_autofree char *age = stem_uptime_format (health->log_age_ms / 1000);
       g_print (_ ("%s: ok (pid %d, up %s, log %s old)\n"), node, (int)health->pid, up, age);
     }
   else
@@ -438,9 +448,9 @@ build_node_json (const StemHealthOptions *opts, const NodeHealth *health, StemJs
       add_string (b, "since", since);
       add_int (b, "uptimeSeconds", uptime_s (opts, health));
     }
-  if (health->log_age_s >= 0)
+  if (health->log_age_ms >= 0)
     {
-      add_int (b, "logAgeSeconds", health->log_age_s);
+      add_int (b, "logAgeSeconds", health->log_age_ms / 1000);
       add_string (b, "logSource", health->log_source);
     }
   g_auto (GStrv) queues = health->ours ? read_queues (health->pid, health->start_us) : NULL;
@@ -520,9 +530,9 @@ format_openmetrics (const StemHealthOptions *opts, GArray *results, GString *out
             g_string_append_printf (out, "%s{node=\"%s\"} %" G_GINT64_FORMAT ".%06d\n",
                                     metrics[m].name, node, h->start_us / G_USEC_PER_SEC,
                                     (int)(h->start_us % G_USEC_PER_SEC));
-          else if (m == 3 && h->log_age_s >= 0)
+          else if (m == 3 && h->log_age_ms >= 0)
             g_string_append_printf (out, "%s{node=\"%s\"} %" G_GINT64_FORMAT "\n", metrics[m].name,
-                                    node, h->log_age_s);
+                                    node, h->log_age_ms / 1000);
         }
     }
   g_string_append (out, "# EOF\n");
@@ -565,7 +575,7 @@ nagios_state (const StemHealthOptions *opts, const NodeHealth *h)
     return NAGIOS_UNKNOWN;
   if (h->error != HEALTH_OK)
     return NAGIOS_CRITICAL;
-  if (opts->warning_ms >= 0 && h->log_age_s >= 0 && h->log_age_s * 1000 > opts->warning_ms)
+  if (opts->warning_ms >= 0 && h->log_age_ms >= 0 && h->log_age_ms > opts->warning_ms)
     return NAGIOS_WARNING;
   return NAGIOS_OK;
 }
@@ -582,10 +592,11 @@ nagios_rank (NagiosState state)
 
 static const char *const nagios_names[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
 
-/* A threshold as perfdata has it, in the seconds of the value: 500ms is
- * 0.5 (not 0, which graphs would draw); nothing when not given. */
+/* A value or a threshold as perfdata has it, in seconds: 500ms is 0.5
+ * (not 0, which graphs would draw, and which a threshold of 0.4 would not
+ * call over); nothing when not given. */
 static char *
-nagios_threshold (gint64 ms)
+nagios_seconds (gint64 ms)
 {
   if (ms < 0)
     return g_strdup ("");
@@ -629,8 +640,8 @@ format_nagios (const StemHealthOptions *opts, GArray *results, GString *out)
   g_autoptr (GString) text = g_string_new (NULL);
   g_autoptr (GString) fine = g_string_new (NULL);
   g_autoptr (GString) perf = g_string_new (NULL);
-  g_autofree char *warn = nagios_threshold (opts->warning_ms);
-  g_autofree char *crit = nagios_threshold (opts->max_log_age_ms);
+  g_autofree char *warn = nagios_seconds (opts->warning_ms);
+  g_autofree char *crit = nagios_seconds (opts->max_log_age_ms);
   for (guint i = 0; i < results->len; i++)
     {
       const NodeHealth *h = &g_array_index (results, NodeHealth, i);
@@ -645,15 +656,19 @@ format_nagios (const StemHealthOptions *opts, GArray *results, GString *out)
         g_string_append_printf (part, "%s %s (%s)", h->plan->node, error_keywords[h->error],
                                 h->message);
       else if (state == NAGIOS_WARNING)
-        g_string_append_printf (part, _ ("%s log %llds old"), h->plan->node,
-                                (long long)h->log_age_s);
+        {
+          g_autofree char *age = log_age_text (h->log_age_ms);
+          g_string_append_printf (part, _ ("%s log %s old"), h->plan->node, age);
+        }
       else
         g_string_append_printf (part, _ ("%s running (pid %d)"), h->plan->node, (int)h->pid);
       g_string_append_printf (perf, "%s%s_up=%d;;;0;1", perf->len > 0 ? " " : "", h->plan->node,
                               h->ours);
-      if (h->log_age_s >= 0)
-        g_string_append_printf (perf, " %s_log_age=%" G_GINT64_FORMAT "s;%s;%s;0;", h->plan->node,
-                                h->log_age_s, warn, crit);
+      if (h->log_age_ms >= 0)
+        {
+          g_autofree char *age = nagios_seconds (h->log_age_ms);
+          g_string_append_printf (perf, " %s_log_age=%ss;%s;%s;0;", h->plan->node, age, warn, crit);
+        }
     }
   if (text->len > 0 && fine->len > 0)
     g_string_append (text, ", ");
@@ -709,7 +724,7 @@ check_nodes (StemHealthOptions *opts, const char *const *words, GError **error)
   gboolean all_ok = TRUE;
   for (guint i = 0; i < set->plans->len; i++)
     {
-      NodeHealth health = { .plan = set->plans->pdata[i], .log_age_s = -1 };
+      NodeHealth health = { .plan = set->plans->pdata[i], .log_age_ms = -1 };
       for (guint p = 0; p < G_N_ELEMENTS (probes); p++)
         probes[p].func (opts, &health);
       all_ok = all_ok && health.error == HEALTH_OK;
@@ -831,17 +846,32 @@ node_words (StemArgs *args)
   return (GStrv)g_ptr_array_free (g_steal_pointer (&words), FALSE);
 }
 
+/* The Monitoring Plugins' way with a problem that stopped the checks:
+ * UNKNOWN, said on standard output, in UTF-8 as the other lines are
+ * (g_print would make "é" a "?" in the C locale). */
+static int
+nagios_unknown (const char *message)
+{
+  g_autofree char *line = nagios_text (message);
+  printf ("STEM-HEALTH UNKNOWN - %s\n", line);
+  return NAGIOS_UNKNOWN;
+}
+
 /* Whether ARGV asks for --format=nagios, for words that do not parse:
- * a check plugin's usage error is UNKNOWN, said on standard output. */
+ * a check plugin's usage error is UNKNOWN, said on standard output.  The
+ * last of --format and --json decides, as it does when they parse. */
 static gboolean
 asks_for_nagios (int argc, char **argv)
 {
+  const char *format = NULL;
   for (int i = 1; i < argc && strcmp (argv[i], "--") != 0; i++)
-    if (strcmp (argv[i], "--format=nagios") == 0
-        || (strcmp (argv[i], "--format") == 0 && i + 1 < argc
-            && strcmp (argv[i + 1], "nagios") == 0))
-      return TRUE;
-  return FALSE;
+    if (g_str_has_prefix (argv[i], "--format="))
+      format = argv[i] + strlen ("--format=");
+    else if (strcmp (argv[i], "--format") == 0 && i + 1 < argc)
+      format = argv[++i];
+    else if (strcmp (argv[i], "--json") == 0)
+      format = "json";
+  return g_strcmp0 (format, "nagios") == 0;
 }
 
 int
@@ -854,11 +884,7 @@ main (int argc, char **argv)
       g_autoptr (GError) error = NULL;
       g_autoptr (StemArgs) args = stem_args_parse (options, argc, argv, &error);
       if (args == NULL)
-        {
-          g_autofree char *line = nagios_text (error->message);
-          g_print ("STEM-HEALTH UNKNOWN - %s\n", line);
-          return NAGIOS_UNKNOWN;
-        }
+        return nagios_unknown (error->message);
     }
   int exit_status;
   g_autoptr (StemArgs) args = stem_args_parse_main (options, argc, argv, usage, &exit_status);
@@ -874,12 +900,7 @@ main (int argc, char **argv)
   if (parse_options (&opts, &error))
     status = check_nodes (&opts, (const char *const *)words, &error);
   if (error != NULL && opts.format == FORMAT_NAGIOS)
-    {
-      /* The Monitoring Plugins' way: UNKNOWN, said on standard output. */
-      g_autofree char *line = nagios_text (error->message);
-      g_print ("STEM-HEALTH UNKNOWN - %s\n", line);
-      return NAGIOS_UNKNOWN;
-    }
+    return nagios_unknown (error->message);
   if (error != NULL)
     {
       /* A configuration problem is never "unhealthy": nothing was checked

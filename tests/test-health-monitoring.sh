@@ -41,6 +41,12 @@ health alpha --format nagios --bogus
 rc_is 3 "nagios: an unknown option is UNKNOWN too"
 is "$(cat "$T/out")" "STEM-HEALTH UNKNOWN - Unknown option “--bogus” (see --help)" \
   "said on standard output"
+# The last format asked for wins, also when the line does not parse.
+health alpha --format=nagios --format=json --bogus
+rc_is 2 "--format=nagios then --format=json: an unknown option is a usage error (2)"
+is "$(cat "$T/out")" "" "… said on standard error only"
+health alpha --json --format nagios --bogus
+rc_is 3 "--json then --format nagios: an unknown option is UNKNOWN"
 health alpha --format=nagios --critical
 rc_is 3 "nagios: an option without its value is UNKNOWN"
 like "$T/out" '^STEM-HEALTH UNKNOWN - .*--critical' "naming the option"
@@ -48,13 +54,13 @@ health alpha --bogus
 rc_is 2 "in the other formats an unknown option is a usage error (2)"
 is "$(cat "$T/out")" "" "said on standard error only"
 health alpha --format=nagios -w 500ms -c 1500ms
-like "$T/out" ' alpha_log_age=[0-9]+s;0\.5;1\.5;0;$' "nagios: thresholds under a second keep their fraction"
+like "$T/out" ' alpha_log_age=[0-9]+(\.[0-9]+)?s;0\.5;1\.5;0;$' "nagios: thresholds under a second keep their fraction"
 health alpha --format=nagios -w 1h -c 1s
 rc_is 3 "nagios: --warning longer than --critical is UNKNOWN (a usage error)"
 is "$(cat "$T/out")" "STEM-HEALTH UNKNOWN - --warning (1h) is longer than --critical (1s)" "… saying so"
 health alpha --format=nagios -w 1h -c 2h
 rc_is 0 "nagios: -w and -c, the plugins' short options"
-like "$T/out" '^STEM-HEALTH OK - alpha running \(pid [0-9]+\) \| alpha_up=1;;;0;1 alpha_log_age=[0-9]+s;3600;7200;0;$' \
+like "$T/out" '^STEM-HEALTH OK - alpha running \(pid [0-9]+\) \| alpha_up=1;;;0;1 alpha_log_age=[0-9]+(\.[0-9]+)?s;3600;7200;0;$' \
   "are --warning and --critical"
 # The status line is one line whatever a path holds: a newline would push
 # the perfdata onto a second line (taken for long output), an escape
@@ -74,12 +80,26 @@ like "$T/out" '^stem-health [0-9]' "prints the version"
 
 health alpha --format=nagios --warning=1h --critical=2h
 rc_is 0 "nagios: a running node is OK (exit 0)"
-like "$T/out" '^STEM-HEALTH OK - alpha running \(pid [0-9]+\) \| alpha_up=1;;;0;1 alpha_log_age=[0-9]+s;3600;7200;0;$' \
+like "$T/out" '^STEM-HEALTH OK - alpha running \(pid [0-9]+\) \| alpha_up=1;;;0;1 alpha_log_age=[0-9]+(\.[0-9]+)?s;3600;7200;0;$' \
   "one status line, then perfdata with the thresholds"
 touch -d '10 minutes ago' "$T/log/alpha.log"
 health alpha --format=nagios --warning=1m --critical=1h
 rc_is 1 "a log older than --warning is WARNING (exit 1)"
-like "$T/out" '^STEM-HEALTH WARNING - alpha log [0-9]+s old \|' "saying why"
+like "$T/out" '^STEM-HEALTH WARNING - alpha log 10m [0-9]+s old \|' "saying why"
+# The log's age is compared and shown to the millisecond: a log 30.1s old
+# is over a --warning of 30050ms and a --critical of 30050ms, and its
+# perfdata value is not cut to 30.
+touch -d "@$(awk -v now="$(date +%s.%N)" 'BEGIN { printf "%.3f", now - 30.1 }')" "$T/log/alpha.log"
+health alpha --format=nagios -w 30050ms -c 1h
+rc_is 1 "a log 30.1s old is over a --warning of 30050ms (WARNING)"
+like "$T/out" '^STEM-HEALTH WARNING - alpha log 30[0-9]{3}ms old \|' "… its age said to the millisecond"
+age=$(sed -n 's/.* alpha_log_age=\([0-9.]*\)s;.*/\1/p' "$T/out")
+ok_if "… and its perfdata value ($age) is at least 30.1, not cut to whole seconds" \
+  awk -v a="$age" 'BEGIN { exit !(a != "" && a >= 30.1) }'
+health alpha --format=nagios -c 30050ms
+rc_is 2 "a log 30.1s old is over a --critical of 30050ms (CRITICAL)"
+like "$T/out" 'last written 30[0-9]{3}ms ago \(limit 30050ms\)' "… saying both to the millisecond"
+touch -d '10 minutes ago' "$T/log/alpha.log"
 health alpha ghost --format=nagios --critical=1m
 rc_is 2 "a log older than --critical, or a node that is down, is CRITICAL (exit 2)"
 like "$T/out" '^STEM-HEALTH CRITICAL - alpha log-stale \(.*\), ghost pidfile-missing \(' \
@@ -268,7 +288,7 @@ EOF
   }
   if wait_until 60 service_state 0; then
     pass "Nagios shows the service OK for a running node"
-    like <(output_of_service) '^alpha_up=1;;;0;1 alpha_log_age=[0-9]+s;3600;7200;0;$' "with its perfdata"
+    like <(output_of_service) '^alpha_up=1;;;0;1 alpha_log_age=[0-9]+(\.[0-9]+)?s;3600;7200;0;$' "with its perfdata"
   else
     fail "Nagios shows the service OK for a running node" "$(cat "$N/status.dat" "$T/nagios.out" 2>&1 | tail -30)"
   fi

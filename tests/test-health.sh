@@ -81,6 +81,13 @@ health ghost
 like "$T/err" "^stem-health: ghost: error: pidfile-missing: no pidfile “$T/run/ghost.pid”" "said on stderr"
 is "$(cat "$T/out")" "" "nothing on stdout"
 
+# JSON is UTF-8 whatever the locale: in the C locale (a probe run by
+# Kubernetes exec, or under env -i) an "é" in a path stays "é", not "?".
+run env LC_ALL=C "$HEALTH" ghost --pidfile="$T/run/café/%n.pid" --logfile="$T/log/%n.log" --json
+is "$(json "$T/out" '.pidfile')" "$T/run/café/ghost.pid" "--json in the C locale keeps an é of a path"
+run env LC_ALL=C "$MULTI" status ghost --pidfile="$T/run/café/%n.pid" --logfile="$T/log/%n.log" --json
+is "$(json "$T/out" '.nodes[0].pidfile')" "$T/run/café/ghost.pid" "… and so does stem-multi status --json"
+
 # invalid-pid
 printf 'not a pid\n' >"$T/run/garbage.pid"
 health garbage --json

@@ -1,5 +1,7 @@
 #include "stem-json.h"
 
+#include <stdio.h>
+
 struct _StemJson
 {
   GString *text;
@@ -189,5 +191,8 @@ stem_json_text (StemJson *json)
 void
 stem_json_print (StemJson *json)
 {
-  g_print ("%s\n", json->text->str);
+  /* JSON is UTF-8 whatever the locale (RFC 8259): g_print would convert
+   * it to the locale's character set, "é" to "?" in the C locale. */
+  fwrite (json->text->str, 1, json->text->len, stdout);
+  putchar ('\n');
 }
