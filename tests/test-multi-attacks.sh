@@ -183,6 +183,47 @@ rc_is 0 "a log of the worker's user's is used"
 bounded "$MULTI" stop delta --pidfile="$W/%n.pid" --logfile="$W/%n.log"
 rc_is 0 "and the node stops"
 
+# 8. A file the directory's owner puts at the log's path after the writer
+# opened the log, as a rotation would: the writer reopens only what start
+# would have accepted.  Root's hard link (kept) keeps the rotated log
+# readable, where the writer says why it goes on writing there.
+R=$(attacker_dir rotated)
+# a) The worker runs as daemon: the attacker's own file would show it the
+#    worker's output.
+bounded "$MULTI" start zeta --pidfile="$T/run/%n.pid" --logfile="$R/%n.log" --uid=daemon \
+  --settle=0 --command "$T/bin/stem-test-worker" --command count --command 20
+rc_is 0 "a worker of daemon's logs into a directory of nobody's"
+wait_until 10 grep -q '^line 2$' "$R/zeta.log"
+ln "$R/zeta.log" "$T/zeta.kept"
+as_nobody sh -c "umask 0; : >'$R/planted' && mv -f '$R/planted' '$R/zeta.log'"
+wait_until 10 grep -q 'cannot reopen' "$T/zeta.kept"
+like "$T/zeta.kept" "^stem-logwriter: cannot reopen $R/zeta.log: it belongs to uid $NOBODY, not to uid 1, not trusted; still writing to the file it was rotated to$" \
+  "the writer does not reopen a file of another user at the log's path, and says so"
+lines=$(grep -c '^line' "$T/zeta.kept")
+wait_until 10 eval '[ "$(grep -c "^line" "$T/zeta.kept")" -gt "$lines" ]'
+is "$(stat -c %s "$R/zeta.log")" 0 "the attacker's file gets none of the output, which goes on in the rotated log"
+bounded "$MULTI" stop zeta --pidfile="$T/run/%n.pid" --logfile="$R/%n.log"
+rc_is 0 "and the node stops"
+# b) The worker (and so its writer) runs as root: a hard link to a file of
+#    the attacker's would be written as root; where hard links to others'
+#    files may be made (fs.protected_hardlinks=0), to any file at all.
+mkdir -p "$T/other"
+chown "$NOBODY:$NOBODY" "$T/other"
+bounded "$MULTI" start eta --pidfile="$T/run/%n.pid" --logfile="$R/%n.log" \
+  --settle=0 --command "$T/bin/stem-test-worker" --command count --command 20
+rc_is 0 "a worker of root's logs into a directory of nobody's"
+wait_until 10 grep -q '^line 2$' "$R/eta.log"
+ln "$R/eta.log" "$T/eta.kept"
+as_nobody sh -c ": >'$T/other/target' && ln '$T/other/target' '$R/planted' && mv -f '$R/planted' '$R/eta.log'"
+wait_until 10 grep -q 'cannot reopen' "$T/eta.kept"
+like "$T/eta.kept" "^stem-logwriter: cannot reopen $R/eta.log: it has other hard links, not trusted; still writing to the file it was rotated to$" \
+  "root's writer does not reopen a hard link at the log's path, and says so"
+lines=$(grep -c '^line' "$T/eta.kept")
+wait_until 10 eval '[ "$(grep -c "^line" "$T/eta.kept")" -gt "$lines" ]'
+is "$(stat -c %s "$T/other/target")" 0 "the linked file gets none of the output"
+bounded "$MULTI" stop eta --pidfile="$T/run/%n.pid" --logfile="$R/%n.log"
+rc_is 0 "and the node stops"
+
 # 7. A routing file the worker's user links to a file only root may read:
 # root's stem-multi neither follows the link nor quotes the file's keys.
 K=$(attacker_dir routing)
