@@ -438,6 +438,18 @@ kill -TERM "$fg"
 wait "$fg"
 like "$T/log/fdirect.log" '^got SIGTERM$' "its last line is in the log"
 
+# A last line without a newline ends with the run: the next run's first
+# line starts a line of its own.
+ends_with_newline () { [ -s "$1" ] && [ "$(tail -c 1 "$1" | od -An -c | tr -d ' ')" = '\n' ]; }
+multi start part --settle=0 --command /bin/sh --command -c --command 'printf "progress: 50"'
+rc_is 0 "start a worker whose last line has no newline, and exits"
+ok_if "when the worker is gone, its writer ends the line" wait_until 10 ends_with_newline "$T/log/part.log"
+multi start part --settle=0 --command /bin/sh --command -c --command 'echo second run'
+rc_is 0 "start it again, printing a whole line"
+wait_until 10 grep -q 'second run' "$T/log/part.log"
+is "$(cat "$T/log/part.log")" "progress: 50
+second run" "the two runs' lines stay apart"
+
 # By hand: a usage message.
 run "$LOGWRITER"
 rc_is 2 "stem-logwriter without a path"

@@ -484,6 +484,11 @@ writer_run (void *data)
           write_output (w, buffer, (size_t)n);
         }
     }
+  /* A last line without its newline would run into the first line of the
+   * next writer of this log (the worker's next run), which starts at the
+   * start of a line. */
+  if (!w->at_line_start)
+    emit (w, "\n", 1);
   if (w->lost_bytes > 0)
     say (w, _ ("%llu bytes of output lost: %s"), w->lost_bytes, strerror (w->lost_errno));
   /* Everything is written: let stop know now. */
