@@ -37,6 +37,8 @@ static const struct
   { SIGINT, "SIGINT" },
   { SIGQUIT, "SIGQUIT" },
   { SIGTERM, "SIGTERM" },
+  { SIGUSR1, "SIGUSR1" },
+  { SIGUSR2, "SIGUSR2" },
 };
 #define N_WATCHED (sizeof watched / sizeof watched[0])
 
@@ -159,8 +161,8 @@ take_pending (size_t i)
   return true;
 }
 
-/* Reports pending signals. HUP continues; INT and QUIT exit 0; TERM exits 0
- * when TERM_EXITS, else the return value says it arrived. */
+/* Reports pending signals. HUP, USR1 and USR2 continue; INT and QUIT exit
+ * 0; TERM exits 0 when TERM_EXITS, else the return value says it arrived. */
 static bool
 handle_signals (bool term_exits)
 {
@@ -170,7 +172,8 @@ handle_signals (bool term_exits)
     {
       if (!take_pending (i))
         continue;
-      if (watched[i].signum == SIGHUP)
+      if (watched[i].signum == SIGHUP || watched[i].signum == SIGUSR1
+          || watched[i].signum == SIGUSR2)
         continue;
       if (watched[i].signum == SIGTERM && !term_exits)
         {

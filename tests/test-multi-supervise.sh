@@ -181,6 +181,13 @@ kill -HUP "$sup"
 wait_until 10 grep -qs '^got SIGHUP' "$T/log/h1.log"
 like "$T/log/h1.log" '^got SIGHUP$' "HUP is forwarded"
 ok_if "and the node keeps running" alive "$(pid_of h1)"
+kill -USR1 "$sup"
+wait_until 10 grep -qs '^got SIGUSR1' "$T/log/h1.log"
+kill -USR2 "$sup"
+wait_until 10 grep -qs '^got SIGUSR2' "$T/log/h1.log"
+like "$T/log/h1.log" '^got SIGUSR2$' "USR1 and USR2 are forwarded too"
+ok_if "and supervise and the node keep running" eval 'alive "$sup" && alive "$(pid_of h1)"'
+like "$T/hup.err" '^stem-multi: got SIGUSR1: forwarding it to all nodes$' "saying so"
 kill -INT "$sup"
 wait "$sup"
 rc=$?

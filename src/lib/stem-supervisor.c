@@ -851,8 +851,11 @@ on_signal (int fd, GIOCondition condition, gpointer data)
         reap (s);
         break;
       case SIGHUP:
-        g_printerr (_ ("%s: got SIGHUP: forwarding it to all nodes\n"), g_get_prgname ());
-        forward (s, SIGHUP);
+      case SIGUSR1:
+      case SIGUSR2:
+        g_printerr (_ ("%s: got SIG%s: forwarding it to all nodes\n"), g_get_prgname (),
+                    stem_signal_name ((int)info.ssi_signo));
+        forward (s, (int)info.ssi_signo);
         break;
       default:
         begin_stop (s, (int)info.ssi_signo);
@@ -893,6 +896,10 @@ static int
 open_signals (sigset_t *mask)
 {
   static const int handled[] = { SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP };
+  /* Forwarded as SIGHUP is, for the workers to use as they do, unless our
+   * caller ignores them: left to their default they would end us, and
+   * leave every worker running unsupervised. */
+  static const int forwarded[] = { SIGUSR1, SIGUSR2 };
   sigemptyset (mask);
   /* A handler as well as the mask: as PID 1 of a namespace, a signal whose
    * disposition is the default is dropped before it could be read. */
@@ -901,6 +908,14 @@ open_signals (sigset_t *mask)
     {
       sigaddset (mask, handled[i]);
       sigaction (handled[i], &noop, NULL);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (forwarded); i++)
+    {
+      struct sigaction old;
+      if (sigaction (forwarded[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+        continue;
+      sigaddset (mask, forwarded[i]);
+      sigaction (forwarded[i], &noop, NULL);
     }
   sigprocmask (SIG_BLOCK, mask, NULL); /* workers reset both before exec */
   /* Our standard error may be a pipe whose reader goes away (| tee, |
