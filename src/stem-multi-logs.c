@@ -201,10 +201,11 @@ unit_of_node (const StemNodePlan *plan)
   return unit != NULL && g_str_has_prefix (unit, "stem-") ? g_steal_pointer (&unit) : NULL;
 }
 
-/* Says where the output of a node without a readable log goes.  FALSE
- * when that is nowhere we know of. */
+/* Says where the output of a node without a readable log goes, or, with
+ * WAITING (--follow watches its directory), that a log not there yet is
+ * waited for.  FALSE when that is nowhere we know of. */
 static gboolean
-explain_missing (const StemNodePlan *plan, const GError *problem, gboolean follow)
+explain_missing (const StemNodePlan *plan, const GError *problem, gboolean follow, gboolean waiting)
 {
   g_autofree char *unit = unit_of_node (plan);
   const char *tail = follow ? " -f" : "";
@@ -219,6 +220,12 @@ explain_missing (const StemNodePlan *plan, const GError *problem, gboolean follo
       g_printerr (_ ("%s: %s: it logs to the output of whatever started it (--logfile=-); "
                      "under systemd: journalctl -u stem-worker@%s%s\n"),
                   g_get_prgname (), plan->node, plan->node, tail);
+      return TRUE;
+    }
+  if (waiting && g_error_matches (problem, STEM_ERROR, STEM_ERROR_NOT_FOUND))
+    {
+      g_printerr (_ ("%s: %s: no log file “%s” yet: waiting for it\n"), g_get_prgname (),
+                  plan->node, plan->logfile);
       return TRUE;
     }
   g_printerr ("%s: %s: %s\n", g_get_prgname (), plan->node, problem->message);
@@ -386,7 +393,8 @@ stem_multi_logs (StemMultiOptions *opts, GError **error)
         }
       if (f->plan->logfile == NULL || !follow_open (f, inotify_fd, lines, &problem))
         {
-          if (!explain_missing (f->plan, problem, follow))
+          gboolean waiting = follow && (inotify_fd < 0 || f->dir_wd >= 0);
+          if (!explain_missing (f->plan, problem, follow, waiting))
             status = STEM_EXIT_FAILURE;
         }
       else if (!follow && f->line->len > 0)

@@ -106,6 +106,19 @@ ok_if "what it printed is the old file then the new one, every line once, in ord
   cmp -s "$T/follow" <(cat "$T/log/a.log.1" "$T/log/a.log")
 is "$(cat "$T/follow.err")" "" "and it said nothing on stderr"
 
+# --follow of a log that is not there yet says it waits for it, and does.
+"$MULTI" logs e --follow --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" \
+  >"$T/waited" 2>"$T/waited.err" &
+waiter=$!
+wait_until 10 test -s "$T/waited.err"
+is "$(cat "$T/waited.err")" "stem-multi: e: no log file “$T/log/e.log” yet: waiting for it" \
+  "--follow of a log not there yet says it waits for it"
+multi start e --command "$WORKER" --command count --command 2
+ok_if "and follows it once it is there" wait_until 10 grep -qs '^line 5$' "$T/waited"
+kill "$waiter" 2>/dev/null
+wait "$waiter" 2>/dev/null
+multi stop e
+
 # A symbolic link put in the log's place is never followed, nor does it
 # end the following: the writer goes on in the file it has, and says so
 # there, and so does the follower.
