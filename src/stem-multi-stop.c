@@ -76,7 +76,8 @@ stem_multi_end_leftovers (StemMultiOptions *opts, GArray *exited, GArray *schedu
       if (!stem_proc_group_is_empty (t->group))
         g_ptr_array_add (groups, t->group);
     }
-  for (guint round = 0; round < LEFTOVER_ROUNDS && groups->len > 0; round++)
+  guint round;
+  for (round = 0; round < LEFTOVER_ROUNDS && groups->len > 0; round++)
     {
       if (stem_proc_groups_collect (groups) == 0 && round > 0)
         break;
@@ -94,6 +95,10 @@ stem_multi_end_leftovers (StemMultiOptions *opts, GArray *exited, GArray *schedu
       if (!stem_proc_stop_tree (live, schedule, ignored, NULL))
         break;
     }
+  /* Given up on a group that goes on starting processes: those it started
+   * during the last round are among the survivors named below too. */
+  if (round == LEFTOVER_ROUNDS)
+    stem_proc_groups_collect (groups);
   for (guint i = 0; i < exited->len; i++)
     report_leftovers (opts, &g_array_index (exited, StemLeftovers, i));
 }

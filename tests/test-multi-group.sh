@@ -152,4 +152,14 @@ like "$T/log/i.log" "^got SIGINT$" "i: the master got SIGINT"
 like "$T/log/i.log" "^task done$" "i: its pool process, which ignores SIGINT alone, finished its task"
 ok_if "i: and has exited" dead "${pool:-0}"
 
+# A worker whose every process starts another as it is ended: stop gives
+# up on its group after a few rounds, and names what still runs there,
+# those started during the last round included.
+start_node j --command "$WORKER" --command respawn-on-term
+multi stop j --retry=TERM/1
+rc_is 0 "j: stop of a worker whose leftovers respawn when ended"
+like "$T/err" "^stem-multi: j: 1 process the worker left in its process group [0-9]+ is still running$" \
+  "j: what still runs in its group is named on standard error"
+for p in $(sed -n 's/^respawned pid=//p' "$T/log/j.log"); do kill -KILL "$p" 2>/dev/null; done
+
 done_testing
