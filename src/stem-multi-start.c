@@ -288,14 +288,18 @@ stem_multi_start (StemMultiOptions *opts, GError **error)
   keep_dead_children ();
   g_autoptr (StemReport) report = stem_report_new ("start");
   g_autoptr (GArray) started = g_array_new (FALSE, TRUE, sizeof (Start));
+  /* Held until the nodes have settled: a stop meanwhile waits for this
+   * start's verdict rather than ending a worker it is still watching. */
+  g_autoptr (GHashTable) locks = NULL;
   {
     g_autoptr (StemWriterServer) writers = stem_writer_server_new ();
     g_autoptr (GPtrArray) ready = stem_multi_prepare_plans (set->plans, report);
-    g_autoptr (GHashTable) locks = stem_multi_lock_plans (opts, ready, TRUE, report);
+    locks = stem_multi_lock_plans (opts, ready, TRUE, report);
     stem_writer_server_set_width (writers, stem_writer_server_width (g_hash_table_size (locks)));
     launch_nodes (opts, ready, locks, report, writers, FALSE, started);
   }
   settle (opts, started);
+  g_clear_pointer (&locks, g_hash_table_unref);
   stem_multi_sort_report (report, set);
   stem_report_print (report, opts->json, opts->quiet);
   return stem_report_any_failed (report) ? STEM_EXIT_FAILURE : STEM_EXIT_OK;
@@ -352,8 +356,8 @@ stem_multi_restart (StemMultiOptions *opts, GError **error)
           }
         launch_nodes (opts, one, locks, report, writers,
                       strcmp (stopped->state, "not-running") != 0, started);
+        settle (opts, started); /* its lock held, as start holds it */
       }
-      settle (opts, started);
       halted = stem_report_any_failed (report);
     }
   stem_report_print (report, opts->json, opts->quiet);

@@ -256,6 +256,32 @@ done
 is "$count" 1 "exactly one worker process exists"
 multi stop once
 
+# A start holds the node's lock until its worker has settled: a stop
+# meanwhile waits for the start's verdict, then stops the worker, instead
+# of stopping it under the start, which then reported it exited.  So does
+# a restart, node by node.
+"$MULTI" start held --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" --settle=2s \
+  --command "$WORKER" --command run >"$T/held.out" 2>&1 &
+starter=$!
+wait_until 10 test -s "$T/run/held.pid"
+multi stop held
+rc_is 0 "a stop during a start's --settle waits for the start, then stops the node"
+wait "$starter"
+rc=$?
+rc_is 0 "and the start reports the node started"
+like "$T/held.out" '^held: started \(pid [0-9]+\)$' "… as started"
+multi start held --settle=0 --command "$WORKER" --command run
+"$MULTI" restart held --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" --settle=2s \
+  --command "$WORKER" --command run >"$T/held.out" 2>&1 &
+restarter=$!
+first=$(pid_of held)
+wait_until 10 eval '[ -n "$(pid_of held)" ] && [ "$(pid_of held)" != "$first" ]'
+multi stop held
+rc_is 0 "a stop during a restart's --settle waits for the restart, then stops the node"
+wait "$restarter"
+rc=$?
+rc_is 0 "and the restart reports the node restarted"
+
 # Many nodes at once are launched by more than one server where there are
 # CPUs to run them side by side (one more for every 16 nodes), and a node
 # that fails there fails alone.  A worker's session is its server's.
