@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "stem-command.h"
 #include "stem-error.h"
 #include "stem-i18n.h"
 #include "stem-lock.h"
@@ -174,11 +175,20 @@ parse_other_values (StemMultiOptions *opts, GError **error)
                             _ ("Invalid --lines “%s” (a number of lines, 0 or more)"), text);
   opts->lines = (guint)value;
 
+  /* The form of every value of the options that start reads, given for
+   * any node: a mistake in a shared variable such as STEMD_OPTS shows with
+   * whatever verb runs first. */
   for (guint i = 0; i < args->values->len; i++)
     {
       const StemOptionValue *v = args->values->pdata[i];
       mode_t mask;
-      if (v->spec->id == STEM_OPT_UMASK && !stem_plan_parse_umask (v->value, &mask, error))
+      g_auto (GStrv) words = NULL;
+      if ((v->spec->id == STEM_OPT_UMASK && !stem_plan_parse_umask (v->value, &mask, error))
+          || (v->spec->id == STEM_OPT_QUEUE && !stem_plan_check_names ("--queue", v->value, error))
+          || (v->spec->id == STEM_OPT_BROADCAST
+              && !stem_plan_check_names ("--broadcast", v->value, error))
+          || (v->spec->id == STEM_OPT_COMMAND_LINE
+              && !stem_command_split ("--command-line", v->value, &words, error)))
         return FALSE;
     }
   return TRUE;

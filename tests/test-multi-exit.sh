@@ -48,6 +48,14 @@ row 2 "an option taken for the value of --lines" status a --lines --json
 like "$T/err" "^stem-multi: Invalid --lines “--json”" "… says which value"
 row 2 "bad --umask, for stop too" stop a --umask=999
 row 2 "bad per-node --umask, for status too" status a b --umask:b=8
+row 2 "a queue name with a blank, for status too" status a -q 'a b'
+like "$T/err" "^stem-multi: Invalid name “a b” in --queue" "… naming it"
+row 2 "an empty per-node -b, for stop too" stop a b -b:b=
+row 2 "an empty name in a list of queues, for names too" names a -q x,,y
+row 2 "a --command-line a shell would expand, for status too" status a --command-line='worker $(id)'
+like "$T/err" "^stem-multi: --command-line: an unquoted “\\\$”" "… saying what"
+row 3 "the form of queue names only: no routing file is read for status" status a -q nowhere \
+  --routing-config="$T/routing.yaml"
 row 2 "env file error" start a --env-file="$T/bad.env"
 nothing_done "env file error"
 row 2 "missing env file" start a "${cmd[@]}" --env-file="$T/missing.env"

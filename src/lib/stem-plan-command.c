@@ -34,6 +34,19 @@ validate_queue_name (const char *option, const char *name, GError **error)
   return TRUE;
 }
 
+gboolean
+stem_plan_check_names (const char *option, const char *value, GError **error)
+{
+  /* g_strsplit () makes no part of "": it would pass unseen. */
+  if (*value == '\0')
+    return validate_queue_name (option, "", error);
+  g_auto (GStrv) parts = g_strsplit (value, ",", -1);
+  for (guint i = 0; parts[i] != NULL; i++)
+    if (!validate_queue_name (option, parts[i], error))
+      return FALSE;
+  return TRUE;
+}
+
 /* --queue=a,b --queue=c → a b c; names checked (against the routing file
  * when there is one, which also resolves the default queue's alias),
  * duplicates dropped. */
@@ -45,14 +58,11 @@ collect_names (StemArgs *args, StemRouting *routing, StemOptionId id, const char
   g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
   for (guint i = 0; values[i] != NULL; i++)
     {
-      /* g_strsplit () makes no part of "": it would pass unseen. */
-      if (values[i][0] == '\0' && !validate_queue_name (option, "", error))
+      if (!stem_plan_check_names (option, values[i], error))
         return FALSE;
       g_auto (GStrv) parts = g_strsplit (values[i], ",", -1);
       for (guint j = 0; parts[j] != NULL; j++)
         {
-          if (!validate_queue_name (option, parts[j], error))
-            return FALSE;
           g_autofree char *name = g_strdup (parts[j]);
           if (routing != NULL && id == STEM_OPT_QUEUE)
             {

@@ -74,6 +74,10 @@ StemPlanSet *stem_plan_build_commands (StemArgs *args, const char *const *node_w
 
 /* A --umask value: an octal mode up to 0777; else a usage error. */
 gboolean stem_plan_parse_umask (const char *text, mode_t *out, GError **error);
+/* A value of OPTION (--queue, --broadcast): names separated by commas, each
+ * of letters, digits, ".", "_", ":" and "-"; else a usage error.  Only
+ * their form: whether a routing file defines them is start's to check. */
+gboolean stem_plan_check_names (const char *option, const char *value, GError **error);
 
 /* The pidfile (LOGFILE: log file) template of a node without --pidfile
  * (--logfile): STEMD_PID_FILE (STEMD_LOG_FILE) of ENV, as the SysV scripts
