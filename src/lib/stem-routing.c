@@ -26,7 +26,7 @@
  * that would not survive STEM_WORKER_QUEUES (comma-joined). */
 
 #define ROUTING_MAX_SIZE (1024 * 1024)
-/* Far more than a routing file needs; see json_check_depth () for why. */
+/* Far more than a routing file needs; see json_check_syntax () for why. */
 #define ROUTING_MAX_DEPTH 64
 #define LEGACY_QUEUE "default"
 
@@ -457,13 +457,95 @@ yaml_parse (const char *path, const char *data, gsize length, Node **out_root, G
   return TRUE;
 }
 
-/* JSON, through json-glib.  It recurses once per nesting level with no limit
- * of its own, so the depth is checked first.  Its scanner (GScanner) also
- * takes single-quoted strings and comments, with rules of its own; refusing
- * both (neither is JSON) keeps this count of brackets outside strings the
- * same as json-glib's.  Also refuses what json-glib would wrongly accept. */
+/* The text of the token at DATA[I…] for a message: up to the next blank,
+ * quote or bracket, at most 32 bytes, made valid UTF-8. */
+static char *
+json_token (const char *data, gsize length, gsize i)
+{
+  gsize end = i + 1;
+  while (end < length && end - i < 32 && !g_ascii_isspace (data[end])
+         && strchr ("{}[],:\"", data[end]) == NULL)
+    end++;
+  return g_utf8_make_valid (data + i, (gssize)(end - i));
+}
+
+/* Skips the JSON number at DATA[*I…], -?(0|[1-9][0-9]*)(.[0-9]+)?
+ * ([eE][+-]?[0-9]+)?, leaving *I on its last character: FALSE when it is
+ * no such number, or one that a letter, digit, "." or sign goes on. */
 static gboolean
-json_check_depth (const char *path, const char *data, gsize length, GError **error)
+json_skip_number (const char *data, gsize length, gsize *i)
+{
+  gsize p = *i;
+#define DIGITS_AT(p) ((p) < length && g_ascii_isdigit (data[p]))
+  if (p < length && data[p] == '-')
+    p++;
+  if (p < length && data[p] == '0')
+    p++;
+  else if (DIGITS_AT (p))
+    while (DIGITS_AT (p))
+      p++;
+  else
+    return FALSE;
+  if (p < length && data[p] == '.')
+    {
+      p++;
+      if (!DIGITS_AT (p))
+        return FALSE;
+      while (DIGITS_AT (p))
+        p++;
+    }
+  if (p < length && (data[p] == 'e' || data[p] == 'E'))
+    {
+      p++;
+      if (p < length && (data[p] == '+' || data[p] == '-'))
+        p++;
+      if (!DIGITS_AT (p))
+        return FALSE;
+      while (DIGITS_AT (p))
+        p++;
+    }
+#undef DIGITS_AT
+  if (p < length && (g_ascii_isalnum (data[p]) || strchr (".+-", data[p]) != NULL))
+    return FALSE;
+  *i = p - 1;
+  return TRUE;
+}
+
+/* Checks the escape at DATA[*I] (a backslash in a string), leaving *I on
+ * its last character: JSON's eight, and \u with four hex digits, but not
+ * \u0000, which json-glib would take for the end of the string. */
+static gboolean
+json_check_escape (const char *path, guint line, const char *data, gsize length, gsize *i,
+                   GError **error)
+{
+  char e = *i + 1 < length ? data[++*i] : '\0';
+  if (e != '\0' && e != 'u' && strchr ("\"\\/bfnrt", e) != NULL)
+    return TRUE;
+  if (e == 'u' && *i + 4 < length && g_ascii_isxdigit (data[*i + 1])
+      && g_ascii_isxdigit (data[*i + 2]) && g_ascii_isxdigit (data[*i + 3])
+      && g_ascii_isxdigit (data[*i + 4]))
+    {
+      gboolean nul = strncmp (data + *i + 1, "0000", 4) == 0;
+      *i += 4;
+      return !nul || throw_at (error, path, line, _ ("a string contains a NUL character"));
+    }
+  g_autofree char *what = json_token (data, length, *i - 1);
+  return throw_at (error, path, line, _ ("JSON syntax error: invalid escape “%s” in a string"),
+                   what);
+}
+
+/* JSON, through json-glib.  It recurses once per nesting level with no limit
+ * of its own, so the depth is checked first.  Its scanner (GScanner) is
+ * lenient where JSON is strict, and upstream reads the file strictly: a
+ * file that stem-multi let through could fail the worker.  So the tokens
+ * are checked here first, as JSON has them: strings in double quotes with
+ * JSON's escapes and no control character (GScanner also takes single
+ * quotes, \x41 and a raw tab), numbers in JSON's form (not 0x10, 01, .5
+ * or - 1), true, false and null, and no comments.  This count of brackets
+ * outside strings is then json-glib's too.  Also refuses what json-glib
+ * would wrongly accept. */
+static gboolean
+json_check_syntax (const char *path, const char *data, gsize length, GError **error)
 {
   guint depth = 0;
   guint line = 1;
@@ -472,19 +554,23 @@ json_check_depth (const char *path, const char *data, gsize length, GError **err
   for (gsize i = 0; i < length; i++)
     {
       char c = data[i];
+      if (in_string)
+        {
+          if ((guchar)c < 0x20)
+            return throw_at (error, path, line,
+                             _ ("JSON syntax error: a control character in a string"));
+          if (c == '"')
+            in_string = FALSE;
+          else if (c == '\\' && !json_check_escape (path, line, data, length, &i, error))
+            return FALSE;
+          continue;
+        }
       /* json-glib would silently drop a second object or list. */
       if (after_root && !g_ascii_isspace (c))
         return throw_at (error, path, line,
                          _ ("JSON syntax error: more text after the end of the object"));
       if (c == '\n')
         line++;
-      else if (in_string)
-        {
-          if (c == '\\' && i + 1 < length && data[++i] == '\n')
-            line++;
-          else if (c == '"')
-            in_string = FALSE;
-        }
       else if (c == '"')
         in_string = TRUE;
       else if (c == '\'')
@@ -500,6 +586,25 @@ json_check_depth (const char *path, const char *data, gsize length, GError **err
         }
       else if ((c == '}' || c == ']') && depth > 0)
         after_root = --depth == 0;
+      else if (c == '-' || c == '.' || g_ascii_isdigit (c))
+        {
+          if (!json_skip_number (data, length, &i))
+            {
+              g_autofree char *what = json_token (data, length, i);
+              return throw_at (error, path, line, _ ("JSON syntax error: invalid number “%s”"),
+                               what);
+            }
+        }
+      else if (g_ascii_isspace (c) || strchr ("}],:", c) != NULL)
+        continue;
+      else
+        {
+          g_autofree char *what = json_token (data, length, i);
+          if (strcmp (what, "true") != 0 && strcmp (what, "false") != 0
+              && strcmp (what, "null") != 0)
+            return throw_at (error, path, line, _ ("JSON syntax error: unexpected “%s”"), what);
+          i += strlen (what) - 1;
+        }
     }
   return TRUE;
 }
@@ -662,7 +767,7 @@ static gboolean
 json_parse (const char *path, const char *data, gsize length, Node **out_root, GError **error)
 {
   JsonApi api;
-  if (!json_check_depth (path, data, length, error) || !json_api_load (&api, path, error))
+  if (!json_check_syntax (path, data, length, error) || !json_api_load (&api, path, error))
     return FALSE;
 
   JsonParser *parser = api.parser_new ();
