@@ -1538,7 +1538,7 @@ option_value (char **words, guint *i, const char *long_name, char short_name)
   const char *w = words[*i], *rest;
   if (g_str_has_prefix (w, "--") && g_str_has_prefix (w + 2, long_name))
     rest = w + 2 + strlen (long_name);
-  else if (w[0] == '-' && w[1] == short_name)
+  else if (short_name != '\0' && w[0] == '-' && w[1] == short_name)
     rest = w + 2;
   else
     return NULL;
@@ -1554,22 +1554,46 @@ option_value (char **words, guint *i, const char *long_name, char short_name)
   return NULL;
 }
 
-/* The names given with --LONG_NAME/-SHORT in OPTS (split at blanks, as the
- * init script and the units split the variable for stem-multi), each value
+/* OPTS split at blanks, as the init script and the units split the
+ * variable for stem-multi. */
+static GStrv
+opts_words (const char *opts)
+{
+  g_auto (GStrv) split = g_strsplit_set (opts != NULL ? opts : "", " \t\n", -1);
+  g_autoptr (GPtrArray) words = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; split[i] != NULL; i++)
+    if (*split[i] != '\0')
+      g_ptr_array_add (words, g_strdup (split[i]));
+  g_ptr_array_add (words, NULL);
+  return (GStrv)g_ptr_array_free (g_steal_pointer (&words), FALSE);
+}
+
+/* The last value of --LONG_NAME in OPTS (the one stem-multi keeps), or
+ * NULL. */
+static char *
+last_value_in_opts (const char *opts, const char *long_name)
+{
+  g_auto (GStrv) words = opts_words (opts);
+  const char *last = NULL;
+  for (guint i = 0; words[i] != NULL; i++)
+    {
+      const char *value = option_value (words, &i, long_name, '\0');
+      if (value != NULL)
+        last = value;
+    }
+  return g_strdup (last);
+}
+
+/* The names given with --LONG_NAME/-SHORT in OPTS (opts_words), each value
  * split at commas as stem-multi splits it. */
 static GStrv
 names_in_opts (const char *opts, const char *long_name, char short_name)
 {
   g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  g_auto (GStrv) split = g_strsplit_set (opts != NULL ? opts : "", " \t\n", -1);
-  g_autoptr (GPtrArray) words = g_ptr_array_new ();
-  for (guint i = 0; split[i] != NULL; i++)
-    if (*split[i] != '\0')
-      g_ptr_array_add (words, split[i]);
-  g_ptr_array_add (words, NULL);
-  for (guint i = 0; words->pdata[i] != NULL; i++)
+  g_auto (GStrv) words = opts_words (opts);
+  for (guint i = 0; words[i] != NULL; i++)
     {
-      const char *value = option_value ((char **)words->pdata, &i, long_name, short_name);
+      const char *value = option_value (words, &i, long_name, short_name);
       if (value == NULL)
         continue;
       g_auto (GStrv) parts = g_strsplit (value, ",", -1);
@@ -1621,37 +1645,57 @@ check_routing_names (Diagnose *d, const char *id, StemRouting *routing, const ch
 
 /* The queues and broadcast channels named in the options the services give
  * stem-multi: STEMD_OPTS (stem-worker.service, the init script) and
- * STEM_WORKER_OPTS (each stem-worker@NODE.service). */
+ * STEM_WORKER_OPTS (each stem-worker@NODE.service), each against the
+ * routing file that stem-multi reads with them: the last --routing-config
+ * among them, else --routing-config or STEM_ROUTING_CONFIG here. */
 static gboolean
 check_routing_file (Diagnose *d, const char *id, GError **error)
 {
   static const char *const variables[] = { "STEMD_OPTS", "STEM_WORKER_OPTS" };
-  const char *path = stem_args_get (d->args, STEM_OPT_ROUTING_CONFIG);
-  if (path == NULL)
-    path = g_environ_getenv (d->envp, "STEM_ROUTING_CONFIG");
-  if (path == NULL || *path == '\0')
-    {
-      add_result (d, id, LEVEL_OK, _ ("no routing file configured (queue names are not checked)"));
-      return TRUE;
-    }
-  g_autoptr (GError) local = NULL;
-  g_autoptr (StemRouting) routing = stem_routing_load (path, &local);
-  if (routing == NULL)
-    {
-      CheckResult *r = add_result (d, id, LEVEL_ERROR, "%s", local->message);
-      set_hint (r, _ ("fix the routing file, or STEM_ROUTING_CONFIG (see stem-multi(1))"));
-      return TRUE;
-    }
-  gboolean good = TRUE;
+  const char *configured = stem_args_get (d->args, STEM_OPT_ROUTING_CONFIG);
+  if (configured == NULL)
+    configured = g_environ_getenv (d->envp, "STEM_ROUTING_CONFIG");
+  char *paths[G_N_ELEMENTS (variables)];
   for (guint i = 0; i < G_N_ELEMENTS (variables); i++)
-    good = check_routing_names (d, id, routing, path, variables[i]) && good;
-  if (good)
     {
-      g_auto (GStrv) defined = stem_routing_list_queues (routing);
-      g_autofree char *list = g_strjoinv (", ", defined);
-      add_result (d, id, LEVEL_OK, _ ("%s: parses (queues: %s; default %s)"), path, list,
-                  stem_routing_get_default_queue (routing));
+      paths[i] = last_value_in_opts (g_environ_getenv (d->envp, variables[i]), "routing-config");
+      if (paths[i] == NULL)
+        paths[i] = g_strdup (configured);
     }
+  gboolean any = FALSE;
+  for (guint i = 0; i < G_N_ELEMENTS (variables); i++)
+    {
+      const char *path = paths[i];
+      gboolean seen = FALSE;
+      for (guint j = 0; j < i; j++)
+        seen = seen || g_strcmp0 (paths[j], path) == 0;
+      if (path == NULL || *path == '\0' || seen)
+        continue;
+      any = TRUE;
+      g_autoptr (GError) local = NULL;
+      g_autoptr (StemRouting) routing = stem_routing_load (path, &local);
+      if (routing == NULL)
+        {
+          CheckResult *r = add_result (d, id, LEVEL_ERROR, "%s", local->message);
+          set_hint (r, _ ("fix the routing file, or STEM_ROUTING_CONFIG (see stem-multi(1))"));
+          continue;
+        }
+      gboolean good = TRUE;
+      for (guint j = i; j < G_N_ELEMENTS (variables); j++)
+        if (g_strcmp0 (paths[j], path) == 0)
+          good = check_routing_names (d, id, routing, path, variables[j]) && good;
+      if (good)
+        {
+          g_auto (GStrv) defined = stem_routing_list_queues (routing);
+          g_autofree char *list = g_strjoinv (", ", defined);
+          add_result (d, id, LEVEL_OK, _ ("%s: parses (queues: %s; default %s)"), path, list,
+                      stem_routing_get_default_queue (routing));
+        }
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (variables); i++)
+    g_free (paths[i]);
+  if (!any)
+    add_result (d, id, LEVEL_OK, _ ("no routing file configured (queue names are not checked)"));
   return TRUE;
 }
 

@@ -653,6 +653,17 @@ run env -u STEMD_OPTS -u STEM_WORKER_OPTS "$DIAGNOSE" --unitdir="$T/units" --ini
   --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" --env-file="$T/good.env" \
   --env-file="$T/routing-names.env" --user="$ME" --json
 is "$(level routing-file)" ok "routing-file passes when every queue and channel named is defined"
+# A --routing-config in the options is the file stem-multi reads with
+# them, not STEM_ROUTING_CONFIG: "images" is defined there only.
+printf 'queues:\n  primary: {}\ndefault_queue: {queue: primary}\n' >"$T/routing-p.yaml"
+env_file routing-own.env 0600 "STEM_ROUTING_CONFIG=$T/routing-p.yaml" \
+  "STEMD_OPTS='--routing-config=$T/routing-b.yaml -q images'" "STEM_WORKER_OPTS='-q images'"
+run env -u STEMD_OPTS -u STEM_WORKER_OPTS "$DIAGNOSE" --unitdir="$T/units" --initdir="$T/init" \
+  --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" --env-file="$T/good.env" \
+  --env-file="$T/routing-own.env" --user="$ME" --json
+is "$(level routing-file)" ok,error \
+  "routing-file checks STEMD_OPTS' queues against its own --routing-config, STEM_WORKER_OPTS' against STEM_ROUTING_CONFIG"
+like "$T/out" "\"$T/routing-p.yaml: STEM_WORKER_OPTS: Unknown queue “images” in " "… naming each file"
 
 # --- units-installed
 diagnose --env-file="$T/good.env" --user="$ME" --unitdir="$T/empty" --json
