@@ -155,6 +155,16 @@ for line in STEM_WORKER_NODE=envy STEM_WORKER_INDEX=1 "STEM_WORKER_HOST=$(hostna
   like "$T/log/envy.log" "^env $line\$" "the worker sees $line"
 done
 multi stop envy
+# --routing-config= is no routing file, for the worker too: it does not
+# get the one in the environment, which would not have been checked.
+printf 'queues:\n  primary: {}\ndefault_queue: {queue: primary}\n' >"$T/routing.yaml"
+run env STEM_ROUTING_CONFIG="$T/routing.yaml" "$MULTI" start nort --routing-config= -q other \
+  --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" --command "$WORKER" --command print-env
+rc_is 0 "start with --routing-config= and a queue no routing file defines"
+wait_until 10 grep -qs '^env STEM_WORKER_NODE=' "$T/log/nort.log"
+unlike "$T/log/nort.log" '^env STEM_ROUTING_CONFIG=' "… gives the worker no STEM_ROUTING_CONFIG"
+like "$T/log/nort.log" '^env STEM_WORKER_QUEUES=other$' "… and the queue as given"
+multi stop nort
 
 # --uid naming the caller itself, as the SysV scripts give it once they
 # run as the service user: the worker gets that user's USER, LOGNAME and

@@ -18,6 +18,7 @@ typedef struct
 {
   StemRouting *routing; /* or NULL */
   char *path;           /* absolute */
+  gboolean none;        /* --routing-config= : none, for the workers too */
 } Routing;
 
 static gboolean
@@ -153,6 +154,8 @@ add_worker_env (GStrv envp, const StemPlanSet *set, const Routing *routing,
     envp = g_environ_setenv (envp, "STEM_WORKER_LOGFILE", plan->logfile, TRUE);
   if (routing->path != NULL)
     envp = g_environ_setenv (envp, "STEM_ROUTING_CONFIG", routing->path, TRUE);
+  else if (routing->none)
+    envp = g_environ_unsetenv (envp, "STEM_ROUTING_CONFIG");
   if (plan->queues[0] != NULL)
     {
       g_autofree char *joined = g_strjoinv (",", plan->queues);
@@ -293,6 +296,7 @@ static gboolean
 load_routing (StemArgs *args, StemPlanSet *set, Routing *routing, GError **error)
 {
   const char *path = stem_args_get (args, STEM_OPT_ROUTING_CONFIG);
+  routing->none = path != NULL && *path == '\0';
   if (path == NULL)
     path = g_environ_getenv (set->base_env, "STEM_ROUTING_CONFIG");
   if (path == NULL || *path == '\0')
@@ -308,7 +312,7 @@ stem_plan_build_commands (StemArgs *args, const char *const *node_words, GError 
   g_autoptr (StemPlanSet) set = stem_plan_build_nodes (args, node_words, NULL, error);
   if (set == NULL)
     return NULL;
-  Routing routing = { NULL, NULL };
+  Routing routing = { NULL, NULL, FALSE };
   gboolean loaded = load_routing (args, set, &routing, error);
   for (guint i = 0; loaded && i < set->plans->len; i++)
     if (set->problems->pdata[i] == NULL)
