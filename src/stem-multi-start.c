@@ -274,6 +274,23 @@ start_foreground (StemMultiOptions *opts, StemPlanSet *set, GError **error)
   return STEM_EXIT_FAILURE;
 }
 
+/* Every node of a start or restart report names its pidfile, whatever
+ * became of the node (stem-multi(1), JSON), not only a started one. */
+static void
+name_pidfiles (StemReport *report, StemPlanSet *set)
+{
+  for (guint i = 0; i < report->results->len; i++)
+    {
+      StemNodeResult *r = report->results->pdata[i];
+      for (guint j = 0; r->pidfile == NULL && j < set->plans->len; j++)
+        {
+          const StemNodePlan *plan = set->plans->pdata[j];
+          if (strcmp (plan->node, r->node) == 0)
+            r->pidfile = g_strdup (plan->pidfile);
+        }
+    }
+}
+
 int
 stem_multi_start (StemMultiOptions *opts, GError **error)
 {
@@ -300,6 +317,7 @@ stem_multi_start (StemMultiOptions *opts, GError **error)
   }
   settle (opts, started);
   g_clear_pointer (&locks, g_hash_table_unref);
+  name_pidfiles (report, set);
   stem_multi_sort_report (report, set);
   stem_report_print (report, opts->json, opts->quiet);
   return stem_report_any_failed (report) ? STEM_EXIT_FAILURE : STEM_EXIT_OK;
@@ -360,6 +378,7 @@ stem_multi_restart (StemMultiOptions *opts, GError **error)
       }
       halted = stem_report_any_failed (report);
     }
+  name_pidfiles (report, set);
   stem_report_print (report, opts->json, opts->quiet);
   return stem_report_any_failed (report) ? STEM_EXIT_FAILURE : STEM_EXIT_OK;
 }

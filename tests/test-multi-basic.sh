@@ -85,6 +85,18 @@ rc_is 0 "show --json"
 is "$(json "$T/out" '.nodes[1] | .node + " " + .env.STEM_WORKER_INDEX + " " + .argv[0]')" \
   "beta 2 $WORKER" "show --json carries node, environment and argv"
 
+# Every node of a start or restart --json names its pidfile, a node that
+# failed included (here: a pidfile that is no pidfile).
+printf 'not a pid\n' >"$T/run/bad.pid"
+multi start gamma bad "${cmd[@]}" --json
+rc_is 1 "start --json of a running node and one with an invalid pidfile"
+is "$(json "$T/out" '[.nodes[] | .node + "=" + .state + ":" + .pidfile] | join(" ")')" \
+  "gamma=already-running:$T/run/gamma.pid bad=failed:$T/run/bad.pid" "… each with its pidfile"
+multi restart bad "${cmd[@]}" --json
+is "$(json "$T/out" '.nodes[0].state + ":" + .nodes[0].pidfile')" "unknown:$T/run/bad.pid" \
+  "restart --json of that node (unknown: nothing was signalled) names its pidfile too"
+rm -f "$T/run/bad.pid"
+
 multi stop alpha beta gamma --json
 rc_is 0 "stop all"
 is "$(json "$T/out" '[.nodes[].state] | join(" ")')" "stopped stopped stopped" "stop --json states"
