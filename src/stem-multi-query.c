@@ -84,6 +84,10 @@ stem_multi_status (StemMultiOptions *opts, GError **error)
 
 /* ---- show, names, expand, get -------------------------------------------- */
 
+/* ARGV as one line for sh(1), and for bash as typed: a word is quoted
+ * when it holds anything either would read as more than itself (bash's
+ * braces and history "!" and "^" included), and a first word with "=",
+ * which would be an assignment. */
 static char *
 quote_argv (char **argv)
 {
@@ -91,11 +95,12 @@ quote_argv (char **argv)
   for (guint i = 0; argv[i] != NULL; i++)
     {
       g_autofree char *quoted = g_shell_quote (argv[i]);
+      gboolean plain = *argv[i] != '\0'
+                       && strpbrk (argv[i], " \t\n'\"\\$`;&|<>()*?[]#~{}!^") == NULL
+                       && (i > 0 || strchr (argv[i], '=') == NULL);
       if (i > 0)
         g_string_append_c (line, ' ');
-      g_string_append (line, strpbrk (argv[i], " \t\n'\"\\$`;&|<>()*?[]#~") == NULL && *argv[i]
-                                 ? argv[i]
-                                 : quoted);
+      g_string_append (line, plain ? argv[i] : quoted);
     }
   return g_string_free (g_steal_pointer (&line), FALSE);
 }

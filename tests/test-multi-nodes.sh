@@ -43,6 +43,10 @@ STEMD_NODES="a b c" run "$MULTI" get c "${cmd[@]}" --command '%I'
 is "$(cat "$T/out")" "$WORKER run 3" "get NODE takes its position from STEMD_NODES"
 multi get z a b "${cmd[@]}"
 rc_is 2 "get of a node not in the call"
+multi get a "${cmd[@]}" --command '{x,y}' --command 'a!b' --command '^c' --command 'plain'
+is "$(cat "$T/out")" "$WORKER run '{x,y}' 'a!b' '^c' plain" \
+  "get quotes what bash would expand (braces, history), not only what sh would"
+is "$(bash -c "printf '%s|' $(cat "$T/out")")" "$WORKER|run|{x,y}|a!b|^c|plain|" "… so bash reads the words back"
 
 # Selectors: names, positions, ranges, lists; node-scoped values replace.
 multi show 4 "${cmd[@]}" -q all -q:stem2,4=special -q:1-2=low --logfile:3=/var/tmp/three.log \
