@@ -165,6 +165,13 @@ wait_until 10 grep -qs '^env STEM_WORKER_NODE=' "$T/log/nort.log"
 unlike "$T/log/nort.log" '^env STEM_ROUTING_CONFIG=' "… gives the worker no STEM_ROUTING_CONFIG"
 like "$T/log/nort.log" '^env STEM_WORKER_QUEUES=other$' "… and the queue as given"
 multi stop nort
+# An empty STEM_DEFAULT_QUEUE counts as unset: the first queue given is it.
+printf 'STEM_DEFAULT_QUEUE=\n' >"$T/emptyq.env"
+multi start emptyq --command "$WORKER" --command print-env --env-file="$T/emptyq.env" -q images
+wait_until 10 grep -qs '^env STEM_WORKER_NODE=' "$T/log/emptyq.log"
+like "$T/log/emptyq.log" '^env STEM_DEFAULT_QUEUE=images$' \
+  "an empty STEM_DEFAULT_QUEUE in an env file is set to the first queue"
+multi stop emptyq
 
 # --uid naming the caller itself, as the SysV scripts give it once they
 # run as the service user: the worker gets that user's USER, LOGNAME and

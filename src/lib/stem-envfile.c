@@ -383,6 +383,14 @@ stem_envfile_parse (const char *name, const char *data, gsize length, GStrv *env
   if (length > STEM_ENVFILE_MAX_SIZE)
     return throw_too_large (error, name);
 
+  /* Invisible in the message about the first name that it would spoil. */
+  if (length >= 3 && memcmp (data, "\xef\xbb\xbf", 3) == 0)
+    return stem_throw_code (error, STEM_ERROR_CONFIG,
+                            _ ("%s:1: the file starts with a byte order mark (hint: save it as "
+                               "UTF-8 without one: /bin/sh would read it as part of the first "
+                               "name)"),
+                            name);
+
   /* Applied to a copy, so that *envp changes only when the whole file is valid. */
   g_auto (GStrv) env = g_strdupv (*envp);
   const char *end = data + length;

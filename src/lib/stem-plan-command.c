@@ -160,7 +160,10 @@ add_worker_env (GStrv envp, const StemPlanSet *set, const Routing *routing,
     {
       g_autofree char *joined = g_strjoinv (",", plan->queues);
       envp = g_environ_setenv (envp, "STEM_WORKER_QUEUES", joined, TRUE);
-      envp = g_environ_setenv (envp, "STEM_DEFAULT_QUEUE", plan->queues[0], FALSE);
+      /* An empty value counts as unset, as everywhere in stem-multi. */
+      const char *given = g_environ_getenv (envp, "STEM_DEFAULT_QUEUE");
+      envp = g_environ_setenv (envp, "STEM_DEFAULT_QUEUE", plan->queues[0],
+                               given == NULL || *given == '\0');
     }
   if (plan->broadcasts[0] != NULL)
     {
