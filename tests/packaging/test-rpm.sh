@@ -108,7 +108,7 @@ mkdir -p "$W/b" "$W/stage"
   && make -j2 >make.log 2>&1 && make install DESTDIR="$W/stage" >install.log 2>&1)
 is "$?" 0 "make install with the spec's directories and --with-sysvinitdir=no" "$(tail -n 20 "$W/b/"*.log)"
 # Not directories: files and links, with the spec's renaming of the
-# logrotate file, and what %license and %doc add.
+# logrotate file, and what the spec adds (COPYING, README, NEWS).
 (cd "$W/stage" && find . ! -type d | sed 's|^\.||') \
   | sed 's|^/etc/logrotate.d/stem$|/etc/logrotate.d/stem-daemon|' >"$W/expected.unsorted"
 printf '%s\n' /usr/share/licenses/stem-daemon/COPYING /usr/share/doc/stem-daemon/README \
