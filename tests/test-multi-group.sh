@@ -158,7 +158,9 @@ ok_if "i: and has exited" dead "${pool:-0}"
 start_node j --command "$WORKER" --command respawn-on-term
 multi stop j --retry=TERM/1
 rc_is 0 "j: stop of a worker whose leftovers respawn when ended"
-like "$T/err" "^stem-multi: j: 1 process the worker left in its process group [0-9]+ is still running$" \
+# (One, or more where the machine is slow: one that got SIGTERM in the
+# last round may not have exited yet after forking its next.)
+like "$T/err" "^stem-multi: j: [1-9][0-9]* process(es)? the worker left in its process group [0-9]+ (is|are) still running$" \
   "j: what still runs in its group is named on standard error"
 for p in $(sed -n 's/^respawned pid=//p' "$T/log/j.log"); do kill -KILL "$p" 2>/dev/null; done
 
