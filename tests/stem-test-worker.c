@@ -33,12 +33,8 @@ static const struct
   int signum;
   const char *name;
 } watched[] = {
-  { SIGHUP, "SIGHUP" },
-  { SIGINT, "SIGINT" },
-  { SIGQUIT, "SIGQUIT" },
-  { SIGTERM, "SIGTERM" },
-  { SIGUSR1, "SIGUSR1" },
-  { SIGUSR2, "SIGUSR2" },
+  { SIGHUP, "SIGHUP" },   { SIGINT, "SIGINT" },   { SIGQUIT, "SIGQUIT" },
+  { SIGTERM, "SIGTERM" }, { SIGUSR1, "SIGUSR1" }, { SIGUSR2, "SIGUSR2" },
 };
 #define N_WATCHED (sizeof watched / sizeof watched[0])
 

@@ -66,8 +66,10 @@ static const EnvCase cases[] = {
             "unquoted value contains a space") },
   { REJECT ("/envfile/reject/second-value", "A=1 B=2\n", 1, "more than one assignment on a line") },
   /* The BOM would hide in the message about an invalid name “FOO”. */
-  { REJECT ("/envfile/reject/byte-order-mark", "\xef\xbb\xbf" "FOO=1\n", 1,
-            "the file starts with a byte order mark") },
+  { REJECT ("/envfile/reject/byte-order-mark",
+            "\xef\xbb\xbf"
+            "FOO=1\n",
+            1, "the file starts with a byte order mark") },
   { REJECT ("/envfile/reject/second-value-quoted", "A='1' B=2\n", 1,
             "more than one assignment on a line") },
   { REJECT ("/envfile/reject/unquoted-dollar", "A=$HOME/x\n", 1, "unquoted “$”") },
