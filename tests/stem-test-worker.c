@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/select.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
@@ -433,6 +434,33 @@ mode_zombie_parent (char **args)
   wait_forever ();
 }
 
+/* Runs COMMAND as a child subreaper that reaps only COMMAND itself: an
+ * orphan of COMMAND's (a detached worker) stays its zombie once it exits,
+ * as under a supervisor that holds its workers' zombies, or where PID 1
+ * reaps late; exits with COMMAND's status. */
+static int
+mode_hold_orphans (char **args)
+{
+  if (args[0] == NULL)
+    return usage ();
+  if (prctl (PR_SET_CHILD_SUBREAPER, 1) < 0)
+    return 1;
+  signal (SIGCHLD, SIG_DFL);
+  pid_t child = fork ();
+  if (child < 0)
+    return 1;
+  if (child == 0)
+    {
+      execvp (args[0], args);
+      _exit (127);
+    }
+  int status;
+  while (waitpid (child, &status, 0) < 0)
+    if (errno != EINTR)
+      return 1;
+  return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+}
+
 /* Celery's prefork pool in small: a child that ignores SIGINT alone (its
  * master's to handle) and dies of SIGTERM, prints "pool=PID", and once
  * its master has died (of SIGINT, at once, leaving its pool behind) works
@@ -595,6 +623,7 @@ static const struct
   { "pool", 1, true, mode_pool, "pool MS" },
   { "notify-listen", 1, false, mode_notify_listen, "notify-listen PATH" },
   { "sleep-forever", 0, false, mode_sleep_forever, "sleep-forever" },
+  { "hold-orphans", -1, false, mode_hold_orphans, "hold-orphans COMMAND [ARG...]" },
 };
 
 static int

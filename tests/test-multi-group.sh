@@ -154,10 +154,17 @@ ok_if "i: and has exited" dead "${pool:-0}"
 
 # A worker whose every process starts another as it is ended: stop gives
 # up on its group after a few rounds, and names what still runs there,
-# those started during the last round included.
-start_node j --command "$WORKER" --command respawn-on-term
-multi stop j --retry=TERM/1
-rc_is 0 "j: stop of a worker whose leftovers respawn when ended"
+# those started during the last round included.  What stop can prove to
+# be the worker's is what it names: here the worker's zombie is held (as
+# where PID 1 reaps late), which proves the whole group its own.
+cat >"$T/respawn.sh" <<'SH'
+"$1" start j --pidfile="$2/run/%n.pid" --logfile="$2/log/%n.log" \
+  --command "$3" --command respawn-on-term || exit 1
+until grep -qs '^ready' "$2/log/j.log"; do sleep 0.05; done
+"$1" stop j --pidfile="$2/run/%n.pid" --logfile="$2/log/%n.log" --retry=TERM/1
+SH
+run "$WORKER" hold-orphans sh "$T/respawn.sh" "$MULTI" "$T" "$WORKER"
+rc_is 0 "j: start, then stop of a worker whose leftovers respawn when ended"
 # (One, or more where the machine is slow: one that got SIGTERM in the
 # last round may not have exited yet after forking its next.)
 like "$T/err" "^stem-multi: j: [1-9][0-9]* process(es)? the worker left in its process group [0-9]+ (is|are) still running$" \
