@@ -1,4 +1,5 @@
 #include "stem-log.h"
+#include "stem-log-trust.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,28 +45,35 @@ open_log_at (const StemNodePlan *plan, int dfd, const char *name, GError **error
   return stem_fd_steal (&fd);
 }
 
-/* Whether the log open on FD may be written by PLAN's worker: a regular
- * file, and, when we are root, one with no other name (a hard link to a
- * file the worker's user must not write), and for a worker of another
- * user, a file of that user's: a file of root's (a lock file, a pidfile)
- * moved into the log's place must not get the worker's output, which
- * would then pass for root's words (a PID in a root-owned pidfile). */
+/* Whether the log open on FD may be written by PLAN's worker
+ * (stem-log-trust.h), and, for a worker of another user, a file of that
+ * user's: a file of root's (a lock file, a pidfile) moved into the log's
+ * place must not get the worker's output, which would then pass for
+ * root's words (a PID in a root-owned pidfile). */
 static gboolean
 check_log (const StemNodePlan *plan, int fd, GError **error)
 {
   struct stat st;
   if (fstat (fd, &st) < 0)
     return stem_throw_errno (error, _ ("Opening log file “%s”"), plan->logfile);
-  if (!S_ISREG (st.st_mode))
-    return stem_throw (error, _ ("Opening log file “%s”: it is not a regular file"), plan->logfile);
-  if (geteuid () == 0 && st.st_nlink > 1)
-    return stem_throw (error, _ ("Opening log file “%s”: it has other hard links, not trusted"),
-                       plan->logfile);
-  if (plan->user != NULL && plan->user->change && st.st_uid != plan->user->uid)
-    return stem_throw (error,
-                       _ ("Opening log file “%s”: it belongs to uid %u, not to the worker's uid "
-                          "%u; not trusted (chown it, or remove it)"),
-                       plan->logfile, (unsigned)st.st_uid, (unsigned)plan->user->uid);
+  gboolean other_user = plan->user != NULL && plan->user->change;
+  switch (stem_log_judge (&st, geteuid () == 0, other_user, other_user ? plan->user->uid : 0))
+    {
+    case STEM_LOG_NOT_REGULAR:
+      return stem_throw (error, _ ("Opening log file “%s”: it is not a regular file"),
+                         plan->logfile);
+    case STEM_LOG_LINKED:
+      return stem_throw (error, _ ("Opening log file “%s”: it has other hard links, not trusted"),
+                         plan->logfile);
+    case STEM_LOG_FOREIGN:
+      return stem_throw (error,
+                         _ ("Opening log file “%s”: it belongs to uid %u, not to the worker's uid "
+                            "%u; not trusted (chown it, or remove it)"),
+                         plan->logfile, (unsigned)st.st_uid, (unsigned)plan->user->uid);
+    case STEM_LOG_TRUSTED:
+    default:
+      break;
+    }
   if (fcntl (fd, F_SETFL, O_APPEND) < 0)
     return stem_throw_errno (error, _ ("Opening log file “%s”"), plan->logfile);
   return TRUE;

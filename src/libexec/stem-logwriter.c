@@ -53,6 +53,7 @@
 #endif
 
 #include "stem-exec.h"
+#include "stem-log-trust.h"
 #include "stem-logwriter-wire.h"
 #include "stem-path.h"
 
@@ -284,49 +285,22 @@ path_is_ours (const Writer *w)
  * never through a link someone other than root could change
  * (stem-path.h): whoever can write a directory on the way must not be able
  * to send the output to another file. */
-/* What a file that appeared at the log's path may be, judged as
- * stem-multi judged the log it started the worker with (stem-log.c):
- * a regular file; for root, one with no other name (a hard link to a file
- * the worker must not write, made by whoever can write the directory); for
- * the worker's user, one of its own (a file another user made there would
- * show that user the worker's output). */
-typedef enum
-{
-  LOG_TRUSTED,
-  LOG_NOT_REGULAR,
-  LOG_LINKED,
-  LOG_FOREIGN,
-} LogVerdict;
-
-static LogVerdict
-judge_log (const struct stat *st)
-{
-  uid_t me = geteuid ();
-  if (!S_ISREG (st->st_mode))
-    return LOG_NOT_REGULAR;
-  if (me == 0 && st->st_nlink > 1)
-    return LOG_LINKED;
-  if (me != 0 && st->st_uid != me)
-    return LOG_FOREIGN;
-  return LOG_TRUSTED;
-}
-
 /* Says, once until a reopen succeeds, why the file at W's path is not
  * written: ERRSV, or VERDICT on the file ST. */
 static void
-say_not_reopened (Writer *w, int errsv, LogVerdict verdict, const struct stat *st)
+say_not_reopened (Writer *w, int errsv, StemLogVerdict verdict, const struct stat *st)
 {
   if (w->reopen_failed)
     return;
-  if (verdict == LOG_NOT_REGULAR)
+  if (verdict == STEM_LOG_NOT_REGULAR)
     say (w, _ ("cannot reopen %s: not a regular file; still writing to the file it was rotated to"),
          w->path);
-  else if (verdict == LOG_LINKED)
+  else if (verdict == STEM_LOG_LINKED)
     say (w,
          _ ("cannot reopen %s: it has other hard links, not trusted; still writing to the file "
             "it was rotated to"),
          w->path);
-  else if (verdict == LOG_FOREIGN)
+  else if (verdict == STEM_LOG_FOREIGN)
     say (w,
          _ ("cannot reopen %s: it belongs to uid %u, not to uid %u, not trusted; still writing "
             "to the file it was rotated to"),
@@ -345,12 +319,16 @@ reopen_log (Writer *w)
       w->path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_CLOEXEC | O_NONBLOCK, 0640);
   struct stat st;
   int errsv = 0;
-  LogVerdict verdict = LOG_TRUSTED;
+  /* Judged as stem-multi judged the log the worker started with: this
+   * writer runs as the worker's user, or as root. */
+  uid_t me = geteuid ();
+  StemLogVerdict verdict = STEM_LOG_TRUSTED;
   if (fd < 0 || fstat (fd, &st) < 0)
     errsv = errno;
-  else if ((verdict = judge_log (&st)) == LOG_TRUSTED && fcntl (fd, F_SETFL, O_APPEND) < 0)
+  else if ((verdict = stem_log_judge (&st, me == 0, me != 0, me)) == STEM_LOG_TRUSTED
+           && fcntl (fd, F_SETFL, O_APPEND) < 0)
     errsv = errno;
-  if (errsv != 0 || verdict != LOG_TRUSTED)
+  if (errsv != 0 || verdict != STEM_LOG_TRUSTED)
     {
       if (fd >= 0)
         close (fd);
