@@ -111,7 +111,8 @@ static const RoutingCase cases[] = {
   { ACCEPT ("/routing/json/empty-object", "routing.json", "  \n{}\n", "default", "", "default") },
   { ACCEPT ("/routing/json/every-kind-of-value", "routing.json",
             "{ \"queues\": { \"q\": { \"n\": [-12.75E3, 0, 0.5e-2, 2E9], \"t\": true,\n"
-            "  \"f\": false, \"u\": null, \"s\": \"\\u00e9\\/\\b\\f\\n\\r\\t\\\"\\\\\" } },\n"
+            "  \"f\": false, \"u\": null, \"s\": \"\\u00e9\\/\\b\\f\\n\\r\\t\\\"\\\\\",\n"
+            "  \"pair\": \"\\uD83D\\ude00\\u00e9\" } },\n"
             "  \"default_queue\": \"q\" }\n",
             "q", "", "q") },
   { ACCEPT ("/routing/json/brackets-in-strings", "routing.json",
@@ -250,6 +251,19 @@ static const RoutingCase cases[] = {
   { REJECT ("/routing/json/nul-in-name", "routing.json",
             "{\"queues\": {\"a\\u0000b\": {}},\n \"default_queue\": \"a\"}", 1,
             "a string contains a NUL character") },
+  /* json-glib would make bytes of it that are not UTF-8, and print them. */
+  { REJECT ("/routing/json/lone-high-surrogate", "routing.json",
+            "{\"queues\": {\"a\\ud800b\": {}}}", 1,
+            "JSON syntax error: “\\ud800” is half of a surrogate pair, without the other half") },
+  { REJECT ("/routing/json/lone-low-surrogate", "routing.json",
+            "{\"queues\": {\"q\": {\"s\": \"\\uDC00\"}}}", 1,
+            "JSON syntax error: “\\uDC00” is half of a surrogate pair") },
+  { REJECT ("/routing/json/high-surrogate-then-other", "routing.json",
+            "{\"queues\": {\"q\": {\"s\": \"\\ud83d\\u0041\"}}}", 1,
+            "JSON syntax error: “\\ud83d” is half of a surrogate pair") },
+  { REJECT ("/routing/json/high-surrogate-at-end", "routing.json",
+            "{\"queues\": {\"q\": {\"s\": \"\\ud83d\"}}}", 1,
+            "JSON syntax error: “\\ud83d” is half of a surrogate pair") },
   { REJECT ("/routing/json/duplicate-key", "routing.json",
             "{\n  \"queues\": {\n    \"a\": {},\n    \"a\": {}\n  }\n}\n", 4,
             "duplicate key “a”") },

@@ -511,24 +511,57 @@ json_skip_number (const char *data, gsize length, gsize *i)
   return TRUE;
 }
 
+/* The code unit of the \uXXXX escape at DATA[I] (its backslash), or -1. */
+static gint
+json_unicode_escape (const char *data, gsize length, gsize i)
+{
+  if (i + 5 >= length || data[i] != '\\' || data[i + 1] != 'u')
+    return -1;
+  gint unit = 0;
+  for (gsize k = i + 2; k < i + 6; k++)
+    {
+      gint digit = g_ascii_xdigit_value (data[k]);
+      if (digit < 0)
+        return -1;
+      unit = unit * 16 + digit;
+    }
+  return unit;
+}
+
 /* Checks the escape at DATA[*I] (a backslash in a string), leaving *I on
  * its last character: JSON's eight, and \u with four hex digits, but not
- * \u0000, which json-glib would take for the end of the string. */
+ * \u0000, which json-glib would take for the end of the string, nor half
+ * of a surrogate pair without the other, which it would turn into bytes
+ * that are not UTF-8. */
 static gboolean
 json_check_escape (const char *path, guint line, const char *data, gsize length, gsize *i,
                    GError **error)
 {
+  gint unit = json_unicode_escape (data, length, *i);
+  if (unit == 0)
+    return throw_at (error, path, line, _ ("a string contains a NUL character"));
+  if (unit >= 0xd800 && unit <= 0xdbff)
+    {
+      gint low = json_unicode_escape (data, length, *i + 6);
+      if (low >= 0xdc00 && low <= 0xdfff)
+        {
+          *i += 11;
+          return TRUE;
+        }
+    }
+  if (unit >= 0xd800 && unit <= 0xdfff)
+    return throw_at (error, path, line,
+                     _ ("JSON syntax error: “\\u%.4s” is half of a surrogate pair, without "
+                        "the other half"),
+                     data + *i + 2);
+  if (unit >= 0)
+    {
+      *i += 5;
+      return TRUE;
+    }
   char e = *i + 1 < length ? data[++*i] : '\0';
   if (e != '\0' && e != 'u' && strchr ("\"\\/bfnrt", e) != NULL)
     return TRUE;
-  if (e == 'u' && *i + 4 < length && g_ascii_isxdigit (data[*i + 1])
-      && g_ascii_isxdigit (data[*i + 2]) && g_ascii_isxdigit (data[*i + 3])
-      && g_ascii_isxdigit (data[*i + 4]))
-    {
-      gboolean nul = strncmp (data + *i + 1, "0000", 4) == 0;
-      *i += 4;
-      return !nul || throw_at (error, path, line, _ ("a string contains a NUL character"));
-    }
   g_autofree char *what = json_token (data, length, *i - 1);
   return throw_at (error, path, line, _ ("JSON syntax error: invalid escape “%s” in a string"),
                    what);
