@@ -1,5 +1,7 @@
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "stem-command.h"
 #include "stem-error.h"
@@ -235,9 +237,31 @@ parse_options (StemMultiOptions *opts, GError **error)
   return parse_other_values (opts, error);
 }
 
+/* As PID 1 of a PID namespace (a container), a signal left to its default
+ * is dropped: a SIGTERM (docker stop) before supervise has its handlers
+ * would be lost, and the container killed at the end of its grace period,
+ * the workers started meanwhile with it.  Held from the start, it waits
+ * for supervise's signalfd instead: the mask and what is pending survive
+ * the exec of stem-supervise.  The other verbs let go of them once they
+ * know they are not supervise, and the kernel drops them as before. */
+static void
+hold_stop_signals (int how)
+{
+  if (getpid () != 1)
+    return;
+  sigset_t stop_signals;
+  sigemptyset (&stop_signals);
+  sigaddset (&stop_signals, SIGTERM);
+  sigaddset (&stop_signals, SIGINT);
+  sigaddset (&stop_signals, SIGQUIT);
+  sigaddset (&stop_signals, SIGHUP);
+  sigprocmask (how, &stop_signals, NULL);
+}
+
 int
 main (int argc, char **argv)
 {
+  hold_stop_signals (SIG_BLOCK);
   stem_program_init ("stem-multi");
 
   int exit_status;
@@ -260,6 +284,8 @@ main (int argc, char **argv)
                   g_get_prgname ());
       return STEM_EXIT_USAGE;
     }
+  if (verb->func != stem_multi_supervise)
+    hold_stop_signals (SIG_UNBLOCK);
   guint n_words = args->positionals->len - 1;
   if (n_words < verb->min_words || n_words > verb->max_words)
     {

@@ -574,4 +574,31 @@ else
   skip "needs root and unshare --pid to test supervise as PID 1 of a PID namespace"
 fi
 
+# As PID 1, a SIGTERM before supervise has its handlers (docker stop right
+# after docker run) is not lost: the kernel drops a signal left to its
+# default there, so stem-multi holds it from the start, for supervise.
+# strace -D (stem-multi stays PID 1) holds it in its last system call
+# before the exec of the supervisor, as long as needed for the signal to
+# arrive; then strace goes, and stem-multi goes on.
+if [ "$(id -u)" -eq 0 ] && unshare --pid --fork --mount-proc true 2>/dev/null \
+  && command -v strace >/dev/null; then
+  unshare --pid --fork --mount-proc strace -D -qq -o "$T/early.trace" -e trace=memfd_create \
+    -e inject=memfd_create:delay_enter=3600000000 "$MULTI" supervise early \
+    --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" --command "$WORKER" --command run \
+    2>"$T/early.err" &
+  ns=$!
+  wait_until 30 grep -qs '^memfd_create(' "$T/early.trace"
+  init=$(pgrep -P "$ns")
+  kill -TERM "$init"
+  kill -KILL "$(pgrep -x -P "$init" strace)"
+  ok_if "a SIGTERM to supervise as PID 1 before its handlers ends it" wait_until 30 dead "$init"
+  kill -KILL "$init" 2>/dev/null
+  wait "$ns"
+  rc=$?
+  rc_is 0 "as it would have later"
+  like "$T/early.err" "got SIGTERM: stopping all nodes" "(the SIGTERM was read by supervise)"
+else
+  skip "needs root, unshare --pid and strace to hold supervise as PID 1 before its handlers"
+fi
+
 done_testing

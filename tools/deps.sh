@@ -8,7 +8,7 @@ packages="autoconf automake autopoint gettext make gcc pkg-config
   systemd shellcheck logrotate supervisor bash-completion
   systemd-container debootstrap zstd
   prometheus prometheus-node-exporter python3-prometheus-client nagios4-core clang libclang-rt-14-dev
-  rpm rpmlint rpm2cpio cpio zsh fish sudo
+  rpm rpmlint rpm2cpio cpio zsh fish sudo strace
   dpkg-dev debhelper devscripts fakeroot lintian blhc diffoscope-minimal equivs"
 missing=
 for p in $packages; do
