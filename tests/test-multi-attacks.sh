@@ -152,6 +152,21 @@ done
 kill "$attacker"
 wait "$attacker" 2>/dev/null
 
+# A private file of root's that the directory's owner renamed to a lock
+# file's name: used as a lock, but its mode is left as it is (root made it
+# 0644 once, for the owner to read).
+printf 'root-only words\n' >"$L/secret"
+chmod 600 "$L/secret"
+as_nobody mv "$L/secret" "$L/mu.pid.lock"
+for verb in stop start; do
+  bounded "$MULTI" "$verb" mu --pidfile="$L/%n.pid" --logfile="$T/log/%n.log" --settle=0 \
+    --command "$T/bin/stem-test-worker" --command sleep-forever
+  is "$(stat -c %a "$L/mu.pid.lock")" 600 "$verb leaves the mode of root's file at a lock's name"
+done
+bounded "$MULTI" stop mu --pidfile="$L/%n.pid" --logfile="$T/log/%n.log"
+as_nobody cat "$L/mu.pid.lock" >"$T/read" 2>/dev/null
+is "$(cat "$T/read")" "" "which the directory's owner still cannot read"
+
 # 5. A FIFO at the log path: start fails at once, stop does not hang.
 F=$(attacker_dir fifo)
 as_nobody mkfifo "$F/gamma.log"
@@ -176,6 +191,15 @@ like "$T/err" "Opening log file “$W/delta.log”: it belongs to uid 0, not to 
   "saying whose it is"
 is "$(stat -c %s "$W/delta.log")" 0 "nothing was written to it"
 ok_if "no pidfile was written" test ! -e "$W/delta.pid"
+# A file of the attacker's own at the log's path of root's worker: it
+# would read what the worker writes.
+as_nobody sh -c "umask 0; : >'$W/theta.log'"
+bounded "$MULTI" start theta --pidfile="$W/%n.pid" --logfile="$W/%n.log" \
+  --settle=0 --command "$T/bin/stem-test-worker" --command sleep-forever
+rc_is 1 "start refuses another user's log for a worker of root's"
+like "$T/err" "Opening log file “$W/theta.log”: it belongs to uid $NOBODY, not to the worker's uid 0; not trusted" \
+  "saying whose it is"
+ok_if "and starts nothing" test ! -e "$W/theta.pid"
 chown "$NOBODY" "$W/delta.log"
 bounded "$MULTI" start delta --pidfile="$W/%n.pid" --logfile="$W/%n.log" --uid="$NOBODY" \
   --settle=0 --command "$T/bin/stem-test-worker" --command sleep-forever
@@ -222,6 +246,22 @@ lines=$(grep -c '^line' "$T/eta.kept")
 wait_until 10 eval '[ "$(grep -c "^line" "$T/eta.kept")" -gt "$lines" ]'
 is "$(stat -c %s "$T/other/target")" 0 "the linked file gets none of the output"
 bounded "$MULTI" stop eta --pidfile="$T/run/%n.pid" --logfile="$R/%n.log"
+rc_is 0 "and the node stops"
+# c) A worker of root's: a file of the attacker's own at the log's path
+#    would show it the worker's output.
+bounded "$MULTI" start iota --pidfile="$T/run/%n.pid" --logfile="$R/%n.log" \
+  --settle=0 --command "$T/bin/stem-test-worker" --command count --command 20
+rc_is 0 "another worker of root's logs into a directory of nobody's"
+wait_until 10 grep -q '^line 2$' "$R/iota.log"
+ln "$R/iota.log" "$T/iota.kept"
+as_nobody sh -c "umask 0; : >'$R/planted' && mv -f '$R/planted' '$R/iota.log'"
+wait_until 10 grep -q 'cannot reopen' "$T/iota.kept"
+like "$T/iota.kept" "^stem-logwriter: cannot reopen $R/iota.log: it belongs to uid $NOBODY, not to uid 0, not trusted; still writing to the file it was rotated to$" \
+  "root's writer does not reopen another user's file at the log's path, and says so"
+lines=$(grep -c '^line' "$T/iota.kept")
+wait_until 10 eval '[ "$(grep -c "^line" "$T/iota.kept")" -gt "$lines" ]'
+is "$(stat -c %s "$R/iota.log")" 0 "the attacker's file gets none of the output"
+bounded "$MULTI" stop iota --pidfile="$T/run/%n.pid" --logfile="$R/%n.log"
 rc_is 0 "and the node stops"
 
 # 7. A routing file the worker's user links to a file only root may read:

@@ -184,11 +184,10 @@ lock_acquire (const char *pidfile, gboolean create, gint64 timeout_ms, GError **
       stem_throw_errno (error, _ ("Cannot open lock file “%s”"), path);
       return NULL;
     }
+  /* Its mode is left as it is: the file at this name may be any file of
+   * ours that whoever can write the directory renamed here. */
   if (!check_lock_file (path, &st, error))
     return NULL;
-  /* An older version made them 0600: hand those over too. */
-  if (st.st_uid == geteuid () && (st.st_mode & 07777) != 0644)
-    fchmod (fd, 0644);
   if (timeout_ms < 0)
     timeout_ms = STEM_LOCK_TIMEOUT_MS;
   if (!flock_bounded (fd, timeout_ms))

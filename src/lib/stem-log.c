@@ -57,7 +57,9 @@ check_log (const StemNodePlan *plan, int fd, GError **error)
   if (fstat (fd, &st) < 0)
     return stem_throw_errno (error, _ ("Opening log file “%s”"), plan->logfile);
   gboolean other_user = plan->user != NULL && plan->user->change;
-  switch (stem_log_judge (&st, geteuid () == 0, other_user, other_user ? plan->user->uid : 0))
+  gboolean as_root = geteuid () == 0;
+  uid_t worker_uid = other_user ? plan->user->uid : 0;
+  switch (stem_log_judge (&st, as_root, other_user || as_root, worker_uid))
     {
     case STEM_LOG_NOT_REGULAR:
       return stem_throw (error, _ ("Opening log file “%s”: it is not a regular file"),
@@ -69,7 +71,7 @@ check_log (const StemNodePlan *plan, int fd, GError **error)
       return stem_throw (error,
                          _ ("Opening log file “%s”: it belongs to uid %u, not to the worker's uid "
                             "%u; not trusted (chown it, or remove it)"),
-                         plan->logfile, (unsigned)st.st_uid, (unsigned)plan->user->uid);
+                         plan->logfile, (unsigned)st.st_uid, (unsigned)worker_uid);
     case STEM_LOG_TRUSTED:
     default:
       break;

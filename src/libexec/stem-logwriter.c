@@ -325,7 +325,7 @@ reopen_log (Writer *w)
   StemLogVerdict verdict = STEM_LOG_TRUSTED;
   if (fd < 0 || fstat (fd, &st) < 0)
     errsv = errno;
-  else if ((verdict = stem_log_judge (&st, me == 0, me != 0, me)) == STEM_LOG_TRUSTED
+  else if ((verdict = stem_log_judge (&st, me == 0, true, me)) == STEM_LOG_TRUSTED
            && fcntl (fd, F_SETFL, O_APPEND) < 0)
     errsv = errno;
   if (errsv != 0 || verdict != STEM_LOG_TRUSTED)
