@@ -420,6 +420,9 @@ ok_if "and nothing is left locking it" eval '! locked "$direct"'
   --command "$WORKER" --command run 2>"$T/sdirect.err" &
 sup=$!
 wait_until 10 grep -qs '^ready' "$T/log/sdirect.log"
+# Its pidfile is written once the launch has returned: on a loaded machine,
+# after the worker's first words.
+wait_until 10 test -s "$T/run/sdirect.pid"
 is "$(readlink "/proc/$(pid_of sdirect)/fd/1")" "$T/log/sdirect.log" \
   "supervise --no-log-writer: the worker writes its log itself"
 kill -TERM "$sup"
