@@ -550,6 +550,28 @@ kill -TERM "$sup"
 wait "$sup"
 wait_until 10 grep -qs '^notify: STOPPING=1' "$T/notify.out"
 like "$T/notify.out" '^notify: STOPPING=1$' "STOPPING=1 on TERM"
+
+# A node whose lock another call holds is neither started nor failed:
+# READY=1 waits for it, and its retries (every 200 ms) say nothing new.
+: >"$T/notify.out"
+: >"$T/run/nl.pid.lock"
+(exec 9<"$T/run/nl.pid.lock" && flock 9 && exec sleep 300) >/dev/null 2>&1 &
+holder=$!
+lock_held () { ! flock -n "$T/run/nl.pid.lock" true; }
+wait_until 10 lock_held
+NOTIFY_SOCKET=$T/notify supervise_bg "$T/nl.err" nl --command "$WORKER" --command run
+wait_until 10 grep -qs 'nl: its lock file' "$T/nl.err"
+like "$T/nl.err" "nl: its lock file “$T/run/nl.pid.lock” is held by another process: waiting for it, 1m at most$" \
+  "a node waiting for its lock says so"
+# A second of retries, whatever they would have sent.
+sleep 1
+is "$(cat "$T/notify.out")" "" "nothing is told while it waits"
+kill "$holder"
+wait "$holder" 2>/dev/null
+wait_until 10 grep -qs '^notify: READY=1' "$T/notify.out"
+like "$T/notify.out" '^notify: READY=1\|STATUS=1 of 1 nodes running, 0 restarting$' \
+  "READY=1 once it has started"
+stop_supervise
 kill "$listener"
 
 # As PID 1 of a new PID namespace, it reaps orphaned grandchildren.

@@ -57,6 +57,7 @@ typedef struct
   NodeRun run;
   pid_t pid;
   gint64 started_us; /* monotonic */
+  gint64 exited_us;  /* monotonic: its last exit (what it left then is not uptime) */
   guint restarts;    /* since the node last stayed up STABLE_UPTIME_US */
   guint timer;
   gint64 lock_wait_since; /* monotonic: when its lock was first found held, or 0 */
@@ -94,6 +95,7 @@ struct _Supervisor
   int notify_fd;
   struct sockaddr_un notify_addr;
   socklen_t notify_len;
+  gboolean ready_told; /* READY=1 has been sent */
 };
 
 static void say (Node *node, const char *format, ...) G_GNUC_PRINTF (2, 3);
@@ -157,6 +159,20 @@ notify_status (Supervisor *s, const char *extra)
   notify (s, message);
 }
 
+/* READY=1 (with STATUS), once every node has been started or has failed
+ * to: not while one waits for its lock, which is neither. */
+static void
+notify_ready (Supervisor *s)
+{
+  if (s->ready_told)
+    return;
+  for (guint i = 0; i < s->nodes->len; i++)
+    if (g_array_index (s->nodes, Node, i).lock_wait_since != 0)
+      return;
+  s->ready_told = TRUE;
+  notify_status (s, "READY=1\n");
+}
+
 /* ---- restarts ------------------------------------------------------------ */
 
 static gboolean start_node (Node *node);
@@ -174,9 +190,17 @@ static gboolean
 restart_due (gpointer data)
 {
   Node *node = data;
+  gboolean was_waiting_for_lock = node->lock_wait_since != 0;
   node->timer = 0;
   start_node (node);
-  notify_status (node->sup, NULL);
+  /* Another look at a held lock changes nothing to be told. */
+  if (node->lock_wait_since == 0 || !was_waiting_for_lock)
+    {
+      if (node->sup->ready_told)
+        notify_status (node->sup, NULL);
+      else
+        notify_ready (node->sup);
+    }
   return G_SOURCE_REMOVE;
 }
 
@@ -199,7 +223,9 @@ after_exit (Node *node, gboolean clean)
       return;
     }
 
-  if (g_get_monotonic_time () - node->started_us >= STABLE_UPTIME_US)
+  /* Up from its start to its exit: not while what it left was ended, nor
+   * (a start that failed, exited_us older) at all. */
+  if (node->exited_us - node->started_us >= STABLE_UPTIME_US)
     node->restarts = 0;
   if (node->restarts >= s->config->max_restarts)
     {
@@ -273,7 +299,13 @@ start_node (Node *node)
   gint64 now = g_get_monotonic_time ();
   gboolean held = lock == NULL && g_error_matches (error, STEM_ERROR, STEM_ERROR_LOCKED);
   if (held && node->lock_wait_since == 0)
-    node->lock_wait_since = now;
+    {
+      node->lock_wait_since = now;
+      g_autofree char *timeout = stem_duration_format (STEM_LOCK_TIMEOUT_MS);
+      say (node,
+           _ ("its lock file “%s.lock” is held by another process: waiting for it, %s at most"),
+           plan->pidfile, timeout);
+    }
   if (held && now - node->lock_wait_since < STEM_LOCK_TIMEOUT_MS * (gint64)1000)
     {
       node->run = NODE_WAITING;
@@ -668,6 +700,7 @@ static void
 node_exited (Node *node, const siginfo_t *info)
 {
   g_autofree char *how = stem_proc_describe_exit (info, &node->clean);
+  node->exited_us = g_get_monotonic_time ();
   /* Its lock is held until what it left has ended, so that a start by
    * hand waits for that rather than start a second worker beside it.  A
    * call that holds it already (a stop) is seeing to the node itself. */
@@ -677,7 +710,11 @@ node_exited (Node *node, const siginfo_t *info)
   say (node, "%s (pid %d)", how, (int)node->pid);
   node->exit_decided = node->run == NODE_DOWN;
   if (node->sup->config->kill_group && left_begin (node))
-    return;
+    {
+      /* No longer running, though not yet restarting. */
+      notify_status (node->sup, NULL);
+      return;
+    }
   node_reaped (node);
 }
 
@@ -987,7 +1024,7 @@ stem_supervisor_run (GPtrArray *plans, const StemSupervisorConfig *config)
   s.loop = g_main_loop_new (NULL, FALSE);
   guint watch = g_unix_fd_add (sfd, G_IO_IN, on_signal, &s);
   start_nodes (&s, plans);
-  notify_status (&s, "READY=1\n");
+  notify_ready (&s);
 
   gboolean any_up = FALSE;
   for (guint i = 0; i < s.nodes->len; i++)
