@@ -53,6 +53,61 @@ rc_is 2 "a log file that is another node's pidfile is refused"
 like "$T/err" "Log file “$T/run/alpha.pid” of node “beta” is the pidfile of node “alpha”" \
   "naming both nodes"
 ok_if "nothing was started" no_pidfiles
+# The same files under other paths: a link to a directory (as /var/run is
+# to /run), compared by what they name.
+mkdir -p "$T/run"
+ln -s run "$T/run2"
+run "$MULTI" start alpha beta --pidfile="$T/run/%n.pid" --pidfile:beta="$T/run2/alpha.pid" \
+  --logfile="$T/log/%n.log" --command "$WORKER" --command run
+rc_is 2 "two nodes whose pidfiles are one file through a link are refused"
+like "$T/err" "^stem-multi: “$T/run2/alpha.pid”, the pidfile of node “beta”, and “$T/run/alpha.pid”, the pidfile of node “alpha”, are the same file$" \
+  "naming both paths and both nodes"
+is "$(grep -c . "$T/err")" 1 "(their lock files, one with them, go unsaid)"
+ok_if "nothing was started" no_pidfiles
+run "$MULTI" start alpha beta --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" \
+  --logfile:beta="$T/run2/alpha.pid" --command "$WORKER" --command run
+rc_is 2 "a log file that is another node's pidfile through a link is refused"
+like "$T/err" "“$T/run2/alpha.pid”, the log file of node “beta”, and “$T/run/alpha.pid”, the pidfile of node “alpha”, are the same file" \
+  "saying so"
+ok_if "nothing was started" no_pidfiles
+printf 'STEM_DEFAULT_QUEUE=q\n' >"$T/own.env"
+run "$MULTI" start alpha beta --env-file="$T/own.env" --pidfile="$T/run/%n.pid" \
+  --logfile="$T/log/%n.log" --logfile:beta="$T/own.env" --command "$WORKER" --command run
+rc_is 2 "a log file that is an env file of the call is refused"
+like "$T/err" "“$T/own.env”, an env file, and “$T/own.env”, the log file of node “beta”, are the same file" \
+  "(the worker's output would be read as settings next time)"
+ok_if "nothing was started" no_pidfiles
+is "$(cat "$T/own.env")" "STEM_DEFAULT_QUEUE=q" "and the env file is as it was"
+printf 'queues: {default: {}}\n' >"$T/routing.yaml"
+ln "$T/routing.yaml" "$T/routing-link.yaml"
+run "$MULTI" start alpha --routing-config="$T/routing.yaml" --pidfile="$T/run/%n.pid" \
+  --logfile="$T/routing-link.yaml" --command "$WORKER" --command run
+rc_is 2 "a log file that is the routing file through a hard link is refused"
+like "$T/err" "“$T/routing.yaml”, the routing file, and “$T/routing-link.yaml”, the log file of node “alpha”, are the same file" \
+  "saying so"
+ok_if "nothing was started" no_pidfiles
+run "$MULTI" start alpha beta --pidfile="$T/run/%n.pid" --logfile="$T/log/shared.log" \
+  --command "$WORKER" --command run
+rc_is 0 "two nodes may share a log file"
+multi stop alpha beta
+# A pidfile's name that leaves no room for ".lock" (a file name has at most
+# 255 bytes): refused before anything is made.
+long=$(printf 'p%.0s' $(seq 1 246))
+run "$MULTI" start alpha --pidfile="$T/new/${long}%n.pid" --logfile="$T/log/%n.log" \
+  --command "$WORKER" --command run
+rc_is 2 "a pidfile name too long for its lock file is refused"
+like "$T/err" "^stem-multi: --pidfile: the pidfile's name “${long}alpha.pid” is too long: its lock file's name, with “.lock” added, would have more than 255 bytes$" \
+  "naming the option and the name"
+ok_if "and nothing is made" test ! -e "$T/new"
+# The longest name that leaves room: the pidfile is written through a
+# temporary file whose name is cut to fit.
+long=$(printf 'p%.0s' $(seq 1 241))
+run "$MULTI" start alpha --pidfile="$T/run/${long}%n.pid" --logfile="$T/log/%n.log" \
+  --settle=0 --command "$WORKER" --command run
+rc_is 0 "a pidfile name of 250 bytes works"
+ok_if "its pidfile is written" test -s "$T/run/${long}alpha.pid"
+run "$MULTI" stop alpha --pidfile="$T/run/${long}%n.pid" --logfile="$T/log/%n.log"
+rc_is 0 "and the node stops"
 multi start alpha/../x --command "$WORKER"
 rc_is 2 "a bad node name"
 like "$T/err" "alpha/../x" "is named in the error"

@@ -265,6 +265,12 @@ fill_temp_file (int fd, pid_t pid)
   return fchmod (fd, 0644) == 0 && write_all (fd, text, strlen (text)) && fsync (fd) == 0;
 }
 
+void
+stem_pidfile_temp_name (const char *name, char *temp)
+{
+  g_snprintf (temp, NAME_MAX + 1, ".%.*s.%08x", NAME_MAX - 10, name, g_random_int ());
+}
+
 /* Creates a temporary file beside NAME in DFD: its descriptor, its name in
  * TEMP (NAME_MAX + 1 bytes). */
 static int
@@ -272,7 +278,7 @@ create_temp_at (int dfd, const char *name, char *temp)
 {
   for (int attempt = 0; attempt < 100; attempt++)
     {
-      g_snprintf (temp, NAME_MAX + 1, ".%.*s.%08x", NAME_MAX - 10, name, g_random_int ());
+      stem_pidfile_temp_name (name, temp);
       int fd = openat (dfd, temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
                        0644);
       if (fd >= 0 || errno != EEXIST)

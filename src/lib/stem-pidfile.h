@@ -51,6 +51,10 @@ gboolean stem_pidfile_parse (const char *path, const char *data, gsize length, p
  * opened as stem_pidfile_load does. */
 gboolean stem_pidfile_write (const char *path, pid_t pid, GError **error);
 
+/* A name for a temporary file beside pidfile NAME, in TEMP (NAME_MAX + 1
+ * bytes): ".NAME.XXXXXXXX", NAME cut short where that would be too long. */
+void stem_pidfile_temp_name (const char *name, char *temp);
+
 /* Removes PATH if it still names EXPECTED_PID (or unconditionally when
  * EXPECTED_PID is 0).  A missing file is success. */
 gboolean stem_pidfile_remove (const char *path, pid_t expected_pid, GError **error);

@@ -4,6 +4,7 @@
 #include "stem-plan.h"
 #include "stem-plan-private.h"
 
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -309,6 +310,155 @@ load_routing (StemArgs *args, StemPlanSet *set, Routing *routing, GError **error
   return routing->routing != NULL || stem_plan_config_error (error);
 }
 
+/* ---- one file under two names -------------------------------------------- */
+
+typedef enum
+{
+  FILE_PIDFILE,
+  FILE_LOCK,
+  FILE_LOG,
+  FILE_ENV,
+  FILE_ROUTING,
+} FileRole;
+
+typedef struct
+{
+  FileRole role;
+  const char *node; /* for the files of a node */
+  char *path;
+} NamedFile;
+
+static void
+named_file_clear (gpointer data)
+{
+  g_free (((NamedFile *)data)->path);
+}
+
+/* What PATH names, whichever way it goes there: the device and inode of
+ * the file, or, where there is none yet, of the nearest directory above it
+ * that exists, with the rest of the path.  Only compared: nothing is done
+ * to what it finds (the files are opened as stem-path.h says, when used). */
+static char *
+file_identity (const char *path)
+{
+  struct stat st;
+  if (stat (path, &st) == 0)
+    return g_strdup_printf ("%ju:%ju", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autofree char *rest = g_path_get_basename (path);
+  while (stat (dir, &st) != 0)
+    {
+      if (strcmp (dir, "/") == 0 || strcmp (dir, ".") == 0)
+        return g_strdup (path);
+      g_autofree char *base = g_path_get_basename (dir);
+      char *longer = g_build_filename (base, rest, NULL);
+      g_free (rest);
+      rest = longer;
+      char *up = g_path_get_dirname (dir);
+      g_free (dir);
+      dir = up;
+    }
+  return g_strdup_printf ("%ju:%ju/%s", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino, rest);
+}
+
+static char *
+describe_file (const NamedFile *file)
+{
+  switch (file->role)
+    {
+    case FILE_PIDFILE:
+      return g_strdup_printf (_ ("the pidfile of node “%s”"), file->node);
+    case FILE_LOCK:
+      return g_strdup_printf (_ ("the lock file of node “%s”"), file->node);
+    case FILE_LOG:
+      return g_strdup_printf (_ ("the log file of node “%s”"), file->node);
+    case FILE_ENV:
+      return g_strdup (_ ("an env file"));
+    case FILE_ROUTING:
+    default:
+      return g_strdup (_ ("the routing file"));
+    }
+}
+
+/* Whether A and B may be one file, or need not be told as such: logs may
+ * be shared, and what is only read may be read twice; a pidfile or a lock
+ * file is one node's alone, and a log must not be written into any of
+ * these. */
+static gboolean
+may_be_one_file (const NamedFile *a, const NamedFile *b)
+{
+  /* Two nodes' lock files are one where their pidfiles are, said once. */
+  if (a->role == b->role && (a->role == FILE_LOG || a->role == FILE_LOCK))
+    return TRUE;
+  return a->role >= FILE_ENV && b->role >= FILE_ENV;
+}
+
+/* stem_plan_set_check compares the paths; here, what they name: one file
+ * can have two paths through a link to a directory (/var/run and /run), a
+ * bind mount or a hard link.  A pidfile or lock file that two nodes share
+ * would have the second wait for the lock the first holds, then lose its
+ * pidfile; a log that is a pidfile, a lock file, an env file or the
+ * routing file would get the worker's output (for an env file, settings
+ * that root reads next time). */
+static gboolean
+check_same_files (StemPlanSet *set, const char *routing_path, GError **error)
+{
+  g_autoptr (GArray) files = g_array_new (FALSE, TRUE, sizeof (NamedFile));
+  g_array_set_clear_func (files, named_file_clear);
+  for (guint i = 0; i < set->plans->len; i++)
+    {
+      const StemNodePlan *plan = set->plans->pdata[i];
+      NamedFile pidfile = { FILE_PIDFILE, plan->node, g_strdup (plan->pidfile) };
+      NamedFile lock = { FILE_LOCK, plan->node, g_strconcat (plan->pidfile, ".lock", NULL) };
+      g_array_append_val (files, pidfile);
+      g_array_append_val (files, lock);
+    }
+  for (guint i = 0; i < set->plans->len; i++)
+    {
+      const StemNodePlan *plan = set->plans->pdata[i];
+      NamedFile log = { FILE_LOG, plan->node, g_strdup (plan->logfile) };
+      if (plan->logfile != NULL)
+        g_array_append_val (files, log);
+    }
+  GHashTableIter iter;
+  gpointer path;
+  g_hash_table_iter_init (&iter, set->env_files);
+  while (g_hash_table_iter_next (&iter, &path, NULL))
+    {
+      NamedFile env = { FILE_ENV, NULL, g_strdup (path) };
+      g_array_append_val (files, env);
+    }
+  NamedFile routing = { FILE_ROUTING, NULL, g_strdup (routing_path) };
+  if (routing_path != NULL)
+    g_array_append_val (files, routing);
+
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GString) problems = g_string_new (NULL);
+  for (guint i = 0; i < files->len; i++)
+    {
+      const NamedFile *file = &g_array_index (files, NamedFile, i);
+      char *identity = file_identity (file->path);
+      const NamedFile *first = g_hash_table_lookup (seen, identity);
+      if (first == NULL)
+        {
+          g_hash_table_insert (seen, identity, (gpointer)file);
+          continue;
+        }
+      g_free (identity);
+      if (may_be_one_file (first, file))
+        continue;
+      g_autofree char *what = describe_file (file);
+      g_autofree char *first_what = describe_file (first);
+      if (problems->len > 0)
+        g_string_append_c (problems, '\n');
+      g_string_append_printf (problems, _ ("“%s”, %s, and “%s”, %s, are the same file"), file->path,
+                              what, first->path, first_what);
+    }
+  if (problems->len > 0)
+    return stem_throw_code (error, STEM_ERROR_CONFIG, "%s", problems->str);
+  return TRUE;
+}
+
 StemPlanSet *
 stem_plan_build_commands (StemArgs *args, const char *const *node_words, GError **error)
 {
@@ -325,8 +475,8 @@ stem_plan_build_commands (StemArgs *args, const char *const *node_words, GError 
         set->problems->pdata[i] = problem;
       }
   stem_routing_free (routing.routing);
-  g_free (routing.path);
-  if (!loaded || !stem_plan_set_check (set, error))
+  g_autofree char *routing_path = routing.path;
+  if (!loaded || !stem_plan_set_check (set, error) || !check_same_files (set, routing_path, error))
     return NULL;
   return g_steal_pointer (&set);
 }

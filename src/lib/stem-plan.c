@@ -1,6 +1,7 @@
 #include "stem-plan.h"
 #include "stem-plan-private.h"
 
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -140,6 +141,22 @@ expand_path (const char *tmpl, const StemTemplateContext *ctx, GError **error)
   return g_canonicalize_filename (expanded, NULL);
 }
 
+/* A pidfile whose lock file's name (NAME.lock) would be longer than a
+ * file name may be could be neither locked nor written: said before
+ * anything is made or started, not when its node is. */
+static gboolean
+check_pidfile_name (const char *pidfile, GError **error)
+{
+  const char *slash = strrchr (pidfile, '/');
+  const char *name = slash != NULL ? slash + 1 : pidfile;
+  if (strlen (name) + strlen (".lock") <= NAME_MAX)
+    return TRUE;
+  return stem_throw_code (error, STEM_ERROR_CONFIG,
+                          _ ("the pidfile's name “%s” is too long: its lock file's name, with "
+                             "“.lock” added, would have more than %d bytes"),
+                          name, NAME_MAX);
+}
+
 char *
 stem_plan_template_from_env (const char *const *env, gboolean logfile, const char **out_var,
                              GError **error)
@@ -191,7 +208,8 @@ plan_paths (StemArgs *args, StemPlanSet *set, guint n_nodes, StemNodePlan *plan,
       pid_origin = set->pidfile_var;
     }
   if (!stem_template_check_pidfile (pid_tmpl, scoped ? 1 : n_nodes, error)
-      || (plan->pidfile = expand_path (pid_tmpl, &ctx, error)) == NULL)
+      || (plan->pidfile = expand_path (pid_tmpl, &ctx, error)) == NULL
+      || !check_pidfile_name (plan->pidfile, error))
     {
       if (pid_origin != NULL)
         stem_error_prefix (error, "%s", pid_origin);

@@ -13,6 +13,7 @@
 #include "stem-fd.h"
 #include "stem-i18n.h"
 #include "stem-log.h"
+#include "stem-pidfile.h"
 #include "stem-writer.h"
 
 /* What travels up the status pipe from a worker vforked for supervise:
@@ -54,7 +55,9 @@ pidfile_slot_init (PidfileSlot *slot, const char *pidfile, GError **error)
   if (slot->dir_fd < 0)
     return FALSE;
   slot->name = g_strdup (name);
-  slot->temp = g_strdup_printf (".%s.%08x", slot->name, g_random_int ());
+  char temp[NAME_MAX + 1];
+  stem_pidfile_temp_name (name, temp);
+  slot->temp = g_strdup (temp);
   return TRUE;
 }
 
