@@ -753,21 +753,27 @@ usage (void)
   fputs (out->str, stdout);
 }
 
+/* The last of --format and --json decides (--json is --format=json), as
+ * for any option given more than once: a wrapper may append its own. */
 static gboolean
 parse_format (StemHealthOptions *opts, GError **error)
 {
-  const char *text = stem_args_get (opts->args, STEM_OPT_FORMAT);
-  gboolean json = stem_args_has (opts->args, STEM_OPT_JSON);
-  opts->format = json ? FORMAT_JSON : FORMAT_TEXT;
+  const char *text = NULL;
+  for (guint i = 0; i < opts->args->values->len; i++)
+    {
+      const StemOptionValue *value = opts->args->values->pdata[i];
+      if (value->spec->id == STEM_OPT_FORMAT)
+        text = value->value;
+      else if (value->spec->id == STEM_OPT_JSON)
+        text = format_names[FORMAT_JSON];
+    }
+  opts->format = FORMAT_TEXT;
   if (text == NULL)
     return TRUE;
   for (guint i = 0; i < G_N_ELEMENTS (format_names); i++)
     if (strcmp (text, format_names[i]) == 0)
       {
         opts->format = i;
-        if (json && i != FORMAT_JSON)
-          return stem_throw_code (error, STEM_ERROR_USAGE,
-                                  _ ("--json and --format=%s contradict each other"), text);
         return TRUE;
       }
   return stem_throw_code (error, STEM_ERROR_USAGE,
