@@ -200,6 +200,7 @@ rc_is 1 "start refuses another user's log for a worker of root's"
 like "$T/err" "Opening log file “$W/theta.log”: it belongs to uid $NOBODY, not to the worker's uid 0; not trusted" \
   "saying whose it is"
 ok_if "and starts nothing" test ! -e "$W/theta.pid"
+bounded "$MULTI" stop theta --pidfile="$W/%n.pid" --logfile="$W/%n.log"
 chown "$NOBODY" "$W/delta.log"
 bounded "$MULTI" start delta --pidfile="$W/%n.pid" --logfile="$W/%n.log" --uid="$NOBODY" \
   --settle=0 --command "$T/bin/stem-test-worker" --command sleep-forever
