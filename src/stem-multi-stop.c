@@ -256,10 +256,13 @@ report_stopped (StemMultiOptions *opts, GArray *targets, const int *results, GAr
                              (int)t->pid);
       else
         {
+          /* The report's first word is its state, as for the others. */
           g_autofree char *waited = stem_duration_format (steps[step - 1].timeout_ms);
-          r = stem_report_add (report, t->plan->node,
-                               steps[step].signum == SIGKILL ? "killed" : "stopped", FALSE,
-                               _ ("stopped (pid %d) by SIG%s: still running %s after SIG%s"),
+          gboolean killed = steps[step].signum == SIGKILL;
+          r = stem_report_add (report, t->plan->node, killed ? "killed" : "stopped", FALSE,
+                               killed
+                                   ? _ ("killed (pid %d) by SIG%s: still running %s after SIG%s")
+                                   : _ ("stopped (pid %d) by SIG%s: still running %s after SIG%s"),
                                (int)t->pid, stem_signal_name (steps[step].signum), waited,
                                stem_signal_name (steps[step - 1].signum));
         }

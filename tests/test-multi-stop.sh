@@ -9,7 +9,7 @@ deaf=$(pid_of deaf)
 wait_until 10 grep -qs '^ready' "$T/log/deaf.log"
 multi stop deaf --timeout=300ms
 rc_is 0 "stop escalates to KILL after --timeout"
-like "$T/out" "^deaf: stopped \(pid $deaf\) by SIGKILL: still running 300ms after SIGTERM$" \
+like "$T/out" "^deaf: killed \(pid $deaf\) by SIGKILL: still running 300ms after SIGTERM$" \
   "stop reports the escalation"
 ok_if "the deaf worker is gone" dead "$deaf"
 ok_if "its pidfile is gone" test ! -e "$T/run/deaf.pid"
@@ -26,6 +26,14 @@ multi stop deaf --retry=INT/200ms/KILL/5
 rc_is 0 "a --retry schedule with KILL stops it"
 like "$T/out" "by SIGKILL: still running 200ms after SIGINT" "the schedule's signals are used"
 ok_if "gone after the schedule" dead "$deaf"
+# A later step that is not SIGKILL: stopped, by that signal.
+multi start deaf --command "$WORKER" --command ignore-term
+deaf=$(pid_of deaf)
+wait_until 10 grep -qs "^ready pid=$deaf" "$T/log/deaf.log"
+multi stop deaf --retry=TERM/200ms/QUIT/5
+rc_is 0 "a --retry schedule with QUIT stops it"
+like "$T/out" "^deaf: stopped \(pid $deaf\) by SIGQUIT: still running 200ms after SIGTERM$" \
+  "reported as stopped, by SIGQUIT"
 
 for mode in warm:TERM soft:INT hard:QUIT; do
   name=${mode%%:*} sig=${mode#*:}
