@@ -33,10 +33,12 @@ typedef struct
   const char *prefix; /* "NODE: " before each line, or "" */
   char *dir;
   char *base;
-  int fd;        /* the log being read, or -1 */
-  int file_wd;   /* its inotify watch, or -1 */
-  int dir_wd;    /* the directory's, or -1 */
-  GString *line; /* an unfinished line, when lines are prefixed */
+  int fd;               /* the log being read, or -1 */
+  int file_wd;          /* its inotify watch, or -1 */
+  int dir_wd;           /* the directory's, or -1 */
+  GString *line;        /* an unfinished line, when lines are prefixed */
+  gboolean on_terminal; /* standard output is one: no control character */
+  gboolean after_c2;    /* held back: a byte 0xc2, maybe the start of a C1 */
 } Follow;
 
 static void
@@ -79,13 +81,49 @@ open_log (const char *path, GError **error)
   return stem_fd_steal (&fd);
 }
 
+/* Writes DATA to standard output.  To a terminal, a control character of
+ * the worker's (C0 but newline and tab, DEL, and C1, which UTF-8 writes
+ * as 0xc2 0x80 to 0xc2 0x9f) is shown as "?", as in --settle's lines:
+ * whoever can write the log must not move the cursor, rewrite lines or
+ * set the title of the terminal of whoever reads it (root, often).
+ * Piped, the bytes go as they are. */
+static void
+put (Follow *f, const char *data, gsize len)
+{
+  if (!f->on_terminal)
+    {
+      fwrite (data, 1, len, stdout);
+      return;
+    }
+  for (gsize i = 0; i < len; i++)
+    {
+      guchar b = (guchar)data[i];
+      if (f->after_c2)
+        {
+          f->after_c2 = FALSE;
+          if (b >= 0x80 && b <= 0x9f)
+            {
+              putchar ('?');
+              continue;
+            }
+          putchar (0xc2);
+        }
+      if (b == 0xc2)
+        f->after_c2 = TRUE;
+      else if ((b < 0x20 && b != '\n' && b != '\t') || b == 0x7f)
+        putchar ('?');
+      else
+        putchar (b);
+    }
+}
+
 /* Writes DATA to standard output, each line after F's prefix. */
 static void
 emit (Follow *f, const char *data, gsize len)
 {
   if (*f->prefix == '\0')
     {
-      fwrite (data, 1, len, stdout);
+      put (f, data, len);
       return;
     }
   for (const char *end = data + len; data < end;)
@@ -96,7 +134,7 @@ emit (Follow *f, const char *data, gsize len)
       if (nl != NULL)
         {
           fputs (f->prefix, stdout);
-          fwrite (f->line->str, 1, f->line->len, stdout);
+          put (f, f->line->str, f->line->len);
           g_string_truncate (f->line, 0);
         }
       data = stop;
@@ -372,6 +410,7 @@ stem_multi_logs (StemMultiOptions *opts, GError **error)
                 g_get_prgname (), g_strerror (errno));
 
   guint n = set->plans->len;
+  gboolean on_terminal = isatty (STDOUT_FILENO);
   Follow *follows = g_new0 (Follow, n);
   int status = STEM_EXIT_OK;
   guint followed = 0;
@@ -381,6 +420,7 @@ stem_multi_logs (StemMultiOptions *opts, GError **error)
       f->plan = set->plans->pdata[i];
       f->prefix = n > 1 ? g_strdup_printf ("%s: ", f->plan->node) : "";
       f->line = g_string_new (NULL);
+      f->on_terminal = on_terminal;
       f->fd = f->file_wd = f->dir_wd = -1;
       g_autoptr (GError) problem = NULL;
       if (f->plan->logfile != NULL && follow)
@@ -400,7 +440,9 @@ stem_multi_logs (StemMultiOptions *opts, GError **error)
       else if (!follow && f->line->len > 0)
         {
           /* The last line, not ended yet, is shown all the same. */
-          printf ("%s%s\n", f->prefix, f->line->str);
+          fputs (f->prefix, stdout);
+          put (f, f->line->str, f->line->len);
+          putchar ('\n');
           g_string_truncate (f->line, 0);
         }
     }

@@ -35,6 +35,20 @@ multi logs short short2 --lines=1
 is "$(cat "$T/out")" "$(printf 'short: two\nshort2: last')" \
   "with several nodes too, an unfinished last line is printed, ended"
 
+# The worker's control characters: shown as "?" on a terminal (here the
+# pseudo-terminal of script(1)), passed on as they are into a pipe.
+printf 'title \033]0;PWNED\007 erase \033[2J\rCR \302\233C1 é\tend\n' >"$T/log/esc.log"
+script -qec "'$MULTI' logs esc --pidfile='$T/run/%n.pid' --logfile='$T/log/%n.log'" /dev/null \
+  | tr -d '\r' >"$T/tty.out"
+is "$(cat "$T/tty.out")" "$(printf 'title ?]0;PWNED? erase ?[2J?CR ?C1 é\tend')" \
+  "to a terminal, control characters (C0, C1) are shown as ?"
+script -qec "'$MULTI' logs esc short2 --pidfile='$T/run/%n.pid' --logfile='$T/log/%n.log'" \
+  /dev/null | tr -d '\r' >"$T/tty.out"
+like "$T/tty.out" "^esc: title \?\]0;PWNED\? erase" "so they are with a prefix"
+multi logs esc
+is "$(od -An -c "$T/out" | tr -s ' \n' ' ')" "$(od -An -c "$T/log/esc.log" | tr -s ' \n' ' ')" \
+  "into a pipe, they are passed on as they are"
+
 # A log of a gigabyte with no line end (a sparse file the worker's user
 # could make of any size): its last 64 MiB are shown, and it says so.
 truncate -s 1G "$T/log/sparse.log"
