@@ -11,6 +11,9 @@
  *   swap-dir DIR TARGET
  *       waits until a directory is created in DIR, moves it aside and puts
  *       a symbolic link to TARGET in its place.
+ *   swap-in-dir DIR SOURCE
+ *       waits until a directory is created in DIR, and renames DIR/SOURCE
+ *       (another directory, root's) over it.
  *   hold-lock PATH
  *       opens PATH read-only (creating it 0644 if missing), holds flock
  *       LOCK_EX on it and waits until killed. */
@@ -129,6 +132,23 @@ swap_dir (const char *dir, const char *target)
   return 0;
 }
 
+static int
+swap_in_dir (const char *dir, const char *source)
+{
+  if (chdir (dir) < 0)
+    die (dir);
+  int in_fd = inotify_init1 (IN_CLOEXEC);
+  if (in_fd < 0 || inotify_add_watch (in_fd, ".", IN_CREATE | IN_ONLYDIR) < 0)
+    die ("inotify");
+  ready ();
+  char name[256];
+  wait_event (in_fd, IN_CREATE | IN_ISDIR, name, sizeof name);
+  if (rename (source, name) < 0)
+    die ("rename");
+  printf ("swapped %s\n", name);
+  return 0;
+}
+
 static _Noreturn void
 hold_lock (const char *path)
 {
@@ -150,8 +170,10 @@ main (int argc, char **argv)
     return plant_pidfile (argv[2], argv[3], argv[4], atoi (argv[5]), argv[6]);
   if (argc == 4 && strcmp (argv[1], "swap-dir") == 0)
     return swap_dir (argv[2], argv[3]);
+  if (argc == 4 && strcmp (argv[1], "swap-in-dir") == 0)
+    return swap_in_dir (argv[2], argv[3]);
   if (argc == 3 && strcmp (argv[1], "hold-lock") == 0)
     hold_lock (argv[2]);
-  fprintf (stderr, "usage: stem-attacker plant-pidfile|swap-dir|hold-lock ARGS…\n");
+  fprintf (stderr, "usage: stem-attacker plant-pidfile|swap-dir|swap-in-dir|hold-lock ARGS…\n");
   return 2;
 }

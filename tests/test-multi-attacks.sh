@@ -107,6 +107,27 @@ else
   fail "a start that fails says why" "$unclear unclear failures:" "$(cat "$T/unclear")"
 fi
 
+# A directory of root's with files in it, renamed over the one start has
+# just made (strace holds start there, for the attacker to be in time):
+# neither opened up (chmod 0755) nor handed to the worker's user.
+if command -v strace >/dev/null; then
+  rm -rf "${W:?}"/*
+  mkdir -m 700 "$W/private"
+  echo secret >"$W/private/key"
+  attack swap-in-dir "$W" private
+  run strace -qq -o /dev/null -e trace=mkdirat -e inject=mkdirat:delay_exit=1000000 \
+    "$MULTI" start alpha --pidfile="$T/run/%n.pid" --logfile="$W/%n/w.log" --uid="$NOBODY" \
+    --settle=0 --command "$T/bin/stem-test-worker" --command sleep-forever
+  wait "$attacker"
+  like "$T/attacker.out" "^swapped alpha$" "(the attacker's rename came in time)"
+  is "$(stat -c '%u %a' "$W/alpha")" "0 700" "root's directory keeps its owner and mode"
+  as_nobody cat "$W/alpha/key" >"$T/read" 2>/dev/null
+  is "$(cat "$T/read")" "" "and what is in it stays unreadable"
+  bounded "$MULTI" stop alpha --pidfile="$T/run/%n.pid" --logfile="$W/%n/w.log"
+else
+  skip "needs strace to hold start between making a directory and opening it"
+fi
+
 # The same link left in place: refused by name.
 rm -rf "${W:?}"/*
 as_nobody ln -s "$T/target" "$W/alpha"

@@ -51,40 +51,57 @@ link_trusted (int dfd, const struct stat *link_st)
   return (dir_st.st_mode & (S_IWGRP | S_IWOTH)) == 0 || (dir_st.st_mode & S_ISVTX) != 0;
 }
 
-/* Makes directory NAME in DFD and opens it.  It is given away only if it
- * is still an empty directory of ours: whoever can write DFD may have
- * replaced it by then, and must not be handed anything else. */
+/* Whether the directory open on FD (for reading) has no entry but "." and
+ * "..": a count of links would not see the files in it. */
+static int
+dir_is_empty (int fd)
+{
+  char buf[1024] __attribute__ ((aligned (8)));
+  for (;;)
+    {
+      long n = syscall (SYS_getdents64, fd, buf, sizeof buf);
+      if (n <= 0)
+        return n == 0;
+      for (long at = 0; at < n;)
+        {
+          const char *name = buf + at + 19; /* d_ino, d_off, d_reclen, d_type */
+          unsigned short reclen;
+          memcpy (&reclen, buf + at + 16, sizeof reclen);
+          if (strcmp (name, ".") != 0 && strcmp (name, "..") != 0)
+            return 0;
+          at += reclen;
+        }
+    }
+}
+
+/* Makes directory NAME in DFD and opens it.  Its mode is set, and it is
+ * given away, only if it is still an empty directory of ours: whoever can
+ * write DFD may have renamed another directory of ours there meanwhile
+ * (one with files in it), which must be neither opened up nor handed to
+ * anyone.  Found so, it is left as it is, and EEXIST says to look again. */
 static int
 make_dir (int dfd, const char *name, const StemPathCreate *create)
 {
   if (mkdirat (dfd, name, create->mode) < 0)
     return -1;
-  int fd = openat (dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int fd = openat (dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return fd;
   struct stat st;
   if (fstat (fd, &st) < 0)
     return close_keep_errno (fd);
-  /* mkdirat () took the umask off: a directory of ours gets the mode
-   * asked for (0755, so that the service user and monitoring can read a
-   * pidfile that root's umask 077 would hide).  An O_PATH descriptor has
-   * no fchmod (): through its /proc link, which is that very directory. */
-  if (st.st_uid == geteuid () && (st.st_mode & 07777) != create->mode)
-    {
-      char self[64];
-      snprintf (self, sizeof self, "/proc/self/fd/%d", fd);
-      if (chmod (self, create->mode) < 0)
-        return close_keep_errno (fd);
-    }
-  if (!create->give)
-    return fd;
-  if (st.st_uid != geteuid () || st.st_nlink != 2)
+  if (st.st_uid != geteuid () || !dir_is_empty (fd))
     {
       close (fd);
       errno = EEXIST;
       return -1;
     }
-  if (fchownat (fd, "", create->uid, create->gid, AT_EMPTY_PATH) < 0)
+  /* mkdirat () took the umask off: a directory of ours gets the mode
+   * asked for (0755, so that the service user and monitoring can read a
+   * pidfile that root's umask 077 would hide). */
+  if ((st.st_mode & 07777) != create->mode && fchmod (fd, create->mode) < 0)
+    return close_keep_errno (fd);
+  if (create->give && fchown (fd, create->uid, create->gid) < 0)
     return close_keep_errno (fd);
   return fd;
 }
