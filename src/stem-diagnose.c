@@ -930,6 +930,34 @@ check_detach (Diagnose *d, const char *id, char **argv, const char *origin, cons
   return TRUE;
 }
 
+/* Whether the interpreter of script PROGRAM, which the kernel executes
+ * with it, is there and the service user's to run: a virtualenv deleted
+ * under the script, or made in a home that user may not enter, fails
+ * every start although the script itself is fine.  FALSE once said. */
+static gboolean
+report_interpreter (Diagnose *d, const char *id, const char *origin, const char *program)
+{
+  g_autofree char *interpreter = stem_command_interpreter (program);
+  if (interpreter == NULL)
+    return TRUE;
+  struct stat st;
+  int errsv = 0;
+  if (stat (interpreter, &st) != 0)
+    errsv = errno;
+  else if (!S_ISREG (st.st_mode))
+    errsv = EACCES;
+  else if (d->user != NULL && user_access (d->user, interpreter, X_OK, &errsv) != ACCESS_NO)
+    errsv = 0;
+  if (errsv == 0)
+    return TRUE;
+  CheckResult *r
+      = add_result (d, id, LEVEL_ERROR,
+                    _ ("%s: %s is a script for %s, which the service user %s cannot execute: %s"),
+                    origin, program, interpreter, d->user_name, g_strerror (errsv));
+  set_hint (r, _ ("fix the first line (#!) of %s, or install %s"), program, interpreter);
+  return FALSE;
+}
+
 /* Whether the service user may run PROGRAM; an ok result only when the
  * command was not WARNED about already (its warnings are its result). */
 static void
@@ -953,6 +981,8 @@ report_worker_program (Diagnose *d, const char *id, const char *origin, const ch
                                    origin, line, program, d->user_name, g_strerror (errsv));
       set_hint (r, _ ("run stem-diagnose as root, which checks as the service user"));
     }
+  else if (!report_interpreter (d, id, origin, program))
+    return;
   else if (warned)
     return;
   else if (can == ACCESS_BY_MODE)

@@ -342,6 +342,20 @@ chmod 644 "$T/bin/notexec"
 env_file notexec.env 0600 "STEMD_COMMAND=$T/bin/notexec"
 diagnose --env-file="$T/notexec.env" --user="$ME" --json
 is "$(level worker-command)" error "worker-command fails when the program is not executable"
+# A script whose interpreter is gone (a virtualenv deleted under it): the
+# script itself is executable, but exec fails.
+printf '#!%s/venv/bin/python3\nprint(1)\n' "$T" >"$T/bin/orphan-script"
+chmod 755 "$T/bin/orphan-script"
+env_file orphan.env 0600 "STEM_WORKER_COMMAND=$T/bin/orphan-script"
+diagnose --env-file="$T/orphan.env" --user="$ME" --json
+is "$(level worker-command)" error "worker-command fails for a script whose interpreter is missing"
+like "$T/out" "$T/bin/orphan-script is a script for $T/venv/bin/python3, which the service user [^ ]+ cannot execute: No such file or directory" \
+  "… and names the interpreter"
+printf '#! /bin/sh -e\nexit 0\n' >"$T/bin/sh-script"
+chmod 755 "$T/bin/sh-script"
+env_file sh-script.env 0600 "STEM_WORKER_COMMAND=$T/bin/sh-script"
+diagnose --env-file="$T/sh-script.env" --user="$ME" --json
+is "$(level worker-command)" ok "… but a script for an interpreter that is there is fine"
 env_file notfound.env 0600 "STEMD_COMMAND=no-such-stem-worker-program"
 diagnose --env-file="$T/notfound.env" --user="$ME" --json
 is "$(level worker-command)" error "worker-command fails when the program is not on PATH"

@@ -8,6 +8,13 @@ no_pidfiles () { ! ls "$T"/run/*.pid >/dev/null 2>&1; }
 multi start alpha --command "$T/missing-program"
 rc_is 2 "a missing program is a configuration error"
 like "$T/err" "^stem-multi: Program “$T/missing-program” does not exist$" "naming the program"
+printf '#!%s/venv/bin/python3\nprint(1)\n' "$T" >"$T/orphan-script"
+chmod 755 "$T/orphan-script"
+multi start alpha --command "$T/orphan-script"
+rc_is 2 "a script whose interpreter is missing is a configuration error"
+like "$T/err" "^stem-multi: Program “$T/orphan-script” is a script for “$T/venv/bin/python3”, which does not exist$" \
+  "naming the interpreter"
+ok_if "nothing was started" no_pidfiles
 multi start alpha --command-line "no-such-worker-program --flag"
 rc_is 2 "a program not on PATH"
 like "$T/err" "Program “no-such-worker-program” not found on PATH" "says it looked on PATH"
@@ -135,11 +142,12 @@ rc_is 2 "a detached start refuses --logfile=-"
 like "$T/err" "needs --foreground or supervise" "and says where it works"
 
 # Exec failures come back through the close-on-exec pipe.
-printf '#!/nonexistent/interpreter\n' >"$T/bad-interpreter"
-chmod 755 "$T/bad-interpreter"
-multi start alpha --command "$T/bad-interpreter"
+# (An executable file in no format the kernel runs: no #! line, no ELF.)
+printf 'not a program\n' >"$T/not-a-program"
+chmod 755 "$T/not-a-program"
+multi start alpha --command "$T/not-a-program"
 rc_is 1 "an exec failure fails the node"
-like "$T/err" "^stem-multi: alpha: Executing “$T/bad-interpreter”: No such file or directory$" \
+like "$T/err" "^stem-multi: alpha: Executing “$T/not-a-program”: Exec format error$" \
   "with the exec error"
 ok_if "and leaves no pidfile" no_pidfiles
 multi start alpha --command "$WORKER" --workdir="$T/not-executable/sub"
@@ -295,11 +303,11 @@ rc_is 2 "--foreground with two nodes is a usage error"
 
 # --foreground with a worker that cannot be run: said where stem-multi's
 # errors go (not only in the log it was about to write), pidfile removed.
-printf '#!/nonexistent/interpreter\n' >"$T/badinterp"
-chmod 755 "$T/badinterp"
-multi start fgbad --foreground --command "$T/badinterp"
-rc_is 1 "--foreground with a program whose interpreter is missing"
-like "$T/err" "^stem-multi: fgbad: Executing “$T/badinterp”: No such file or directory$" \
+printf 'not a program\n' >"$T/not-a-program-fg"
+chmod 755 "$T/not-a-program-fg"
+multi start fgbad --foreground --command "$T/not-a-program-fg"
+rc_is 1 "--foreground with a program the kernel cannot run"
+like "$T/err" "^stem-multi: fgbad: Executing “$T/not-a-program-fg”: Exec format error$" \
   "is said on stem-multi's standard error, not in the log"
 ok_if "its pidfile is removed" test ! -e "$T/run/fgbad.pid"
 if [ "$(id -u)" -eq 0 ]; then
@@ -361,9 +369,9 @@ session_of () { ps -o sid= -p "$1" | tr -d ' '; }
 many=$(seq -f 'many%g' 1 20)
 # shellcheck disable=SC2086 # one word per node
 multi start $many --settle=0 --command-line="$WORKER run" \
-  --command-line:many7="$T/bad-interpreter"
+  --command-line:many7="$T/not-a-program"
 rc_is 1 "start 20 nodes at once, one of which cannot be executed"
-like "$T/err" "^stem-multi: many7: Executing “$T/bad-interpreter”: No such file or directory$" \
+like "$T/err" "^stem-multi: many7: Executing “$T/not-a-program”: Exec format error$" \
   "the one that failed is named"
 ok_if "and has no pidfile" test ! -e "$T/run/many7.pid"
 started=0 sessions=

@@ -162,15 +162,16 @@ ok_if "no worker is left" dead "$p1"
 ok_if "no worker is left (s2)" dead "$p2"
 ok_if "the pidfiles are removed" test ! -e "$T/run/s1.pid" -a ! -e "$T/run/s2.pid"
 
-# A worker whose exec fails (here: its interpreter is missing) is said to
-# have failed, with the reason, and has no pidfile.
-printf '#!/nonexistent/interpreter\n' >"$T/bad-interpreter"
-chmod 755 "$T/bad-interpreter"
-supervise_bg "$T/noexec.err" noexec --max-restarts=0 --command "$T/bad-interpreter"
+# A worker whose exec fails (here: an executable file in no format the
+# kernel runs, no #! line and no ELF) is said to have failed, with the
+# reason, and has no pidfile.
+printf 'not a program\n' >"$T/not-a-program"
+chmod 755 "$T/not-a-program"
+supervise_bg "$T/noexec.err" noexec --max-restarts=0 --command "$T/not-a-program"
 wait "$sup"
 rc=$?
 rc_is 1 "supervise of a node that cannot be executed"
-like "$T/noexec.err" "noexec: Executing “$T/bad-interpreter”: No such file or directory$" \
+like "$T/noexec.err" "noexec: Executing “$T/not-a-program”: Exec format error$" \
   "the exec error is said"
 ok_if "no pidfile is left" test ! -e "$T/run/noexec.pid"
 

@@ -1,6 +1,7 @@
 #include "stem-command.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -239,4 +240,24 @@ stem_command_find_program (const char *program, const char *const *envp, GError 
     stem_throw_code (error, STEM_ERROR_CONFIG, _ ("Program “%s” not found on PATH (%s)"), program,
                      search);
   return NULL;
+}
+
+char *
+stem_command_interpreter (const char *program)
+{
+  int fd = open (program, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0)
+    return NULL;
+  struct stat st;
+  char head[256];
+  ssize_t n = fstat (fd, &st) == 0 && S_ISREG (st.st_mode) ? read (fd, head, sizeof head - 1) : -1;
+  close (fd);
+  if (n < 2 || head[0] != '#' || head[1] != '!')
+    return NULL;
+  head[n] = '\0';
+  const char *start = head + 2;
+  while (*start == ' ' || *start == '\t')
+    start++;
+  size_t len = strcspn (start, " \t\n");
+  return len > 0 ? g_strndup (start, len) : NULL;
 }

@@ -31,4 +31,9 @@ gboolean stem_command_resolve (const char *const *words, const char *line, const
  * (STEM_ERROR_CONFIG) say whether it was not found or not executable. */
 char *stem_command_find_program (const char *program, const char *const *envp, GError **error);
 
+/* The interpreter that the "#!" line of script PROGRAM names (the kernel
+ * executes that, and fails when it cannot, as for the program itself), or
+ * NULL for a program without one. */
+char *stem_command_interpreter (const char *program);
+
 G_END_DECLS

@@ -141,6 +141,31 @@ user_can_run (const StemUser *user, const char *program)
   return FALSE;
 }
 
+/* A script's interpreter, which exec needs as much as the script: a
+ * virtualenv deleted under it, or one in a home the worker's user may not
+ * enter, fails the start just the same. */
+static gboolean
+check_interpreter (const StemNodePlan *plan, const char *program, GError **error)
+{
+  g_autofree char *interpreter = stem_command_interpreter (program);
+  if (interpreter == NULL)
+    return TRUE;
+  struct stat st;
+  if (stat (interpreter, &st) != 0)
+    return stem_throw_code (error, STEM_ERROR_CONFIG,
+                            _ ("Program “%s” is a script for “%s”, which does not exist"), program,
+                            interpreter);
+  if (!S_ISREG (st.st_mode) || access (interpreter, X_OK) != 0)
+    return stem_throw_code (error, STEM_ERROR_CONFIG,
+                            _ ("Program “%s” is a script for “%s”, which is not executable"),
+                            program, interpreter);
+  if (plan->user != NULL && !user_can_run (plan->user, interpreter))
+    return stem_throw_code (error, STEM_ERROR_CONFIG,
+                            _ ("Program “%s” is a script for “%s”, which uid %u may not execute"),
+                            program, interpreter, (unsigned)plan->user->uid);
+  return TRUE;
+}
+
 /* SPEC's STEM_WORKER_* variables: what a worker learns of its node. */
 static GStrv
 add_worker_env (GStrv envp, const StemPlanSet *set, const Routing *routing,
@@ -278,6 +303,8 @@ plan_command (StemArgs *args, StemPlanSet *set, const Routing *routing, StemNode
     return stem_throw_code (error, STEM_ERROR_CONFIG,
                             _ ("Program “%s” is not executable by uid %u"), program,
                             (unsigned)plan->user->uid);
+  if (!check_interpreter (plan, program, error))
+    return FALSE;
 
   const char *umask_text = stem_args_get_for_node (args, STEM_OPT_UMASK, plan->node, plan->index);
   if (umask_text != NULL)
