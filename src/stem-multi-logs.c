@@ -39,6 +39,7 @@ typedef struct
   GString *line;        /* an unfinished line, when lines are prefixed */
   gboolean on_terminal; /* standard output is one: no control character */
   gboolean after_c2;    /* held back: a byte 0xc2, maybe the start of a C1 */
+  gboolean mid_line;    /* what was written last did not end a line */
 } Follow;
 
 static void
@@ -90,6 +91,8 @@ open_log (const char *path, GError **error)
 static void
 put (Follow *f, const char *data, gsize len)
 {
+  if (len > 0)
+    f->mid_line = data[len - 1] != '\n';
   if (!f->on_terminal)
     {
       fwrite (data, 1, len, stdout);
@@ -439,12 +442,14 @@ stem_multi_logs (StemMultiOptions *opts, GError **error)
         }
       else if (!follow && f->line->len > 0)
         {
-          /* The last line, not ended yet, is shown all the same. */
+          /* The last line, not ended yet, is shown all the same, ended. */
           fputs (f->prefix, stdout);
           put (f, f->line->str, f->line->len);
           putchar ('\n');
           g_string_truncate (f->line, 0);
         }
+      else if (!follow && f->mid_line)
+        putchar ('\n'); /* the same, unprefixed */
     }
 
   if (follow && followed > 0)

@@ -30,6 +30,7 @@ is "$(cat "$T/out")" "$(printf 'one\ntwo')" "a log shorter than --lines is print
 printf 'one\ntwo' >"$T/log/short.log"
 multi logs short --lines=1
 is "$(cat "$T/out")" "two" "an unfinished last line counts as a line"
+is "$(tail -c 1 "$T/out" | od -An -tx1 | tr -d ' ')" 0a "… and is printed ended, for one node too"
 printf 'zero\nlast' >"$T/log/short2.log"
 multi logs short short2 --lines=1
 is "$(cat "$T/out")" "$(printf 'short: two\nshort2: last')" \
