@@ -253,7 +253,18 @@ stem_multi_get (StemMultiOptions *opts, GError **error)
     set = stem_plan_build_commands (opts->args, opts->words + 1, error);
   else
     {
-      g_autoptr (StemPlanSet) configured = stem_plan_build_paths (opts->args, NULL, NULL, NULL);
+      /* STEMD_NODES that cannot be planned is the usage or configuration
+       * error it is for start, not a reason to plan NODE alone. */
+      GError *configured_error = NULL;
+      g_autoptr (StemPlanSet) configured
+          = stem_plan_build_paths (opts->args, NULL, NULL, &configured_error);
+      if (configured == NULL
+          && !g_error_matches (configured_error, STEM_ERROR, STEM_ERROR_NO_NODES))
+        {
+          g_propagate_error (error, configured_error);
+          return -1;
+        }
+      g_clear_error (&configured_error);
       gboolean listed
           = configured != NULL && g_strv_contains ((const char *const *)configured->nodes, wanted);
       set = stem_plan_build_commands (opts->args, listed ? NULL : opts->words, error);

@@ -41,6 +41,14 @@ rc_is 0 "get"
 is "$(cat "$T/out")" "$WORKER run 2" "get prints one node's command, with its position"
 STEMD_NODES="a b c" run "$MULTI" get c "${cmd[@]}" --command '%I'
 is "$(cat "$T/out")" "$WORKER run 3" "get NODE takes its position from STEMD_NODES"
+STEMD_NODES="a a" run "$MULTI" get a "${cmd[@]}" --command '%I'
+rc_is 2 "get NODE with STEMD_NODES that start would refuse"
+like "$T/err" "^stem-multi: STEMD_NODES: Duplicate node “a”$" "says why, as start would"
+STEMD_NODES="b c" run "$MULTI" get c "${cmd[@]}" --pidfile="$T/run/fixed.pid"
+rc_is 2 "… or pidfiles that start would refuse"
+unlike "$T/out" . "and prints no command start would not run"
+run env -u STEMD_NODES -u STEM_WORKER_NODES "$MULTI" get z "${cmd[@]}" --command '%I'
+is "$rc:$(cat "$T/out")" "0:$WORKER run 1" "get NODE without STEMD_NODES plans NODE alone"
 multi get z a b "${cmd[@]}"
 rc_is 2 "get of a node not in the call"
 multi get a "${cmd[@]}" --command '{x,y}' --command 'a!b' --command '^c' --command 'plain'
