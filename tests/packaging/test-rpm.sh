@@ -133,6 +133,18 @@ is "$ok_config" "/etc/logrotate.d/stem-daemon /etc/stem/stem.env " "the config f
 is "$(owner /var/log/stem)" "stem:stem drwxr-x---" "/var/log/stem is stem's, 0750"
 is "$(owner /var/lib/stem)" "stem:stem drwxr-x---" "/var/lib/stem is stem's, 0750"
 is "$(owner /run/stem)" "stem:stem drwxr-xr-x" "/run/stem is the package's, stem's, 0755, as the tmpfiles.d file makes it"
+is "$(owner /usr/share/doc/stem-daemon)" "root:root drwxr-xr-x" \
+  "the documents' directory is the package's (it is left behind otherwise)"
+# Built for /run, whatever the rpm's %configure passes on its own (Debian's
+# passes no --runstatedir): systemd-tmpfiles warns of a file below
+# /var/run, and the units and the built-in default would name it.
+mkdir -p "$W/payload"
+(cd "$W/payload" && rpm2cpio "$RPM" | cpio -idm --quiet 2>/dev/null)
+legacy=$(grep -rl '/var/run' "$W/payload/usr/lib/tmpfiles.d" "$W/payload/usr/lib/systemd/system" \
+  "$W/payload/usr/bin/stem-multi" 2>/dev/null)
+is "$legacy" "" "no file of the RPM names /var/run"
+is "$(grep -c '^d /run/stem ' "$W/payload/usr/lib/tmpfiles.d/stem.conf" 2>&1)" 1 \
+  "the tmpfiles.d file makes /run/stem"
 others=$(rpm -qp --qf '[%{FILEUSERNAME}:%{FILEGROUPNAME} %{FILENAMES}\n]' "$RPM" \
   | grep -v '^root:root ' | grep -v ' /etc/stem/stem.env$\| /var/log/stem$\| /var/lib/stem$\| /run/stem$')
 is "$others" "" "every other file is root's"
