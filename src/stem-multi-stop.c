@@ -76,6 +76,11 @@ stem_multi_end_leftovers (StemMultiOptions *opts, GArray *exited, GArray *schedu
       if (!stem_proc_group_is_empty (t->group))
         g_ptr_array_add (groups, t->group);
     }
+  /* Once a worker has exited, only this call knows what it left: an
+   * interrupted call ends it with SIGKILL before it goes. */
+  if (groups->len > 0)
+    stem_proc_hurry_on_signals (TRUE);
+  gboolean hurrying = groups->len > 0;
   guint round;
   for (round = 0; round < LEFTOVER_ROUNDS && groups->len > 0; round++)
     {
@@ -99,6 +104,11 @@ stem_multi_end_leftovers (StemMultiOptions *opts, GArray *exited, GArray *schedu
    * during the last round are among the survivors named below too. */
   if (round == LEFTOVER_ROUNDS)
     stem_proc_groups_collect (groups);
+  int hurried = hurrying ? stem_proc_hurry_on_signals (FALSE) : 0;
+  if (hurried != 0)
+    g_printerr (_ ("%s: got SIG%s while ending what workers left in their process groups: sent "
+                   "it SIGKILL, as no later call could find it\n"),
+                g_get_prgname (), stem_signal_name (hurried));
   for (guint i = 0; i < exited->len; i++)
     report_leftovers (opts, &g_array_index (exited, StemLeftovers, i));
 }

@@ -84,4 +84,28 @@ multi stop 20
 wait_until 10 no_workers
 is "$(count_workers)" 0 "and they are all stopped"
 
+# A stop interrupted while it ends what a worker left in its process group
+# (the worker gone, and its pidfile with it): no later call could find
+# those processes, so the stop ends them with SIGKILL before it goes.
+multi start left --command /bin/sh --command -c \
+  --command '"$0" ignore-term & echo "child=$!"; exec "$0" run' --command "$WORKER"
+wait_until 10 grep -qs '^child=' "$T/log/left.log"
+child=$(sed -n 's/^child=//p' "$T/log/left.log")
+wait_until 10 grep -qs "^ready pid=$child" "$T/log/left.log"
+"$MULTI" stop left --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" --timeout=300s \
+  >"$T/left.out" 2>"$T/left.err" &
+stopper=$!
+# The worker has exited once its pidfile is gone; its child ignores SIGTERM.
+wait_until 30 test ! -e "$T/run/left.pid"
+ok_if "(what the worker left still runs)" alive "$child"
+# (SIGTERM: a shell's background job ignores SIGINT, and so does stop then.)
+kill -TERM "$stopper"
+ok_if "SIGTERM to a stop that ends what a worker left: it ends at once" wait_until 30 dead "$stopper"
+wait "$stopper"
+rc=$?
+rc_is 0 "(the node did stop)"
+ok_if "what the worker left was ended" wait_until 10 dead "$child"
+like "$T/left.err" "got SIGTERM while ending what workers left in their process groups: sent it SIGKILL" \
+  "and it says so"
+
 done_testing

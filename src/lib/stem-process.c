@@ -748,9 +748,64 @@ typedef struct
   guint step;
   gint64 deadline;
   gboolean active;
-  gboolean held; /* top down: the first signal waits for its parent to exit */
-  gboolean done; /* told to PROGRESS and EXITED */
+  gboolean held;    /* top down: the first signal waits for its parent to exit */
+  gboolean done;    /* told to PROGRESS and EXITED */
+  gboolean hurried; /* top down: sent SIGKILL for stem_proc_hurry_on_signals */
 } StopState;
+
+/* ---- an interrupted end of what workers left ------------------------------ */
+
+static volatile sig_atomic_t hurry_signal;
+static struct sigaction hurry_saved[3];
+static const int hurry_signals[3] = { SIGINT, SIGTERM, SIGHUP };
+
+static void
+on_hurry_signal (int sig)
+{
+  if (hurry_signal == 0)
+    hurry_signal = sig;
+}
+
+int
+stem_proc_hurry_on_signals (gboolean on)
+{
+  if (on)
+    {
+      hurry_signal = 0;
+      /* Without SA_RESTART: the wait (poll) returns at once. */
+      struct sigaction action = { .sa_handler = on_hurry_signal };
+      sigemptyset (&action.sa_mask);
+      for (guint i = 0; i < G_N_ELEMENTS (hurry_signals); i++)
+        {
+          sigaction (hurry_signals[i], NULL, &hurry_saved[i]);
+          /* One our caller ignores (nohup, a shell's background job's
+           * SIGINT) stays ignored. */
+          if (hurry_saved[i].sa_handler != SIG_IGN)
+            sigaction (hurry_signals[i], &action, NULL);
+        }
+      return 0;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (hurry_signals); i++)
+    sigaction (hurry_signals[i], &hurry_saved[i], NULL);
+  return hurry_signal;
+}
+
+/* Top down, once hurried: SIGKILL to each process of PROCS still waited
+ * for. */
+static void
+hurry (GPtrArray *procs, StopState *states)
+{
+  for (guint i = 0; i < procs->len; i++)
+    {
+      StemProc *proc = procs->pdata[i];
+      if (!states[i].active || states[i].hurried || proc->exited)
+        continue;
+      states[i].hurried = TRUE;
+      states[i].held = FALSE;
+      if (!stem_proc_signal_leftover (proc, SIGKILL, NULL))
+        states[i].active = FALSE;
+    }
+}
 
 /* Whether PROC is known to have exited, without a look at each process
  * in turn: stem_proc_stop_all_shown marks those whose pidfd its poll found
@@ -894,6 +949,8 @@ stop_all (GPtrArray *procs, GArray *steps, gboolean send_first, gboolean top_dow
       /* What the ones that exited left running is theirs no longer. */
       if (top_down && !looked)
         release_held (procs, states, first, FALSE);
+      if (top_down && hurry_signal != 0)
+        hurry (procs, states);
 
       for (guint i = 0; i < n; i++)
         {

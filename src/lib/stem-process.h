@@ -133,6 +133,16 @@ gboolean stem_proc_stop_all_shown (GPtrArray *procs, GArray *steps, gboolean sen
  * stem_proc_signal_leftover. */
 gboolean stem_proc_stop_tree (GPtrArray *procs, GArray *steps, int *out_results, GError **error);
 
+/* With ON, SIGINT, SIGTERM and SIGHUP (those not ignored) no longer end
+ * this process: the first one makes stem_proc_stop_tree send SIGKILL at
+ * once to every process it still waits for (and a later call, to each it
+ * is given).
+ * What a worker left is found again by nobody once the call that ends it
+ * is gone, so an interrupted call ends it before it goes.  Without ON,
+ * the dispositions are as they were; returns the signal that came
+ * meanwhile, or 0. */
+int stem_proc_hurry_on_signals (gboolean on);
+
 /* Waits until PROC exits or TIMEOUT_MS passes (event-driven).  Returns TRUE
  * if it exited. */
 gboolean stem_proc_wait (StemProc *proc, gint64 timeout_ms);
