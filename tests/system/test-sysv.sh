@@ -340,6 +340,24 @@ done
 # ---------------------------------------------------------------------------
 # stem-worker: start, status, stop.
 
+# Nodes set in stem.env only (as for stem-worker.service): start runs them,
+# as status and stop see them.
+write_default
+write_env STEM_WORKER_COMMAND=$WORKER 'STEMD_NODES="alpha"'
+svc stem-worker start
+rc_is 0 "STEMD_NODES in stem.env only: service stem-worker start"
+ok_if "… starts the node it names" alive "$(pid_in $RUN_DIR/alpha.pid)"
+svc stem-worker status
+rc_is 0 "… whose status is running"
+svc stem-worker stop
+rc_is 0 "… and stop stops it"
+ok_if "… and no worker is left" wait_for 15 no_workers
+write_env STEM_WORKER_COMMAND=$WORKER
+svc stem-worker start
+rc_is 0 "no nodes anywhere: start is no failure"
+like "$T/err" "no nodes: set STEMD_NODES in /etc/default/stem or /etc/stem/stem.env" \
+  "… and says where to set them"
+
 write_default 'STEMD_NODES="alpha beta"'
 
 # A broken stem.env: the status line ends, then stem-multi's FILE:LINE.
