@@ -253,11 +253,12 @@ stem_multi_get (StemMultiOptions *opts, GError **error)
     set = stem_plan_build_commands (opts->args, opts->words + 1, error);
   else
     {
-      /* STEMD_NODES that cannot be planned is the usage or configuration
-       * error it is for start, not a reason to plan NODE alone. */
+      /* Among the configured nodes, NODE is planned with them, and what
+       * start would refuse of them is refused; else it stands alone, as
+       * for start NODE.  Configured nodes that cannot even be listed are
+       * the configuration error they are for start. */
       GError *configured_error = NULL;
-      g_autoptr (StemPlanSet) configured
-          = stem_plan_build_paths (opts->args, NULL, NULL, &configured_error);
+      g_auto (GStrv) configured = stem_plan_configured_nodes (opts->args, &configured_error);
       if (configured == NULL
           && !g_error_matches (configured_error, STEM_ERROR, STEM_ERROR_NO_NODES))
         {
@@ -266,7 +267,7 @@ stem_multi_get (StemMultiOptions *opts, GError **error)
         }
       g_clear_error (&configured_error);
       gboolean listed
-          = configured != NULL && g_strv_contains ((const char *const *)configured->nodes, wanted);
+          = configured != NULL && g_strv_contains ((const char *const *)configured, wanted);
       set = stem_plan_build_commands (opts->args, listed ? NULL : opts->words, error);
     }
   if (set == NULL)

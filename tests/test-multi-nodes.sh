@@ -49,6 +49,10 @@ rc_is 2 "… or pidfiles that start would refuse"
 unlike "$T/out" . "and prints no command start would not run"
 run env -u STEMD_NODES -u STEM_WORKER_NODES "$MULTI" get z "${cmd[@]}" --command '%I'
 is "$rc:$(cat "$T/out")" "0:$WORKER run 1" "get NODE without STEMD_NODES plans NODE alone"
+STEMD_NODES="b c" run "$MULTI" get z "${cmd[@]}" --command '%I' --pidfile="$T/run/fixed.pid" \
+  --logfile:z="$T/log/zz.log"
+is "$rc:$(cat "$T/out")" "0:$WORKER run 1" \
+  "… and so does get NODE of a node not in STEMD_NODES, as start NODE would (its options too)"
 multi get z a b "${cmd[@]}"
 rc_is 2 "get of a node not in the call"
 multi get a "${cmd[@]}" --command '{x,y}' --command 'a!b' --command '^c' --command 'plain'

@@ -251,8 +251,10 @@ plan_paths (StemArgs *args, StemPlanSet *set, guint n_nodes, StemNodePlan *plan,
 
 /* The env files given for every node, then the nodes and the templates
  * that every node starts from. */
+/* The global env files (those of --env-file without a selector) applied
+ * to SET's base environment. */
 static gboolean
-plan_globals (StemArgs *args, const char *const *node_words, StemPlanSet *set, GError **error)
+apply_global_env_files (StemArgs *args, StemPlanSet *set, GError **error)
 {
   g_autoptr (GPtrArray) globals = g_ptr_array_new ();
   for (guint i = 0; i < args->values->len; i++)
@@ -262,8 +264,14 @@ plan_globals (StemArgs *args, const char *const *node_words, StemPlanSet *set, G
         g_ptr_array_add (globals, v->value);
     }
   g_ptr_array_add (globals, NULL);
-  if (!stem_plan_apply_env_files (set->env_files, (const char *const *)globals->pdata,
-                                  &set->base_env, error))
+  return stem_plan_apply_env_files (set->env_files, (const char *const *)globals->pdata,
+                                    &set->base_env, error);
+}
+
+static gboolean
+plan_globals (StemArgs *args, const char *const *node_words, StemPlanSet *set, GError **error)
+{
+  if (!apply_global_env_files (args, set, error))
     return FALSE;
 
   if (!find_nodes (args, node_words, (const char *const *)set->base_env, &set->nodes, error))
@@ -304,17 +312,35 @@ free_problem (gpointer problem)
     g_error_free (problem);
 }
 
-StemPlanSet *
-stem_plan_build_nodes (StemArgs *args, const char *const *node_words, const char *const *env,
-                       GError **error)
+static StemPlanSet *
+plan_set_new (const char *const *env)
 {
-  g_autoptr (StemPlanSet) set = g_new0 (StemPlanSet, 1);
+  StemPlanSet *set = g_new0 (StemPlanSet, 1);
   set->env_files
       = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_strfreev);
   set->caller_env = env != NULL ? g_strdupv ((char **)env) : g_get_environ ();
   set->host = g_strdup (g_get_host_name ());
   set->timestamp = stem_template_timestamp (g_get_real_time ());
   set->base_env = g_strdupv (set->caller_env);
+  return set;
+}
+
+GStrv
+stem_plan_configured_nodes (StemArgs *args, GError **error)
+{
+  g_autoptr (StemPlanSet) set = plan_set_new (NULL);
+  GStrv nodes = NULL;
+  if (!apply_global_env_files (args, set, error)
+      || !find_nodes (args, NULL, (const char *const *)set->base_env, &nodes, error))
+    return NULL;
+  return nodes;
+}
+
+StemPlanSet *
+stem_plan_build_nodes (StemArgs *args, const char *const *node_words, const char *const *env,
+                       GError **error)
+{
+  g_autoptr (StemPlanSet) set = plan_set_new (env);
   if (!plan_globals (args, node_words, set, error))
     return NULL;
 

@@ -67,6 +67,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemPlanSet, stem_plan_set_free)
 StemPlanSet *stem_plan_build_paths (StemArgs *args, const char *const *node_words,
                                     const char *const *env, GError **error);
 
+/* The nodes a call without node words would have (STEMD_NODES, else
+ * STEM_WORKER_NODES, from the process's environment and the global env
+ * files), without planning them.  Errors as stem_plan_build_paths's
+ * (STEM_ERROR_NO_NODES when there is none). */
+GStrv stem_plan_configured_nodes (StemArgs *args, GError **error);
+
 /* Both steps: everything start needs, from the process's environment, with
  * the errors of both steps reported together. */
 StemPlanSet *stem_plan_build_commands (StemArgs *args, const char *const *node_words,
