@@ -286,6 +286,40 @@ is "$(stat -c %s "$R/iota.log")" 0 "the attacker's file gets none of the output"
 bounded "$MULTI" stop iota --pidfile="$T/run/%n.pid" --logfile="$R/%n.log"
 rc_is 0 "and the node stops"
 
+# 9. The worker's program, in a directory of the worker user's, swapped for
+# a link to the user's FIFO after root checked it, before root reads its #!
+# line (strace holds root at the check): root opens neither the link nor
+# what it names (a device could act on being opened; the FIFO tells).
+if command -v strace >/dev/null; then
+  P=$(attacker_dir prog)
+  printf '#!/bin/sh\nexec sleep 300\n' >"$P/prog"
+  chown "$NOBODY" "$P/prog"
+  chmod 755 "$P/prog"
+  as_nobody mkfifo "$P/fifo"
+  strace -qq -o "$T/prog.trace" -P "$P/prog" -e trace=access \
+    -e inject=access:delay_exit=3000000 "$MULTI" show iota --pidfile="$T/run/%n.pid" \
+    --logfile="$T/log/%n.log" --command "$P/prog" >/dev/null 2>&1 &
+  shower=$!
+  wait_until 30 grep -qs '^access' "$T/prog.trace"
+  as_nobody sh -c "ln -s fifo '$P/link' && mv -T '$P/link' '$P/prog'"
+  # The FIFO's writer waits in its open until someone opens it to read.
+  setpriv --reuid=65534 --regid=65534 --clear-groups --reset-env -- \
+    sh -c "exec 3>'$P/fifo' && echo opened" >"$T/fifo.out" 2>&1 &
+  writer=$!
+  wait "$shower"
+  ok_if "(the swap came while root was held)" test -L "$P/prog"
+  # (Had root opened it, the writer would have said so at once.)
+  if wait_until 3 grep -qs opened "$T/fifo.out"; then
+    fail "root did not open what the user's link names"
+  else
+    pass "root did not open what the user's link names"
+  fi
+  kill "$writer" 2>/dev/null
+  wait "$writer" 2>/dev/null
+else
+  skip "needs strace to hold root between checking the program and reading it"
+fi
+
 # 7. A routing file the worker's user links to a file only root may read:
 # root's stem-multi neither follows the link nor quotes the file's keys.
 K=$(attacker_dir routing)

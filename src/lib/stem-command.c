@@ -2,12 +2,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "stem-error.h"
 #include "stem-i18n.h"
+#include "stem-path.h"
 
 #define STEM_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -245,7 +247,16 @@ stem_command_find_program (const char *program, const char *const *envp, GError 
 char *
 stem_command_interpreter (const char *program)
 {
-  int fd = open (program, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  /* Read as root too, often in a directory of the worker's user (a
+   * virtualenv in a home): at the end of its links, and only when that is
+   * a regular file (a device could act on being opened), opened as
+   * stem-path.h says, so that nothing else can be put there meanwhile
+   * but a link (refused) or a FIFO (opened without waiting, not read). */
+  g_autofree char *real = realpath (program, NULL);
+  struct stat before;
+  if (real == NULL || lstat (real, &before) != 0 || !S_ISREG (before.st_mode))
+    return NULL;
+  int fd = stem_path_open_file (real, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0);
   if (fd < 0)
     return NULL;
   struct stat st;

@@ -33,7 +33,8 @@ char *stem_command_find_program (const char *program, const char *const *envp, G
 
 /* The interpreter that the "#!" line of script PROGRAM names (the kernel
  * executes that, and fails when it cannot, as for the program itself), or
- * NULL for a program without one. */
+ * NULL for a program without one, or one that is not a regular file
+ * reached through links only root or the caller can have made. */
 char *stem_command_interpreter (const char *program);
 
 G_END_DECLS
