@@ -758,6 +758,11 @@ typedef struct
 static volatile sig_atomic_t hurry_signal;
 static struct sigaction hurry_saved[3];
 static const int hurry_signals[3] = { SIGINT, SIGTERM, SIGHUP };
+/* While hurrying: the mask before.  The signals are blocked but in the
+ * wait (ppoll), so that one that comes after the look at HURRY_SIGNAL
+ * cannot be missed until the wait's end. */
+static sigset_t hurry_mask;
+static gboolean hurry_active;
 
 static void
 on_hurry_signal (int sig)
@@ -775,16 +780,26 @@ stem_proc_hurry_on_signals (gboolean on)
       /* Without SA_RESTART: the wait (poll) returns at once. */
       struct sigaction action = { .sa_handler = on_hurry_signal };
       sigemptyset (&action.sa_mask);
+      sigset_t handled;
+      sigemptyset (&handled);
       for (guint i = 0; i < G_N_ELEMENTS (hurry_signals); i++)
         {
           sigaction (hurry_signals[i], NULL, &hurry_saved[i]);
           /* One our caller ignores (nohup, a shell's background job's
            * SIGINT) stays ignored. */
-          if (hurry_saved[i].sa_handler != SIG_IGN)
-            sigaction (hurry_signals[i], &action, NULL);
+          if (hurry_saved[i].sa_handler == SIG_IGN)
+            continue;
+          sigaction (hurry_signals[i], &action, NULL);
+          sigaddset (&handled, hurry_signals[i]);
         }
+      sigprocmask (SIG_BLOCK, &handled, &hurry_mask);
+      hurry_active = TRUE;
       return 0;
     }
+  /* What is pending comes now, to the handler, before the dispositions
+   * are put back. */
+  sigprocmask (SIG_SETMASK, &hurry_mask, NULL);
+  hurry_active = FALSE;
   for (guint i = 0; i < G_N_ELEMENTS (hurry_signals); i++)
     sigaction (hurry_signals[i], &hurry_saved[i], NULL);
   return hurry_signal;
@@ -983,7 +998,14 @@ stop_all (GPtrArray *procs, GArray *steps, gboolean send_first, gboolean top_dow
       int redraw = stem_progress_timeout_ms (progress);
       if (redraw >= 0 && (timeout < 0 || redraw < timeout))
         timeout = redraw;
-      int ready = poll (pfds, nfds, timeout);
+      int ready;
+      if (hurry_active)
+        {
+          struct timespec ts = { timeout / 1000, (long)(timeout % 1000) * 1000000 };
+          ready = ppoll (pfds, nfds, timeout < 0 ? NULL : &ts, &hurry_mask);
+        }
+      else
+        ready = poll (pfds, nfds, timeout);
       if (ready < 0 && errno != EINTR)
         return stem_throw_errno (error, _ ("Cannot wait for processes to exit"));
       /* A pidfd becomes readable when its process exits. */
