@@ -120,6 +120,15 @@ put (Follow *f, const char *data, gsize len)
     }
 }
 
+/* At the end of F's output: the byte put () held back, which no C1 follows. */
+static void
+put_held (Follow *f)
+{
+  if (f->after_c2)
+    putchar (0xc2);
+  f->after_c2 = FALSE;
+}
+
 /* Writes DATA to standard output, each line after F's prefix. */
 static void
 emit (Follow *f, const char *data, gsize len)
@@ -445,11 +454,15 @@ stem_multi_logs (StemMultiOptions *opts, GError **error)
           /* The last line, not ended yet, is shown all the same, ended. */
           fputs (f->prefix, stdout);
           put (f, f->line->str, f->line->len);
+          put_held (f);
           putchar ('\n');
           g_string_truncate (f->line, 0);
         }
       else if (!follow && f->mid_line)
-        putchar ('\n'); /* the same, unprefixed */
+        {
+          put_held (f);
+          putchar ('\n'); /* the same, unprefixed */
+        }
     }
 
   if (follow && followed > 0)

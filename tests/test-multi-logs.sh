@@ -49,6 +49,10 @@ like "$T/tty.out" "^esc: title \?\]0;PWNED\? erase" "so they are with a prefix"
 multi logs esc
 is "$(od -An -c "$T/out" | tr -s ' \n' ' ')" "$(od -An -c "$T/log/esc.log" | tr -s ' \n' ' ')" \
   "into a pipe, they are passed on as they are"
+printf 'abc\302' >"$T/log/c2.log"
+script -qec "'$MULTI' logs c2 --pidfile='$T/run/%n.pid' --logfile='$T/log/%n.log'" /dev/null \
+  | od -An -tx1 | tr -d ' \n' >"$T/tty.out"
+is "$(cat "$T/tty.out")" 616263c20d0a "a last byte 0xc2 (no C1 after it) is shown too, then the line's end"
 
 # A log of a gigabyte with no line end (a sparse file the worker's user
 # could make of any size): its last 64 MiB are shown, and it says so.
