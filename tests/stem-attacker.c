@@ -112,8 +112,10 @@ plant_pidfile (const char *dir, const char *name, const char *pid, int future, c
   return 0;
 }
 
-static int
-swap_dir (const char *dir, const char *target)
+/* Says ready, then waits until a directory is created in DIR (which
+ * becomes the working directory): its name in NAME (256 bytes). */
+static void
+wait_new_dir (const char *dir, char *name)
 {
   if (chdir (dir) < 0)
     die (dir);
@@ -121,8 +123,14 @@ swap_dir (const char *dir, const char *target)
   if (in_fd < 0 || inotify_add_watch (in_fd, ".", IN_CREATE | IN_ONLYDIR) < 0)
     die ("inotify");
   ready ();
+  wait_event (in_fd, IN_CREATE | IN_ISDIR, name, 256);
+}
+
+static int
+swap_dir (const char *dir, const char *target)
+{
   char name[256], aside[300];
-  wait_event (in_fd, IN_CREATE | IN_ISDIR, name, sizeof name);
+  wait_new_dir (dir, name);
   snprintf (aside, sizeof aside, "%s.moved", name);
   if (rename (name, aside) < 0)
     die ("rename");
@@ -135,14 +143,8 @@ swap_dir (const char *dir, const char *target)
 static int
 swap_in_dir (const char *dir, const char *source)
 {
-  if (chdir (dir) < 0)
-    die (dir);
-  int in_fd = inotify_init1 (IN_CLOEXEC);
-  if (in_fd < 0 || inotify_add_watch (in_fd, ".", IN_CREATE | IN_ONLYDIR) < 0)
-    die ("inotify");
-  ready ();
   char name[256];
-  wait_event (in_fd, IN_CREATE | IN_ISDIR, name, sizeof name);
+  wait_new_dir (dir, name);
   if (rename (source, name) < 0)
     die ("rename");
   printf ("swapped %s\n", name);
