@@ -139,6 +139,19 @@ stem_multi_show (StemMultiOptions *opts, GError **error)
           stem_json_string (b, plan->pidfile);
           stem_json_member (b, "logfile");
           stem_json_string (b, plan->logfile != NULL ? plan->logfile : "-");
+          if (plan->user != NULL && plan->user->change)
+            {
+              stem_json_member (b, "uid");
+              stem_json_int (b, plan->user->uid);
+              stem_json_member (b, "gid");
+              stem_json_int (b, plan->user->gid);
+            }
+          if (plan->has_umask)
+            {
+              g_autofree char *mask = g_strdup_printf ("%04o", (unsigned)plan->umask);
+              stem_json_member (b, "umask");
+              stem_json_string (b, mask);
+            }
           stem_json_member (b, "env");
           stem_json_begin_object (b);
           for (guint j = 0; plan->added_env[j] != NULL; j++)
@@ -166,6 +179,13 @@ stem_multi_show (StemMultiOptions *opts, GError **error)
       g_print ("  %-9s %s\n", "workdir:", plan->workdir);
       g_print ("  %-9s %s\n", "pidfile:", plan->pidfile);
       g_print ("  %-9s %s\n", "logfile:", plan->logfile != NULL ? plan->logfile : "-");
+      if (plan->user != NULL && plan->user->change)
+        g_print ("  %-9s uid %u%s%s%s, gid %u\n", "user:", (unsigned)plan->user->uid,
+                 plan->user->name != NULL ? " (" : "",
+                 plan->user->name != NULL ? plan->user->name : "",
+                 plan->user->name != NULL ? ")" : "", (unsigned)plan->user->gid);
+      if (plan->has_umask)
+        g_print ("  %-9s %04o\n", "umask:", (unsigned)plan->umask);
       for (guint j = 0; plan->added_env[j] != NULL; j++)
         g_print ("  %-9s %s\n", "env:", plan->added_env[j]);
     }

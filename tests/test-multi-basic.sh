@@ -80,6 +80,18 @@ like "$T/out" "^  pidfile: +$T/run/alpha.pid$" "show prints the pidfile"
 like "$T/out" "^  env: +STEM_WORKER_QUEUES=default,images$" "show prints the added environment"
 like "$T/out" "^  env: +STEM_DEFAULT_QUEUE=default$" "the first queue is the default queue"
 
+multi show alpha beta "${cmd[@]}" --umask:beta=027
+like "$T/out" "^  umask: +0027$" "show prints a node's --umask"
+is "$(grep -c '^  umask:' "$T/out")" 1 "… only where one is given"
+if [ "$(id -u)" -eq 0 ]; then
+  multi show alpha "${cmd[@]}" --uid=65534 --gid=65534 --json
+  is "$(json "$T/out" '.nodes[0] | "\(.uid):\(.gid)"')" "65534:65534" "show --json prints --uid and --gid"
+  multi show alpha "${cmd[@]}" --uid=65534 --gid=65534
+  like "$T/out" "^  user: +uid 65534( \(.*\))?, gid 65534$" "… and so does show"
+else
+  skip "--uid of another user needs root"
+  skip "--uid of another user needs root"
+fi
 multi show alpha beta "${cmd[@]}" --json
 rc_is 0 "show --json"
 is "$(json "$T/out" '.nodes[1] | .node + " " + .env.STEM_WORKER_INDEX + " " + .argv[0]')" \
