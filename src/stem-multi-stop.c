@@ -368,7 +368,7 @@ stop_verb (StemMultiOptions *opts, const char *verb, GArray *schedule, GError **
 int
 stem_multi_stop (StemMultiOptions *opts, GError **error)
 {
-  return stop_verb (opts, "stop", opts->schedule, error);
+  return stop_verb (opts, opts->verb, opts->schedule, error);
 }
 
 int

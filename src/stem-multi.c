@@ -297,6 +297,7 @@ main (int argc, char **argv)
 
   StemMultiOptions opts = {
     .args = args,
+    .verb = verb->name,
     .words = (const char *const *)args->positionals->pdata + 1,
   };
   int status = STEM_EXIT_USAGE;

@@ -12,6 +12,7 @@ G_BEGIN_DECLS
 typedef struct
 {
   StemArgs *args;
+  const char *verb;         /* as the caller named it (stopwait, not stop) */
   const char *const *words; /* positionals after the verb */
   gboolean json;
   gboolean quiet;

@@ -26,6 +26,8 @@ multi stop deaf --retry=INT/200ms/KILL/5
 rc_is 0 "a --retry schedule with KILL stops it"
 like "$T/out" "by SIGKILL: still running 200ms after SIGINT" "the schedule's signals are used"
 ok_if "gone after the schedule" dead "$deaf"
+multi stopwait nothing-here --json
+is "$(json "$T/out" '.verb')" stopwait "stopwait --json names the verb as it was given"
 # A later step that is not SIGKILL: stopped, by that signal.
 multi start deaf --command "$WORKER" --command ignore-term
 deaf=$(pid_of deaf)
