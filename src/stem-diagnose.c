@@ -940,13 +940,13 @@ report_interpreter (Diagnose *d, const char *id, const char *origin, const char 
   g_autofree char *interpreter = stem_command_interpreter (program);
   if (interpreter == NULL)
     return TRUE;
-  struct stat st;
-  int errsv = 0;
-  if (stat (interpreter, &st) != 0)
-    errsv = errno;
-  else if (!S_ISREG (st.st_mode))
+  /* Whether we may execute it does not matter: the service user's
+   * access is checked as that user. */
+  int errsv = stem_command_check_executable (interpreter);
+  if (errsv == EISDIR)
     errsv = EACCES;
-  else if (d->user != NULL && user_access (d->user, interpreter, X_OK, &errsv) != ACCESS_NO)
+  else if (errsv != ENOENT
+           && (d->user == NULL || user_access (d->user, interpreter, X_OK, &errsv) != ACCESS_NO))
     errsv = 0;
   if (errsv == 0)
     return TRUE;

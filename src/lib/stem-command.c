@@ -182,9 +182,8 @@ stem_command_resolve (const char *const *words, const char *line, const char *co
   return TRUE;
 }
 
-/* 0 when PATH names an executable regular file, else an errno-like reason. */
-static int
-check_executable (const char *path)
+int
+stem_command_check_executable (const char *path)
 {
   struct stat st;
   if (stat (path, &st) != 0)
@@ -202,7 +201,7 @@ stem_command_find_program (const char *program, const char *const *envp, GError 
   if (strchr (program, '/') != NULL)
     {
       g_autofree char *path = g_canonicalize_filename (program, NULL);
-      switch (check_executable (path))
+      switch (stem_command_check_executable (path))
         {
         case 0:
           return g_steal_pointer (&path);
@@ -229,7 +228,7 @@ stem_command_find_program (const char *program, const char *const *envp, GError 
       if (**dir != '/')
         continue; /* a relative PATH entry would depend on the worker's directory */
       g_autofree char *path = g_build_filename (*dir, program, NULL);
-      int reason = check_executable (path);
+      int reason = stem_command_check_executable (path);
       if (reason == 0)
         return g_steal_pointer (&path);
       if (reason == EACCES && not_executable == NULL)

@@ -31,6 +31,10 @@ gboolean stem_command_resolve (const char *const *words, const char *line, const
  * (STEM_ERROR_CONFIG) say whether it was not found or not executable. */
 char *stem_command_find_program (const char *program, const char *const *envp, GError **error);
 
+/* 0 when PATH names a regular file we may execute; else ENOENT (no such
+ * file), EISDIR (not a regular file) or EACCES (not executable). */
+int stem_command_check_executable (const char *path);
+
 /* The interpreter that the "#!" line of script PROGRAM names (the kernel
  * executes that, and fails when it cannot, as for the program itself), or
  * NULL for a program without one, or one that is not a regular file

@@ -4,6 +4,7 @@
 #include "stem-plan.h"
 #include "stem-plan-private.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -150,12 +151,12 @@ check_interpreter (const StemNodePlan *plan, const char *program, GError **error
   g_autofree char *interpreter = stem_command_interpreter (program);
   if (interpreter == NULL)
     return TRUE;
-  struct stat st;
-  if (stat (interpreter, &st) != 0)
+  int reason = stem_command_check_executable (interpreter);
+  if (reason == ENOENT)
     return stem_throw_code (error, STEM_ERROR_CONFIG,
                             _ ("Program “%s” is a script for “%s”, which does not exist"), program,
                             interpreter);
-  if (!S_ISREG (st.st_mode) || access (interpreter, X_OK) != 0)
+  if (reason != 0)
     return stem_throw_code (error, STEM_ERROR_CONFIG,
                             _ ("Program “%s” is a script for “%s”, which is not executable"),
                             program, interpreter);
@@ -443,9 +444,10 @@ check_same_files (StemPlanSet *set, const char *routing_path, GError **error)
   for (guint i = 0; i < set->plans->len; i++)
     {
       const StemNodePlan *plan = set->plans->pdata[i];
+      if (plan->logfile == NULL)
+        continue;
       NamedFile log = { FILE_LOG, plan->node, g_strdup (plan->logfile) };
-      if (plan->logfile != NULL)
-        g_array_append_val (files, log);
+      g_array_append_val (files, log);
     }
   GHashTableIter iter;
   gpointer path;
@@ -455,9 +457,11 @@ check_same_files (StemPlanSet *set, const char *routing_path, GError **error)
       NamedFile env = { FILE_ENV, NULL, g_strdup (path) };
       g_array_append_val (files, env);
     }
-  NamedFile routing = { FILE_ROUTING, NULL, g_strdup (routing_path) };
   if (routing_path != NULL)
-    g_array_append_val (files, routing);
+    {
+      NamedFile routing = { FILE_ROUTING, NULL, g_strdup (routing_path) };
+      g_array_append_val (files, routing);
+    }
 
   g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr (GString) problems = g_string_new (NULL);
