@@ -105,74 +105,72 @@ quote_argv (char **argv)
   return g_string_free (g_steal_pointer (&line), FALSE);
 }
 
-int
-stem_multi_show (StemMultiOptions *opts, GError **error)
+/* show --json: one document for PLANS. */
+static void
+show_json (GPtrArray *plans)
 {
-  g_autoptr (StemPlanSet) set = stem_plan_build_commands (opts->args, opts->words, error);
-  if (set == NULL)
-    return -1;
-
-  if (opts->json)
+  g_autoptr (StemJson) b = stem_json_new ();
+  stem_json_begin_object (b);
+  stem_json_member (b, "verb");
+  stem_json_string (b, "show");
+  stem_json_member (b, "nodes");
+  stem_json_begin_array (b);
+  for (guint i = 0; i < plans->len; i++)
     {
-      g_autoptr (StemJson) b = stem_json_new ();
+      StemNodePlan *plan = plans->pdata[i];
       stem_json_begin_object (b);
-      stem_json_member (b, "verb");
-      stem_json_string (b, "show");
-      stem_json_member (b, "nodes");
+      stem_json_member (b, "node");
+      stem_json_string (b, plan->node);
+      stem_json_member (b, "index");
+      stem_json_int (b, plan->index);
+      stem_json_member (b, "argv");
       stem_json_begin_array (b);
-      for (guint i = 0; i < set->plans->len; i++)
-        {
-          StemNodePlan *plan = set->plans->pdata[i];
-          stem_json_begin_object (b);
-          stem_json_member (b, "node");
-          stem_json_string (b, plan->node);
-          stem_json_member (b, "index");
-          stem_json_int (b, plan->index);
-          stem_json_member (b, "argv");
-          stem_json_begin_array (b);
-          for (guint j = 0; plan->argv[j] != NULL; j++)
-            stem_json_string (b, plan->argv[j]);
-          stem_json_end_array (b);
-          stem_json_member (b, "workdir");
-          stem_json_string (b, plan->workdir);
-          stem_json_member (b, "pidfile");
-          stem_json_string (b, plan->pidfile);
-          stem_json_member (b, "logfile");
-          stem_json_string (b, plan->logfile != NULL ? plan->logfile : "-");
-          if (plan->user != NULL && plan->user->change)
-            {
-              stem_json_member (b, "uid");
-              stem_json_int (b, plan->user->uid);
-              stem_json_member (b, "gid");
-              stem_json_int (b, plan->user->gid);
-            }
-          if (plan->has_umask)
-            {
-              g_autofree char *mask = g_strdup_printf ("%04o", (unsigned)plan->umask);
-              stem_json_member (b, "umask");
-              stem_json_string (b, mask);
-            }
-          stem_json_member (b, "env");
-          stem_json_begin_object (b);
-          for (guint j = 0; plan->added_env[j] != NULL; j++)
-            {
-              const char *eq = strchr (plan->added_env[j], '=');
-              g_autofree char *name = g_strndup (plan->added_env[j], eq - plan->added_env[j]);
-              stem_json_member (b, name);
-              stem_json_string (b, eq + 1);
-            }
-          stem_json_end_object (b);
-          stem_json_end_object (b);
-        }
+      for (guint j = 0; plan->argv[j] != NULL; j++)
+        stem_json_string (b, plan->argv[j]);
       stem_json_end_array (b);
+      stem_json_member (b, "workdir");
+      stem_json_string (b, plan->workdir);
+      stem_json_member (b, "pidfile");
+      stem_json_string (b, plan->pidfile);
+      stem_json_member (b, "logfile");
+      stem_json_string (b, plan->logfile != NULL ? plan->logfile : "-");
+      if (plan->user != NULL && plan->user->change)
+        {
+          stem_json_member (b, "uid");
+          stem_json_int (b, plan->user->uid);
+          stem_json_member (b, "gid");
+          stem_json_int (b, plan->user->gid);
+        }
+      if (plan->has_umask)
+        {
+          g_autofree char *mask = g_strdup_printf ("%04o", (unsigned)plan->umask);
+          stem_json_member (b, "umask");
+          stem_json_string (b, mask);
+        }
+      stem_json_member (b, "env");
+      stem_json_begin_object (b);
+      for (guint j = 0; plan->added_env[j] != NULL; j++)
+        {
+          const char *eq = strchr (plan->added_env[j], '=');
+          g_autofree char *name = g_strndup (plan->added_env[j], eq - plan->added_env[j]);
+          stem_json_member (b, name);
+          stem_json_string (b, eq + 1);
+        }
       stem_json_end_object (b);
-      stem_json_print (b);
-      return STEM_EXIT_OK;
+      stem_json_end_object (b);
     }
+  stem_json_end_array (b);
+  stem_json_end_object (b);
+  stem_json_print (b);
+}
 
-  for (guint i = 0; i < set->plans->len; i++)
+/* show: a block of lines for each of PLANS. */
+static void
+show_text (GPtrArray *plans)
+{
+  for (guint i = 0; i < plans->len; i++)
     {
-      StemNodePlan *plan = set->plans->pdata[i];
+      StemNodePlan *plan = plans->pdata[i];
       g_autofree char *command = quote_argv (plan->argv);
       g_print ("%s:\n", plan->node);
       g_print ("  %-9s %s\n", "argv:", command);
@@ -189,6 +187,18 @@ stem_multi_show (StemMultiOptions *opts, GError **error)
       for (guint j = 0; plan->added_env[j] != NULL; j++)
         g_print ("  %-9s %s\n", "env:", plan->added_env[j]);
     }
+}
+
+int
+stem_multi_show (StemMultiOptions *opts, GError **error)
+{
+  g_autoptr (StemPlanSet) set = stem_plan_build_commands (opts->args, opts->words, error);
+  if (set == NULL)
+    return -1;
+  if (opts->json)
+    show_json (set->plans);
+  else
+    show_text (set->plans);
   return STEM_EXIT_OK;
 }
 

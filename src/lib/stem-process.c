@@ -926,6 +926,30 @@ release_held (GPtrArray *procs, StopState *states, const StemScheduleStep *first
     }
 }
 
+/* Waits up to TIMEOUT ms (< 0: no limit) for one of the NFDS pidfds of
+ * PFDS, each of the process at the same index of POLLED, to become
+ * readable (its process has exited), or for a signal; marks the processes
+ * found exited.  While hurrying, the hurry signals come in only here.
+ * FALSE (errno) when the wait itself failed. */
+static gboolean
+wait_for_exits (struct pollfd *pfds, StemProc **polled, nfds_t nfds, int timeout)
+{
+  int ready;
+  if (hurry_active)
+    {
+      struct timespec ts = { timeout / 1000, (long)(timeout % 1000) * 1000000 };
+      ready = ppoll (pfds, nfds, timeout < 0 ? NULL : &ts, &hurry_mask);
+    }
+  else
+    ready = poll (pfds, nfds, timeout);
+  if (ready < 0)
+    return errno == EINTR;
+  for (nfds_t k = 0; k < nfds && ready > 0; k++)
+    if ((pfds[k].revents & (POLLIN | POLLHUP)) != 0)
+      polled[k]->exited = TRUE;
+  return TRUE;
+}
+
 static gboolean
 stop_all (GPtrArray *procs, GArray *steps, gboolean send_first, gboolean top_down,
           StemProgress *progress, StemProcExitedFunc exited, gpointer user_data, int *out_results,
@@ -998,20 +1022,8 @@ stop_all (GPtrArray *procs, GArray *steps, gboolean send_first, gboolean top_dow
       int redraw = stem_progress_timeout_ms (progress);
       if (redraw >= 0 && (timeout < 0 || redraw < timeout))
         timeout = redraw;
-      int ready;
-      if (hurry_active)
-        {
-          struct timespec ts = { timeout / 1000, (long)(timeout % 1000) * 1000000 };
-          ready = ppoll (pfds, nfds, timeout < 0 ? NULL : &ts, &hurry_mask);
-        }
-      else
-        ready = poll (pfds, nfds, timeout);
-      if (ready < 0 && errno != EINTR)
+      if (!wait_for_exits (pfds, polled, nfds, timeout))
         return stem_throw_errno (error, _ ("Cannot wait for processes to exit"));
-      /* A pidfd becomes readable when its process exits. */
-      for (nfds_t k = 0; k < nfds && ready > 0; k++)
-        if ((pfds[k].revents & (POLLIN | POLLHUP)) != 0)
-          polled[k]->exited = TRUE;
     }
 }
 
