@@ -41,6 +41,41 @@ else
   skip "a pidfile naming a kernel thread: none is visible here (a PID namespace)"
 fi
 
+# The wall clock stepped forward after a worker started (an NTP step after
+# a boot without a clock, a resumed virtual machine) moves its start time
+# past its pidfile's mtime, as an older mtime does here: the worker's
+# environment, which names its pidfile, says it is still the one.
+multi start stepped --command "$WORKER" --command run
+rc_is 0 "start a node"
+stepped=$(cat "$T/run/stepped.pid")
+touch -d '-1 hour' "$T/run/stepped.pid"
+multi status stepped
+rc_is 0 "after a clock step, status still finds the worker running"
+like "$T/out" "^stepped: running \(pid $stepped, up $AGE_RE\)$" "with its uptime"
+ok_if "and keeps its pidfile" test -e "$T/run/stepped.pid"
+run "$top_builddir/src/stem-health" stepped --pidfile="$T/run/%n.pid" --logfile=- --json
+is "$(json "$T/out" '.status')" ok "stem-health says ok too"
+multi start stepped --command "$WORKER" --command run
+like "$T/out" "^stepped: already running \(pid $stepped\)$" "start starts no second worker"
+multi stop stepped
+rc_is 0 "stop"
+like "$T/out" "^stepped: stopped \(pid $stepped\)$" "stops the worker itself"
+ok_if "which has exited" wait_until 10 eval '! alive "$stepped"'
+ok_if "and its pidfile is gone" test ! -e "$T/run/stepped.pid"
+# Another node's worker, or any process whose environment names another
+# pidfile, is no proof.
+env STEM_WORKER_PIDFILE="$T/run/other.pid" "$WORKER" sleep-forever &
+other=$!
+wait_until 10 grep -qs "STEM_WORKER_PIDFILE=$T/run/other.pid" "/proc/$other/environ"
+echo "$other" >"$T/run/named.pid"
+touch -d '-1 hour' "$T/run/named.pid"
+multi status named --no-clean
+rc_is 1 "a later process whose environment names another pidfile is stale"
+like "$T/out" "^named: stale pidfile: pid $other now belongs to another process$" "and says why"
+multi stop named
+ok_if "and is not signalled" alive "$other"
+kill "$other"
+
 # A thread's ID, which kill () and /proc accept as a PID, written after the
 # thread started: a pidfile names a process (its first thread), never
 # another process's thread.  Every verb says the same: stale.

@@ -247,24 +247,63 @@ stem_proc_is_dead (pid_t pid)
   return kill_says_gone (pid);
 }
 
-/* What STAT says of the process that a pidfile written at
- * PIDFILE_MTIME_US names: dead, another's (started after the pidfile), or
- * running as far as STAT can tell.  Its start time in *OUT_START_US. */
+/* Whether the environment process PID was started with holds
+ * STEM_WORKER_PIDFILE=PIDFILE, as start gives each worker (and the
+ * processes a worker starts inherit). */
+static gboolean
+environ_names (pid_t pid, const char *pidfile)
+{
+  char path[32];
+  g_snprintf (path, sizeof path, "/proc/%d/environ", (int)pid);
+  g_autofree char *environ = NULL;
+  gsize length;
+  /* Only the process's owner and root may read it. */
+  if (!g_file_get_contents (path, &environ, &length, NULL))
+    return FALSE;
+  g_autofree char *entry = g_strconcat ("STEM_WORKER_PIDFILE=", pidfile, NULL);
+  /* NUL-separated; the buffer ends in one more NUL. */
+  for (gsize at = 0; at < length; at += strlen (environ + at) + 1)
+    if (strcmp (environ + at, entry) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* Whether the process of STAT, which started after its pidfile's mtime
+ * says the pidfile was written, is still the worker the pidfile was
+ * written for: the wall clock can have been stepped forward since (an NTP
+ * step after a boot without a clock, a resumed virtual machine), which
+ * moves every start time read later.  Its environment names PIDFILE, and
+ * STAT still describes it after that read. */
+static gboolean
+started_for (pid_t pid, const ProcStat *stat, const char *pidfile)
+{
+  ProcStat again;
+  return pidfile != NULL && environ_names (pid, pidfile) && read_proc_stat (pid, &again, NULL)
+         && again.start_ticks == stat->start_ticks;
+}
+
+/* What STAT says of process PID, which a pidfile PIDFILE (may be NULL)
+ * written at PIDFILE_MTIME_US names: dead, another's (started after the
+ * pidfile, and not started for it), or running as far as STAT can tell.
+ * Its start time in *OUT_START_US. */
 static StemProcState
-identify (const ProcStat *stat, gint64 pidfile_mtime_us, gint64 *out_start_us)
+identify (pid_t pid, const ProcStat *stat, gint64 pidfile_mtime_us, const char *pidfile,
+          gint64 *out_start_us)
 {
   *out_start_us = ticks_to_wall_us (stat->start_ticks);
   if (proc_stat_is_dead (stat))
     return STEM_PROC_DEAD;
   /* Older than any pidfile, a kernel thread would pass the time check. */
+  if ((stat->flags & PF_KTHREAD) != 0)
+    return STEM_PROC_REUSED;
   if (*out_start_us > pidfile_mtime_us + STEM_PROC_START_TOLERANCE_US
-      || (stat->flags & PF_KTHREAD) != 0)
+      && !started_for (pid, stat, pidfile))
     return STEM_PROC_REUSED;
   return STEM_PROC_RUNNING;
 }
 
 StemProcState
-stem_proc_probe (pid_t pid, gint64 pidfile_mtime_us, gint64 *out_start_us)
+stem_proc_probe (pid_t pid, gint64 pidfile_mtime_us, const char *pidfile, gint64 *out_start_us)
 {
   /* kill (pid ≤ 0, 0) would address process groups: never. */
   if (pid <= 0)
@@ -283,7 +322,7 @@ stem_proc_probe (pid_t pid, gint64 pidfile_mtime_us, gint64 *out_start_us)
     }
 
   gint64 start_us;
-  StemProcState state = identify (&stat, pidfile_mtime_us, &start_us);
+  StemProcState state = identify (pid, &stat, pidfile_mtime_us, pidfile, &start_us);
   if (out_start_us != NULL)
     *out_start_us = start_us;
   if (state != STEM_PROC_RUNNING)
@@ -454,22 +493,22 @@ stem_proc_open (pid_t pid, gint64 start_us, GError **error)
 
 /* stem_proc_probe, then stem_proc_open for a running process. */
 static StemProcState
-probe_then_open (pid_t pid, gint64 pidfile_mtime_us, gint64 *out_start_us, StemProc **out_proc,
-                 GError **error)
+probe_then_open (pid_t pid, gint64 pidfile_mtime_us, const char *pidfile, gint64 *out_start_us,
+                 StemProc **out_proc, GError **error)
 {
-  StemProcState state = stem_proc_probe (pid, pidfile_mtime_us, out_start_us);
+  StemProcState state = stem_proc_probe (pid, pidfile_mtime_us, pidfile, out_start_us);
   if (state == STEM_PROC_RUNNING)
     *out_proc = stem_proc_open (pid, *out_start_us, error);
   return state;
 }
 
 StemProcState
-stem_proc_probe_open (pid_t pid, gint64 pidfile_mtime_us, gint64 *out_start_us, StemProc **out_proc,
-                      GError **error)
+stem_proc_probe_open (pid_t pid, gint64 pidfile_mtime_us, const char *pidfile, gint64 *out_start_us,
+                      StemProc **out_proc, GError **error)
 {
   *out_proc = NULL;
   if (pid <= 1)
-    return probe_then_open (pid, pidfile_mtime_us, out_start_us, out_proc, error);
+    return probe_then_open (pid, pidfile_mtime_us, pidfile, out_start_us, out_proc, error);
   int pidfd = sys_pidfd_open (pid);
   if (pidfd < 0 && errno == ESRCH)
     return STEM_PROC_DEAD;
@@ -480,10 +519,10 @@ stem_proc_probe_open (pid_t pid, gint64 pidfile_mtime_us, gint64 *out_start_us, 
        * two steps, which tell those cases apart. */
       if (pidfd >= 0)
         close (pidfd);
-      return probe_then_open (pid, pidfile_mtime_us, out_start_us, out_proc, error);
+      return probe_then_open (pid, pidfile_mtime_us, pidfile, out_start_us, out_proc, error);
     }
 
-  StemProcState state = identify (&stat, pidfile_mtime_us, out_start_us);
+  StemProcState state = identify (pid, &stat, pidfile_mtime_us, pidfile, out_start_us);
   /* The entry read is the pidfd's process if that process exists after
    * the read: its PID could not be another's meanwhile.  Signal 0 says
    * so, and whether it may be signalled; a refusal may also be a seccomp
@@ -494,7 +533,7 @@ stem_proc_probe_open (pid_t pid, gint64 pidfile_mtime_us, gint64 *out_start_us, 
       close (pidfd);
       if (errsv == ESRCH)
         return STEM_PROC_DEAD;
-      return probe_then_open (pid, pidfile_mtime_us, out_start_us, out_proc, error);
+      return probe_then_open (pid, pidfile_mtime_us, pidfile, out_start_us, out_proc, error);
     }
   if (state != STEM_PROC_RUNNING || !stem_proc_check_signallable (pid, error))
     {
