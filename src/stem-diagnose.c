@@ -1309,7 +1309,8 @@ check_one_pidfile (Diagnose *d, const char *id, const StemNodePlan *plan)
       return;
     }
   pid_t pid = pidfile.pid;
-  StemProcState state = stem_proc_probe (pid, pidfile.mtime_us, path, NULL);
+  StemProcClaim claim = stem_plan_claim (plan, &pidfile);
+  StemProcState state = stem_proc_probe (pid, &claim, NULL);
   if ((state == STEM_PROC_RUNNING || state == STEM_PROC_NO_PERMISSION)
       && !stem_pidfile_check_owner (path, &pidfile, &local))
     {

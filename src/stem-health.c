@@ -172,7 +172,8 @@ probe_liveness (const StemHealthOptions *opts, NodeHealth *health)
     }
 
   pid_t pid = health->pid = loaded.pid;
-  StemProcState state = stem_proc_probe (pid, loaded.mtime_us, pidfile, &health->start_us);
+  StemProcClaim claim = stem_plan_claim (health->plan, &loaded);
+  StemProcState state = stem_proc_probe (pid, &claim, &health->start_us);
   if ((state == STEM_PROC_RUNNING || state == STEM_PROC_NO_PERMISSION)
       && !stem_pidfile_check_owner (pidfile, &loaded, &error))
     {

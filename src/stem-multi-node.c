@@ -48,11 +48,11 @@ inspect (const StemNodePlan *plan, Inspection *in, StemProc **out_proc, GError *
       return;
     }
   in->pid = pidfile.pid;
+  StemProcClaim claim = stem_plan_claim (plan, &pidfile);
   if (out_proc != NULL)
-    in->proc = stem_proc_probe_open (in->pid, pidfile.mtime_us, plan->pidfile, &in->start_us,
-                                     out_proc, open_error);
+    in->proc = stem_proc_probe_open (in->pid, &claim, &in->start_us, out_proc, open_error);
   else
-    in->proc = stem_proc_probe (in->pid, pidfile.mtime_us, plan->pidfile, &in->start_us);
+    in->proc = stem_proc_probe (in->pid, &claim, &in->start_us);
   if ((in->proc == STEM_PROC_RUNNING || in->proc == STEM_PROC_NO_PERMISSION)
       && !stem_pidfile_check_owner (plan->pidfile, &pidfile, &in->error))
     {

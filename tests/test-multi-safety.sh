@@ -75,6 +75,40 @@ like "$T/out" "^named: stale pidfile: pid $other now belongs to another process$
 multi stop named
 ok_if "and is not signalled" alive "$other"
 kill "$other"
+# Anyone may put that name in a process's environment: only a process of
+# the worker's user counts (root's here, as no --uid was given), so no
+# other user's process can pass for a root worker that died.
+if [ "$(id -u)" -eq 0 ]; then
+  private_bin
+  setpriv --reuid=65534 --regid=65534 --clear-groups -- \
+    env STEM_WORKER_PIDFILE="$T/run/forged.pid" "$T/bin/stem-test-worker" sleep-forever &
+  forged=$!
+  wait_until 10 grep -qs "STEM_WORKER_PIDFILE=$T/run/forged.pid" "/proc/$forged/environ"
+  echo "$forged" >"$T/run/forged.pid"
+  touch -d '-1 hour' "$T/run/forged.pid"
+  multi status forged --no-clean
+  rc_is 1 "another user's later process naming root's pidfile is stale"
+  like "$T/out" "^forged: stale pidfile: pid $forged now belongs to another process$" "and says why"
+  multi stop forged
+  ok_if "and stop signals nothing" alive "$forged"
+  kill "$forged"
+  # A worker of --uid's user, whose pidfile is root's: that user's.
+  mkdir -m 755 "$T/nlog"
+  chown 65534 "$T/nlog"
+  nobody=(--uid=65534 --logfile="$T/nlog/%n.log" --command "$T/bin/stem-test-worker" --command run)
+  multi start steppeduid "${nobody[@]}"
+  rc_is 0 "start a worker with --uid"
+  stepped=$(cat "$T/run/steppeduid.pid")
+  touch -d '-1 hour' "$T/run/steppeduid.pid"
+  multi status steppeduid "${nobody[@]}"
+  like "$T/out" "^steppeduid: running \(pid $stepped, up $AGE_RE\)$" \
+    "after a clock step, status still finds the --uid worker running"
+  multi stop steppeduid "${nobody[@]}"
+  like "$T/out" "^steppeduid: stopped \(pid $stepped\)$" "and stop stops it"
+else
+  for _ in 1 2 3; do skip "another user's process naming root's pidfile: needs root"; done
+  for _ in 1 2 3 4; do skip "a --uid worker after a clock step: needs root"; done
+fi
 
 # A thread's ID, which kill () and /proc accept as a PID, written after the
 # thread started: a pidfile names a process (its first thread), never

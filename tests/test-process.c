@@ -16,6 +16,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* A pidfile's claim that it was written at WHEN (µs), and no more. */
+#define CLAIM(when) (&(StemProcClaim){ .mtime_us = (when) })
+
 #ifndef __NR_pidfd_send_signal
 #define __NR_pidfd_send_signal 424
 #endif
@@ -249,10 +252,10 @@ static void
 test_probe_self (void)
 {
   gint64 start_us = 0;
-  g_assert_cmpint (stem_proc_probe (getpid (), g_get_real_time (), NULL, &start_us), ==,
+  g_assert_cmpint (stem_proc_probe (getpid (), CLAIM (g_get_real_time ()), &start_us), ==,
                    STEM_PROC_RUNNING);
   g_assert_cmpint (start_us, >, 0);
-  g_assert_cmpint (stem_proc_probe (getpid (), g_get_real_time (), NULL, NULL), ==,
+  g_assert_cmpint (stem_proc_probe (getpid (), CLAIM (g_get_real_time ()), NULL), ==,
                    STEM_PROC_RUNNING);
   g_assert_false (stem_proc_is_dead (getpid ()));
 }
@@ -261,17 +264,17 @@ static void
 test_probe_reused (void)
 {
   gint64 an_hour_ago = g_get_real_time () - (gint64)3600 * G_USEC_PER_SEC;
-  g_assert_cmpint (stem_proc_probe (getpid (), an_hour_ago, NULL, NULL), ==, STEM_PROC_REUSED);
+  g_assert_cmpint (stem_proc_probe (getpid (), CLAIM (an_hour_ago), NULL), ==, STEM_PROC_REUSED);
 }
 
 static void
 test_probe_dead (void)
 {
   pid_t pid = vanished_pid ();
-  g_assert_cmpint (stem_proc_probe (pid, g_get_real_time (), NULL, NULL), ==, STEM_PROC_DEAD);
+  g_assert_cmpint (stem_proc_probe (pid, CLAIM (g_get_real_time ()), NULL), ==, STEM_PROC_DEAD);
   g_assert_true (stem_proc_is_dead (pid));
-  g_assert_cmpint (stem_proc_probe (0, g_get_real_time (), NULL, NULL), ==, STEM_PROC_DEAD);
-  g_assert_cmpint (stem_proc_probe (-1, g_get_real_time (), NULL, NULL), ==, STEM_PROC_DEAD);
+  g_assert_cmpint (stem_proc_probe (0, CLAIM (g_get_real_time ()), NULL), ==, STEM_PROC_DEAD);
+  g_assert_cmpint (stem_proc_probe (-1, CLAIM (g_get_real_time ()), NULL), ==, STEM_PROC_DEAD);
 }
 
 static void
@@ -282,7 +285,7 @@ test_probe_zombie (void)
   /* kill (pid, 0) succeeds on a zombie: /proc must decide. */
   g_assert_no_errno (kill (pid, 0));
 
-  g_assert_cmpint (stem_proc_probe (pid, g_get_real_time (), NULL, NULL), ==, STEM_PROC_DEAD);
+  g_assert_cmpint (stem_proc_probe (pid, CLAIM (g_get_real_time ()), NULL), ==, STEM_PROC_DEAD);
   g_assert_true (stem_proc_is_dead (pid));
 
   g_autoptr (StemProc) proc = open_child (pid);
@@ -305,8 +308,9 @@ test_probe_pid1 (void)
       g_test_skip ("root may signal PID 1, so kill (1, 0) cannot answer EPERM");
       return;
     }
-  g_assert_cmpstr (stem_proc_state_to_string (stem_proc_probe (1, g_get_real_time (), NULL, NULL)),
-                   ==, stem_proc_state_to_string (STEM_PROC_NO_PERMISSION));
+  g_assert_cmpstr (
+      stem_proc_state_to_string (stem_proc_probe (1, CLAIM (g_get_real_time ()), NULL)), ==,
+      stem_proc_state_to_string (STEM_PROC_NO_PERMISSION));
 }
 
 /* The main thread of a process can exit before the others: /proc then shows
@@ -320,7 +324,7 @@ test_probe_thread_leader_gone (void)
   g_assert_cmpint (proc_state (pid), ==, 'Z');
 
   g_assert_false (stem_proc_is_dead (pid));
-  g_assert_cmpint (stem_proc_probe (pid, g_get_real_time (), NULL, NULL), ==, STEM_PROC_RUNNING);
+  g_assert_cmpint (stem_proc_probe (pid, CLAIM (g_get_real_time ()), NULL), ==, STEM_PROC_RUNNING);
   g_autoptr (StemProc) proc = open_child (pid);
   g_assert_false (stem_proc_has_exited (proc));
   g_assert_false (stem_proc_wait (proc, 50));
@@ -328,7 +332,7 @@ test_probe_thread_leader_gone (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (StemProc) opened = NULL;
   g_assert_cmpint (
-      stem_proc_probe_open (pid, g_get_real_time (), NULL, &(gint64){ 0 }, &opened, &error), ==,
+      stem_proc_probe_open (pid, CLAIM (g_get_real_time ()), &(gint64){ 0 }, &opened, &error), ==,
       STEM_PROC_RUNNING);
   g_assert_no_error (error);
   g_assert_false (stem_proc_has_exited (opened));
@@ -347,7 +351,7 @@ static StemProcState
 probe_open (pid_t pid, gint64 mtime_us, StemProc **out_proc, GError **error)
 {
   gint64 start_us = -1;
-  StemProcState state = stem_proc_probe_open (pid, mtime_us, NULL, &start_us, out_proc, error);
+  StemProcState state = stem_proc_probe_open (pid, CLAIM (mtime_us), &start_us, out_proc, error);
   if (state == STEM_PROC_RUNNING || state == STEM_PROC_REUSED)
     g_assert_cmpint (start_us, >, 0);
   if (state != STEM_PROC_RUNNING)

@@ -42,6 +42,7 @@ stem_node_plan_free (StemNodePlan *plan)
   g_free (plan->pidfile);
   g_free (plan->logfile);
   g_free (plan->workdir);
+  g_free (plan->uid_option);
   g_strfreev (plan->argv);
   g_strfreev (plan->envp);
   g_strfreev (plan->added_env);
@@ -231,6 +232,9 @@ plan_paths (StemArgs *args, StemPlanSet *set, guint n_nodes, StemNodePlan *plan,
         stem_error_prefix (error, "%s", log_origin);
       return FALSE;
     }
+
+  plan->uid_option
+      = g_strdup (stem_args_get_for_node (args, STEM_OPT_UID, plan->node, plan->index));
 
   const char *dir_tmpl = stem_args_get_for_node (args, STEM_OPT_WORKDIR, plan->node, plan->index);
   plan->workdir = expand_path (dir_tmpl != NULL ? dir_tmpl : "/", &ctx, error);
@@ -432,4 +436,13 @@ stem_plan_build_paths (StemArgs *args, const char *const *node_words, const char
   if (set == NULL || !stem_plan_set_check (set, error))
     return NULL;
   return g_steal_pointer (&set);
+}
+
+StemProcClaim
+stem_plan_claim (const StemNodePlan *plan, const StemPidfile *pidfile)
+{
+  return (StemProcClaim){ .mtime_us = pidfile->mtime_us,
+                          .path = plan->pidfile,
+                          .uid_option = plan->uid_option,
+                          .owner = pidfile->uid };
 }

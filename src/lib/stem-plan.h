@@ -4,6 +4,8 @@
 #include <sys/types.h>
 
 #include "stem-options.h"
+#include "stem-pidfile.h"
+#include "stem-process.h"
 #include "stem-user.h"
 
 G_BEGIN_DECLS
@@ -25,7 +27,8 @@ typedef struct
   GStrv broadcasts;
   gboolean has_umask;
   mode_t umask;
-  StemUser *user; /* --uid/--gid, or NULL */
+  StemUser *user;   /* --uid/--gid, or NULL (resolved only by the verbs that run a worker) */
+  char *uid_option; /* --uid as given, or NULL */
 } StemNodePlan;
 
 void stem_node_plan_free (StemNodePlan *plan);
@@ -92,6 +95,10 @@ gboolean stem_plan_check_names (const char *option, const char *value, GError **
  * that gave it, or NULL.  A malformed one is an error naming its variable. */
 char *stem_plan_template_from_env (const char *const *env, gboolean logfile, const char **out_var,
                                    GError **error);
+
+/* What PIDFILE, loaded from PLAN's pidfile, says of the process it
+ * names. */
+StemProcClaim stem_plan_claim (const StemNodePlan *plan, const StemPidfile *pidfile);
 
 /* The default templates, from the configured directories. */
 const char *stem_plan_default_pidfile (void);

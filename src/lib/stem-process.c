@@ -2,14 +2,17 @@
 
 #include "stem-schedule.h"
 #include "stem-error.h"
+#include "stem-fd.h"
 #include "stem-i18n.h"
 #include "stem-progress.h"
+#include "stem-user.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -50,6 +53,9 @@ typedef struct
 
 /* A kernel thread: never a worker, whatever a pidfile says. */
 #define PF_KTHREAD 0x00200000
+
+/* The most of a process's environment read, in bytes. */
+#define ENVIRON_MAX (8 * 1024 * 1024)
 
 const char *
 stem_proc_state_to_string (StemProcState state)
@@ -249,46 +255,66 @@ stem_proc_is_dead (pid_t pid)
 
 /* Whether the environment process PID was started with holds
  * STEM_WORKER_PIDFILE=PIDFILE, as start gives each worker (and the
- * processes a worker starts inherit). */
+ * processes a worker starts inherit), and the process is UID's (only
+ * the process's owner and root may read its environment). */
 static gboolean
-environ_names (pid_t pid, const char *pidfile)
+environ_names (pid_t pid, const char *pidfile, uid_t uid)
 {
   char path[32];
   g_snprintf (path, sizeof path, "/proc/%d/environ", (int)pid);
-  g_autofree char *environ = NULL;
-  gsize length;
-  /* Only the process's owner and root may read it. */
-  if (!g_file_get_contents (path, &environ, &length, NULL))
+  g_auto (StemFd) fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  struct stat st;
+  /* The entry's owner is the process's (root for one that may not be
+   * looked into), from the descriptor that is read. */
+  if (fd < 0 || fstat (fd, &st) < 0 || st.st_uid != uid)
     return FALSE;
+  g_autoptr (GByteArray) environ = g_byte_array_new ();
+  guint8 chunk[4096];
+  for (;;)
+    {
+      ssize_t n = read (fd, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR)
+        continue;
+      /* Larger than the kernel lets an exec pass: not one we started. */
+      if (n < 0 || environ->len + (gsize)n > ENVIRON_MAX)
+        return FALSE;
+      if (n == 0)
+        break;
+      g_byte_array_append (environ, chunk, (guint)n);
+    }
+  g_byte_array_append (environ, (const guint8 *)"", 1);
   g_autofree char *entry = g_strconcat ("STEM_WORKER_PIDFILE=", pidfile, NULL);
-  /* NUL-separated; the buffer ends in one more NUL. */
-  for (gsize at = 0; at < length; at += strlen (environ + at) + 1)
-    if (strcmp (environ + at, entry) == 0)
+  /* NUL-separated, and one more NUL at the end. */
+  const char *text = (const char *)environ->data;
+  for (gsize at = 0; at + 1 < environ->len; at += strlen (text + at) + 1)
+    if (strcmp (text + at, entry) == 0)
       return TRUE;
   return FALSE;
 }
 
-/* Whether the process of STAT, which started after its pidfile's mtime
- * says the pidfile was written, is still the worker the pidfile was
- * written for: the wall clock can have been stepped forward since (an NTP
- * step after a boot without a clock, a resumed virtual machine), which
- * moves every start time read later.  Its environment names PIDFILE, and
- * STAT still describes it after that read. */
+/* Whether the process of STAT, which started after CLAIM's pidfile was
+ * last written by its mtime, is still the worker the pidfile was written
+ * for: the wall clock can have been stepped forward since (an NTP step
+ * after a boot without a clock, a resumed virtual machine), which moves
+ * every start time read later.  It runs as the worker's user (--uid,
+ * else the pidfile's owner: whoever ran start), its environment names
+ * the pidfile, and STAT still describes it after that read. */
 static gboolean
-started_for (pid_t pid, const ProcStat *stat, const char *pidfile)
+started_for (pid_t pid, const ProcStat *stat, const StemProcClaim *claim)
 {
+  uid_t uid = claim->owner;
   ProcStat again;
-  return pidfile != NULL && environ_names (pid, pidfile) && read_proc_stat (pid, &again, NULL)
+  return claim->path != NULL
+         && (claim->uid_option == NULL || stem_user_lookup_uid (claim->uid_option, &uid))
+         && environ_names (pid, claim->path, uid) && read_proc_stat (pid, &again, NULL)
          && again.start_ticks == stat->start_ticks;
 }
 
-/* What STAT says of process PID, which a pidfile PIDFILE (may be NULL)
- * written at PIDFILE_MTIME_US names: dead, another's (started after the
- * pidfile, and not started for it), or running as far as STAT can tell.
- * Its start time in *OUT_START_US. */
+/* What STAT says of process PID, which CLAIM's pidfile names: dead,
+ * another's (started after the pidfile, and not for it), or running as
+ * far as STAT can tell.  Its start time in *OUT_START_US. */
 static StemProcState
-identify (pid_t pid, const ProcStat *stat, gint64 pidfile_mtime_us, const char *pidfile,
-          gint64 *out_start_us)
+identify (pid_t pid, const ProcStat *stat, const StemProcClaim *claim, gint64 *out_start_us)
 {
   *out_start_us = ticks_to_wall_us (stat->start_ticks);
   if (proc_stat_is_dead (stat))
@@ -296,14 +322,14 @@ identify (pid_t pid, const ProcStat *stat, gint64 pidfile_mtime_us, const char *
   /* Older than any pidfile, a kernel thread would pass the time check. */
   if ((stat->flags & PF_KTHREAD) != 0)
     return STEM_PROC_REUSED;
-  if (*out_start_us > pidfile_mtime_us + STEM_PROC_START_TOLERANCE_US
-      && !started_for (pid, stat, pidfile))
+  if (*out_start_us > claim->mtime_us + STEM_PROC_START_TOLERANCE_US
+      && !started_for (pid, stat, claim))
     return STEM_PROC_REUSED;
   return STEM_PROC_RUNNING;
 }
 
 StemProcState
-stem_proc_probe (pid_t pid, gint64 pidfile_mtime_us, const char *pidfile, gint64 *out_start_us)
+stem_proc_probe (pid_t pid, const StemProcClaim *claim, gint64 *out_start_us)
 {
   /* kill (pid ≤ 0, 0) would address process groups: never. */
   if (pid <= 0)
@@ -322,7 +348,7 @@ stem_proc_probe (pid_t pid, gint64 pidfile_mtime_us, const char *pidfile, gint64
     }
 
   gint64 start_us;
-  StemProcState state = identify (pid, &stat, pidfile_mtime_us, pidfile, &start_us);
+  StemProcState state = identify (pid, &stat, claim, &start_us);
   if (out_start_us != NULL)
     *out_start_us = start_us;
   if (state != STEM_PROC_RUNNING)
@@ -493,22 +519,22 @@ stem_proc_open (pid_t pid, gint64 start_us, GError **error)
 
 /* stem_proc_probe, then stem_proc_open for a running process. */
 static StemProcState
-probe_then_open (pid_t pid, gint64 pidfile_mtime_us, const char *pidfile, gint64 *out_start_us,
-                 StemProc **out_proc, GError **error)
+probe_then_open (pid_t pid, const StemProcClaim *claim, gint64 *out_start_us, StemProc **out_proc,
+                 GError **error)
 {
-  StemProcState state = stem_proc_probe (pid, pidfile_mtime_us, pidfile, out_start_us);
+  StemProcState state = stem_proc_probe (pid, claim, out_start_us);
   if (state == STEM_PROC_RUNNING)
     *out_proc = stem_proc_open (pid, *out_start_us, error);
   return state;
 }
 
 StemProcState
-stem_proc_probe_open (pid_t pid, gint64 pidfile_mtime_us, const char *pidfile, gint64 *out_start_us,
+stem_proc_probe_open (pid_t pid, const StemProcClaim *claim, gint64 *out_start_us,
                       StemProc **out_proc, GError **error)
 {
   *out_proc = NULL;
   if (pid <= 1)
-    return probe_then_open (pid, pidfile_mtime_us, pidfile, out_start_us, out_proc, error);
+    return probe_then_open (pid, claim, out_start_us, out_proc, error);
   int pidfd = sys_pidfd_open (pid);
   if (pidfd < 0 && errno == ESRCH)
     return STEM_PROC_DEAD;
@@ -519,10 +545,10 @@ stem_proc_probe_open (pid_t pid, gint64 pidfile_mtime_us, const char *pidfile, g
        * two steps, which tell those cases apart. */
       if (pidfd >= 0)
         close (pidfd);
-      return probe_then_open (pid, pidfile_mtime_us, pidfile, out_start_us, out_proc, error);
+      return probe_then_open (pid, claim, out_start_us, out_proc, error);
     }
 
-  StemProcState state = identify (pid, &stat, pidfile_mtime_us, pidfile, out_start_us);
+  StemProcState state = identify (pid, &stat, claim, out_start_us);
   /* The entry read is the pidfd's process if that process exists after
    * the read: its PID could not be another's meanwhile.  Signal 0 says
    * so, and whether it may be signalled; a refusal may also be a seccomp
@@ -533,7 +559,7 @@ stem_proc_probe_open (pid_t pid, gint64 pidfile_mtime_us, const char *pidfile, g
       close (pidfd);
       if (errsv == ESRCH)
         return STEM_PROC_DEAD;
-      return probe_then_open (pid, pidfile_mtime_us, pidfile, out_start_us, out_proc, error);
+      return probe_then_open (pid, claim, out_start_us, out_proc, error);
     }
   if (state != STEM_PROC_RUNNING || !stem_proc_check_signallable (pid, error))
     {

@@ -33,14 +33,23 @@ gboolean stem_proc_start_time (pid_t pid, gint64 *out_start_us, GError **error);
  * is gone. */
 gboolean stem_proc_is_dead (pid_t pid);
 
-/* Classifies PID from pidfile PIDFILE (may be NULL), written at
- * PIDFILE_MTIME_US.  A process that started later is another's, unless
- * its environment names PIDFILE as its STEM_WORKER_PIDFILE (the wall clock
- * may have been stepped forward since the pidfile was written); that is
- * looked at only then, and only its owner and root may.  OUT_START_US (may
- * be NULL) receives the start time when the process exists. */
-StemProcState stem_proc_probe (pid_t pid, gint64 pidfile_mtime_us, const char *pidfile,
-                               gint64 *out_start_us);
+/* What a pidfile says of the process it names. */
+typedef struct
+{
+  gint64 mtime_us;        /* when the pidfile was last written, µs since the epoch */
+  const char *path;       /* the pidfile, as start gave it to the worker; or NULL */
+  const char *uid_option; /* --uid, the worker's user, as given; or NULL */
+  uid_t owner;            /* the pidfile's owner: the worker's user without --uid */
+} StemProcClaim;
+
+/* Classifies PID from what its pidfile says (CLAIM).  A process that
+ * started after the pidfile was written is another's, unless it runs as
+ * the worker's user (--uid, else the pidfile's owner) and its
+ * environment names CLAIM's path as its STEM_WORKER_PIDFILE: the wall
+ * clock may have been stepped forward since.  That is looked at only
+ * then; only the process's owner and root may.  OUT_START_US (may be
+ * NULL) receives the start time when the process exists. */
+StemProcState stem_proc_probe (pid_t pid, const StemProcClaim *claim, gint64 *out_start_us);
 
 /* The never-signal list: PID ≤ 1, ourselves, our ancestors (a script that
  * runs us under timeout, sudo or in a subshell), the leader of our session.
@@ -61,8 +70,8 @@ StemProc *stem_proc_open (pid_t pid, gint64 start_us, GError **error);
  * *OUT_START_US must be given.  *OUT_PROC is set for STEM_PROC_RUNNING,
  * unless the process may not be signalled (the never-signal list) or is
  * gone: then NULL and ERROR, as stem_proc_open's. */
-StemProcState stem_proc_probe_open (pid_t pid, gint64 pidfile_mtime_us, const char *pidfile,
-                                    gint64 *out_start_us, StemProc **out_proc, GError **error);
+StemProcState stem_proc_probe_open (pid_t pid, const StemProcClaim *claim, gint64 *out_start_us,
+                                    StemProc **out_proc, GError **error);
 void stem_proc_free (StemProc *proc);
 pid_t stem_proc_get_pid (StemProc *proc);
 

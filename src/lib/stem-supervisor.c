@@ -263,7 +263,8 @@ check_down (const StemNodePlan *plan, GError **error)
       g_propagate_error (error, g_steal_pointer (&local_error));
       return FALSE;
     }
-  StemProcState state = stem_proc_probe (pidfile.pid, pidfile.mtime_us, plan->pidfile, NULL);
+  StemProcClaim claim = stem_plan_claim (plan, &pidfile);
+  StemProcState state = stem_proc_probe (pidfile.pid, &claim, NULL);
   if (state == STEM_PROC_UNKNOWN)
     return stem_throw_code (
         error, STEM_ERROR_PERMISSION,

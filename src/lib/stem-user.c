@@ -53,6 +53,18 @@ lookup_user (const char *text, StemUser *user, GError **error)
   return TRUE;
 }
 
+gboolean
+stem_user_lookup_uid (const char *text, uid_t *out_uid)
+{
+  StemUser user = { 0 };
+  gboolean found = lookup_user (text, &user, NULL);
+  g_free (user.name);
+  g_free (user.home);
+  if (found)
+    *out_uid = user.uid;
+  return found;
+}
+
 static gboolean
 lookup_group (const char *text, gid_t *out, GError **error)
 {

@@ -28,6 +28,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (StemUser, stem_user_free)
  * asking for another user or a group we are not in is a STEM_ERROR_USAGE.
  * Unknown names are STEM_ERROR_USAGE too. */
 StemUser *stem_user_resolve (const char *uid_text, const char *gid_text, GError **error);
+/* The uid that --uid=TEXT names (a user name or a number); FALSE for no
+ * such user. */
+gboolean stem_user_lookup_uid (const char *text, uid_t *out_uid);
 
 /* Switches this process, which is about to exec the worker itself
  * (--foreground), to USER: its groups, group and user, but with root kept
