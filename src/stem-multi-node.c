@@ -194,11 +194,13 @@ compare_pidfiles (gconstpointer a, gconstpointer b)
  * nodes in a different order cannot deadlock.  A node whose lock cannot be
  * had (refused, or not had in time) fails in REPORT and is left out of the
  * table; without CREATE (stop, kill), a node with no lock file was never
- * started here and needs no lock. */
+ * started here and needs no lock.  With BUSY, a lock held by another
+ * process is not waited for: its node goes to BUSY. */
 GHashTable *
-stem_multi_lock_plans (StemMultiOptions *opts, GPtrArray *plans, gboolean create,
+stem_multi_lock_plans (StemMultiOptions *opts, GPtrArray *plans, gboolean create, GPtrArray *busy,
                        StemReport *report)
 {
+  gint64 timeout_ms = busy != NULL ? 0 : opts->lock_timeout_ms;
   g_autoptr (GPtrArray) sorted = g_ptr_array_sized_new (plans->len);
   for (guint i = 0; i < plans->len; i++)
     g_ptr_array_add (sorted, plans->pdata[i]);
@@ -208,11 +210,12 @@ stem_multi_lock_plans (StemMultiOptions *opts, GPtrArray *plans, gboolean create
     {
       StemNodePlan *plan = sorted->pdata[i];
       g_autoptr (GError) error = NULL;
-      StemLock *lock
-          = create ? stem_lock_acquire (plan->pidfile, opts->lock_timeout_ms, &error)
-                   : stem_lock_acquire_existing (plan->pidfile, opts->lock_timeout_ms, &error);
+      StemLock *lock = create ? stem_lock_acquire (plan->pidfile, timeout_ms, &error)
+                              : stem_lock_acquire_existing (plan->pidfile, timeout_ms, &error);
       if (lock != NULL)
         g_hash_table_insert (locks, plan, lock);
+      else if (busy != NULL && g_error_matches (error, STEM_ERROR, STEM_ERROR_LOCKED))
+        g_ptr_array_add (busy, plan);
       else if (!create && g_error_matches (error, STEM_ERROR, STEM_ERROR_NOT_FOUND))
         stem_multi_verbose (opts, "%s: %s", plan->node, error->message);
       else

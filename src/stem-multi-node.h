@@ -57,9 +57,11 @@ gboolean stem_multi_remove_stale (StemMultiOptions *opts, const StemNodePlan *pl
                                   const Inspection *in);
 
 /* The lock of each plan of PLANS (a table from plan to StemLock); with
- * CREATE (start, restart) a missing lock file is created. */
+ * CREATE (start, restart) a missing lock file is created.  With BUSY (may
+ * be NULL), the plans whose locks another process holds go there, not
+ * waited for. */
 GHashTable *stem_multi_lock_plans (StemMultiOptions *opts, GPtrArray *plans, gboolean create,
-                                   StemReport *report);
+                                   GPtrArray *busy, StemReport *report);
 /* Results in the order of the nodes on the command line. */
 void stem_multi_sort_report (StemReport *report, StemPlanSet *set);
 /* Creates the directories of PLANS (failures go to REPORT) and returns the

@@ -291,6 +291,25 @@ name_pidfiles (StemReport *report, StemPlanSet *set)
     }
 }
 
+/* Starts the nodes of PLANS under their locks, held until the nodes have
+ * settled: a stop meanwhile waits for this start's verdict rather than
+ * ending a worker it is still watching.  With BUSY, only the nodes whose
+ * locks are free now; the others go to BUSY, to be started once this
+ * call holds no lock (waiting while holding one could deadlock with a
+ * call that holds the one waited for). */
+static void
+start_nodes (StemMultiOptions *opts, GPtrArray *plans, GPtrArray *busy, StemReport *report)
+{
+  g_autoptr (GArray) started = g_array_new (FALSE, TRUE, sizeof (Start));
+  g_autoptr (GHashTable) locks = stem_multi_lock_plans (opts, plans, TRUE, busy, report);
+  {
+    g_autoptr (StemWriterServer) writers = stem_writer_server_new ();
+    stem_writer_server_set_width (writers, stem_writer_server_width (g_hash_table_size (locks)));
+    launch_nodes (opts, plans, locks, report, writers, FALSE, started);
+  }
+  settle (opts, started);
+}
+
 int
 stem_multi_start (StemMultiOptions *opts, GError **error)
 {
@@ -304,19 +323,24 @@ stem_multi_start (StemMultiOptions *opts, GError **error)
 
   keep_dead_children ();
   g_autoptr (StemReport) report = stem_report_new ("start");
-  g_autoptr (GArray) started = g_array_new (FALSE, TRUE, sizeof (Start));
-  /* Held until the nodes have settled: a stop meanwhile waits for this
-   * start's verdict rather than ending a worker it is still watching. */
-  g_autoptr (GHashTable) locks = NULL;
-  {
-    g_autoptr (StemWriterServer) writers = stem_writer_server_new ();
-    g_autoptr (GPtrArray) ready = stem_multi_prepare_plans (set->plans, report);
-    locks = stem_multi_lock_plans (opts, ready, TRUE, report);
-    stem_writer_server_set_width (writers, stem_writer_server_width (g_hash_table_size (locks)));
-    launch_nodes (opts, ready, locks, report, writers, FALSE, started);
-  }
-  settle (opts, started);
-  g_clear_pointer (&locks, g_hash_table_unref);
+  g_autoptr (GPtrArray) ready = stem_multi_prepare_plans (set->plans, report);
+  g_autoptr (GPtrArray) busy = g_ptr_array_new ();
+  start_nodes (opts, ready, busy, report);
+  /* A node busy elsewhere (a stop still waiting for its worker) holds up
+   * none of the others: it is waited for once they have started. */
+  if (busy->len > 0)
+    {
+      g_autofree char *at_most = stem_duration_format (opts->lock_timeout_ms);
+      for (guint i = 0; i < busy->len && !opts->quiet; i++)
+        {
+          const StemNodePlan *plan = busy->pdata[i];
+          g_autofree char *waiting = g_strdup_printf (
+              _ ("its lock file “%s.lock” is held by another process: waiting for it, %s at most"),
+              plan->pidfile, at_most);
+          g_printerr ("%s: %s: %s\n", g_get_prgname (), plan->node, waiting);
+        }
+      start_nodes (opts, busy, NULL, report);
+    }
   name_pidfiles (report, set);
   stem_multi_sort_report (report, set);
   stem_report_print (report, opts->json, opts->quiet);
@@ -357,7 +381,7 @@ stem_multi_restart (StemMultiOptions *opts, GError **error)
       g_autoptr (GArray) started = g_array_new (FALSE, TRUE, sizeof (Start));
       {
         g_autoptr (GPtrArray) ready = stem_multi_prepare_plans (one, report);
-        g_autoptr (GHashTable) locks = stem_multi_lock_plans (opts, ready, TRUE, report);
+        g_autoptr (GHashTable) locks = stem_multi_lock_plans (opts, ready, TRUE, NULL, report);
         if (g_hash_table_size (locks) == 0)
           {
             halted = TRUE;

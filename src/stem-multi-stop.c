@@ -356,7 +356,7 @@ stop_verb (StemMultiOptions *opts, const char *verb, GArray *schedule, GError **
     return -1;
   g_autoptr (StemReport) report = stem_report_new (verb);
   {
-    g_autoptr (GHashTable) locks = stem_multi_lock_plans (opts, set->plans, FALSE, report);
+    g_autoptr (GHashTable) locks = stem_multi_lock_plans (opts, set->plans, FALSE, NULL, report);
     g_autoptr (GPtrArray) unreported = plans_without_result (set->plans, report);
     stem_multi_stop_nodes (opts, unreported, schedule, report);
   }

@@ -362,6 +362,33 @@ wait "$restarter"
 rc=$?
 rc_is 0 "and the restart reports the node restarted"
 
+# A node whose lock another process holds (a stop still waiting for its
+# worker) holds up none of the others: they start at once, and it starts
+# once the lock is free, with a word on why it waits.
+touch "$T/run/busy2.pid.lock"
+mkfifo "$T/release"
+# The holder keeps the lock until the test writes to the FIFO.
+(exec 9<"$T/run/busy2.pid.lock" && flock 9 && exec head -c 1 "$T/release") >/dev/null 2>&1 &
+holder=$!
+wait_until 10 eval '! flock -n "$T/run/busy2.pid.lock" true'
+"$MULTI" start busy1 busy2 busy3 --pidfile="$T/run/%n.pid" --logfile="$T/log/%n.log" --settle=0 \
+  --command "$WORKER" --command run >"$T/busy.out" 2>"$T/busy.err" &
+starter=$!
+ok_if "the free nodes start while another node's lock is held" \
+  wait_until 20 eval 'test -s "$T/run/busy1.pid" && test -s "$T/run/busy3.pid"'
+ok_if "the busy one is waited for, not started" eval '[ ! -e "$T/run/busy2.pid" ] && alive "$starter"'
+ok_if "and the call says why it waits" wait_until 10 grep -qx \
+  "stem-multi: busy2: its lock file “$T/run/busy2\.pid\.lock” is held by another process: waiting for it, 1m at most" \
+  "$T/busy.err"
+echo >"$T/release"
+wait "$holder"
+wait "$starter"
+rc=$?
+rc_is 0 "once the lock is free, the start ends"
+like "$T/busy.out" '^busy2: started \(pid [0-9]+\)$' "with the busy node started too"
+is "$(sed 's/: .*//' "$T/busy.out" | tr '\n' ' ')" "busy1 busy2 busy3 " "reported in the order given"
+multi stop busy1 busy2 busy3
+
 # Many nodes at once are launched by more than one server where there are
 # CPUs to run them side by side (one more for every 16 nodes), and a node
 # that fails there fails alone.  A worker's session is its server's.
