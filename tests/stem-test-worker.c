@@ -1,9 +1,10 @@
 /* stem-test-worker: a stand-in worker whose behaviour the first argument picks.
  *
- * Every mode but sleep-forever first prints "ready pid=PID node=NODE", so a
- * test waits for that line instead of sleeping. Signals are blocked except
- * while the program waits, and are reported from the main flow (not from the
- * handler) as "got SIGNAME". Exit status 64 means a usage error.
+ * Every mode but sleep-forever and no-dump first prints "ready pid=PID
+ * node=NODE", so a test waits for that line instead of sleeping. Signals
+ * are blocked except while the program waits, and are reported from the
+ * main flow (not from the handler) as "got SIGNAME". Exit status 64 means
+ * a usage error.
  */
 
 #include <errno.h>
@@ -599,6 +600,30 @@ mode_sleep_forever (char **args)
   pause_forever ();
 }
 
+/* sleep-forever, after making itself a process that may not be looked
+ * into: its /proc entries then belong to root, whoever it runs as. */
+static int
+mode_no_dump (char **args)
+{
+  if (prctl (PR_SET_DUMPABLE, 0) < 0)
+    return 1;
+  return mode_sleep_forever (args);
+}
+
+/* "ready", then its first thread exits and a second one runs on: the
+ * process lives, but its first thread is a zombie.  Default signal
+ * dispositions: TERM ends it. */
+static int
+mode_leader_exit (char **args)
+{
+  (void)args;
+  print_ready ();
+  pthread_t thread;
+  if (pthread_create (&thread, NULL, thread_main, NULL) != 0)
+    return 1;
+  pthread_exit (NULL);
+}
+
 static const struct
 {
   const char *name;
@@ -623,6 +648,8 @@ static const struct
   { "pool", 1, true, mode_pool, "pool MS" },
   { "notify-listen", 1, false, mode_notify_listen, "notify-listen PATH" },
   { "sleep-forever", 0, false, mode_sleep_forever, "sleep-forever" },
+  { "no-dump", 0, false, mode_no_dump, "no-dump" },
+  { "leader-exit", 0, false, mode_leader_exit, "leader-exit" },
   { "hold-orphans", -1, false, mode_hold_orphans, "hold-orphans COMMAND [ARG...]" },
 };
 

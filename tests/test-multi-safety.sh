@@ -62,6 +62,18 @@ rc_is 0 "stop"
 like "$T/out" "^stepped: stopped \(pid $stepped\)$" "stops the worker itself"
 ok_if "which has exited" wait_until 10 eval '! alive "$stepped"'
 ok_if "and its pidfile is gone" test ! -e "$T/run/stepped.pid"
+# A worker whose first thread has exited while another runs on is found
+# through that other thread.
+multi start leader --command "$WORKER" --command leader-exit
+wait_until 10 grep -qs "^thread tid=" "$T/log/leader.log"
+leader=$(cat "$T/run/leader.pid")
+wait_until 10 grep -qs '^State:.*Z' "/proc/$leader/status"
+touch -d '-1 hour' "$T/run/leader.pid"
+multi status leader
+like "$T/out" "^leader: running \(pid $leader, up $AGE_RE\)$" \
+  "after a clock step, a worker whose first thread has exited is still running"
+multi stop leader
+like "$T/out" "^leader: stopped \(pid $leader\)$" "and stop stops it"
 # Another node's worker, or any process whose environment names another
 # pidfile, is no proof.
 env STEM_WORKER_PIDFILE="$T/run/other.pid" "$WORKER" sleep-forever &
@@ -92,6 +104,18 @@ if [ "$(id -u)" -eq 0 ]; then
   multi stop forged
   ok_if "and stop signals nothing" alive "$forged"
   kill "$forged"
+  # Nor by making itself a process that may not be looked into, whose
+  # /proc entries then belong to root.
+  setpriv --reuid=65534 --regid=65534 --clear-groups -- \
+    env STEM_WORKER_PIDFILE="$T/run/forged.pid" "$T/bin/stem-test-worker" no-dump &
+  forged=$!
+  wait_until 10 eval '[ "$(stat -c %u "/proc/$forged/environ")" = 0 ]'
+  echo "$forged" >"$T/run/forged.pid"
+  touch -d '-1 hour' "$T/run/forged.pid"
+  multi status forged --no-clean
+  like "$T/out" "^forged: stale pidfile: pid $forged now belongs to another process$" \
+    "another user's process that may not be looked into does not pass for root's either"
+  kill "$forged"
   # A worker of --uid's user, whose pidfile is root's: that user's.
   mkdir -m 755 "$T/nlog"
   chown 65534 "$T/nlog"
@@ -106,7 +130,7 @@ if [ "$(id -u)" -eq 0 ]; then
   multi stop steppeduid "${nobody[@]}"
   like "$T/out" "^steppeduid: stopped \(pid $stepped\)$" "and stop stops it"
 else
-  for _ in 1 2 3; do skip "another user's process naming root's pidfile: needs root"; done
+  for _ in 1 2 3 4; do skip "another user's process naming root's pidfile: needs root"; done
   for _ in 1 2 3 4; do skip "a --uid worker after a clock step: needs root"; done
 fi
 

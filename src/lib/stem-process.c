@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -253,42 +254,93 @@ stem_proc_is_dead (pid_t pid)
   return kill_says_gone (pid);
 }
 
-/* Whether the environment process PID was started with holds
- * STEM_WORKER_PIDFILE=PIDFILE, as start gives each worker (and the
- * processes a worker starts inherit), and the process is UID's (only
- * the process's owner and root may read its environment). */
-static gboolean
-environ_names (pid_t pid, const char *pidfile, uid_t uid)
+/* Reads /proc file PATH whole into a NUL-terminated buffer, at most
+ * LIMIT bytes; NULL when it cannot be read or is larger. */
+static GByteArray *
+read_proc_file (const char *path, gsize limit)
 {
-  char path[32];
-  g_snprintf (path, sizeof path, "/proc/%d/environ", (int)pid);
   g_auto (StemFd) fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  struct stat st;
-  /* The entry's owner is the process's (root for one that may not be
-   * looked into), from the descriptor that is read. */
-  if (fd < 0 || fstat (fd, &st) < 0 || st.st_uid != uid)
-    return FALSE;
-  g_autoptr (GByteArray) environ = g_byte_array_new ();
+  if (fd < 0)
+    return NULL;
+  g_autoptr (GByteArray) data = g_byte_array_new ();
   guint8 chunk[4096];
   for (;;)
     {
       ssize_t n = read (fd, chunk, sizeof chunk);
       if (n < 0 && errno == EINTR)
         continue;
-      /* Larger than the kernel lets an exec pass: not one we started. */
-      if (n < 0 || environ->len + (gsize)n > ENVIRON_MAX)
-        return FALSE;
+      if (n < 0 || data->len + (gsize)n > limit)
+        return NULL;
       if (n == 0)
         break;
-      g_byte_array_append (environ, chunk, (guint)n);
+      g_byte_array_append (data, chunk, (guint)n);
     }
-  g_byte_array_append (environ, (const guint8 *)"", 1);
+  g_byte_array_append (data, (const guint8 *)"", 1);
+  return g_steal_pointer (&data);
+}
+
+/* Whether thread TID of process PID runs as UID and nothing else: its
+ * real, effective, saved and file system user IDs (the owner of its
+ * /proc entries is root for a process that may not be looked into, and
+ * any process can make itself one). */
+static gboolean
+task_runs_as (pid_t pid, pid_t tid, uid_t uid)
+{
+  char path[64];
+  g_snprintf (path, sizeof path, "/proc/%d/task/%d/status", (int)pid, (int)tid);
+  g_autoptr (GByteArray) status = read_proc_file (path, 64 * 1024);
+  const char *line = status != NULL ? strstr ((const char *)status->data, "\nUid:") : NULL;
+  unsigned long ids[4];
+  if (line == NULL
+      || sscanf (line, "\nUid: %lu %lu %lu %lu", &ids[0], &ids[1], &ids[2], &ids[3]) != 4)
+    return FALSE;
+  for (guint i = 0; i < G_N_ELEMENTS (ids); i++)
+    if (ids[i] != (unsigned long)uid)
+      return FALSE;
+  return TRUE;
+}
+
+/* Whether thread TID of process PID runs as UID and the environment its
+ * process was started with holds STEM_WORKER_PIDFILE=PIDFILE, as start
+ * gives each worker (and the processes a worker starts inherit).  Only
+ * the process's owner and root may read an environment. */
+static gboolean
+task_names (pid_t pid, pid_t tid, const char *pidfile, uid_t uid)
+{
+  if (!task_runs_as (pid, tid, uid))
+    return FALSE;
+  char path[64];
+  g_snprintf (path, sizeof path, "/proc/%d/task/%d/environ", (int)pid, (int)tid);
+  /* Larger than the kernel lets an exec pass: not one we started. */
+  g_autoptr (GByteArray) environ = read_proc_file (path, ENVIRON_MAX);
+  if (environ == NULL)
+    return FALSE;
   g_autofree char *entry = g_strconcat ("STEM_WORKER_PIDFILE=", pidfile, NULL);
   /* NUL-separated, and one more NUL at the end. */
   const char *text = (const char *)environ->data;
   for (gsize at = 0; at + 1 < environ->len; at += strlen (text + at) + 1)
     if (strcmp (text + at, entry) == 0)
       return TRUE;
+  return FALSE;
+}
+
+/* task_names for process PID: through its first thread, or, once that
+ * thread has exited (leaving the others running), through another. */
+static gboolean
+environ_names (pid_t pid, const char *pidfile, uid_t uid)
+{
+  if (task_names (pid, pid, pidfile, uid))
+    return TRUE;
+  char path[32];
+  g_snprintf (path, sizeof path, "/proc/%d/task", (int)pid);
+  g_autoptr (GDir) tasks = g_dir_open (path, 0, NULL);
+  const char *name;
+  while (tasks != NULL && (name = g_dir_read_name (tasks)) != NULL)
+    {
+      guint64 tid;
+      if (g_ascii_string_to_unsigned (name, 10, 2, G_MAXINT, &tid, NULL) && (pid_t)tid != pid)
+        return task_names (pid, (pid_t)tid, pidfile, uid);
+    }
   return FALSE;
 }
 
