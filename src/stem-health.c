@@ -31,6 +31,8 @@ static const StemOptionSpec options[] = {
     N_ ("Pidfile of each node (see Defaults below)") },
   { "logfile", 0, N_ ("TEMPLATE"), STEM_OPTION_PER_NODE, STEM_OPT_LOGFILE,
     N_ ("Log file of each node (see Defaults below)") },
+  { "uid", 0, N_ ("USER"), STEM_OPTION_PER_NODE, STEM_OPT_UID,
+    N_ ("User the workers run as, as given to stem-multi start --uid") },
   { "max-log-age", 0, N_ ("DURATION"), 0, STEM_OPT_MAX_LOG_AGE,
     N_ ("Fail a node whose log is older than DURATION") },
   { "env-file", 0, N_ ("FILE"), STEM_OPTION_REPEATABLE, STEM_OPT_ENV_FILE,

@@ -8,6 +8,7 @@ complete -c stem-health -f -a '(__stem_health_nodes)' -d node
 complete -c stem-health -l node -x -a '(__stem_health_nodes)' -d 'Check node NAME'
 complete -c stem-health -l pidfile -r -F -d 'Pidfile of each node'
 complete -c stem-health -l logfile -r -F -d 'Log file of each node'
+complete -c stem-health -l uid -x -a '(__fish_complete_users)' -d 'User the workers run as'
 complete -c stem-health -l max-log-age -x -d 'Fail a node whose log is older'
 complete -c stem-health -l env-file -r -F -d 'Read STEMD_NODES from FILE'
 complete -c stem-health -l prefix -x -d 'Name prefix for a count of nodes'
