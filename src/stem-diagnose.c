@@ -1311,6 +1311,14 @@ check_one_pidfile (Diagnose *d, const char *id, const StemNodePlan *plan)
   pid_t pid = pidfile.pid;
   StemProcClaim claim = stem_plan_claim (plan, &pidfile);
   StemProcState state = stem_proc_probe (pid, &claim, NULL);
+  /* Workers run as the pidfile's owner, or as the service user whom
+   * root started them as: either is the worker's user should the clock
+   * have been stepped (stem-diagnose signals nothing). */
+  if (state == STEM_PROC_REUSED && d->user != NULL && claim.uid_option == NULL)
+    {
+      claim.uid_option = d->user_name;
+      state = stem_proc_probe (pid, &claim, NULL);
+    }
   if ((state == STEM_PROC_RUNNING || state == STEM_PROC_NO_PERMISSION)
       && !stem_pidfile_check_owner (path, &pidfile, &local))
     {

@@ -531,6 +531,25 @@ like "$T/out" 'another process' "… and says the pid was reused"
 ok_if "… and leaves the pidfile alone" test -f "$T/run/alpha.pid"
 kill "$running"
 wait "$running" 2>/dev/null
+# After a clock step, a worker root started as the service user (whose
+# environment names its pidfile) is still the worker.
+if [ "$(id -u)" -eq 0 ]; then
+  setpriv --reuid=65534 --regid=65534 --clear-groups -- \
+    env STEM_WORKER_PIDFILE="$T/run/alpha.pid" sleep 300 &
+  stepped=$!
+  wait_until 10 grep -qs "STEM_WORKER_PIDFILE=$T/run/alpha.pid" "/proc/$stepped/environ"
+  echo "$stepped" >"$T/run/alpha.pid"
+  touch -d '-1 hour' "$T/run/alpha.pid"
+  diagnose --env-file="$T/good.env" --user=nobody --json
+  is "$(level pidfile)" ok "a worker of the service user after a clock step: ok"
+  diagnose --env-file="$T/good.env" --user="$ME" --json
+  is "$(level pidfile)" warn "… but not when another user is the service user"
+  kill "$stepped"
+  wait "$stepped" 2>/dev/null
+else
+  skip "a worker of the service user after a clock step: needs root"
+  skip "a worker of the service user after a clock step: needs root"
+fi
 echo "$running" >"$T/run/alpha.pid"
 diagnose --env-file="$T/good.env" --user="$ME" --json
 is "$(level pidfile)" warn "a pidfile of a dead process: warn (stale)"
