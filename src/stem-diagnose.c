@@ -1311,13 +1311,26 @@ check_one_pidfile (Diagnose *d, const char *id, const StemNodePlan *plan)
   pid_t pid = pidfile.pid;
   StemProcClaim claim = stem_plan_claim (plan, &pidfile);
   StemProcState state = stem_proc_probe (pid, &claim, NULL);
-  /* Workers run as the pidfile's owner, or as the service user whom
-   * root started them as: either is the worker's user should the clock
-   * have been stepped (stem-diagnose signals nothing). */
-  if (state == STEM_PROC_REUSED && d->user != NULL && claim.uid_option == NULL)
+  /* A pidfile of root's does not say whether root started its worker
+   * with --uid: a process of the service user that names it may be the
+   * worker (a clock stepped forward since) or not (anyone may name it),
+   * and status without that --uid would remove the pidfile. */
+  if (state == STEM_PROC_REUSED && pidfile.uid == 0 && d->user != NULL && d->user->uid != 0)
     {
       claim.uid_option = d->user_name;
-      state = stem_proc_probe (pid, &claim, NULL);
+      if (stem_proc_probe (pid, &claim, NULL) == STEM_PROC_RUNNING)
+        {
+          r = add_result (d, id, LEVEL_WARN,
+                          _ ("%s: pid %d started after %s was written, but it runs as %s and "
+                             "names that pidfile: it is the worker if the clock was stepped "
+                             "forward since"),
+                          node, (int)pid, path, d->user_name);
+          set_hint (r,
+                    _ ("give stem-multi status %s the --uid the node was started with "
+                       "(without it, status removes the pidfile)"),
+                    node);
+          return;
+        }
     }
   if ((state == STEM_PROC_RUNNING || state == STEM_PROC_NO_PERMISSION)
       && !stem_pidfile_check_owner (path, &pidfile, &local))

@@ -721,6 +721,17 @@ check_nodes (StemHealthOptions *opts, const char *const *words, GError **error)
   g_autoptr (StemPlanSet) set = stem_plan_build_paths (opts->args, words, NULL, error);
   if (set == NULL)
     return -1;
+  /* A misspelt --uid would only show after a clock step, as pid-reused. */
+  for (guint i = 0; i < set->plans->len; i++)
+    {
+      const char *uid = ((StemNodePlan *)set->plans->pdata[i])->uid_option;
+      uid_t ignored;
+      if (uid != NULL && !stem_user_lookup_uid (uid, &ignored))
+        {
+          stem_throw_code (error, STEM_ERROR_USAGE, _ ("--uid: no such user “%s”"), uid);
+          return -1;
+        }
+    }
   g_autoptr (GArray) results
       = g_array_sized_new (FALSE, TRUE, sizeof (NodeHealth), set->plans->len);
   g_array_set_clear_func (results, node_health_clear);

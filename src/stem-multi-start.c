@@ -294,9 +294,9 @@ name_pidfiles (StemReport *report, StemPlanSet *set)
 /* Starts the nodes of PLANS under their locks, held until the nodes have
  * settled: a stop meanwhile waits for this start's verdict rather than
  * ending a worker it is still watching.  With BUSY, only the nodes whose
- * locks are free now; the others go to BUSY, to be started once this
- * call holds no lock (waiting while holding one could deadlock with a
- * call that holds the one waited for). */
+ * locks are free now, none waited for; the others go to BUSY.  Without,
+ * the locks are waited for in pidfile order, as every call waits for
+ * them, so that no two calls can deadlock. */
 static void
 start_nodes (StemMultiOptions *opts, GPtrArray *plans, GPtrArray *busy, StemReport *report)
 {
@@ -327,11 +327,12 @@ stem_multi_start (StemMultiOptions *opts, GError **error)
   g_autoptr (GPtrArray) busy = g_ptr_array_new ();
   start_nodes (opts, ready, busy, report);
   /* A node busy elsewhere (a stop still waiting for its worker) holds up
-   * none of the others: it is waited for once they have started. */
+   * none of the others: the busy ones are waited for, in turn, once the
+   * others have started and their locks are gone. */
   if (busy->len > 0)
     {
       g_autofree char *at_most = stem_duration_format (opts->lock_timeout_ms);
-      for (guint i = 0; i < busy->len && !opts->quiet; i++)
+      for (guint i = 0; i < busy->len && !opts->quiet && opts->lock_timeout_ms > 0; i++)
         {
           const StemNodePlan *plan = busy->pdata[i];
           g_autofree char *waiting = g_strdup_printf (

@@ -279,6 +279,9 @@ rc_is 2 "a duplicate node"
 health alpha --max-log-age=soon
 rc_is 2 "a bad duration"
 like "$T/err" "^stem-health: --max-log-age: Invalid duration “soon”" "names the option"
+health alpha --uid=no-such-user-here
+rc_is 2 "an unknown --uid user"
+like "$T/err" "^stem-health: --uid: no such user “no-such-user-here”$" "is named"
 run env -u STEMD_NODES -u STEM_WORKER_NODES "$HEALTH"
 rc_is 2 "no nodes at all"
 like "$T/err" "No nodes given" "says so"

@@ -380,6 +380,11 @@ ok_if "the busy one is waited for, not started" eval '[ ! -e "$T/run/busy2.pid" 
 ok_if "and the call says why it waits" wait_until 10 grep -qx \
   "stem-multi: busy2: its lock file “$T/run/busy2\.pid\.lock” is held by another process: waiting for it, 1m at most" \
   "$T/busy.err"
+multi start busy2 --lock-timeout=0 --settle=0 --command "$WORKER" --command run
+rc_is 1 "with --lock-timeout=0, the busy node fails at once"
+like "$T/err" "^stem-multi: busy2: Gave up waiting 0\.0 s for lock file “$T/run/busy2\.pid\.lock”" \
+  "… naming its lock file"
+ok_if "… without saying it waits" eval '! grep -q "waiting for it" "$T/err"'
 echo >"$T/release"
 wait "$holder"
 wait "$starter"
