@@ -116,6 +116,28 @@ if [ "$(id -u)" -eq 0 ]; then
   like "$T/out" "^forged: stale pidfile: pid $forged now belongs to another process$" \
     "another user's process that may not be looked into does not pass for root's either"
   kill "$forged"
+  # Nor a program that gained privileges at exec (set-user-ID or
+  # set-group-ID), which keeps its caller's environment: here a program
+  # of nobody's with root's group, naming a pidfile of nobody's.
+  cp "$T/bin/stem-test-worker" "$T/bin/sgid-worker"
+  chown root:root "$T/bin/sgid-worker"
+  chmod 2755 "$T/bin/sgid-worker"
+  setpriv --reuid=65534 --regid=65534 --clear-groups -- \
+    env STEM_WORKER_PIDFILE="$T/run/forged.pid" "$T/bin/sgid-worker" sleep-forever &
+  forged=$!
+  wait_until 10 grep -qs "STEM_WORKER_PIDFILE=$T/run/forged.pid" "/proc/$forged/environ"
+  secure=$(od -An -tu8 -w16 "/proc/$forged/auxv" | awk '$1 == 23 { print $2 }')
+  if [ "$secure" = 1 ]; then
+    echo "$forged" >"$T/run/forged.pid"
+    chown 65534 "$T/run/forged.pid"
+    touch -d '-1 hour' "$T/run/forged.pid"
+    multi status forged --no-clean
+    like "$T/out" "^forged: stale pidfile: pid $forged now belongs to another process$" \
+      "a program that gained privileges at exec does not pass for the worker"
+  else
+    skip "a set-group-ID program: $T is on a nosuid file system"
+  fi
+  kill "$forged"
   # A worker of --uid's user, whose pidfile is root's: that user's.
   mkdir -m 755 "$T/nlog"
   chown 65534 "$T/nlog"
@@ -135,7 +157,7 @@ if [ "$(id -u)" -eq 0 ]; then
   multi stop steppeduid "${nobody[@]}"
   like "$T/out" "^steppeduid: stopped \(pid $stepped\)$" "and stop stops it"
 else
-  for _ in 1 2 3 4; do skip "another user's process naming root's pidfile: needs root"; done
+  for _ in 1 2 3 4 5; do skip "another user's process naming root's pidfile: needs root"; done
   for _ in 1 2 3 4 5 6; do skip "a --uid worker after a clock step: needs root"; done
 fi
 

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -299,14 +300,38 @@ task_runs_as (pid_t pid, pid_t tid, uid_t uid)
   return TRUE;
 }
 
-/* Whether thread TID of process PID runs as UID and the environment its
- * process was started with holds STEM_WORKER_PIDFILE=PIDFILE, as start
- * gives each worker (and the processes a worker starts inherit).  Only
- * the process's owner and root may read an environment. */
+/* Whether the program thread TID of process PID runs was executed
+ * without gaining privileges (AT_SECURE is not set in its auxiliary
+ * vector): a set-user-ID program keeps the environment of whoever ran
+ * it, and may run as root. */
+static gboolean
+task_exec_plain (pid_t pid, pid_t tid)
+{
+  char path[64];
+  g_snprintf (path, sizeof path, "/proc/%d/task/%d/auxv", (int)pid, (int)tid);
+  g_autoptr (GByteArray) auxv = read_proc_file (path, 64 * 1024);
+  if (auxv == NULL)
+    return FALSE;
+  gsize n = (auxv->len - 1) / (2 * sizeof (unsigned long));
+  for (gsize i = 0; i < n; i++)
+    {
+      unsigned long entry[2];
+      memcpy (entry, auxv->data + i * sizeof entry, sizeof entry);
+      if (entry[0] == AT_SECURE)
+        return entry[1] == 0;
+    }
+  return FALSE;
+}
+
+/* Whether thread TID of process PID runs as UID, from a program executed
+ * without gaining privileges, and the environment its process was
+ * started with holds STEM_WORKER_PIDFILE=PIDFILE, as start gives each
+ * worker (and the processes a worker starts inherit).  Only the
+ * process's owner and root may read an environment. */
 static gboolean
 task_names (pid_t pid, pid_t tid, const char *pidfile, uid_t uid)
 {
-  if (!task_runs_as (pid, tid, uid))
+  if (!task_runs_as (pid, tid, uid) || !task_exec_plain (pid, tid))
     return FALSE;
   char path[64];
   g_snprintf (path, sizeof path, "/proc/%d/task/%d/environ", (int)pid, (int)tid);
