@@ -90,14 +90,20 @@ kill "$other"
 # Anyone may put that name in a process's environment: only a process of
 # the worker's user counts (root's here, as no --uid was given), so no
 # other user's process can pass for a root worker that died.
-if [ "$(id -u)" -eq 0 ]; then
-  private_bin
+# forge PROGRAM [ARG…]: runs PROGRAM as nobody, naming forged.pid in its
+# environment, in the background; its PID in $forged, and in forged.pid,
+# written an hour ago.
+forge () {
   setpriv --reuid=65534 --regid=65534 --clear-groups -- \
-    env STEM_WORKER_PIDFILE="$T/run/forged.pid" "$T/bin/stem-test-worker" sleep-forever &
+    env STEM_WORKER_PIDFILE="$T/run/forged.pid" "$@" &
   forged=$!
   wait_until 10 grep -qs "STEM_WORKER_PIDFILE=$T/run/forged.pid" "/proc/$forged/environ"
   echo "$forged" >"$T/run/forged.pid"
   touch -d '-1 hour' "$T/run/forged.pid"
+}
+if [ "$(id -u)" -eq 0 ]; then
+  private_bin
+  forge "$T/bin/stem-test-worker" sleep-forever
   multi status forged --no-clean
   rc_is 1 "another user's later process naming root's pidfile is stale"
   like "$T/out" "^forged: stale pidfile: pid $forged now belongs to another process$" "and says why"
@@ -106,12 +112,8 @@ if [ "$(id -u)" -eq 0 ]; then
   kill "$forged"
   # Nor by making itself a process that may not be looked into, whose
   # /proc entries then belong to root.
-  setpriv --reuid=65534 --regid=65534 --clear-groups -- \
-    env STEM_WORKER_PIDFILE="$T/run/forged.pid" "$T/bin/stem-test-worker" no-dump &
-  forged=$!
+  forge "$T/bin/stem-test-worker" no-dump
   wait_until 10 eval '[ "$(stat -c %u "/proc/$forged/environ")" = 0 ]'
-  echo "$forged" >"$T/run/forged.pid"
-  touch -d '-1 hour' "$T/run/forged.pid"
   multi status forged --no-clean
   like "$T/out" "^forged: stale pidfile: pid $forged now belongs to another process$" \
     "another user's process that may not be looked into does not pass for root's either"
@@ -122,15 +124,10 @@ if [ "$(id -u)" -eq 0 ]; then
   cp "$T/bin/stem-test-worker" "$T/bin/sgid-worker"
   chown root:root "$T/bin/sgid-worker"
   chmod 2755 "$T/bin/sgid-worker"
-  setpriv --reuid=65534 --regid=65534 --clear-groups -- \
-    env STEM_WORKER_PIDFILE="$T/run/forged.pid" "$T/bin/sgid-worker" sleep-forever &
-  forged=$!
-  wait_until 10 grep -qs "STEM_WORKER_PIDFILE=$T/run/forged.pid" "/proc/$forged/environ"
+  forge "$T/bin/sgid-worker" sleep-forever
   secure=$(od -An -tu8 -w16 "/proc/$forged/auxv" | awk '$1 == 23 { print $2 }')
   if [ "$secure" = 1 ]; then
-    echo "$forged" >"$T/run/forged.pid"
     chown 65534 "$T/run/forged.pid"
-    touch -d '-1 hour' "$T/run/forged.pid"
     multi status forged --no-clean
     like "$T/out" "^forged: stale pidfile: pid $forged now belongs to another process$" \
       "a program that gained privileges at exec does not pass for the worker"

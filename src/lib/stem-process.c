@@ -254,29 +254,18 @@ stem_proc_is_dead (pid_t pid)
   return kill_says_gone (pid);
 }
 
-/* Reads /proc file PATH whole into a NUL-terminated buffer, at most
- * LIMIT bytes; NULL when it cannot be read or is larger. */
-static GByteArray *
+/* /proc file PATH whole, at most LIMIT bytes; NULL when it cannot be
+ * read or is larger. */
+static GString *
 read_proc_file (const char *path, gsize limit)
 {
   g_auto (StemFd) fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0)
     return NULL;
-  g_autoptr (GByteArray) data = g_byte_array_new ();
-  guint8 chunk[4096];
-  for (;;)
-    {
-      ssize_t n = read (fd, chunk, sizeof chunk);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0 || data->len + (gsize)n > limit)
-        return NULL;
-      if (n == 0)
-        break;
-      g_byte_array_append (data, chunk, (guint)n);
-    }
-  g_byte_array_append (data, (const guint8 *)"", 1);
-  return g_steal_pointer (&data);
+  g_autoptr (GString) text = g_string_new (NULL);
+  if (stem_fd_read_bounded (fd, limit, text) != 0)
+    return NULL;
+  return g_steal_pointer (&text);
 }
 
 /* Whether thread TID of process PID runs as UID and nothing else: its
@@ -288,8 +277,8 @@ task_runs_as (pid_t pid, pid_t tid, uid_t uid)
 {
   char path[64];
   g_snprintf (path, sizeof path, "/proc/%d/task/%d/status", (int)pid, (int)tid);
-  g_autoptr (GByteArray) status = read_proc_file (path, 64 * 1024);
-  const char *line = status != NULL ? strstr ((const char *)status->data, "\nUid:") : NULL;
+  g_autoptr (GString) status = read_proc_file (path, 64 * 1024);
+  const char *line = status != NULL ? strstr (status->str, "\nUid:") : NULL;
   unsigned long ids[4];
   if (line == NULL
       || sscanf (line, "\nUid: %lu %lu %lu %lu", &ids[0], &ids[1], &ids[2], &ids[3]) != 4)
@@ -309,14 +298,13 @@ task_exec_plain (pid_t pid, pid_t tid)
 {
   char path[64];
   g_snprintf (path, sizeof path, "/proc/%d/task/%d/auxv", (int)pid, (int)tid);
-  g_autoptr (GByteArray) auxv = read_proc_file (path, 64 * 1024);
+  g_autoptr (GString) auxv = read_proc_file (path, 64 * 1024);
   if (auxv == NULL)
     return FALSE;
-  gsize n = (auxv->len - 1) / (2 * sizeof (unsigned long));
-  for (gsize i = 0; i < n; i++)
+  unsigned long entry[2];
+  for (gsize at = 0; at + sizeof entry <= auxv->len; at += sizeof entry)
     {
-      unsigned long entry[2];
-      memcpy (entry, auxv->data + i * sizeof entry, sizeof entry);
+      memcpy (entry, auxv->str + at, sizeof entry);
       if (entry[0] == AT_SECURE)
         return entry[1] == 0;
     }
@@ -336,14 +324,13 @@ task_names (pid_t pid, pid_t tid, const char *pidfile, uid_t uid)
   char path[64];
   g_snprintf (path, sizeof path, "/proc/%d/task/%d/environ", (int)pid, (int)tid);
   /* Larger than the kernel lets an exec pass: not one we started. */
-  g_autoptr (GByteArray) environ = read_proc_file (path, ENVIRON_MAX);
+  g_autoptr (GString) environ = read_proc_file (path, ENVIRON_MAX);
   if (environ == NULL)
     return FALSE;
   g_autofree char *entry = g_strconcat ("STEM_WORKER_PIDFILE=", pidfile, NULL);
-  /* NUL-separated, and one more NUL at the end. */
-  const char *text = (const char *)environ->data;
-  for (gsize at = 0; at + 1 < environ->len; at += strlen (text + at) + 1)
-    if (strcmp (text + at, entry) == 0)
+  /* NUL-separated; the string ends in one more NUL. */
+  for (gsize at = 0; at < environ->len; at += strlen (environ->str + at) + 1)
+    if (strcmp (environ->str + at, entry) == 0)
       return TRUE;
   return FALSE;
 }
