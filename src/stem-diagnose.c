@@ -1301,6 +1301,11 @@ check_one_pidfile (Diagnose *d, const char *id, const StemNodePlan *plan)
           r = add_result (d, id, LEVEL_WARN, _ ("%s: %s"), node, local->message);
           set_hint (r, _ ("run stem-diagnose as root"));
         }
+      else if (g_error_matches (local, STEM_ERROR, STEM_ERROR_LEFTOVER_PIDFILE))
+        {
+          r = add_result (d, id, LEVEL_WARN, _ ("%s: %s"), node, local->message);
+          set_hint (r, _ ("the next start, stop or status of the node removes it"));
+        }
       else
         {
           r = add_result (d, id, LEVEL_ERROR, _ ("%s: %s"), node, local->message);

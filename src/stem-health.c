@@ -168,6 +168,8 @@ probe_liveness (const StemHealthOptions *opts, NodeHealth *health)
     {
       if (g_error_matches (error, STEM_ERROR, STEM_ERROR_NOT_FOUND))
         fail (health, HEALTH_PIDFILE_MISSING, _ ("no pidfile “%s” (not started?)"), pidfile);
+      else if (g_error_matches (error, STEM_ERROR, STEM_ERROR_LEFTOVER_PIDFILE))
+        fail (health, HEALTH_NOT_RUNNING, "%s", error->message);
       else
         fail (health, error_from_read (error), "%s", error->message);
       return;

@@ -43,6 +43,13 @@ inspect (const StemNodePlan *plan, Inspection *in, StemProc **out_proc, GError *
           g_clear_error (&in->error);
           in->state = NODE_NO_PIDFILE;
         }
+      /* Stale, with no PID (in->pid 0): stem_pidfile_remove takes it so. */
+      else if (g_error_matches (in->error, STEM_ERROR, STEM_ERROR_LEFTOVER_PIDFILE))
+        {
+          g_clear_error (&in->error);
+          in->proc = STEM_PROC_DEAD;
+          in->state = NODE_STALE;
+        }
       else
         in->state = NODE_UNKNOWN;
       return;
@@ -165,6 +172,8 @@ stem_multi_inspections_free (Inspection *all, guint n)
 char *
 stem_multi_describe_stale (const Inspection *in)
 {
+  if (in->pid == 0)
+    return g_strdup (_ ("it holds no PID and dates from before this boot"));
   if (in->proc == STEM_PROC_REUSED)
     return g_strdup_printf (_ ("pid %d now belongs to another process"), (int)in->pid);
   return g_strdup_printf (_ ("pid %d is not running"), (int)in->pid);

@@ -24,7 +24,8 @@ typedef enum
   NODE_NO_PIDFILE,
   NODE_RUNNING,
   NODE_FOREIGN, /* running, ours by identity, but another user's to signal */
-  NODE_STALE,   /* dead, or the PID now belongs to another process */
+  NODE_STALE,   /* dead, the PID now belongs to another process, or (pid 0) a
+                   pidfile left with no PID from before this boot */
   NODE_UNKNOWN, /* invalid or unreadable pidfile, or /proc unreadable: touch nothing */
 } NodeState;
 

@@ -195,6 +195,49 @@ else
   skip "a pidfile the caller may not remove needs root to make"
 fi
 
+# What a power cut can leave of a pidfile, which is not flushed to disk: an
+# empty file, or one holding no PID, dated before this boot.  No worker can
+# run under it: each verb takes it as stale, and start replaces it.  The same
+# written in this boot is anyone's, and refused.
+# leftover NODE [CONTENT]: NODE's pidfile holding CONTENT (nothing), dated a
+# minute before this boot.
+leftover () {
+  printf '%b' "${2:-}" >"$T/run/$1.pid"
+  touch -d "@$(($(awk '/^btime / { print $2 }' /proc/stat) - 60))" "$T/run/$1.pid"
+}
+why_leftover='it holds no PID and dates from before this boot'
+leftover lo1
+multi status lo1 --no-clean
+rc_is 1 "a leftover pidfile is stale (LSB 1)"
+like "$T/out" "^lo1: stale pidfile: $why_leftover$" "and says why"
+multi status lo1
+like "$T/out" "^lo1: stale pidfile: $why_leftover \(removed\)$" "status removes it"
+ok_if "… and it is gone" test ! -e "$T/run/lo1.pid"
+leftover lo2 '\0\0\0\0\0\0'
+multi stop lo2
+rc_is 0 "stop of a node whose pidfile holds only zeros from before this boot"
+like "$T/out" "^lo2: not running \(removed stale pidfile: $why_leftover\)$" "is a stop of a node not running"
+ok_if "… and the pidfile is gone" test ! -e "$T/run/lo2.pid"
+leftover lo3
+multi start lo3 --settle=0 --command "$WORKER" --command sleep-forever
+rc_is 0 "start replaces a leftover pidfile"
+ok_if "… with its new worker's" alive "$(pid_of lo3)"
+multi stop lo3
+rc_is 0 "which stops"
+run "$top_builddir/src/stem-health" lo4 --pidfile="$T/run/%n.pid" --json
+is "$(json "$T/out" '.error')" pidfile-missing "stem-health (a control: no pidfile)"
+leftover lo4
+run "$top_builddir/src/stem-health" lo4 --pidfile="$T/run/%n.pid" --json
+rc_is 1 "stem-health: a leftover pidfile is unhealthy"
+is "$(json "$T/out" '.error')" process-not-running "… a worker not running"
+like "$T/out" "holds no PID and dates from before this boot" "… and says why"
+ok_if "… and leaves the file (stem-health never removes)" test -e "$T/run/lo4.pid"
+: >"$T/run/lo5.pid"
+multi start lo5 --settle=0 --command "$WORKER" --command sleep-forever
+rc_is 1 "an empty pidfile written in this boot is not started over"
+like "$T/err" "lo5: Invalid pidfile .$T/run/lo5.pid.: it is empty; not starting over it" "… and says so"
+ok_if "… and it is left for the operator" test -e "$T/run/lo5.pid"
+
 # Hostile pidfile contents, run as an unprivileged user (whose kill(-1) would
 # reach every process it owns) beside a canary in the caller's process group.
 private_bin

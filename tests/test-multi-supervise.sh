@@ -538,6 +538,21 @@ like "$T/busy.err" "busy: already running \(pid [0-9]+\): stop it first$" "namin
 ok_if "and starts none of the others" test ! -e "$T/run/other.pid"
 multi stop busy
 
+# A pidfile a power cut left empty before this boot names no worker: it
+# is replaced.  An empty one written in this boot is not started over.
+: >"$T/run/left.pid"
+touch -d "@$(($(awk '/^btime / { print $2 }' /proc/stat) - 60))" "$T/run/left.pid"
+supervise_bg "$T/left.err" left --command "$WORKER" --command run
+ready left
+ok_if "supervise starts a node whose pidfile is a leftover from before this boot" alive "$(pid_of left)"
+stop_supervise
+: >"$T/run/empty.pid"
+supervise_bg "$T/empty.err" empty --command "$WORKER" --command run
+wait "$sup"
+rc=$?
+rc_is 1 "supervise does not start over an empty pidfile of this boot"
+like "$T/empty.err" "empty: Invalid pidfile .$T/run/empty.pid.: it is empty" "… and says why"
+
 # sd_notify: READY once started, STATUS, STOPPING at the end.
 "$WORKER" notify-listen "$T/notify" >"$T/notify.out" 2>&1 &
 listener=$!

@@ -289,6 +289,90 @@ test_read_future (StemScratch *fixture, gconstpointer data)
   g_assert_nonnull (strstr (error->message, "dated in the future"));
 }
 
+/* Dates PATH SECONDS before (negative: after) this boot began. */
+static void
+date_from_boot (const char *path, gint64 seconds)
+{
+  struct timespec real, boot;
+  clock_gettime (CLOCK_REALTIME, &real);
+  clock_gettime (CLOCK_BOOTTIME, &boot);
+  struct timespec times[2] = { { real.tv_sec - boot.tv_sec - seconds, 0 } };
+  times[1] = times[0];
+  g_assert_no_errno (utimensat (AT_FDCWD, path, times, 0));
+}
+
+typedef struct
+{
+  const char *name;
+  const char *data;
+  gsize length;
+} LeftoverCase;
+
+/* What a power cut can leave of a pidfile that was not flushed: nothing,
+ * zeros, or an older file's bytes. */
+static const LeftoverCase leftover_cases[] = {
+  { "empty", "", 0 },
+  { "zeros", "\0\0\0\0\0\0", 6 },
+  { "old-bytes", "[main]\nx=", 10 },
+};
+
+static void
+test_read_leftover (StemScratch *fixture, gconstpointer data)
+{
+  g_autofree char *path = fixture_path (fixture, "alpha.pid");
+  for (gsize i = 0; i < G_N_ELEMENTS (leftover_cases); i++)
+    {
+      const LeftoverCase *c = &leftover_cases[i];
+      write_file (path, c->data, (gssize)c->length);
+      date_from_boot (path, 60);
+      g_autoptr (GError) error = NULL;
+      StemPidfile pidfile;
+      g_assert_false (stem_pidfile_load (path, &pidfile, &error));
+      g_assert_error (error, STEM_ERROR, STEM_ERROR_LEFTOVER_PIDFILE);
+      g_assert_nonnull (strstr (error->message, path));
+      g_assert_nonnull (strstr (error->message, "before this boot"));
+
+      /* The same written in this boot is what someone else made: untrusted. */
+      g_clear_error (&error);
+      date_from_boot (path, -1);
+      g_assert_false (stem_pidfile_load (path, &pidfile, &error));
+      g_assert_error (error, STEM_ERROR, STEM_ERROR_INVALID_PIDFILE);
+    }
+}
+
+/* Only the content decides: a PID from before this boot is read (the
+ * process check finds it stale), and so is what is not a regular file of at
+ * most 64 bytes refused whatever its date. */
+static void
+test_read_leftover_only_content (StemScratch *fixture, gconstpointer data)
+{
+  g_autofree char *path = fixture_path (fixture, "alpha.pid");
+  write_file (path, "42\n", -1);
+  date_from_boot (path, 60);
+  g_autoptr (GError) error = NULL;
+  StemPidfile pidfile;
+  g_assert_true (stem_pidfile_load (path, &pidfile, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (pidfile.pid, ==, 42);
+
+  char too_big[STEM_PIDFILE_MAX_SIZE + 2];
+  memset (too_big, ' ', sizeof too_big - 1);
+  too_big[sizeof too_big - 1] = '\0';
+  write_file (path, too_big, -1);
+  date_from_boot (path, 60);
+  g_assert_false (stem_pidfile_load (path, &pidfile, &error));
+  g_assert_error (error, STEM_ERROR, STEM_ERROR_INVALID_PIDFILE);
+
+  g_clear_error (&error);
+  g_autofree char *target = fixture_path (fixture, "target");
+  write_file (target, "", 0);
+  date_from_boot (target, 60);
+  g_assert_no_errno (unlink (path));
+  g_assert_no_errno (symlink (target, path));
+  g_assert_false (stem_pidfile_load (path, &pidfile, &error));
+  g_assert_error (error, STEM_ERROR, STEM_ERROR_INVALID_PIDFILE);
+}
+
 static void
 test_load_owner (StemScratch *fixture, gconstpointer data)
 {
@@ -494,15 +578,30 @@ test_remove_symlink (StemScratch *fixture, gconstpointer data)
   g_assert_true (g_file_test (target, G_FILE_TEST_IS_REGULAR));
 }
 
+/* PID 0 removes a leftover from before this boot, and nothing else. */
 static void
-test_remove_unconditional (StemScratch *fixture, gconstpointer data)
+test_remove_leftover (StemScratch *fixture, gconstpointer data)
 {
   g_autofree char *path = fixture_path (fixture, "alpha.pid");
-  write_file (path, "garbage", -1);
+  write_file (path, "", 0);
+  date_from_boot (path, 60);
   g_autoptr (GError) error = NULL;
   g_assert_true (stem_pidfile_remove (path, 0, &error));
   g_assert_no_error (error);
   g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+
+  write_file (path, "garbage", -1);
+  g_assert_false (stem_pidfile_remove (path, 0, &error));
+  g_assert_error (error, STEM_ERROR, STEM_ERROR_INVALID_PIDFILE);
+  g_clear_error (&error);
+  g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
+
+  write_file (path, "4242\n", -1);
+  date_from_boot (path, 60);
+  g_assert_true (stem_pidfile_remove (path, 0, &error));
+  g_assert_no_error (error);
+  g_autofree char *contents = read_file (path);
+  g_assert_cmpstr (contents, ==, "4242\n");
 }
 
 /* Locking ------------------------------------------------------------------------------------- */
@@ -672,6 +771,8 @@ main (int argc, char **argv)
   ADD ("/pidfile/read/missing", test_read_missing);
   ADD ("/pidfile/read/unreadable", test_read_unreadable);
   ADD ("/pidfile/read/mtime", test_read_mtime);
+  ADD ("/pidfile/read/leftover", test_read_leftover);
+  ADD ("/pidfile/read/leftover-only-content", test_read_leftover_only_content);
   ADD ("/pidfile/write/atomic", test_write_atomic);
   ADD ("/pidfile/write/over-symlink", test_write_over_symlink);
   ADD ("/pidfile/write/over-directory", test_write_over_directory);
@@ -682,7 +783,7 @@ main (int argc, char **argv)
   ADD ("/pidfile/remove/missing", test_remove_missing);
   ADD ("/pidfile/remove/invalid", test_remove_invalid);
   ADD ("/pidfile/remove/symlink", test_remove_symlink);
-  ADD ("/pidfile/remove/unconditional", test_remove_unconditional);
+  ADD ("/pidfile/remove/leftover", test_remove_leftover);
   ADD ("/lock/exclusive", test_lock_exclusive);
   ADD ("/lock/cloexec", test_lock_cloexec);
   ADD ("/lock/symlink", test_lock_symlink);

@@ -13,12 +13,14 @@ typedef enum
   STEM_ERROR_CONFIG,     /* bad configuration (env file, template, command): nothing was done */
   STEM_ERROR_NOT_FOUND,  /* a file or process that should exist does not (ENOENT, ESRCH) */
   STEM_ERROR_PERMISSION, /* EACCES / EPERM */
-  STEM_ERROR_INVALID_PIDFILE, /* a pidfile that must not be trusted */
-  STEM_ERROR_UNSAFE,          /* a file that root would trust and another user could change:
-                                 nothing was done */
-  STEM_ERROR_NO_NODES,        /* no node named, on the command line or in the environment: a
-                                 usage error, which a check of the setup may report as such */
-  STEM_ERROR_LOCKED,          /* a node's lock that another process held all the time given */
+  STEM_ERROR_INVALID_PIDFILE,  /* a pidfile that must not be trusted */
+  STEM_ERROR_UNSAFE,           /* a file that root would trust and another user could change:
+                                  nothing was done */
+  STEM_ERROR_NO_NODES,         /* no node named, on the command line or in the environment: a
+                                  usage error, which a check of the setup may report as such */
+  STEM_ERROR_LOCKED,           /* a node's lock that another process held all the time given */
+  STEM_ERROR_LEFTOVER_PIDFILE, /* a pidfile written before this boot that holds no PID (what a
+                                  power cut can leave): no process can be named by it */
 } StemErrorCode;
 
 /* Exit codes of every tool (documented in each man page's EXIT STATUS). */

@@ -3,6 +3,7 @@
 #include "stem-error.h"
 #include "stem-fd.h"
 #include "stem-i18n.h"
+#include "stem-process.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -183,9 +184,20 @@ read_content (const char *path, int fd, off_t size, pid_t *out_pid, GError **err
   return stem_pidfile_parse (path, buffer, length, out_pid, error);
 }
 
+/* Whether a pidfile last changed at MTIME_US was written before this boot.
+ * A clock stepped forward since the boot moves the boot later (a file
+ * written before the step then counts as older); only a pidfile that names
+ * no process is ever decided by it. */
+static gboolean
+before_this_boot (gint64 mtime_us)
+{
+  return mtime_us < stem_proc_boot_time_us ();
+}
+
 /* Reads pidfile NAME in DFD: owner, mtime and content all from one
  * descriptor, so that what is decided is what was read (a second look by
- * path would see whatever someone renamed there meanwhile). */
+ * path would see whatever someone renamed there meanwhile).  *OUT_STAT,
+ * when given, is that descriptor's fstat whenever the file was opened. */
 static gboolean
 read_pidfile_at (const char *path, int dfd, const char *name, StemPidfile *out,
                  struct stat *out_stat, GError **error)
@@ -194,12 +206,28 @@ read_pidfile_at (const char *path, int dfd, const char *name, StemPidfile *out,
   g_auto (StemFd) fd = open_pidfile (path, dfd, name, &st, error);
   if (fd < 0)
     return FALSE;
+  if (out_stat != NULL)
+    *out_stat = st;
   if (st.st_size > STEM_PIDFILE_MAX_SIZE)
     return throw_too_large (path, error);
-  pid_t pid;
-  if (!read_content (path, fd, st.st_size, &pid, error))
-    return FALSE;
   gint64 mtime_us = (gint64)st.st_mtim.tv_sec * G_USEC_PER_SEC + st.st_mtim.tv_nsec / 1000;
+  pid_t pid;
+  g_autoptr (GError) content_error = NULL;
+  if (!read_content (path, fd, st.st_size, &pid, &content_error))
+    {
+      /* Pidfiles are not flushed to disk before their rename (a process
+       * does not outlive a boot, and the flush cost a disk write per node):
+       * a power cut can leave one empty, or holding whatever the disk had
+       * there.  Written before this boot, it cannot name a running worker. */
+      if (g_error_matches (content_error, STEM_ERROR, STEM_ERROR_INVALID_PIDFILE)
+          && before_this_boot (mtime_us))
+        return stem_throw_code (error, STEM_ERROR_LEFTOVER_PIDFILE,
+                                _ ("Pidfile “%s” holds no PID and dates from before this boot "
+                                   "(a power cut?): no worker runs under it"),
+                                path);
+      g_propagate_error (error, g_steal_pointer (&content_error));
+      return FALSE;
+    }
   /* A date in the future would let any older process pass for the one the
    * pidfile was written for. */
   if (mtime_us > g_get_real_time () + STEM_PIDFILE_FUTURE_TOLERANCE_US)
@@ -207,8 +235,6 @@ read_pidfile_at (const char *path, int dfd, const char *name, StemPidfile *out,
                             _ ("Invalid pidfile “%s”: it is dated in the future, not trusted"),
                             path);
   *out = (StemPidfile){ .pid = pid, .uid = st.st_uid, .mtime_us = mtime_us };
-  if (out_stat != NULL)
-    *out_stat = st;
   return TRUE;
 }
 
@@ -261,8 +287,9 @@ static gboolean
 fill_temp_file (int fd, pid_t pid)
 {
   g_autofree char *text = g_strdup_printf ("%d\n", (int)pid);
-  /* fchmod, not the creation mode: the umask must not decide who can read it. */
-  return fchmod (fd, 0644) == 0 && write_all (fd, text, strlen (text)) && fsync (fd) == 0;
+  /* fchmod, not the creation mode: the umask must not decide who can read it.
+   * No fsync: what a power cut leaves is read as such (read_pidfile_at). */
+  return fchmod (fd, 0644) == 0 && write_all (fd, text, strlen (text));
 }
 
 void
@@ -319,17 +346,24 @@ stem_pidfile_write (const char *path, pid_t pid, GError **error)
   return TRUE;
 }
 
-/* Whether NAME in DFD is still the pidfile of EXPECTED_PID that was read
- * (FALSE, no error: leave it alone). */
+/* Whether NAME in DFD is still the pidfile of EXPECTED_PID that was read,
+ * or with EXPECTED_PID 0 still a leftover from before this boot (FALSE, no
+ * error: leave it alone). */
 static gboolean
 still_names (const char *path, int dfd, const char *name, pid_t expected_pid, gboolean *out_ours,
              GError **error)
 {
-  StemPidfile pidfile;
+  StemPidfile pidfile = { 0 };
   struct stat st, now;
   *out_ours = FALSE;
-  if (!read_pidfile_at (path, dfd, name, &pidfile, &st, error))
-    return FALSE;
+  g_autoptr (GError) local_error = NULL;
+  if (!read_pidfile_at (path, dfd, name, &pidfile, &st, &local_error)
+      && !(expected_pid == 0
+           && g_error_matches (local_error, STEM_ERROR, STEM_ERROR_LEFTOVER_PIDFILE)))
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
   if (pidfile.pid != expected_pid)
     return TRUE;
   /* Callers hold the node lock; this only narrows the window left to
@@ -347,8 +381,8 @@ stem_pidfile_remove (const char *path, pid_t expected_pid, GError **error)
   char name[NAME_MAX + 1];
   g_autoptr (GError) local_error = NULL;
   g_auto (StemFd) dfd = stem_fd_open_parent (path, NULL, name, &local_error);
-  gboolean ours = TRUE;
-  if (dfd >= 0 && expected_pid != 0)
+  gboolean ours = FALSE;
+  if (dfd >= 0)
     still_names (path, dfd, name, expected_pid, &ours, &local_error);
   if (local_error != NULL)
     {

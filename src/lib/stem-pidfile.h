@@ -28,8 +28,11 @@ typedef struct
  * and content all come from the one descriptor read.  A pidfile dated in
  * the future is invalid.
  * Errors: STEM_ERROR_NOT_FOUND (no file), STEM_ERROR_PERMISSION (it may not
- * be read), STEM_ERROR_INVALID_PIDFILE (anything else, such as a link on
- * the way that is not followed; nothing may be signalled then). */
+ * be read), STEM_ERROR_LEFTOVER_PIDFILE (a regular file whose content is no
+ * PID, last written before this boot: what a power cut leaves of a pidfile,
+ * which no running process can belong to), STEM_ERROR_INVALID_PIDFILE
+ * (anything else, such as a link on the way that is not followed; nothing
+ * may be signalled then). */
 gboolean stem_pidfile_load (const char *path, StemPidfile *out, GError **error);
 /* stem_pidfile_load for what needs no owner. */
 gboolean stem_pidfile_read (const char *path, pid_t *out_pid, gint64 *out_mtime_us, GError **error);
@@ -46,7 +49,7 @@ gboolean stem_pidfile_parse (const char *path, const char *data, gsize length, p
                              GError **error);
 
 /* Writes "PID\n" atomically: a temporary file in the same directory (O_EXCL,
- * O_NOFOLLOW), fsync, mode 0644, then renameat() over PATH (which replaces
+ * O_NOFOLLOW), mode 0644, then renameat() over PATH (which replaces
  * a symlink, never writes through it), all relative to the directory
  * opened as stem_pidfile_load does. */
 gboolean stem_pidfile_write (const char *path, pid_t pid, GError **error);
@@ -55,8 +58,9 @@ gboolean stem_pidfile_write (const char *path, pid_t pid, GError **error);
  * bytes): ".NAME.XXXXXXXX", NAME cut short where that would be too long. */
 void stem_pidfile_temp_name (const char *name, char *temp);
 
-/* Removes PATH if it still names EXPECTED_PID (or unconditionally when
- * EXPECTED_PID is 0).  A missing file is success. */
+/* Removes PATH if it still names EXPECTED_PID, or with EXPECTED_PID 0 if it
+ * is still a leftover (STEM_ERROR_LEFTOVER_PIDFILE).  A missing file is
+ * success. */
 gboolean stem_pidfile_remove (const char *path, pid_t expected_pid, GError **error);
 
 /* The system's pid_max (from /proc/sys/kernel/pid_max, 4194304 if unreadable), read

@@ -94,11 +94,17 @@ clock_us (clockid_t clock)
 
 /* The kernel counts a process's start time on CLOCK_BOOTTIME (which keeps
  * running during suspend), so the boot time is taken from the same clock. */
+gint64
+stem_proc_boot_time_us (void)
+{
+  return clock_us (CLOCK_REALTIME) - clock_us (CLOCK_BOOTTIME);
+}
+
 static gint64
 ticks_to_wall_us (guint64 ticks)
 {
   gint64 hz = ticks_per_second ();
-  gint64 boot_us = clock_us (CLOCK_REALTIME) - clock_us (CLOCK_BOOTTIME);
+  gint64 boot_us = stem_proc_boot_time_us ();
   return boot_us + (gint64)(ticks / hz) * G_USEC_PER_SEC
          + (gint64)(ticks % hz) * G_USEC_PER_SEC / hz;
 }

@@ -25,6 +25,10 @@ typedef enum
 
 const char *stem_proc_state_to_string (StemProcState state);
 
+/* When this boot began, in µs since the epoch, on the wall clock as it
+ * reads now (a clock stepped since the boot moves it). */
+gint64 stem_proc_boot_time_us (void);
+
 /* Start time of PID as µs since the epoch (from /proc/PID/stat field 22 and the
  * boot time).  STEM_ERROR_NOT_FOUND when the process does not exist. */
 gboolean stem_proc_start_time (pid_t pid, gint64 *out_start_us, GError **error);

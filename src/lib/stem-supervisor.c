@@ -260,6 +260,8 @@ check_down (const StemNodePlan *plan, GError **error)
     {
       if (g_error_matches (local_error, STEM_ERROR, STEM_ERROR_NOT_FOUND))
         return TRUE;
+      if (g_error_matches (local_error, STEM_ERROR, STEM_ERROR_LEFTOVER_PIDFILE))
+        return stem_pidfile_remove (plan->pidfile, 0, error);
       g_propagate_error (error, g_steal_pointer (&local_error));
       return FALSE;
     }

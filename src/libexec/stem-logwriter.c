@@ -1024,8 +1024,11 @@ read_launch (const Message *m, Launch *l)
 }
 
 /* Writes "PID\n" to a new temporary file in DIR_FD, mode 0644 whatever the
- * umask, flushed to disk, and renames it over the pidfile (replacing a
- * symbolic link, never following it).  0 or an errno. */
+ * umask, and renames it over the pidfile (replacing a symbolic link, never
+ * following it).  0 or an errno.  Not flushed to disk first: on a disk that
+ * cost a write per node (make bench-ab, 200 nodes in /tmp on ext4: start
+ * 0.84 times, stop 0.78 times), and what a power cut leaves of a pidfile
+ * is known by its date from before the boot (stem-pidfile.c). */
 static int
 record_worker (int dir_fd, const Launch *l, pid_t worker)
 {
@@ -1039,7 +1042,7 @@ record_worker (int dir_fd, const Launch *l, pid_t worker)
    * short count here means a full disk). */
   int errsv = 0;
   ssize_t n_written = fchmod (fd, 0644) < 0 ? -1 : write (fd, text, (size_t)len);
-  if (n_written != len || fsync (fd) < 0)
+  if (n_written != len)
     errsv = n_written < 0 || n_written == len ? errno : ENOSPC;
   if (close (fd) < 0 && errsv == 0 && errno != EINTR)
     errsv = errno;
