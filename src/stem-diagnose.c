@@ -1304,7 +1304,7 @@ check_one_pidfile (Diagnose *d, const char *id, const StemNodePlan *plan)
       else if (g_error_matches (local, STEM_ERROR, STEM_ERROR_LEFTOVER_PIDFILE))
         {
           r = add_result (d, id, LEVEL_WARN, _ ("%s: %s"), node, local->message);
-          set_hint (r, _ ("the next start, stop or status of the node removes it"));
+          set_hint (r, _ ("stem-multi status %s removes it (see stem-multi(1))"), node);
         }
       else
         {

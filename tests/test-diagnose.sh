@@ -571,7 +571,7 @@ touch -d "@$(($(awk '/^btime / { print $2 }' /proc/stat) - 60))" "$T/run/alpha.p
 diagnose --env-file="$T/good.env" --user="$ME" --json
 is "$(level pidfile)" warn "an empty pidfile from before this boot (a power cut): warn"
 like "$T/out" "holds no PID and dates from before this boot" "… saying so"
-is "$(hint pidfile)" "the next start, stop or status of the node removes it" "… and what removes it"
+is "$(hint pidfile)" "stem-multi status alpha removes it (see stem-multi(1))" "… and what removes it"
 echo garbage >"$T/run/alpha.pid"
 diagnose --env-file="$T/good.env" --user="$ME" --json
 is "$(level pidfile)" error "an invalid pidfile: error"

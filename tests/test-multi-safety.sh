@@ -198,7 +198,7 @@ fi
 # What a power cut can leave of a pidfile, which is not flushed to disk: an
 # empty file, or one holding no PID, dated before this boot.  No worker can
 # run under it: each verb takes it as stale, and start replaces it.  The same
-# written in this boot is anyone's, and refused.
+# dated in this boot is not a leftover, and is refused as invalid.
 # leftover NODE [CONTENT]: NODE's pidfile holding CONTENT (nothing), dated a
 # minute before this boot.
 leftover () {

@@ -1043,7 +1043,7 @@ record_worker (int dir_fd, const Launch *l, pid_t worker)
   int errsv = 0;
   ssize_t n_written = fchmod (fd, 0644) < 0 ? -1 : write (fd, text, (size_t)len);
   if (n_written != len)
-    errsv = n_written < 0 || n_written == len ? errno : ENOSPC;
+    errsv = n_written < 0 ? errno : ENOSPC;
   if (close (fd) < 0 && errsv == 0 && errno != EINTR)
     errsv = errno;
   if (errsv == 0 && renameat (dir_fd, l->temp_name, dir_fd, l->pidfile_name) < 0)
