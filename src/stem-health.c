@@ -245,7 +245,7 @@ journal_age (const char *unit, gint64 now_us, gint64 *out_age_us, char **out_pro
                                       unit);
       return FALSE;
     }
-  *out_age_us = MAX (0, now_us - (gint64)(seconds * G_USEC_PER_SEC));
+  *out_age_us = now_us - (gint64)(seconds * G_USEC_PER_SEC);
   return TRUE;
 }
 
@@ -334,15 +334,38 @@ probe_log (const StemHealthOptions *opts, NodeHealth *health)
   else
     {
       gint64 mtime_us = (gint64)st.st_mtim.tv_sec * G_USEC_PER_SEC + st.st_mtim.tv_nsec / 1000;
-      age_us = MAX (0, opts->now_us - mtime_us);
+      age_us = opts->now_us - mtime_us;
       health->log_source = "file";
     }
-  health->log_age_ms = age_us / 1000;
+  gboolean from_file = logfile != NULL && strcmp (health->log_source, "file") == 0;
+  /* Dated in the future (a wall clock stepped back since, or a date set by
+   * hand): how long ago it was written cannot be known, and calling it
+   * fresh would hide a worker silent for as long as the clock went back.
+   * The worker's next line dates it right again. */
+  if (age_us < -STEM_PIDFILE_FUTURE_TOLERANCE_US)
+    {
+      health->log_source = NULL;
+      if (opts->max_log_age_ms < 0)
+        return;
+      g_autofree char *ahead = log_age_text (-age_us / 1000);
+      if (from_file)
+        fail (health, HEALTH_LOG_STALE,
+              _ ("log file “%s” is dated %s in the future (was the clock set back?): its age "
+                 "cannot be known"),
+              logfile, ahead);
+      else
+        fail (health, HEALTH_LOG_STALE,
+              _ ("the journal's last entry is dated %s in the future (was the clock set back?): "
+                 "its age cannot be known"),
+              ahead);
+      return;
+    }
+  health->log_age_ms = MAX (0, age_us) / 1000;
   if (opts->max_log_age_ms >= 0 && health->log_age_ms > opts->max_log_age_ms)
     {
       g_autofree char *age = log_age_text (health->log_age_ms);
       g_autofree char *limit = stem_duration_format (opts->max_log_age_ms);
-      if (logfile != NULL && strcmp (health->log_source, "file") == 0)
+      if (from_file)
         fail (health, HEALTH_LOG_STALE, _ ("log file “%s” was last written %s ago (limit %s)"),
               logfile, age, limit);
       else

@@ -166,6 +166,16 @@ rc_is 1 "with --max-log-age it fails the node"
 like "$T/err" "^stem-health: alpha: error: log-stale: log file “$T/log/link.tmp” is not a regular file$" \
   "saying what it is"
 rm -f "$T/log/link.tmp"
+# A log dated in the future (a wall clock set back since it was written):
+# how long ago it was written cannot be known, and it is not taken as fresh.
+touch -d '+1 hour' "$T/log/future-alpha.log"
+health alpha --json --logfile="$T/log/future-%n.log"
+rc_is 0 "a log dated in the future without --max-log-age does not matter"
+is "$(json "$T/out" 'has("logAgeSeconds")')" false "… and has no age (not 0 s)"
+health alpha --max-log-age=2h --logfile="$T/log/future-%n.log"
+rc_is 1 "with --max-log-age it fails the node"
+like "$T/err" "^stem-health: alpha: error: log-stale: log file “$T/log/future-alpha.log” is dated [0-9hms ]+ in the future \(was the clock set back\?\): its age cannot be known$" \
+  "saying why"
 
 # An unprivileged user checking a root-owned worker: healthy through /proc;
 # permission-denied only for what it cannot read.
