@@ -202,7 +202,7 @@ settle (StemMultiOptions *opts, GArray *started)
     {
       Start *s = &g_array_index (started, Start, g_array_index (dead, guint, i));
       stem_pidfile_remove (s->plan->pidfile, s->pid, NULL);
-      stem_log_wait (s->plan->logfile, deadline);
+      stem_log_wait (s->plan->logfile, s->plan->node, deadline);
       g_free (s->result->state);
       g_free (s->result->text);
       s->result->state = g_strdup ("exited");

@@ -253,7 +253,7 @@ report_stopped (StemMultiOptions *opts, GArray *targets, const int *results, GAr
         }
       /* Its pidfile went as it exited (remove_pidfile); its last words
        * are in the log before we say it stopped. */
-      if (t->plan->logfile != NULL && !stem_log_wait (t->plan->logfile, deadline))
+      if (t->plan->logfile != NULL && !stem_log_wait (t->plan->logfile, t->plan->node, deadline))
         stem_multi_verbose (
             opts,
             _ ("%s: “%s” is still being written: a process the worker started is still running"),

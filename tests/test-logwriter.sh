@@ -19,8 +19,10 @@ has_lines () { [ "$(lines_in "$1")" -ge "$2" ]; }
 only_whole_lines () {
   ! grep -qvhE '^(line [0-9]+|ready pid=[0-9]+ node=[a-z]+|got SIG[A-Z]+|stem-logwriter: .*)$' "$@"
 }
-# locked FILE: somebody holds a lock on FILE.
-locked () { ! flock -n -x "$1" true; }
+# locked FILE: a log writer, or a worker writing FILE directly, holds its
+# node's byte of FILE (an open file description lock, which /proc/locks
+# lists by the file's inode).
+locked () { grep -Eq "^[0-9]+: OFDLCK +ADVISORY +WRITE .*:$(stat -c %i "$1") " /proc/locks; }
 # no_process_has ENTRY: no process has ENTRY in its environment.
 no_process_has () {
   grep -lsqz "^$1\$" /proc/[0-9]*/environ
@@ -38,7 +40,7 @@ ok_if "the writer leads a session of its own, not the worker's" \
   eval '[ "$(sid_of "${writer:-0}")" = "${writer:-0}" ] && [ "$(sid_of "$rot")" != "${writer:-0}" ]'
 ok_if "and its parent is not stem-multi, which has exited" test "$(ps -o ppid= -p "${writer:-0}" | tr -d ' ')" != $$
 is "$(tr '\0' ' ' <"/proc/${writer:-0}/cmdline")" "$LOGWRITER $log " "ps shows it as \"stem-logwriter LOG\""
-ok_if "the log is locked (shared) while the writer has it" locked "$log"
+ok_if "its node's byte of the log is locked while the writer has it" locked "$log"
 
 # Two rotations as logrotate does them: rename, then the writer follows.
 wait_until 10 has_lines "$log" 50
@@ -59,7 +61,7 @@ multi stop rot
 rc_is 0 "stop"
 is "$(tail -n 1 "$log")" "got SIGTERM" "the worker's last line is in the log when stop returns"
 ok_if "the writer exits once it has written everything" wait_until 10 dead "${writer:-0}"
-ok_if "and the log is unlocked" flock -n -x "$log" true
+ok_if "and the log is unlocked" eval '! locked "$log"'
 ok_if "every line is in $log.2, $log.1 or $log, once, in order" in_order "$log.2" "$log.1" "$log"
 ok_if "no line was split between two files" only_whole_lines "$log.2" "$log.1" "$log"
 
@@ -147,6 +149,29 @@ like "$T/err" "^stem-multi: orphaned: “$T/log/orphaned.log” is still being w
   "stop --verbose says the output is still open"
 ok_if "and the worker itself is stopped" dead "$orphaned"
 kill "${straggler:-none}"
+
+# Nodes that share a log file: each writer holds its own node's byte of
+# it, so stopping or restarting one while another writes on waits for its
+# own writer alone.  (Before, all held one lock on the whole file, and each
+# stop waited its 5 s out and said the log was still being written.)
+shared=$T/log/shared.log
+multi start sa sb --logfile="$shared" --command "$WORKER" --command count --command 2
+rc_is 0 "start two nodes with one log file"
+wait_until 10 has_lines "$shared" 20
+is "$(grep -Ec "^[0-9]+: OFDLCK +ADVISORY +WRITE .*:$(stat -c %i "$shared") " /proc/locks)" 2 \
+  "each writer holds a byte of the shared log"
+multi restart sb --logfile="$shared" --verbose --settle=0 --command "$WORKER" --command count --command 2
+rc_is 0 "restart one of them"
+unlike "$T/err" "still being written" "… waits for its own writer, not for the other's"
+is "$(grep -c '^got SIGTERM$' "$shared")" 1 "… its old worker's last line in the log"
+multi stop sa --logfile="$shared" --verbose
+rc_is 0 "stop the other"
+unlike "$T/err" "still being written" "… without waiting for the restarted one's writer either"
+is "$(grep -c '^got SIGTERM$' "$shared")" 2 "… whose last line is in the log"
+sb=$(pid_of sb)
+ok_if "… while the restarted one writes on" eval 'alive "${sb:-0}" && wait_until 10 has_lines "$shared" $(($(lines_in "$shared") + 20))'
+multi stop sa sb --logfile="$shared"
+ok_if "… and no lock is left on it" eval '! locked "$shared"'
 
 # A writer killed all the same: the worker's next write gets SIGPIPE, as
 # stem-multi(1) says, and status sees the worker gone.
@@ -406,7 +431,7 @@ is "$(readlink "/proc/${dpid:-0}/fd/1")" "$direct" "the worker's standard output
 is "$(readlink "/proc/${dpid:-0}/fd/2")" "$direct" "and so is its standard error"
 ok_if "no log writer reads its output" eval '! log_writer_of "${dpid:-0}" >/dev/null'
 ok_if "it writes its lines there" wait_until 10 has_lines "$direct" 20
-ok_if "the log is locked (shared) while the worker has it open" locked "$direct"
+ok_if "its node's byte of the log is locked while the worker has it open" locked "$direct"
 cp "$direct" "$direct.1"
 : >"$direct"
 ok_if "after a copytruncate it writes on at the start of the file" \

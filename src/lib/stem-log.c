@@ -1,12 +1,12 @@
 #include "stem-log.h"
 #include "stem-log-trust.h"
+#include "stem-logwriter-wire.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -91,28 +91,38 @@ stem_log_open (const StemNodePlan *plan, GError **error)
   g_auto (StemFd) fd = open_log_at (plan, dfd, name, error);
   if (fd < 0 || !check_log (plan, fd, error))
     return -1;
-  flock (fd, LOCK_SH | LOCK_NB);
+  stem_log_hold (fd, stem_log_lock_at (plan->node));
   return stem_fd_steal (&fd);
 }
 
-/* A blocking flock in a thread of its own, which says on an eventfd when it
+guint32
+stem_log_lock_at (const char *node)
+{
+  /* FNV-1a: the same byte for the same name in every call. */
+  guint32 hash = 2166136261u;
+  for (const unsigned char *c = (const unsigned char *)node; *c != '\0'; c++)
+    hash = (hash ^ *c) * 16777619u;
+  return 0x80000000u | (hash & 0x7fffffffu);
+}
+
+/* A blocking lock in a thread of its own, which says on an eventfd when it
  * got the lock: the lock's release is an event nothing else delivers
  * (inotify's close event comes before the kernel drops the lock), and a
- * blocking flock alone could not keep a deadline.  A waiter whose deadline
+ * blocking lock alone could not keep a deadline.  A waiter whose deadline
  * passed stays blocked until the lock goes, then cleans up after itself. */
 typedef struct
 {
   int log_fd;
   int event_fd;
+  struct flock byte;
 } LockWaiter;
 
 static gpointer
 wait_for_lock (gpointer data)
 {
   LockWaiter *w = data;
-  while (flock (w->log_fd, LOCK_EX) < 0 && errno == EINTR)
+  while (fcntl (w->log_fd, F_OFD_SETLKW, &w->byte) < 0 && errno == EINTR)
     ;
-  flock (w->log_fd, LOCK_UN);
   close (w->log_fd);
   guint64 one = 1;
   while (write (w->event_fd, &one, sizeof one) < 0 && errno == EINTR)
@@ -123,16 +133,20 @@ wait_for_lock (gpointer data)
 }
 
 gboolean
-stem_log_wait (const char *logfile, gint64 deadline_us)
+stem_log_wait (const char *logfile, const char *node, gint64 deadline_us)
 {
   if (logfile == NULL)
     return TRUE;
   /* Through its directory: root must not lock a file someone else chose. */
   g_auto (StemFd) fd
       = stem_path_open_file (logfile, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0);
+  /* A read lock on the node's byte, which the writer holds write-locked;
+   * let go when FD is closed. */
+  struct flock byte
+      = { .l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = stem_log_lock_at (node), .l_len = 1 };
   struct stat st;
-  if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || flock (fd, LOCK_EX | LOCK_NB) == 0
-      || (errno != EWOULDBLOCK && errno != EINTR))
+  if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || fcntl (fd, F_OFD_SETLK, &byte) == 0
+      || (errno != EAGAIN && errno != EACCES))
     return TRUE; /* released already, or no locks here: nothing to wait for */
 
   g_auto (StemFd) event_fd = eventfd (0, EFD_CLOEXEC);
@@ -140,7 +154,7 @@ stem_log_wait (const char *logfile, gint64 deadline_us)
   if (thread_event_fd < 0)
     return FALSE; /* cannot wait: say it may not all be written yet */
   LockWaiter *w = g_new (LockWaiter, 1);
-  *w = (LockWaiter){ fd, thread_event_fd };
+  *w = (LockWaiter){ fd, thread_event_fd, byte };
   GThread *thread = g_thread_try_new ("wait-log", wait_for_lock, w, NULL);
   if (thread == NULL)
     {

@@ -9,8 +9,8 @@
  *
  * STEM_LOGWRITER_WRITER: start a log writer.  A StemLogwriterRequest, the
  * supplementary groups, then the log's path; descriptors: the read end of
- * the worker's output pipe, the log file (opened and share-locked), the
- * answer pipe.  The answer: STEM_LOGWRITER_RUNNING once the writer runs as
+ * the worker's output pipe, the log file (opened, its node's byte locked:
+ * stem_log_hold), the answer pipe.  The answer: STEM_LOGWRITER_RUNNING once the writer runs as
  * the user asked for, or what failed.
  *
  * STEM_LOGWRITER_LAUNCH: start a worker detached (stem-spawn.h): its log
@@ -28,7 +28,30 @@
  * written has been killed). */
 #pragma once
 
+#include <fcntl.h>
 #include <stdint.h>
+
+/* Until a node's log writer has written the worker's last words, it holds
+ * a write lock (an open file description lock, which lives as long as the
+ * descriptor does and goes with it to a child) on one byte of the log
+ * file, at an offset of the node's own, AT (stem_log_lock_at): stop waits
+ * for that byte (stem_log_wait), so nodes that share a log file do not
+ * wait for each other.  0 or -1 (errno set); 0 for AT 0, which locks
+ * nothing. */
+static inline int
+stem_log_hold (int fd, uint32_t at)
+{
+  struct flock byte = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)at, .l_len = 1 };
+  return at == 0 ? 0 : fcntl (fd, F_OFD_SETLK, &byte);
+}
+
+/* Lets go of every lock stem_log_hold took on FD's open file. */
+static inline void
+stem_log_release (int fd)
+{
+  struct flock all = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+  fcntl (fd, F_OFD_SETLK, &all);
+}
 
 /* A log writer is a thread of a writer process, which the server forks
  * for each user its nodes run as and which serves at most this many logs:
@@ -55,6 +78,7 @@ typedef struct
   uint32_t gid;
   uint32_t n_groups;
   uint32_t path_len; /* without a terminating NUL */
+  uint32_t lock_at;  /* the node's byte of the log (stem_log_hold) */
 } StemLogwriterRequest;
 
 typedef struct
@@ -70,6 +94,7 @@ typedef struct
   uint32_t argc;
   uint32_t envc;
   uint32_t strings_len; /* every string with its NUL */
+  uint32_t lock_at;     /* the node's byte of the log (stem_log_hold) */
 } StemLogwriterLaunch;
 
 enum

@@ -997,7 +997,7 @@ wait_log_writers (GPtrArray *plans)
     {
       const StemNodePlan *plan = plans->pdata[i];
       if (plan->logfile != NULL)
-        stem_log_wait (plan->logfile, deadline);
+        stem_log_wait (plan->logfile, plan->node, deadline);
     }
 }
 

@@ -225,6 +225,7 @@ writer_message (const StemNodePlan *plan, GError **error)
     .gid = change ? (uint32_t)user->gid : 0,
     .n_groups = n_groups,
     .path_len = (uint32_t)path_len,
+    .lock_at = stem_log_lock_at (plan->node),
   };
   return message_new (&req, sizeof req, user, n_groups, plan->logfile, path_len);
 }
@@ -329,6 +330,7 @@ launch_message (const StemNodePlan *plan, gboolean with_writer, const char *pidf
     .argc = argc,
     .envc = envc,
     .strings_len = strings->len,
+    .lock_at = stem_log_lock_at (plan->node),
   };
   return message_new (&req, sizeof req, user, n_groups, strings->data, strings->len);
 }

@@ -16,9 +16,9 @@
  * once its last log has ended and the server has gone.
  *
  * "stem-logwriter /PATH/OF/LOG" is one log writer run directly, with the
- * output to write on standard input and the log file, opened and
- * share-locked, on standard output and standard error: for tests and
- * debugging.  Not meant to be run by hand.
+ * output to write on standard input and the log file, opened, on standard
+ * output and standard error (no node's byte of it is locked: see
+ * stem_log_hold): for tests and debugging.  Not meant to be run by hand.
  *
  * Plain libc on purpose: these run beside every worker. */
 
@@ -39,7 +39,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -76,10 +75,11 @@ typedef struct Writer Writer;
 struct Writer
 {
   char *path;
-  int in_fd;   /* the worker's output */
-  int log_fd;  /* the file it goes to, share-locked */
-  int wake_fd; /* an eventfd: the main thread has asked something */
-  int watch;   /* on the file open on LOG_FD, or -1; under both locks */
+  uint32_t lock_at; /* its node's byte of the log (stem_log_hold), or 0 */
+  int in_fd;        /* the worker's output */
+  int log_fd;       /* the file it goes to, that byte locked */
+  int wake_fd;      /* an eventfd: the main thread has asked something */
+  int watch;        /* on the file open on LOG_FD, or -1; under both locks */
   atomic_int asked;
   bool at_line_start;
   bool move_pending;  /* the path names another file than ours */
@@ -342,7 +342,7 @@ reopen_log (Writer *w)
     }
   /* stem-multi stop waits for this lock to go before it reports a node
    * stopped, so the worker's last words are in the log by then. */
-  flock (fd, LOCK_SH | LOCK_NB);
+  stem_log_hold (fd, w->lock_at);
   close (w->log_fd);
   w->log_fd = fd;
   w->reopen_failed = false;
@@ -470,7 +470,7 @@ writer_run (void *data)
   if (w->lost_bytes > 0)
     say (w, _ ("%llu bytes of output lost: %s"), w->lost_bytes, strerror (w->lost_errno));
   /* Everything is written: let stop know now. */
-  flock (w->log_fd, LOCK_UN);
+  stem_log_release (w->log_fd);
 
   writer_remove (w);
   uint64_t one = 1;
@@ -479,16 +479,18 @@ writer_run (void *data)
   return NULL;
 }
 
-/* Starts a thread writing IN_FD to LOG_FD (both taken) for PATH: 0 or an
- * errno. */
+/* Starts a thread writing IN_FD to LOG_FD (both taken) for PATH, whose
+ * byte LOCK_AT is its node's (0: none): 0 or an errno. */
 static int
-writer_add (const char *path, int in_fd, int log_fd)
+writer_add (const char *path, uint32_t lock_at, int in_fd, int log_fd)
 {
   Writer *w = calloc (1, sizeof *w);
   int errsv = ENOMEM;
   if (w != NULL)
     {
-      *w = (Writer){ .in_fd = in_fd, .log_fd = log_fd, .watch = -1, .at_line_start = true };
+      *w = (Writer){
+        .lock_at = lock_at, .in_fd = in_fd, .log_fd = log_fd, .watch = -1, .at_line_start = true
+      };
       w->path = strdup (path);
       w->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
       errsv = w->wake_fd < 0 ? errno : w->path == NULL ? ENOMEM : 0;
@@ -884,11 +886,17 @@ writer_process_for (const User *user, WriterProcess **out)
 }
 
 /* Has a thread of a writer process run as USER write DATA_FD to LOG_FD
- * for PATH; it (or we, when it cannot) says on ANSWER_FD when it runs, or
- * what failed. */
+ * for PATH (its node's byte LOCK_AT); it (or we, when it cannot) says on
+ * ANSWER_FD when it runs, or what failed. */
 static void
-start_writer (const User *user, const char *path, int data_fd, int log_fd, int answer_fd)
+start_writer (const User *user, const char *path, uint32_t lock_at, int data_fd, int log_fd,
+              int answer_fd)
 {
+  /* The job: LOCK_AT, then the path. */
+  char job[sizeof lock_at + STEM_LOGWRITER_MAX_PATH];
+  size_t path_len = strlen (path);
+  memcpy (job, &lock_at, sizeof lock_at);
+  memcpy (job + sizeof lock_at, path, path_len);
   WriterProcess *p = NULL;
   int errsv = 0;
   /* One that has gone (killed) is replaced once. */
@@ -897,7 +905,7 @@ start_writer (const User *user, const char *path, int data_fd, int log_fd, int a
       if ((errsv = writer_process_for (user, &p)) != 0)
         break;
       int fds[3] = { data_fd, log_fd, answer_fd };
-      if ((errsv = stem_exec_send (p->fd, path, strlen (path), fds, 3)) == 0)
+      if ((errsv = stem_exec_send (p->fd, job, sizeof lock_at + path_len, fds, 3)) == 0)
         {
           p->logs++;
           return;
@@ -952,7 +960,7 @@ serve_writer (const Message *m)
   char path[STEM_LOGWRITER_MAX_PATH];
   memcpy (path, m->data + sizeof req + groups_len, req.path_len);
   path[req.path_len] = '\0';
-  start_writer (&user, path, m->fds[0], m->fds[1], m->fds[2]);
+  start_writer (&user, path, req.lock_at, m->fds[0], m->fds[1], m->fds[2]);
 }
 
 /* A launch, as read from its message: pointers into the message. */
@@ -960,6 +968,7 @@ typedef struct
 {
   User user;
   bool with_writer;
+  uint32_t lock_at;
   const char *log_path;
   const char *pidfile_name;
   const char *temp_name;
@@ -1010,6 +1019,7 @@ read_launch (const Message *m, Launch *l)
     return false;
   uint32_t head[3] = { req.change_user, req.uid, req.gid };
   l->with_writer = req.with_writer != 0;
+  l->lock_at = req.lock_at;
   if (!read_user (head, req.n_groups, m->data + sizeof req, &l->user)
       || !read_strings (&req, (const char *)m->data + sizeof req + groups_len, l))
     return false;
@@ -1080,7 +1090,7 @@ launch_output (const Launch *l, int log_fd, int answer_fd, int *out_fd, int *sta
       close (data[1]);
       return false;
     }
-  start_writer (&l->user, l->log_path, data[0], log_fd, status[1]);
+  start_writer (&l->user, l->log_path, l->lock_at, data[0], log_fd, status[1]);
   close (status[1]);
   close (data[0]);
   *out_fd = data[1];
@@ -1204,28 +1214,32 @@ receive (int fd, unsigned char *buffer, size_t size, Message *m)
 }
 
 /* Takes the next log the server sent a writer process on JOB_FD (its
- * path; descriptors: the worker's output, the log, the answer pipe), unless
+ * node's byte and its path; descriptors: the worker's output, the log, the
+ * answer pipe), unless
  * SETUP_ERRSV says why none can be written (negative: the switch to the
  * user failed).  FALSE once the server has gone. */
 static bool
 take_job (int job_fd, int setup_errsv)
 {
-  static unsigned char buffer[STEM_LOGWRITER_MAX_PATH];
+  static unsigned char buffer[sizeof (uint32_t) + STEM_LOGWRITER_MAX_PATH];
   Message m;
   ssize_t n = receive (job_fd, buffer, sizeof buffer, &m);
   if (n < 0 && (errno == EINTR || errno == EAGAIN))
     return true;
   if (n <= 0)
     return false;
-  if (m.n_fds != 3 || m.len == 0 || m.len >= sizeof buffer)
+  uint32_t lock_at;
+  if (m.n_fds != 3 || m.len <= sizeof lock_at || m.len - sizeof lock_at >= STEM_LOGWRITER_MAX_PATH)
     {
       for (size_t i = 0; i < m.n_fds; i++)
         close (m.fds[i]);
       return true;
     }
+  /* The job (start_writer): the node's byte, then the path. */
   char path[STEM_LOGWRITER_MAX_PATH];
-  memcpy (path, m.data, m.len);
-  path[m.len] = '\0';
+  memcpy (&lock_at, m.data, sizeof lock_at);
+  memcpy (path, m.data + sizeof lock_at, m.len - sizeof lock_at);
+  path[m.len - sizeof lock_at] = '\0';
   int answer_fd = m.fds[2], errsv;
   if (setup_errsv != 0)
     {
@@ -1236,7 +1250,7 @@ take_job (int job_fd, int setup_errsv)
                         abs (setup_errsv));
       tell_ended (job_fd, 1);
     }
-  else if ((errsv = writer_add (path, m.fds[0], m.fds[1])) != 0)
+  else if ((errsv = writer_add (path, lock_at, m.fds[0], m.fds[1])) != 0)
     {
       stem_exec_answer (answer_fd, STEM_LOGWRITER_FAILED_START, errsv);
       tell_ended (job_fd, 1);
@@ -1332,7 +1346,7 @@ main (int argc, char **argv)
     }
   stay_for_signals ();
   int signal_fd = writers_setup ();
-  if (signal_fd < 0 || writer_add (argv[1], STDIN_FILENO, STDOUT_FILENO) != 0)
+  if (signal_fd < 0 || writer_add (argv[1], 0, STDIN_FILENO, STDOUT_FILENO) != 0)
     return 1;
   return writers_main (-1, signal_fd, 0);
 }
