@@ -122,6 +122,7 @@ typedef struct
   gboolean ours;          /* the process is the worker by identity */
   gint64 start_us;        /* meaningful when OURS */
   gint64 log_age_ms;      /* -1: no log file seen */
+  gint64 log_ahead_ms;    /* -1, or how far in the future the log is dated (no age then) */
   const char *log_source; /* "file" or "journal": where LOG_AGE_MS comes from */
 } NodeHealth;
 
@@ -345,9 +346,10 @@ probe_log (const StemHealthOptions *opts, NodeHealth *health)
   if (age_us < -STEM_PIDFILE_FUTURE_TOLERANCE_US)
     {
       health->log_source = NULL;
+      health->log_ahead_ms = -age_us / 1000;
       if (opts->max_log_age_ms < 0)
         return;
-      g_autofree char *ahead = log_age_text (-age_us / 1000);
+      g_autofree char *ahead = log_age_text (health->log_ahead_ms);
       if (from_file)
         fail (health, HEALTH_LOG_STALE,
               _ ("log file “%s” is dated %s in the future (was the clock set back?): its age "
@@ -605,6 +607,9 @@ nagios_state (const StemHealthOptions *opts, const NodeHealth *h)
     return NAGIOS_CRITICAL;
   if (opts->warning_ms >= 0 && h->log_age_ms >= 0 && h->log_age_ms > opts->warning_ms)
     return NAGIOS_WARNING;
+  /* Its age cannot be known: not calling it fresh (probe_log). */
+  if (opts->warning_ms >= 0 && h->log_ahead_ms >= 0)
+    return NAGIOS_WARNING;
   return NAGIOS_OK;
 }
 
@@ -683,6 +688,11 @@ format_nagios (const StemHealthOptions *opts, GArray *results, GString *out)
       if (h->error != HEALTH_OK)
         g_string_append_printf (part, "%s %s (%s)", h->plan->node, error_keywords[h->error],
                                 h->message);
+      else if (state == NAGIOS_WARNING && h->log_ahead_ms >= 0)
+        {
+          g_autofree char *ahead = log_age_text (h->log_ahead_ms);
+          g_string_append_printf (part, _ ("%s log dated %s in the future"), h->plan->node, ahead);
+        }
       else if (state == NAGIOS_WARNING)
         {
           g_autofree char *age = log_age_text (h->log_age_ms);
@@ -763,7 +773,7 @@ check_nodes (StemHealthOptions *opts, const char *const *words, GError **error)
   gboolean all_ok = TRUE;
   for (guint i = 0; i < set->plans->len; i++)
     {
-      NodeHealth health = { .plan = set->plans->pdata[i], .log_age_ms = -1 };
+      NodeHealth health = { .plan = set->plans->pdata[i], .log_age_ms = -1, .log_ahead_ms = -1 };
       for (guint p = 0; p < G_N_ELEMENTS (probes); p++)
         probes[p].func (opts, &health);
       all_ok = all_ok && health.error == HEALTH_OK;

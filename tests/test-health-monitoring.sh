@@ -106,6 +106,18 @@ ok_if "… and its perfdata value ($age) is at least 30.1, not cut to whole seco
 health alpha --format=nagios -c 30050ms
 rc_is 2 "a log 30.1s old is over a --critical of 30050ms (CRITICAL)"
 like "$T/out" 'last written 30[0-9]{3}ms ago \(limit 30050ms\)' "… saying both to the millisecond"
+# A log dated in the future (a clock set back since it was written) has no
+# age to compare: with --warning it is WARNING, with --critical CRITICAL,
+# never OK because it looks fresh; and its perfdata has no log age.
+touch -d '+1 hour' "$T/log/alpha.log"
+health alpha --format=nagios --warning=1m
+rc_is 1 "a log dated in the future, with --warning: WARNING (exit 1)"
+like "$T/out" '^STEM-HEALTH WARNING - alpha log dated [0-9hms ]+ in the future \| alpha_up=1;;;0;1$' \
+  "… saying why, with no log age in the perfdata"
+health alpha --format=nagios --warning=1m --critical=2h
+rc_is 2 "… with --critical: CRITICAL (exit 2)"
+like "$T/out" '^STEM-HEALTH CRITICAL - alpha log-stale \(log file .* is dated [0-9hms ]+ in the future \(was the clock set back\?\): its age cannot be known\)' \
+  "… saying why"
 touch -d '10 minutes ago' "$T/log/alpha.log"
 health alpha ghost --format=nagios --critical=1m
 rc_is 2 "a log older than --critical, or a node that is down, is CRITICAL (exit 2)"

@@ -51,6 +51,16 @@ ok_if "the new log is mode 0640" test "$(stat -c %a "$log")" = 640
 mv "$log.1" "$log.2"
 mv "$log" "$log.1"
 ok_if "a second rotation is followed too" wait_until 10 has_lines "$log" 50
+ok_if "… and the writer holds its node's byte of the new log" locked "$log"
+# A SIGHUP with nothing rotated reopens the same file: the writer keeps
+# its lock (a second open file of it could not take the byte beside it).
+# hup_taken PID: no SIGHUP is pending for PID any more (its signalfd read it).
+hup_taken () { [ $((0x$(sed -n 's/^ShdPnd:[[:space:]]*//p' "/proc/$1/status") & 1)) -eq 0 ]; }
+kill -HUP "${writer:-none}"
+wait_until 10 hup_taken "${writer:-0}"
+before=$(lines_in "$log")
+ok_if "after a SIGHUP with nothing rotated it writes on" wait_until 10 has_lines "$log" $((before + 20))
+ok_if "… still holding its node's byte of the log" locked "$log"
 kill -TERM "${writer:-none}"
 kill -INT "${writer:-none}"
 before=$(lines_in "$log")
@@ -172,6 +182,17 @@ sb=$(pid_of sb)
 ok_if "… while the restarted one writes on" eval 'alive "${sb:-0}" && wait_until 10 has_lines "$shared" $(($(lines_in "$shared") + 20))'
 multi stop sa sb --logfile="$shared"
 ok_if "… and no lock is left on it" eval '! locked "$shared"'
+
+# A log path of 4096 bytes or more: stem-multi opens it (a component at a
+# time), but the log writers take paths of 4095 at most.  A clear error,
+# and nothing started.
+long=$T/log
+while [ ${#long} -lt 3900 ]; do long=$long/$(printf 'd%.0s' $(seq 1 200)); done
+mkdir -p "$long"
+multi start longlog --logfile="$long/$(printf 'l%.0s' $(seq 1 240)).log" --command "$WORKER" --command run
+rc_is 1 "a log path of more than 4095 bytes fails the node"
+like "$T/err" "longlog: .*File name too long" "… saying so"
+ok_if "… and starts nothing" test ! -e "$T/run/longlog.pid"
 
 # A writer killed all the same: the worker's next write gets SIGPIPE, as
 # stem-multi(1) says, and status sees the worker gone.

@@ -205,6 +205,8 @@ server=$(awk '{ print $4 }' "/proc/${writer:-0}/stat" 2>/dev/null)
 is "$(tr '\0' ' ' <"/proc/${server:-0}/cmdline" 2>/dev/null)" "$LOGWRITER --serve " \
   "the node's log writer was forked by the server"
 is "$(awk '{ print $4 }' "/proc/${server:-0}/stat" 2>/dev/null)" "$sup" "which is supervise's child"
+ok_if "it holds the node's byte of the log (stop waits for that)" \
+  grep -Eq "^[0-9]+: OFDLCK +ADVISORY +WRITE .*:$(stat -c %i "$T/log/w1.log") " /proc/locks
 kill -KILL "${server:-none}"
 ok_if "supervise says when the server is gone" \
   wait_until 10 grep -qs "the log writers' server (pid $server) has exited" "$T/server.err"

@@ -98,11 +98,12 @@ stem_log_open (const StemNodePlan *plan, GError **error)
 guint32
 stem_log_lock_at (const char *node)
 {
-  /* FNV-1a: the same byte for the same name in every call. */
+  /* FNV-1a: the same byte for the same name in every call; below 2^31,
+   * where a 32-bit off_t reaches too. */
   guint32 hash = 2166136261u;
   for (const unsigned char *c = (const unsigned char *)node; *c != '\0'; c++)
     hash = (hash ^ *c) * 16777619u;
-  return 0x80000000u | (hash & 0x7fffffffu);
+  return hash % 0x7fffffffu + 1;
 }
 
 /* A blocking lock in a thread of its own, which says on an eventfd when it

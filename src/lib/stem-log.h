@@ -11,8 +11,8 @@ G_BEGIN_DECLS
 
 /* The byte of a log file that NODE's log writer holds locked
  * (stem_log_hold): its own among the nodes that share the file, unless two
- * of them have names with the same 31-bit hash, which then wait for each
- * other.  Never 0. */
+ * of their names hash to the same one (about one chance in two billion),
+ * when the second writer gets no lock.  From 1 to 2^31 - 1. */
 guint32 stem_log_lock_at (const char *node);
 
 /* Opens PLAN's log for appending, through its directory opened one

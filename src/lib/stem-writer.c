@@ -302,6 +302,12 @@ launch_message (const StemNodePlan *plan, gboolean with_writer, const char *pidf
   const StemUser *user = plan->user;
   gboolean change = user != NULL && user->change;
   guint n_groups = change ? (guint)user->n_groups : 0;
+  if (strlen (plan->logfile) >= STEM_LOGWRITER_MAX_PATH)
+    {
+      errno = ENAMETOOLONG;
+      stem_throw_errno (error, _ ("Opening log file “%s”"), plan->logfile);
+      return NULL;
+    }
   g_autoptr (GByteArray) strings = g_byte_array_new ();
   const char *fixed[] = { plan->logfile, plan->workdir, pidfile_name, temp_name };
   for (guint i = 0; i < G_N_ELEMENTS (fixed); i++)

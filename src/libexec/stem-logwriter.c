@@ -340,13 +340,22 @@ reopen_log (Writer *w)
       w->reopen_failed = true;
       return;
     }
-  /* stem-multi stop waits for this lock to go before it reports a node
-   * stopped, so the worker's last words are in the log by then. */
-  stem_log_hold (fd, w->lock_at);
-  close (w->log_fd);
-  w->log_fd = fd;
+  struct stat ours;
+  if (fstat (w->log_fd, &ours) == 0 && ours.st_dev == st.st_dev && ours.st_ino == st.st_ino)
+    /* The file we have (a SIGHUP with nothing rotated): kept open, with
+     * the lock on its node's byte, which a second open file of it could
+     * not take beside it. */
+    close (fd);
+  else
+    {
+      /* stem-multi stop waits for this lock to go before it reports a
+       * node stopped, so the worker's last words are in the log by then. */
+      stem_log_hold (fd, w->lock_at);
+      close (w->log_fd);
+      w->log_fd = fd;
+      w->at_line_start = true;
+    }
   w->reopen_failed = false;
-  w->at_line_start = true;
   watch_log (w);
 }
 
@@ -895,6 +904,11 @@ start_writer (const User *user, const char *path, uint32_t lock_at, int data_fd,
   /* The job: LOCK_AT, then the path. */
   char job[sizeof lock_at + STEM_LOGWRITER_MAX_PATH];
   size_t path_len = strlen (path);
+  if (path_len >= STEM_LOGWRITER_MAX_PATH)
+    {
+      stem_exec_answer (answer_fd, STEM_LOGWRITER_FAILED_START, ENAMETOOLONG);
+      return;
+    }
   memcpy (job, &lock_at, sizeof lock_at);
   memcpy (job + sizeof lock_at, path, path_len);
   WriterProcess *p = NULL;
