@@ -61,6 +61,15 @@ wait_until 10 hup_taken "${writer:-0}"
 before=$(lines_in "$log")
 ok_if "after a SIGHUP with nothing rotated it writes on" wait_until 10 has_lines "$log" $((before + 20))
 ok_if "… still holding its node's byte of the log" locked "$log"
+# Nor is another name given to the log meanwhile a rotation: the writer
+# keeps the file it has, and has nothing to say about it.
+ln "$log" "$T/log/rot.link"
+kill -HUP "${writer:-none}"
+wait_until 10 hup_taken "${writer:-0}"
+before=$(lines_in "$log")
+wait_until 10 has_lines "$log" $((before + 20))
+unlike "$log" "cannot reopen" "a SIGHUP after a hard link was made to the log: no complaint"
+rm "$T/log/rot.link"
 kill -TERM "${writer:-none}"
 kill -INT "${writer:-none}"
 before=$(lines_in "$log")
@@ -170,6 +179,9 @@ rc_is 0 "start two nodes with one log file"
 wait_until 10 has_lines "$shared" 20
 is "$(grep -Ec "^[0-9]+: OFDLCK +ADVISORY +WRITE .*:$(stat -c %i "$shared") " /proc/locks)" 2 \
   "each writer holds a byte of the shared log"
+ok_if "… one byte each, below 2^31 (where a 32-bit off_t reaches)" \
+  awk -v ino=":$(stat -c %i "$shared")" '$2 == "OFDLCK" && substr($6, length($6) - length(ino) + 1) == ino {
+      n++; if ($7 != $8 || $7 < 1 || $7 > 2147483647) bad = 1 } END { exit bad || n != 2 }' /proc/locks
 multi restart sb --logfile="$shared" --verbose --settle=0 --command "$WORKER" --command count --command 2
 rc_is 0 "restart one of them"
 unlike "$T/err" "still being written" "… waits for its own writer, not for the other's"
@@ -193,6 +205,31 @@ multi start longlog --logfile="$long/$(printf 'l%.0s' $(seq 1 240)).log" --comma
 rc_is 1 "a log path of more than 4095 bytes fails the node"
 like "$T/err" "longlog: .*File name too long" "… saying so"
 ok_if "… and starts nothing" test ! -e "$T/run/longlog.pid"
+multi start longdirect --no-log-writer --logfile="$long/$(printf 'l%.0s' $(seq 1 240)).log" \
+  --command "$WORKER" --command run
+rc_is 0 "with --no-log-writer (no log writer to send it to) it starts"
+multi stop longdirect --no-log-writer --logfile="$long/$(printf 'l%.0s' $(seq 1 240)).log"
+rc_is 0 "… and stops"
+
+# A writer whose node's byte was held when it started (by the node's
+# previous writer, which a process of its previous worker kept writing)
+# gets none; it takes it at a SIGHUP, once free.
+late=$T/log/late.log
+multi start late --command /bin/sh --command -c \
+  --command "sleep 300 & echo \"straggler=\$!\"; exec \"$WORKER\" run"
+wait_until 10 grep -qs '^straggler=' "$late"
+straggler=$(sed -n 's/^straggler=//p' "$late")
+multi stop late --no-kill-group
+multi start late --command "$WORKER" --command run
+late_pid=$(pid_of late)
+wait_until 10 grep -qs "^ready pid=${late_pid:-0} " "$late"
+late_writer=$(log_writer_of "${late_pid:-0}")
+kill "${straggler:-none}"
+ok_if "the previous writer ends once the straggler has gone, and the new one holds nothing" \
+  wait_until 10 eval '! locked "$late"'
+kill -HUP "${late_writer:-none}"
+ok_if "… until a SIGHUP, when it takes its node's byte" wait_until 10 locked "$late"
+multi stop late
 
 # A writer killed all the same: the worker's next write gets SIGPIPE, as
 # stem-multi(1) says, and status sees the worker gone.

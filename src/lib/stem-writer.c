@@ -302,7 +302,8 @@ launch_message (const StemNodePlan *plan, gboolean with_writer, const char *pidf
   const StemUser *user = plan->user;
   gboolean change = user != NULL && user->change;
   guint n_groups = change ? (guint)user->n_groups : 0;
-  if (strlen (plan->logfile) >= STEM_LOGWRITER_MAX_PATH)
+  /* The log writer is sent the path on its own (stem-logwriter-wire.h). */
+  if (with_writer && strlen (plan->logfile) >= STEM_LOGWRITER_MAX_PATH)
     {
       errno = ENAMETOOLONG;
       stem_throw_errno (error, _ ("Opening log file “%s”"), plan->logfile);

@@ -317,14 +317,20 @@ reopen_log (Writer *w)
   w->held = 0;
   int fd = stem_path_open_file (
       w->path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_CLOEXEC | O_NONBLOCK, 0640);
-  struct stat st;
+  struct stat st, ours;
   int errsv = 0;
+  bool same = false;
   /* Judged as stem-multi judged the log the worker started with: this
    * writer runs as the worker's user, or as root. */
   uid_t me = geteuid ();
   StemLogVerdict verdict = STEM_LOG_TRUSTED;
   if (fd < 0 || fstat (fd, &st) < 0)
     errsv = errno;
+  /* The file we have (a SIGHUP with nothing rotated) was judged when it
+   * was opened: it is kept open, with the lock on its node's byte, which
+   * a second open file of it could not take beside it. */
+  else if (fstat (w->log_fd, &ours) == 0 && ours.st_dev == st.st_dev && ours.st_ino == st.st_ino)
+    same = true;
   else if ((verdict = stem_log_judge (&st, me == 0, true, me)) == STEM_LOG_TRUSTED
            && fcntl (fd, F_SETFL, O_APPEND) < 0)
     errsv = errno;
@@ -340,17 +346,16 @@ reopen_log (Writer *w)
       w->reopen_failed = true;
       return;
     }
-  struct stat ours;
-  if (fstat (w->log_fd, &ours) == 0 && ours.st_dev == st.st_dev && ours.st_ino == st.st_ino)
-    /* The file we have (a SIGHUP with nothing rotated): kept open, with
-     * the lock on its node's byte, which a second open file of it could
-     * not take beside it. */
+  /* stem-multi stop waits for this lock to go before it reports a node
+   * stopped, so the worker's last words are in the log by then.  Taken
+   * on the new file before the old one is let go; and again on the file
+   * kept, whose byte may have been held when it was opened (by its
+   * node's previous writer, still writing then). */
+  stem_log_hold (same ? w->log_fd : fd, w->lock_at);
+  if (same)
     close (fd);
   else
     {
-      /* stem-multi stop waits for this lock to go before it reports a
-       * node stopped, so the worker's last words are in the log by then. */
-      stem_log_hold (fd, w->lock_at);
       close (w->log_fd);
       w->log_fd = fd;
       w->at_line_start = true;
