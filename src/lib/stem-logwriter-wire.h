@@ -10,8 +10,8 @@
  * STEM_LOGWRITER_WRITER: start a log writer.  A StemLogwriterRequest, the
  * supplementary groups, then the log's path; descriptors: the read end of
  * the worker's output pipe, the log file (opened, its node's byte locked:
- * stem_log_hold), the answer pipe.  The answer: STEM_LOGWRITER_RUNNING once the writer runs as
- * the user asked for, or what failed.
+ * stem_log_hold), the answer pipe.  The answer: STEM_LOGWRITER_RUNNING
+ * once the writer runs as the user asked for, or what failed.
  *
  * STEM_LOGWRITER_LAUNCH: start a worker detached (stem-spawn.h): its log
  * writer (unless the log is to be its output itself), then the worker,

@@ -1234,9 +1234,8 @@ receive (int fd, unsigned char *buffer, size_t size, Message *m)
 
 /* Takes the next log the server sent a writer process on JOB_FD (its
  * node's byte and its path; descriptors: the worker's output, the log, the
- * answer pipe), unless
- * SETUP_ERRSV says why none can be written (negative: the switch to the
- * user failed).  FALSE once the server has gone. */
+ * answer pipe), unless SETUP_ERRSV says why none can be written (negative:
+ * the switch to the user failed).  FALSE once the server has gone. */
 static bool
 take_job (int job_fd, int setup_errsv)
 {
