@@ -1285,6 +1285,57 @@ need_nodes (Diagnose *d, const char *id, GError **error)
   return d->plans != NULL;
 }
 
+/* What a pidfile that could not be loaded (LOCAL) says of PLAN's node. */
+static void
+report_unloaded_pidfile (Diagnose *d, const char *id, const StemNodePlan *plan, const GError *local)
+{
+  const char *node = plan->node, *path = plan->pidfile;
+  CheckResult *r;
+  if (g_error_matches (local, STEM_ERROR, STEM_ERROR_NOT_FOUND))
+    add_result (d, id, LEVEL_OK, _ ("%s: not running (no pidfile %s)"), node, path);
+  else if (g_error_matches (local, STEM_ERROR, STEM_ERROR_PERMISSION))
+    {
+      r = add_result (d, id, LEVEL_WARN, _ ("%s: %s"), node, local->message);
+      set_hint (r, _ ("run stem-diagnose as root"));
+    }
+  else if (g_error_matches (local, STEM_ERROR, STEM_ERROR_LEFTOVER_PIDFILE))
+    {
+      r = add_result (d, id, LEVEL_WARN, _ ("%s: %s"), node, local->message);
+      set_hint (r, _ ("stem-multi status %s removes it (see stem-multi(1))"), node);
+    }
+  else
+    {
+      r = add_result (d, id, LEVEL_ERROR, _ ("%s: %s"), node, local->message);
+      set_hint (r, _ ("stop the node if it runs, then remove %s (see stem-multi(1))"), path);
+    }
+}
+
+/* A pidfile of root's does not say whether root started its worker with
+ * --uid: a process of the service user that names it may be the worker (a
+ * clock stepped forward since) or not (anyone may name it), and status
+ * without that --uid would remove the pidfile.  TRUE when PIDFILE's
+ * process (CLAIM, without --uid: reused) is such a one, and said so. */
+static gboolean
+report_service_user_claim (Diagnose *d, const char *id, const StemNodePlan *plan,
+                           const StemPidfile *pidfile, StemProcClaim claim)
+{
+  if (pidfile->uid != 0 || d->user == NULL || d->user->uid == 0)
+    return FALSE;
+  claim.uid_option = d->user_name;
+  if (stem_proc_probe (pidfile->pid, &claim, NULL) != STEM_PROC_RUNNING)
+    return FALSE;
+  CheckResult *r = add_result (d, id, LEVEL_WARN,
+                               _ ("%s: pid %d started after %s was written, but it runs as %s and "
+                                  "names that pidfile: it is the worker if the clock was stepped "
+                                  "forward since"),
+                               plan->node, (int)pidfile->pid, plan->pidfile, d->user_name);
+  set_hint (r,
+            _ ("give stem-multi status %s the --uid the node was started with "
+               "(without it, status removes the pidfile)"),
+            plan->node);
+  return TRUE;
+}
+
 static void
 check_one_pidfile (Diagnose *d, const char *id, const StemNodePlan *plan)
 {
@@ -1294,49 +1345,14 @@ check_one_pidfile (Diagnose *d, const char *id, const StemNodePlan *plan)
   CheckResult *r;
   if (!stem_pidfile_load (path, &pidfile, &local))
     {
-      if (g_error_matches (local, STEM_ERROR, STEM_ERROR_NOT_FOUND))
-        add_result (d, id, LEVEL_OK, _ ("%s: not running (no pidfile %s)"), node, path);
-      else if (g_error_matches (local, STEM_ERROR, STEM_ERROR_PERMISSION))
-        {
-          r = add_result (d, id, LEVEL_WARN, _ ("%s: %s"), node, local->message);
-          set_hint (r, _ ("run stem-diagnose as root"));
-        }
-      else if (g_error_matches (local, STEM_ERROR, STEM_ERROR_LEFTOVER_PIDFILE))
-        {
-          r = add_result (d, id, LEVEL_WARN, _ ("%s: %s"), node, local->message);
-          set_hint (r, _ ("stem-multi status %s removes it (see stem-multi(1))"), node);
-        }
-      else
-        {
-          r = add_result (d, id, LEVEL_ERROR, _ ("%s: %s"), node, local->message);
-          set_hint (r, _ ("stop the node if it runs, then remove %s (see stem-multi(1))"), path);
-        }
+      report_unloaded_pidfile (d, id, plan, local);
       return;
     }
   pid_t pid = pidfile.pid;
   StemProcClaim claim = stem_plan_claim (plan, &pidfile);
   StemProcState state = stem_proc_probe (pid, &claim, NULL);
-  /* A pidfile of root's does not say whether root started its worker
-   * with --uid: a process of the service user that names it may be the
-   * worker (a clock stepped forward since) or not (anyone may name it),
-   * and status without that --uid would remove the pidfile. */
-  if (state == STEM_PROC_REUSED && pidfile.uid == 0 && d->user != NULL && d->user->uid != 0)
-    {
-      claim.uid_option = d->user_name;
-      if (stem_proc_probe (pid, &claim, NULL) == STEM_PROC_RUNNING)
-        {
-          r = add_result (d, id, LEVEL_WARN,
-                          _ ("%s: pid %d started after %s was written, but it runs as %s and "
-                             "names that pidfile: it is the worker if the clock was stepped "
-                             "forward since"),
-                          node, (int)pid, path, d->user_name);
-          set_hint (r,
-                    _ ("give stem-multi status %s the --uid the node was started with "
-                       "(without it, status removes the pidfile)"),
-                    node);
-          return;
-        }
-    }
+  if (state == STEM_PROC_REUSED && report_service_user_claim (d, id, plan, &pidfile, claim))
+    return;
   if ((state == STEM_PROC_RUNNING || state == STEM_PROC_NO_PERMISSION)
       && !stem_pidfile_check_owner (path, &pidfile, &local))
     {

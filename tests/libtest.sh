@@ -96,6 +96,9 @@ fake_library () {
 }
 
 pid_of () { cat "$T/run/$1.pid" 2>/dev/null; }
+# before_boot FILE: dates FILE a minute before this boot began (what a
+# pidfile left by a power cut looks like).
+before_boot () { touch -d "@$(($(awk '/^btime / { print $2 }' /proc/stat) - 60))" "$1"; }
 
 # log_writer_of PID: the stem-logwriter process reading PID's output.
 log_writer_of () {

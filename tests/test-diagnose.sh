@@ -567,7 +567,7 @@ is "$(level pidfile)" warn "a pidfile of a dead process: warn (stale)"
 like "$T/out" 'stem-multi status alpha' "… the hint says what cleans it"
 ok_if "… and stem-diagnose does not remove it" test -f "$T/run/alpha.pid"
 : >"$T/run/alpha.pid"
-touch -d "@$(($(awk '/^btime / { print $2 }' /proc/stat) - 60))" "$T/run/alpha.pid"
+before_boot "$T/run/alpha.pid"
 diagnose --env-file="$T/good.env" --user="$ME" --json
 is "$(level pidfile)" warn "an empty pidfile from before this boot (a power cut): warn"
 like "$T/out" "holds no PID and dates from before this boot" "… saying so"

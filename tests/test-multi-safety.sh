@@ -203,7 +203,7 @@ fi
 # minute before this boot.
 leftover () {
   printf '%b' "${2:-}" >"$T/run/$1.pid"
-  touch -d "@$(($(awk '/^btime / { print $2 }' /proc/stat) - 60))" "$T/run/$1.pid"
+  before_boot "$T/run/$1.pid"
 }
 why_leftover='it holds no PID and dates from before this boot'
 leftover lo1

@@ -543,7 +543,7 @@ multi stop busy
 # A pidfile a power cut left empty before this boot names no worker: it
 # is replaced.  An empty one written in this boot is not started over.
 : >"$T/run/left.pid"
-touch -d "@$(($(awk '/^btime / { print $2 }' /proc/stat) - 60))" "$T/run/left.pid"
+before_boot "$T/run/left.pid"
 supervise_bg "$T/left.err" left --command "$WORKER" --command run
 ready left
 ok_if "supervise starts a node whose pidfile is a leftover from before this boot" alive "$(pid_of left)"
